@@ -1,0 +1,195 @@
+"""Checks that need the whole inventory: references between parts, and physical limits
+(drives against slots, rack units and power against a site's budget).
+
+Each finding is a path into the inventory and a message; the loader turns the path into
+FILE:LINE:COL.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+from capacity.model import Inventory
+from capacity.model.hardware import RaidLayout
+from capacity.yamlpos import PathKey
+
+Finding = tuple[PathKey, str]
+
+
+def check_inventory(inv: Inventory) -> list[Finding]:
+    """Every problem found; physical limits are checked only once references resolve."""
+    findings = list(_references(inv))
+    if not findings:
+        findings += list(_limits(inv))
+    return findings
+
+
+def _missing(what: str, name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {guess[0]!r}?" if guess else (
+        f" (known: {', '.join(known)})" if known and len(known) <= 8 else "")
+    return f"no {what} named {name!r}{hint}"
+
+
+def _ref(inv: Inventory, path: PathKey, ref: str, kinds: tuple[str, ...] = (
+        "pool", "cluster", "object_store")) -> Iterator[Finding]:
+    resource = inv.resource(ref)
+    if resource is None:
+        yield path, _missing("storage resource ('ARRAY/POOL', cluster or object store)", ref,
+                             inv.resource_names())
+    elif resource.kind not in kinds:
+        yield path, f"{ref!r} is a {resource.kind.replace('_', ' ')}; expected a" \
+                    f" {' or '.join(k.replace('_', ' ') for k in kinds)}"
+
+
+def _references(inv: Inventory) -> Iterator[Finding]:
+    cat = inv.catalog
+    sites = inv.sites
+    for name, cl in inv.clusters.items():
+        at = ("clusters", name)
+        if cl.site not in sites:
+            yield (*at, "site"), _missing("site", cl.site, sites)
+        if cl.node_model not in cat.nodes:
+            yield (*at, "node_model"), _missing("node model", cl.node_model, cat.nodes)
+        if cl.drives.drive not in cat.drives:
+            yield (*at, "drives", "drive"), _missing("drive type", cl.drives.drive, cat.drives)
+    for name, arr in inv.arrays.items():
+        at = ("arrays", name)
+        if arr.site not in sites:
+            yield (*at, "site"), _missing("site", arr.site, sites)
+        model = cat.arrays.get(arr.model)
+        if model is None:
+            yield (*at, "model"), _missing("array model", arr.model, cat.arrays)
+        for pool_name, pool in arr.pools.items():
+            for t, tier in enumerate(pool.tiers):
+                for g, group in enumerate(tier.parity_groups):
+                    gpath = (*at, "pools", pool_name, "tiers", t, "parity_groups", g)
+                    if group.drive not in cat.drives:
+                        yield (*gpath, "drive"), _missing("drive type", group.drive, cat.drives)
+                    if model and group.raid not in {str(RaidLayout.parse(x))
+                                                    for x in model.raid_layouts}:
+                        yield (*gpath, "raid"), (f"{arr.model} does not build {group.raid}"
+                                                 f" parity groups (it builds:"
+                                                 f" {', '.join(model.raid_layouts)})")
+    for name, store in inv.object_stores.items():
+        if store.site not in sites:
+            yield ("object_stores", name, "site"), _missing("site", store.site, sites)
+    for name, rep in inv.replications.items():
+        at = ("replications", name)
+        kinds = ("pool",) if rep.kind in ("gad", "sync") else ("pool", "cluster",
+                                                              "object_store")
+        yield from _ref(inv, (*at, "source"), rep.source)
+        yield from _ref(inv, (*at, "target"), rep.target, kinds)
+        if rep.source == rep.target:
+            yield (*at, "target"), "a replication cannot copy a resource to itself"
+        elif rep.kind == "gad" and rep.source.partition("/")[0] == rep.target.partition("/")[0]:
+            yield (*at, "target"), "GAD pairs volumes on two different arrays"
+        if rep.quorum is not None and rep.quorum not in sites:
+            yield (*at, "quorum"), _missing("site", rep.quorum, sites)
+    for name, wl in inv.workloads.items():
+        at = ("workloads", name)
+        yield from _ref(inv, (*at, "lands_on"), wl.lands_on)
+        if wl.compute is not None and wl.compute.cluster not in inv.clusters:
+            yield (*at, "compute", "cluster"), _missing("cluster", wl.compute.cluster,
+                                                       inv.clusters)
+        if wl.policy is not None and wl.policy not in inv.policies:
+            yield (*at, "policy"), _missing("policy", wl.policy, inv.policies)
+    for name, host in inv.hosts.items():
+        if host.site is not None and host.site not in sites:
+            yield ("hosts", name, "site"), _missing("site", host.site, sites)
+        for tier_name, tier in host.tiers.items():
+            if tier.storage is not None:
+                yield from _ref(inv, ("hosts", name, "tiers", tier_name, "storage"),
+                                tier.storage)
+    yield from _policy_references(inv)
+    yield from _procurement_references(inv)
+
+
+def _policy_references(inv: Inventory) -> Iterator[Finding]:
+    for name, policy in inv.policies.items():
+        at = ("policies", name)
+        for i, host in enumerate(policy.hosts):
+            if host not in inv.hosts:
+                yield (*at, "hosts", i), _missing("host", host, inv.hosts)
+        for i, rule in enumerate(policy.rules):
+            for field, tier in (("from", rule.source), ("to", rule.target)):
+                if tier is None:
+                    continue
+                lacking = [h for h in policy.hosts if h in inv.hosts
+                           and tier not in inv.hosts[h].tiers]
+                if lacking:
+                    yield (*at, "rules", i, field), (f"host {lacking[0]!r} has no tier named"
+                                                     f" {tier!r}")
+
+
+def _procurement_references(inv: Inventory) -> Iterator[Finding]:
+    fits = {"node": "cluster", "parity-group": "pool tier", "drive-box": "array",
+            "array": "array", "raw": "object store"}
+    for name, rule in inv.procurement.items():
+        at = ("procurement", name, "resource")
+        ref = rule.resource
+        parts = ref.split("/")
+        if len(parts) == 3:
+            arr = inv.arrays.get(parts[0])
+            pool = arr.pools.get(parts[1]) if arr else None
+            kind = "pool tier" if pool and parts[2] in {t.name for t in pool.tiers} else None
+        elif len(parts) == 1:
+            kind = ("cluster" if ref in inv.clusters else "array" if ref in inv.arrays
+                    else "object store" if ref in inv.object_stores else None)
+        else:
+            kind = None
+        if kind is None:
+            tiers = [f"{a}/{p}/{t.name}" for a, arr in inv.arrays.items()
+                     for p, pool in arr.pools.items() for t in pool.tiers]
+            yield at, _missing("expandable resource (cluster, ARRAY, ARRAY/POOL/TIER or"
+                               " object store)", ref,
+                               [*inv.clusters, *inv.arrays, *inv.object_stores, *tiers])
+        elif kind != fits[rule.unit]:
+            yield ("procurement", name, "unit"), (f"a {rule.unit} expands a {fits[rule.unit]};"
+                                                  f" {ref!r} is a {kind}")
+
+
+def _limits(inv: Inventory) -> Iterator[Finding]:
+    # Imported here: sizing needs valid references, which the checks above establish.
+    from capacity.sizing.array import size_array
+    from capacity.sizing.footprint import site_footprints
+    from capacity.sizing.hci import storage_policy_spec
+
+    for name, cl in inv.clusters.items():
+        at = ("clusters", name)
+        node = inv.catalog.nodes[cl.node_model]
+        if cl.drives.count > node.drive_bays:
+            yield (*at, "drives", "count"), (f"{cl.drives.count} drives per node, but a"
+                                             f" {cl.node_model} has {node.drive_bays} bays")
+        spec = storage_policy_spec(cl.storage_policy)
+        if cl.nodes < spec.min_hosts:
+            yield (*at, "nodes"), (f"{cl.storage_policy} needs at least {spec.min_hosts}"
+                                   f" nodes, the cluster has {cl.nodes}")
+        if cl.failover_reserve >= cl.nodes:
+            yield (*at, "failover_reserve"), "the failover reserve must leave nodes that run"
+        if cl.gpus is not None and cl.gpus > node.gpus:
+            yield (*at, "gpus"), f"a {cl.node_model} takes at most {node.gpus} GPUs"
+    for name, arr in inv.arrays.items():
+        at = ("arrays", name)
+        model = inv.catalog.arrays[arr.model]
+        if arr.drive_boxes > model.max_drive_boxes:
+            yield (*at, "drive_boxes"), (f"a {arr.model} takes at most {model.max_drive_boxes}"
+                                         f" drive boxes")
+        sized = size_array(inv, name)
+        if sized.drives > sized.slots:
+            yield (*at, "pools"), (f"{sized.drives} drives do not fit in {sized.slots} slots"
+                                   f" ({model.controller_slots} in the controller chassis +"
+                                   f" {arr.drive_boxes} drive boxes of"
+                                   f" {model.drive_box.slots}, at most {model.max_drives})")
+    for site, fp in site_footprints(inv).items():
+        racks = inv.sites[site].racks
+        if fp.rack_units > fp.rack_units_budget:
+            yield ("sites", site, "racks"), (f"the equipment takes {fp.rack_units} rack units;"
+                                             f" {racks.count} racks of {racks.units}U give"
+                                             f" {fp.rack_units_budget}")
+        if racks.power_kw and fp.power_w > fp.power_budget_w:
+            yield ("sites", site, "racks", "power_kw"), (
+                f"the equipment draws {fp.power_w / 1000:.1f} kW; the racks give"
+                f" {fp.power_budget_w / 1000:.1f} kW")

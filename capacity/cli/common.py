@@ -1,0 +1,66 @@
+"""What every command shares: output format, JSON encoding, the default inventory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from capacity.load import EXAMPLE, load_inventory
+from capacity.model import Inventory
+from capacity.yamlpos import Problem
+
+console = Console(highlight=False)
+console_err = Console(stderr=True, highlight=False)
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+InventoryArg = Annotated[Path | None, typer.Argument(
+    help="Inventory file (default: the bundled example).", show_default=False)]
+
+
+def print_problems(problems: list[Problem]) -> None:
+    """One problem a line, FILE:LINE:COL first, never wrapped, so editors can jump to it."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+def inventory_path(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    console_err.print(f"[dim]no inventory given: using the bundled example {EXAMPLE}[/dim]")
+    return EXAMPLE
+
+
+def open_inventory(path: Path | None) -> Inventory:
+    return load_inventory(inventory_path(path))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def to_json(data: Any) -> str:
+    """Stable JSON: sizes are integer bytes, dates ISO 8601, keys in the order given."""
+    return json.dumps(data, default=_encode, indent=2, ensure_ascii=False)
+
+
+def print_json(data: Any) -> None:
+    print(to_json(data))

@@ -1,0 +1,79 @@
+"""``capacity validate``, ``show`` and ``schema``: reading the declarative model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capacity.cli.common import (
+    Format,
+    FormatOption,
+    InventoryArg,
+    console,
+    inventory_path,
+    open_inventory,
+    print_json,
+    print_problems,
+)
+from capacity.load import load_inventory
+from capacity.report import schema_doc
+from capacity.yamlpos import InputError, Problem
+
+
+def validate(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Inventory files, each checked on its own with its includes (default: the"
+             " bundled example).", show_default=False)] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Check inventories: YAML, types, units, references and physical limits."""
+    paths = files or [inventory_path(None)]
+    found: list[list[Problem]] = []
+    for path in paths:
+        try:
+            load_inventory(path)
+            found.append([])
+        except InputError as exc:
+            found.append(exc.problems)
+    results = [{"file": str(path), "ok": not problems, "problems": [
+        {"file": p.position.file, "line": p.position.line, "col": p.position.col,
+         "field": p.field, "message": p.message} for p in problems]}
+        for path, problems in zip(paths, found, strict=True)]
+    if fmt is Format.json:
+        print_json({"ok": all(r["ok"] for r in results), "files": results})
+    else:
+        for path, result, problems in zip(paths, results, found, strict=True):
+            if result["ok"]:
+                console.print(f"[green]ok[/green] {path}")
+            print_problems(problems)
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(2)
+
+
+def schema(
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="Print the field reference (docs/inventory.md) instead.")] = False,
+) -> None:
+    """Print the inventory's JSON Schema, for editors and other tools."""
+    print(schema_doc.inventory_markdown() if markdown else schema_doc.schema_json(), end="")
+
+
+def show(inventory: InventoryArg = None, fmt: FormatOption = Format.table) -> None:
+    """Capacity of every site, cluster, array, pool and tier: raw, usable, effective, used,
+    free and headroom to each threshold; rack units and power against each site's budget."""
+    from capacity.report import estate
+
+    inv = open_inventory(inventory)
+    report = estate.estate_report(inv)
+    if fmt is Format.json:
+        print_json(report)
+    else:
+        estate.print_estate(report, console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(show)
+    app.command()(schema)

@@ -1,0 +1,265 @@
+"""Load an inventory from YAML: includes, the built-in catalogue, validation, cross-checks.
+
+Every problem, whether YAML syntax, a wrong type, an unknown key or a dangling reference, is
+reported as ``FILE:LINE:COL: field.path: message``, all of them at once, through InputError.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from capacity.checks import check_inventory
+from capacity.model import Inventory
+from capacity.model.hardware import Catalog
+from capacity.yamlpos import (
+    InputError,
+    Located,
+    PathKey,
+    Position,
+    Problem,
+    format_path,
+    read_yaml,
+)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "inventories" / "medical-center.yaml"
+CATALOG_SECTIONS = ("drives", "arrays", "nodes")
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read, merge and validate an inventory; raise InputError listing every problem."""
+    located = read_tree(Path(path))
+    _merge_builtin_catalog(located)
+    return validate(located, Inventory, check_inventory)
+
+
+def read_file(path: Path) -> Located:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError([Problem(Position(str(path), 1, 1), "", f"cannot read: "
+                                  f"{exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(Position(str(path), 1, 1), "", f"not UTF-8 text: {exc}")]
+                         ) from None
+    located = read_yaml(text, str(path))
+    if not isinstance(located.data, dict):
+        raise InputError([Problem(located.where(()), "", "expected a mapping of sections at the"
+                                  " top of the file")])
+    return located
+
+
+def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> Located:
+    """Read a file and everything it includes, merged entry by entry."""
+    located = read_file(path)
+    includes = located.data.get("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise InputError([Problem(located.where(("include",)), "include",
+                                  "expected a list of file names")])
+    problems: list[Problem] = []
+    for index, name in enumerate(includes):
+        child = path.parent / name
+        if not child.is_file():
+            problems.append(Problem(located.where(("include", index)), f"include[{index}]",
+                                    f"no such file: {child}"))
+            continue
+        if child.resolve() in (*_seen, path.resolve()):
+            problems.append(Problem(located.where(("include", index)), f"include[{index}]",
+                                    f"{name} includes itself (directly or through another"
+                                    " file)"))
+            continue
+        try:
+            problems += merge_entries(located, read_tree(child, (*_seen, path.resolve())))
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    return located
+
+
+def merge_entries(into: Located, other: Located) -> list[Problem]:
+    """Add the top-level sections of ``other`` to ``into``.  Mapping sections are merged entry
+    by entry (the catalogue one level deeper); an entry defined twice is a problem."""
+    problems = []
+    for section, value in other.data.items():
+        if section == "include":
+            continue
+        depth = 2 if section == "catalog" else 1
+        problems += _merge(into, other, (section,), value, depth)
+    return problems
+
+
+def _merge(into: Located, other: Located, path: PathKey, value: Any, depth: int) -> list[Problem]:
+    target = _get(into.data, path[:-1])
+    key = path[-1]
+    if key not in target:
+        target[key] = value
+        _copy_positions(into, other, path)
+        return []
+    if depth > 0 and isinstance(value, dict) and isinstance(target[key], dict):
+        return [p for k, v in value.items() for p in _merge(into, other, (*path, k), v,
+                                                            depth - 1)]
+    first = into.where(path, key=True)
+    return [Problem(other.where(path, key=True), format_path(path),
+                    f"already defined at {first}")]
+
+
+def _get(data: Any, path: PathKey) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _copy_positions(into: Located, other: Located, prefix: PathKey) -> None:
+    n = len(prefix)
+    for table_in, table_other in ((into.values, other.values), (into.keys, other.keys)):
+        table_in.update({p: pos for p, pos in table_other.items() if p[:n] == prefix})
+
+
+def builtin_catalog() -> Located:
+    """The catalogue shipped with the package, with positions in its own files."""
+    merged = Located({}, {}, {})
+    folder = resources.files("capacity.catalog")
+    for section in CATALOG_SECTIONS:
+        with resources.as_file(folder / f"{section}.yaml") as file:
+            part = read_file(file)
+        merged.data[section] = part.data
+        merged.values.update({(section, *p): pos for p, pos in part.values.items()})
+        merged.keys.update({(section, *p): pos for p, pos in part.keys.items()})
+    return merged
+
+
+def _merge_builtin_catalog(located: Located) -> None:
+    """Put the built-in catalogue under ``catalog``; the inventory's own entries override it
+    field by field, and the fields they change are listed in ``overridden``."""
+    builtin = builtin_catalog()
+    own = located.data.get("catalog")
+    if own is not None and not isinstance(own, dict):
+        return  # validation reports the wrong type at the inventory's own position
+    own = own or {}
+    merged: dict[str, Any] = {}
+    for section in CATALOG_SECTIONS:
+        entries = dict(builtin.data.get(section) or {})
+        mine = own.get(section)
+        if not isinstance(mine, dict):
+            merged[section] = mine if section in own else entries
+            continue
+        for name, fields in mine.items():
+            base = entries.get(name)
+            if isinstance(base, dict) and isinstance(fields, dict):
+                changed = [f for f in fields if f not in ("source", "assumed", "overridden")]
+                entries[name] = {**base, **fields, "overridden": changed}
+            else:
+                entries[name] = fields
+        merged[section] = entries
+    merged.update({k: v for k, v in own.items() if k not in CATALOG_SECTIONS})
+    for table_in, table_builtin in ((located.values, builtin.values),
+                                    (located.keys, builtin.keys)):
+        for path, pos in table_builtin.items():
+            table_in.setdefault(("catalog", *path), pos)
+    located.data["catalog"] = merged
+
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def validate(located: Located, model: type[M],
+             check: typing.Callable[[M], list[tuple[PathKey, str]]] | None = None) -> M:
+    """Validate data against ``model`` and then ``check``; every problem carries a position."""
+    try:
+        result = model.model_validate(located.data)
+    except ValidationError as exc:
+        raise InputError([_problem(located, model, err) for err in exc.errors()]) from None
+    findings = check(result) if check else []
+    if findings:
+        raise InputError([Problem(located.where(path), format_path(path), message)
+                          for path, message in findings])
+    return result
+
+
+def _problem(located: Located, model: type[BaseModel], err: Any) -> Problem:
+    path = _data_path(located.data, err["loc"])
+    kind, message = err["type"], err["msg"]
+    if message.startswith(("Value error, ", "Assertion failed, ")):
+        message = message.split(", ", 1)[1]
+    if kind == "extra_forbidden":
+        known = _field_names(model, path[:-1])
+        message = f"unknown key {path[-1]!r}"
+        guess = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+        message += f"; did you mean {guess[0]!r}?" if guess else (
+            f" (expected one of: {', '.join(sorted(known))})" if known else "")
+        return Problem(located.where(path, key=True), format_path(path), message)
+    if kind == "missing":
+        # The path ends with the missing key; point at the mapping that lacks it.
+        return Problem(located.where(path[:-1]), format_path(path),
+                       f"missing required field {path[-1]!r}")
+    if kind == "literal_error":
+        expected = [e.strip().strip("'") for e in err["ctx"]["expected"].replace(" or ", ", ")
+                    .split(", ")]
+        guess = difflib.get_close_matches(str(err["input"]), expected, n=1, cutoff=0.6)
+        message = f"{err['input']!r} is not one of: {', '.join(expected)}"
+        message += f"; did you mean {guess[0]!r}?" if guess else ""
+    return Problem(located.where(path), format_path(path), message)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
+    """Keep the parts of a pydantic error location that index into the data; drop the
+    names pydantic adds for union members and validators."""
+    path: list[str | int] = []
+    for part in loc:
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if (isinstance(data, dict) and part in data) or in_list:
+            data = data[part]
+        elif isinstance(data, dict) and isinstance(part, str) and not _internal(part):
+            data = None  # a missing or unknown key: keep it, then stop descending
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _internal(part: str) -> bool:
+    return "[" in part or part in ("str", "int", "float", "bool", "none", "dict", "list")
+
+
+def _field_names(model: type[BaseModel], path: PathKey) -> list[str]:
+    """The keys the model accepts at ``path`` (by alias where it has one)."""
+    tp: Any = model
+    for part in path:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, type(int | None)):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            tp = models[0] if models else members[0]
+        else:
+            return tp
+
+
+__all__ = ["EXAMPLE", "Catalog", "InputError", "Problem", "load_inventory", "validate"]

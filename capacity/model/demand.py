@@ -1,0 +1,161 @@
+"""What consumes capacity: workloads with business drivers, and replication relations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from capacity.model.base import Bytes, Date, Days, Growth, Model, Name, NonNegative, Ratio
+
+YEAR_DAYS = 365
+
+
+class Driver(Model):
+    """A business driver: studies a day of one modality, and their size on disk."""
+
+    modality: str
+    """DICOM modality or kind of data: CT, MR, CR, DX, MG, US, SM (pathology), WGS ..."""
+    studies_per_day: float = Field(gt=0)
+    """Studies (exams, slides, genomes) acquired per day."""
+    study_size: Bytes
+    """Size of one study as acquired, before compression."""
+    compression: float = Field(default=1.0, ge=1.0)
+    """Lossless compression ratio applied before storage (2.5 for 2.5:1)."""
+
+    @property
+    def bytes_per_day(self) -> float:
+        return self.studies_per_day * self.study_size / self.compression
+
+
+class Compute(Model):
+    """What a workload needs from an HCI cluster."""
+
+    cluster: Name
+    """The HCI cluster the workload runs on."""
+    vcpu: NonNegative = 0
+    """Virtual CPUs."""
+    ram: Bytes = 0
+    """Memory."""
+    gpus: NonNegative = 0
+    """GPUs (AI inference for pathology, say)."""
+
+
+class Workload(Model):
+    """Data that arrives, grows and ages on one storage resource."""
+
+    lands_on: str
+    """Where new data is written: 'ARRAY/POOL', a cluster or an object store."""
+    stored: Bytes = 0
+    """Data already stored on the inventory's ``as_of`` date."""
+    drivers: list[Driver] = Field(default_factory=list)
+    """Business drivers: studies per day per modality."""
+    per_year: Bytes = 0
+    """A plain yearly volume, added to what the drivers give."""
+    growth: Growth = 0.0
+    """Compound yearly growth of the daily volume."""
+    start: Date | None = None
+    """First day of ingest; none means it is already running."""
+    ramp: Days = 0
+    """Days from start to full volume, rising linearly."""
+    retention: Days | None = None
+    """How long data must be kept; older data may expire (none: kept for ever)."""
+    compute: Compute | None = None
+    """Compute the workload needs on a cluster."""
+    policy: Name | None = None
+    """The tier and lifecycle policy that governs this workload's data."""
+
+    @model_validator(mode="after")
+    def _has_volume(self) -> Self:
+        if not self.drivers and not self.per_year and not self.stored:
+            raise ValueError("a workload needs drivers, per_year or stored data")
+        return self
+
+    @property
+    def base_bytes_per_day(self) -> float:
+        """Daily volume at full ramp, before growth."""
+        return sum(d.bytes_per_day for d in self.drivers) + self.per_year / YEAR_DAYS
+
+    def bytes_on(self, day: dt.date, as_of: dt.date) -> float:
+        """Bytes ingested on ``day``: growth compounds from ``as_of`` (or the start)."""
+        origin = max(as_of, self.start) if self.start else as_of
+        if self.start and day < self.start:
+            return 0.0
+        rate = self.base_bytes_per_day * (1 + self.growth) ** ((day - origin).days / YEAR_DAYS)
+        if self.start and self.ramp:
+            rate *= min(1.0, ((day - self.start).days + 1) / self.ramp)
+        return rate
+
+
+class Replication(Model):
+    """A copy relation between two storage resources.
+
+    ``gad`` (Global-Active Device) and ``sync`` hold a full copy at the target at all times;
+    ``async`` a full copy that trails by ``lag``; ``backup`` a full copy plus the changed data
+    kept for ``retention``."""
+
+    kind: Literal["gad", "sync", "async", "backup"]
+    """gad (active-active), sync or async remote copy, or backup."""
+    source: str
+    """The resource copied: 'ARRAY/POOL', a cluster or an object store."""
+    target: str
+    """Where the copy lives."""
+    lag: Days = 0
+    """For async copies: how far the copy trails (whole days; 0 for minutes)."""
+    retention: Days = 0
+    """For backups: how long each backup is kept."""
+    change_rate: Ratio = 0.0
+    """For backups: share of the source that changes per day."""
+    immutable: bool = False
+    """For backups: copies are locked (WORM) until their retention ends."""
+    quorum: Name | None = None
+    """For GAD: the site holding the quorum disk (a third site)."""
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> Self:
+        if self.kind != "backup" and (self.retention or self.change_rate or self.immutable):
+            raise ValueError("retention, change_rate and immutable belong to backup copies")
+        if self.kind == "backup" and not self.retention:
+            raise ValueError("a backup needs a retention")
+        if self.lag and self.kind != "async":
+            raise ValueError("lag belongs to async copies")
+        return self
+
+
+class Procurement(Model):
+    """How an expandable resource grows: what one unit adds, how long it takes, what it costs.
+    Applies to a cluster (node), a pool tier 'ARRAY/POOL/TIER' (parity group), an array
+    (drive box) or an object store (raw capacity)."""
+
+    resource: str
+    """What grows: a cluster, 'ARRAY/POOL/TIER', an array or an object store."""
+    unit: Literal["node", "parity-group", "drive-box", "array", "raw"]
+    """What one unit of expansion is."""
+    units_per_order: NonNegative = 1
+    """Units bought in one order."""
+    lead_time: Days
+    """Days from order to installed capacity."""
+    unit_cost: float = Field(ge=0)
+    """Cost of one unit, in the inventory's currency."""
+    capacity: Bytes | None = None
+    """Raw capacity one unit adds, for 'raw' units (object store nodes)."""
+    power_w: float | None = Field(default=None, ge=0)
+    """Power one unit adds; default from the catalogue."""
+    rack_units: NonNegative | None = None
+    """Rack units one unit adds; default from the catalogue."""
+    reorder_at: Ratio | None = None
+    """Fill level that triggers an order; default the resource's warning threshold."""
+    safety_margin: Days = 14
+    """Extra days of growth an order must cover beyond its lead time."""
+    max_units: NonNegative | None = None
+    """Most units the resource can take in all (slots, chassis, licence)."""
+
+    @model_validator(mode="after")
+    def _raw_needs_capacity(self) -> Self:
+        if self.unit == "raw" and not self.capacity:
+            raise ValueError("a 'raw' unit needs the capacity one unit adds")
+        return self
+
+
+__all__ = ["Compute", "Driver", "Procurement", "Replication", "Workload"]

@@ -1,0 +1,150 @@
+"""The whole estate: one inventory, possibly written over several files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from capacity.model.base import Date, Model, Name
+from capacity.model.demand import Procurement, Replication, Workload
+from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site
+from capacity.model.hardware import Catalog
+from capacity.model.policy import Pacing, Policy
+
+_SECRET = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^(AKIA|ASIA)[A-Z0-9]{16}$")
+
+
+class HostTier(Model):
+    """A tier as a host sees it: a directory, and the storage resource behind it."""
+
+    path: str
+    """Absolute path of the tier root on the host."""
+    storage: str | None = None
+    """The resource the directory lives on ('ARRAY/POOL', a cluster or an object store), so
+    the simulator can play the host's policy forward on it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, value: object) -> object:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"a tier root must be an absolute path, got {value!r}")
+        return value.rstrip("/") or "/"
+
+
+class Host(Model):
+    """A machine the tiering engine reaches over SSH.  Credentials are never written here:
+    authentication uses ssh-agent, or the key file named by ``key``."""
+
+    address: str
+    """Host name or IP address to reach over SSH (~/.ssh/config aliases work)."""
+    port: int = Field(default=22, ge=1, le=65535)
+    """SSH port."""
+    user: str | None = None
+    """Remote user; default from ~/.ssh/config or the local user."""
+    key: str | None = None
+    """Path of a private key file (not the key itself); default: ssh-agent and ~/.ssh."""
+    known_hosts: str | None = None
+    """known_hosts file to verify the host key against; default ~/.ssh/known_hosts."""
+    site: Name | None = None
+    """The site the host stands in."""
+    tiers: dict[Name, HostTier] = Field(min_length=1)
+    """Tier name -> root directory (a path, or 'path' and 'storage')."""
+    pacing: Pacing = Field(default_factory=Pacing)
+    """Windows and bandwidth for this host, on top of each policy's own."""
+
+    @field_validator("key", "address", "user")
+    @classmethod
+    def _no_secrets(cls, value: str | None) -> str | None:
+        if value is not None and _SECRET.search(value):
+            raise ValueError("secrets never live in the inventory: name a key file, or use"
+                             " ssh-agent")
+        return value
+
+
+ResourceKind = Literal["pool", "cluster", "object_store"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resolved reference to a storage resource."""
+
+    kind: ResourceKind
+    ref: str
+    """As written: 'ARRAY/POOL', 'CLUSTER' or 'STORE'."""
+    site: str
+
+
+class Inventory(Model):
+    """An estate: sites, hardware, the data on it, and the policies that move that data."""
+
+    name: str
+    """Name of the estate, shown in reports."""
+    as_of: Date
+    """The date that stored volumes and fill levels describe."""
+    currency: str = "USD"
+    """Currency of every cost in the inventory (ISO 4217 code)."""
+    include: list[str] = Field(default_factory=list)
+    """Further files of this inventory, relative to this one; each adds sections or entries."""
+    catalog: Catalog = Field(default_factory=Catalog)
+    """Additions to the built-in hardware catalogue, and overrides of any of its figures."""
+    sites: dict[Name, Site] = Field(min_length=1)
+    """Data centres and server rooms, by name."""
+    clusters: dict[Name, Cluster] = Field(default_factory=dict)
+    """Hyper-converged clusters, by name."""
+    arrays: dict[Name, Array] = Field(default_factory=dict)
+    """Block-storage arrays, by name."""
+    object_stores: dict[Name, ObjectStore] = Field(default_factory=dict)
+    """S3-compatible object stores and archives, by name."""
+    replications: dict[Name, Replication] = Field(default_factory=dict)
+    """Copy relations between storage resources (GAD, remote copy, backup)."""
+    workloads: dict[Name, Workload] = Field(default_factory=dict)
+    """Data and compute demand, with the business drivers behind them."""
+    hosts: dict[Name, Host] = Field(default_factory=dict)
+    """Machines the tiering engine reaches, with their tier directories."""
+    policies: dict[Name, Policy] = Field(default_factory=dict)
+    """Tier and lifecycle policies, shared by the simulator and the executor."""
+    procurement: dict[Name, Procurement] = Field(default_factory=dict)
+    """How each expandable resource grows: unit, lead time, cost."""
+
+    @model_validator(mode="after")
+    def _unique_resource_names(self) -> Self:
+        # Clusters, arrays and object stores share one namespace so a bare name is unambiguous.
+        seen: dict[str, str] = {}
+        for section in ("clusters", "arrays", "object_stores"):
+            for name in getattr(self, section):
+                if name in seen:
+                    raise ValueError(f"{name!r} names both one of {seen[name]} and one of"
+                                     f" {section}")
+                seen[name] = section
+        return self
+
+    def resource(self, ref: str) -> Resource | None:
+        """Resolve 'ARRAY/POOL', 'CLUSTER' or 'STORE'; None when it names nothing."""
+        if "/" in ref:
+            array_name, _, pool_name = ref.partition("/")
+            array = self.arrays.get(array_name)
+            if array is None or pool_name not in array.pools:
+                return None
+            return Resource("pool", ref, array.site)
+        if ref in self.clusters:
+            return Resource("cluster", ref, self.clusters[ref].site)
+        if ref in self.object_stores:
+            return Resource("object_store", ref, self.object_stores[ref].site)
+        return None
+
+    def pool(self, ref: str) -> Pool:
+        array_name, _, pool_name = ref.partition("/")
+        return self.arrays[array_name].pools[pool_name]
+
+    def resource_names(self) -> list[str]:
+        """Every storage resource, in inventory order."""
+        pools = [f"{a}/{p}" for a, array in self.arrays.items() for p in array.pools]
+        return [*pools, *self.clusters, *self.object_stores]

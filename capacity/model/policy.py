@@ -1,0 +1,250 @@
+"""The tier and lifecycle policy language.
+
+One language, two readers: the simulator asks a policy how many bytes leave a tier on a
+given day, and the tiering engine asks it which units (files or PACS study directories) move
+now.  Rules are ordered and the first match wins; move rules act only while the source tier
+is above its high watermark and stop at the low one; expiry never touches held data or data
+younger than the retention.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, WithJsonSchema, model_validator
+
+from capacity import units
+from capacity.model.base import (
+    ByteRate,
+    Bytes,
+    Date,
+    Days,
+    Model,
+    Name,
+    NonNegative,
+    Positive,
+    Ratio,
+)
+
+
+class Selection(Model):
+    """Which units a rule may choose.  All given conditions must hold."""
+
+    older_than: Days | None = None
+    """Minimum age: '180d'. Age counts from the unit's newest file (a study is as young as
+    its last image)."""
+    age_of: Literal["mtime", "atime"] = "mtime"
+    """Which time stamp ages a file: modification (default) or last access."""
+    larger_than: Bytes | None = None
+    """Only units larger than this."""
+    smaller_than: Bytes | None = None
+    """Only units smaller than this."""
+    paths: list[str] = Field(default_factory=list)
+    """Glob patterns, relative to the tier root, that a unit's path must match ('*/CT/*')."""
+    exclude: list[str] = Field(default_factory=list)
+    """Glob patterns that rule a unit out."""
+
+    def matches(self, path: str, size: int, age_days: float) -> bool:
+        """Whether a unit with this relative path, total size and age is selected."""
+        if self.older_than is not None and age_days < self.older_than:
+            return False
+        if self.larger_than is not None and size <= self.larger_than:
+            return False
+        if self.smaller_than is not None and size >= self.smaller_than:
+            return False
+        if self.paths and not any(fnmatch.fnmatchcase(path, p) for p in self.paths):
+            return False
+        return not any(fnmatch.fnmatchcase(path, p) for p in self.exclude)
+
+
+class Rule(Model):
+    """One step of a policy: move units from one tier to another, or expire them."""
+
+    name: Name
+    """Rule name, shown in plans and audit logs."""
+    action: Literal["move", "expire"] = "move"
+    """move to another tier, or expire (delete once retention allows)."""
+    source: Name = Field(alias="from")
+    """Tier the rule takes units from."""
+    target: Name | None = Field(default=None, alias="to")
+    """Tier the rule moves units to (move rules only)."""
+    select: Selection = Field(default_factory=Selection)
+    """Which units the rule chooses."""
+
+    @model_validator(mode="after")
+    def _target_fits_action(self) -> Self:
+        if self.action == "move" and self.target is None:
+            raise ValueError("a move rule needs 'to': the tier it moves units to")
+        if self.action == "expire" and self.target is not None:
+            raise ValueError("an expire rule deletes; it has no 'to'")
+        if self.target is not None and self.target == self.source:
+            raise ValueError("'from' and 'to' name the same tier")
+        return self
+
+
+class Watermarks(Model):
+    """Act on a tier only above ``high`` full, and stop once it is down to ``low``."""
+
+    high: Ratio = 0.85
+    """Start moving above this fill level."""
+    low: Ratio = 0.80
+    """Stop moving at this fill level."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not 0 < self.low <= self.high <= 1:
+            raise ValueError("watermarks need 0 < low <= high <= 100%")
+        return self
+
+
+class Window(Model):
+    """A daily time window such as 22:00-06:00 (it may cross midnight)."""
+
+    start: dt.time
+    """Opening time."""
+    end: dt.time
+    """Closing time (may be earlier than start: the window crosses midnight)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise ValueError(f"expected a window such as 22:00-06:00, got {value!r}")
+            try:
+                return {"start": units.parse_clock(start), "end": units.parse_clock(end)}
+            except units.UnitError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def hours(self) -> float:
+        """Length of the window in hours (24 when start equals end: always open)."""
+        minutes = (self.end.hour * 60 + self.end.minute) - (self.start.hour * 60
+                                                             + self.start.minute)
+        return (minutes % (24 * 60) or 24 * 60) / 60
+
+    def contains(self, moment: dt.time) -> bool:
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+class Pacing(Model):
+    """When and how fast data may move."""
+
+    windows: list[Annotated[Window, WithJsonSchema({
+        "type": "string", "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+        "description": "a daily window: '22:00-06:00'"})]] = Field(default_factory=list)
+    """Daily windows in which moves run; none means any time."""
+    bandwidth: ByteRate | None = None
+    """Upper bound on copy throughput, such as '500MB/s'."""
+
+    @property
+    def hours_per_day(self) -> float:
+        return min(24.0, sum(w.hours for w in self.windows)) if self.windows else 24.0
+
+    def bytes_per_day(self) -> float | None:
+        """The most a day's windows let through at the bandwidth limit (None: unbounded)."""
+        return None if self.bandwidth is None else self.bandwidth * 3600 * self.hours_per_day
+
+
+class Caps(Model):
+    """Limits on one run of a policy."""
+
+    bytes: Bytes | None = None
+    """Most bytes moved or expired per run ('20TB')."""
+    count: Positive | None = None
+    """Most units per run."""
+
+
+class ErrorBrake(Model):
+    """Stop a run once failures pile up."""
+
+    failures: Positive = 10
+    """Stop after this many failed units."""
+    ratio: Ratio = 0.05
+    """Stop when this share of the units tried so far failed (after at least 20 tries)."""
+
+
+class Hold(Model):
+    """A legal or clinical hold: matching units are never expired, whatever their age."""
+
+    paths: list[str]
+    """Glob patterns relative to the tier root."""
+    reason: str
+    """Why the data is held (case number, order)."""
+    until: Date | None = None
+    """The hold lapses after this date; none means until removed."""
+
+    def holds(self, path: str, today: dt.date) -> bool:
+        if self.until is not None and today > self.until:
+            return False
+        return any(fnmatch.fnmatchcase(path, p) for p in self.paths)
+
+
+class Grouping(Model):
+    """How files form units that move whole: a PACS study is one directory."""
+
+    depth: NonNegative = 0
+    """Directory depth below the tier root that makes a unit: with studies stored as
+    ROOT/YYYY/MM/STUDY/, depth 3 makes each STUDY a unit; 0 makes every file its own unit."""
+
+    def unit_of(self, relative_path: str) -> str:
+        """The unit a file (path relative to the tier root) belongs to."""
+        if self.depth == 0:
+            return relative_path
+        parts = relative_path.split("/")
+        return "/".join(parts[: self.depth]) if len(parts) > self.depth else relative_path
+
+
+class Policy(Model):
+    """A tier and lifecycle policy, applied to the named hosts (or simulated on the
+    storage behind their tiers)."""
+
+    hosts: list[Name] = Field(min_length=1)
+    """Hosts the policy runs on."""
+    rules: list[Rule] = Field(min_length=1)
+    """Ordered rules; the first whose selection matches a unit chooses it."""
+    unit: Grouping = Field(default_factory=Grouping)
+    """How files group into units that move whole."""
+    order: Literal["oldest", "largest"] = "oldest"
+    """Which eligible units go first."""
+    trigger: Watermarks | None = None
+    """Move rules act only while their source tier is above the high watermark; none means
+    they always act."""
+    pacing: Pacing = Field(default_factory=Pacing)
+    """Time windows and bandwidth."""
+    caps: Caps = Field(default_factory=Caps)
+    """Limits per run."""
+    error_brake: ErrorBrake = Field(default_factory=ErrorBrake)
+    """When to stop a run that keeps failing."""
+    retention: Days = 0
+    """Nothing younger than this is ever expired (5y for radiographs in Korea)."""
+    holds: list[Hold] = Field(default_factory=list)
+    """Legal or clinical holds: never expired."""
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> Self:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"two rules are named {rule.name!r}")
+            seen.add(rule.name)
+        return self
+
+    def first_rule(self, tier: str, path: str, size: int, age_days: float) -> Rule | None:
+        """The rule that chooses a unit on ``tier``: the first whose selection matches."""
+        for rule in self.rules:
+            if rule.source == tier and rule.select.matches(path, size, age_days):
+                return rule
+        return None
+
+    def may_expire(self, path: str, age_days: float, today: dt.date) -> bool:
+        """Expiry is allowed only past the retention and outside every hold."""
+        return age_days >= self.retention and not any(h.holds(path, today) for h in self.holds)

@@ -1,0 +1,1 @@
+"""Turning results into tables, documents, charts and machine-readable files."""

@@ -1,0 +1,203 @@
+"""Units, parsed once at the edge.
+
+Inside the program bytes are ``int``, ratios are ``float`` (0.7 for 70%), durations are
+whole days (``int``) and dates are ``datetime.date``.  Sizes accept SI (``TB`` = 10**12)
+and IEC (``TiB`` = 2**40) suffixes and are shown with an explicit unit.
+
+Durations use calendar-average lengths so that ``1y`` is 365 days, ``1mo`` is 30 days
+and ``1w`` is 7 days: capacity plans count days, not calendar months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+SI = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
+      "EB": 10**18}
+IEC = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50, "EIB": 2**60}
+SIZE_FACTORS = {**SI, **IEC}
+
+DAYS = {"d": 1, "w": 7, "mo": 30, "y": 365}
+DURATION_WORDS = {"day": "d", "days": "d", "week": "w", "weeks": "w", "month": "mo",
+                  "months": "mo", "year": "y", "years": "y", "m": "mo", "yr": "y"}
+SECONDS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+
+_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_SIZE_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-z]*)\s*$")
+_DURATION_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-z]+)\s*$")
+_RATE_RE = re.compile(r"^\s*(?P<amount>[^/]+?)\s*/\s*(?P<per>[A-Za-z]+)\s*$")
+
+
+class UnitError(ValueError):
+    """A value that does not parse; the message says what was expected."""
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the regexes admit only numbers
+        raise UnitError(f"not a number: {text!r}") from exc
+
+
+def parse_size(value: object) -> int:
+    """``"7.68TB"`` -> 7_680_000_000_000; ``"1.5TiB"``; a bare int is bytes."""
+    if isinstance(value, bool):
+        raise UnitError("expected a size such as '7.68TB' or '1.5TiB', got a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise UnitError(f"a size cannot be negative: {value}")
+        return value
+    if isinstance(value, float):
+        raise UnitError(f"a size needs a unit, such as '{value}TB'; bare numbers are bytes and"
+                        " must be whole")
+    if not isinstance(value, str):
+        raise UnitError(f"expected a size such as '7.68TB', got {type(value).__name__}")
+    text = value.strip()
+    if text.startswith("-"):
+        raise UnitError(f"a size cannot be negative: {value!r}")
+    match = _SIZE_RE.match(text)
+    unit = match.group("unit").upper() if match else None
+    if not match or unit not in SIZE_FACTORS:
+        raise UnitError(f"not a size: {value!r} (use a number and a unit: B, KB, MB, GB, TB, PB,"
+                        " KiB, MiB, GiB, TiB, PiB)")
+    exact = _decimal(match.group("num")) * SIZE_FACTORS[unit]
+    if exact != exact.to_integral_value():
+        raise UnitError(f"{value!r} is not a whole number of bytes")
+    return int(exact)
+
+
+def format_size(n: int, binary: bool = False, precision: int = 2) -> str:
+    """Human form with an explicit unit: ``format_size(10**15) == '1 PB'``."""
+    if n < 0:
+        return "-" + format_size(-n, binary, precision)
+    base, units = (1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]) if binary else (
+        1000, ["B", "KB", "MB", "GB", "TB", "PB", "EB"])
+    value = float(n)
+    for unit in units:
+        if value < base or unit == units[-1]:
+            text = f"{value:.{precision}f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+        value /= base
+    raise AssertionError("unreachable")
+
+
+def parse_ratio(value: object) -> float:
+    """``"30%"`` -> 0.3; a bare number is a fraction (0.3) and must lie in [0, 1]."""
+    if isinstance(value, bool):
+        raise UnitError("expected a percentage such as '30%', got a boolean")
+    if isinstance(value, int | float):
+        if not 0 <= value <= 1:
+            raise UnitError(f"a bare ratio must lie between 0 and 1 (or write '{value}%'):"
+                            f" {value}")
+        return float(value)
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        try:
+            pct = float(number)
+        except ValueError:
+            raise UnitError(f"not a percentage: {value!r}") from None
+        if not math.isfinite(pct) or pct < 0:
+            raise UnitError(f"a percentage cannot be negative: {value!r}")
+        return pct / 100
+    raise UnitError(f"expected a percentage such as '30%', got {value!r}")
+
+
+def format_ratio(r: float) -> str:
+    return f"{r * 100:.4g}%"
+
+
+def parse_days(value: object) -> int:
+    """``"90d"``, ``"12w"``, ``"6mo"``, ``"5y"`` -> whole days; a bare int is days."""
+    if isinstance(value, bool):
+        raise UnitError("expected a duration such as '90d', got a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise UnitError(f"a duration cannot be negative: {value}")
+        return value
+    if not isinstance(value, str):
+        raise UnitError(f"expected a duration such as '90d', '12w', '6mo' or '5y', got {value!r}")
+    if value.strip().startswith("-"):
+        raise UnitError(f"a duration cannot be negative: {value!r}")
+    match = _DURATION_RE.match(value)
+    unit = match.group("unit").lower() if match else ""
+    unit = DURATION_WORDS.get(unit, unit)
+    if not match or unit not in DAYS:
+        raise UnitError(f"not a duration: {value!r} (use d, w, mo or y, such as '90d' or '5y')")
+    days = _decimal(match.group("num")) * DAYS[unit]
+    if days != days.to_integral_value():
+        raise UnitError(f"{value!r} is not a whole number of days")
+    return int(days)
+
+
+def format_days(days: int) -> str:
+    for unit in ("y", "w"):
+        if days and days % DAYS[unit] == 0:
+            return f"{days // DAYS[unit]}{unit}"
+    return f"{days}d"
+
+
+def parse_seconds(value: object) -> float:
+    """Short durations for timeouts and windows: ``"30s"``, ``"5min"``, ``"2h"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match and match.group("unit").lower() in SECONDS:
+            return float(match.group("num")) * SECONDS[match.group("unit").lower()]
+    raise UnitError(f"expected a duration such as '30s', '5min' or '2h', got {value!r}")
+
+
+def parse_byte_rate(value: object) -> float:
+    """``"200MB/s"`` -> bytes per second; ``"10TB/d"`` is converted from per day."""
+    if isinstance(value, str):
+        match = _RATE_RE.match(value)
+        if match and match.group("per").lower() in SECONDS:
+            per = SECONDS[match.group("per").lower()]
+            return parse_size(match.group("amount")) / per
+    raise UnitError(f"expected a rate such as '200MB/s' or '10TB/d', got {value!r}")
+
+
+def format_byte_rate(bytes_per_second: float) -> str:
+    return format_size(round(bytes_per_second)) + "/s"
+
+
+def parse_growth(value: object) -> float:
+    """Compound growth per year: ``"12%/y"`` or ``"12%"`` -> 0.12; ``"1%/mo"`` is annualised."""
+    if isinstance(value, str) and "/" in value:
+        match = _RATE_RE.match(value)
+        if not match:
+            raise UnitError(f"expected a growth rate such as '12%/y', got {value!r}")
+        per = DURATION_WORDS.get(match.group("per").lower(), match.group("per").lower())
+        if per not in DAYS:
+            raise UnitError(f"growth is per d, w, mo or y, got {value!r}")
+        ratio = parse_ratio(match.group("amount"))
+        return (1 + ratio) ** (DAYS["y"] / DAYS[per]) - 1
+    if isinstance(value, str):
+        return parse_ratio(value)
+    raise UnitError(f"expected a growth rate such as '12%/y', got {value!r}")
+
+
+def parse_date(value: object) -> dt.date:
+    """ISO 8601 dates (``2026-03-01``); YAML hands most of them over already parsed."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise UnitError(f"expected a date such as 2026-03-01, got {value!r}")
+
+
+def parse_clock(value: str) -> dt.time:
+    """``"22:00"`` -> time(22, 0)."""
+    try:
+        hours, minutes = value.strip().split(":")
+        return dt.time(int(hours), int(minutes))
+    except (ValueError, AttributeError):
+        raise UnitError(f"expected a time of day such as 22:00, got {value!r}") from None
