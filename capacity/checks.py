@@ -37,8 +37,7 @@ def _ref(inv: Inventory, path: PathKey, ref: str, kinds: tuple[str, ...] = (
         "pool", "cluster", "object_store")) -> Iterator[Finding]:
     resource = inv.resource(ref)
     if resource is None:
-        yield path, _missing("storage resource ('ARRAY/POOL', cluster or object store)", ref,
-                             inv.resource_names())
+        yield path, _missing("storage resource", ref, inv.resource_names())
     elif resource.kind not in kinds:
         yield path, f"{ref!r} is a {resource.kind.replace('_', ' ')}; expected a" \
                     f" {' or '.join(k.replace('_', ' ') for k in kinds)}"
@@ -80,11 +79,13 @@ def _references(inv: Inventory) -> Iterator[Finding]:
         at = ("replications", name)
         kinds = ("pool",) if rep.kind in ("gad", "sync") else ("pool", "cluster",
                                                               "object_store")
-        yield from _ref(inv, (*at, "source"), rep.source)
-        yield from _ref(inv, (*at, "target"), rep.target, kinds)
+        dangling = [*_ref(inv, (*at, "source"), rep.source),
+                    *_ref(inv, (*at, "target"), rep.target, kinds)]
+        yield from dangling
         if rep.source == rep.target:
             yield (*at, "target"), "a replication cannot copy a resource to itself"
-        elif rep.kind == "gad" and rep.source.partition("/")[0] == rep.target.partition("/")[0]:
+        elif (not dangling and rep.kind == "gad"
+              and rep.source.partition("/")[0] == rep.target.partition("/")[0]):
             yield (*at, "target"), "GAD pairs volumes on two different arrays"
         if rep.quorum is not None and rep.quorum not in sites:
             yield (*at, "quorum"), _missing("site", rep.quorum, sites)

@@ -177,9 +177,19 @@ def validate(located: Located, model: type[M],
         raise InputError([_problem(located, model, err) for err in exc.errors()]) from None
     findings = check(result) if check else []
     if findings:
-        raise InputError([Problem(located.where(path), format_path(path), message)
+        raise InputError([Problem(_where(located, path), format_path(path), message)
                           for path, message in findings])
     return result
+
+
+def _where(located: Located, path: PathKey) -> Position:
+    """A problem with a whole section points at its key; one with a value, at the value."""
+    try:
+        value = _get(located.data, path)
+    except (KeyError, IndexError, TypeError):
+        value = None
+    whole = isinstance(value, dict | list) and bool(path) and isinstance(path[-1], str)
+    return located.where(path, key=whole)
 
 
 def _problem(located: Located, model: type[BaseModel], err: Any) -> Problem:
@@ -204,7 +214,7 @@ def _problem(located: Located, model: type[BaseModel], err: Any) -> Problem:
         guess = difflib.get_close_matches(str(err["input"]), expected, n=1, cutoff=0.6)
         message = f"{err['input']!r} is not one of: {', '.join(expected)}"
         message += f"; did you mean {guess[0]!r}?" if guess else ""
-    return Problem(located.where(path), format_path(path), message)
+    return Problem(_where(located, path), format_path(path), message)
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:

@@ -51,7 +51,7 @@ def estate_report(inv: Inventory) -> dict[str, Any]:
                 "tiers": [{"name": t.name, "drive": t.drive, "drives": t.drives,
                            "spares": t.spares, "raw_bytes": t.raw, "data_bytes": t.data}
                           for t in p.tiers],
-            } for p in a.pools],
+            } for p in a.pools.values()],
         })
     clusters = []
     for c in sized.clusters.values():

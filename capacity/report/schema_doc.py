@@ -32,8 +32,20 @@ Every section below is one kind of object; the top level is **Inventory**.
 """
 
 
+# Catalogue entries in an inventory may override a built-in entry with just the fields they
+# change, so the schema cannot insist on every field there; the loader checks the merged entry.
+PARTIAL_IN_INVENTORY = ("DriveType", "ArrayModel", "NodeModel")
+
+
 def inventory_schema() -> dict[str, Any]:
-    return Inventory.model_json_schema(by_alias=True)
+    schema = Inventory.model_json_schema(by_alias=True)
+    for name in PARTIAL_IN_INVENTORY:
+        entry = schema["$defs"][name]
+        needed = entry.pop("required", [])
+        entry["description"] = (entry.get("description", "") + " An entry that overrides a"
+                                " built-in one gives only the fields it changes; a new entry"
+                                f" needs {', '.join(f'`{n}`' for n in needed)}.")
+    return schema
 
 
 def schema_json() -> str:

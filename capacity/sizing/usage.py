@@ -1,0 +1,46 @@
+"""Bytes stored on each storage resource on the inventory's ``as_of`` date.
+
+- A workload's ``stored`` bytes sit on the resource it ``lands_on``.
+- A replication adds to its target what it copies of its source: ``gad``, ``sync`` and
+  ``async`` a full copy, so a GAD pair's data is counted at both sites (the source holds
+  it as a workload, the target as the copy); ``backup`` one full copy plus each day's
+  changes for the retention: ``floor(source x (1 + change_rate x retention_days))``.
+- Replications chain one level only: a replication copies what workloads wrote to its
+  source, never the copies other replications put there.  A copy of a copy must be declared
+  as its own replication from the original source.  For the same reason a GAD pair whose
+  workloads write at both ends needs a replication in each direction.
+"""
+
+from __future__ import annotations
+
+from capacity.model import Inventory, Replication
+from capacity.sizing.common import exact, floor_times
+
+
+def used_by_resource(inventory: Inventory) -> dict[str, int]:
+    """Bytes stored, keyed by resource ref in ``Inventory.resource_names()`` order."""
+    used = dict.fromkeys(inventory.resource_names(), 0)
+    for name, workload in inventory.workloads.items():
+        used[_resource(inventory, workload.lands_on, f"workload {name!r}")] += workload.stored
+    from_workloads = dict(used)  # what replications copy: no copies of copies
+    for name, replication in inventory.replications.items():
+        source = _resource(inventory, replication.source, f"replication {name!r} source")
+        target = _resource(inventory, replication.target, f"replication {name!r} target")
+        used[target] += copy_size(replication, from_workloads[source])
+    return used
+
+
+def copy_size(replication: Replication, source_bytes: int) -> int:
+    """What a replication keeps at its target for ``source_bytes`` at its source."""
+    if replication.kind == "backup":
+        daily_changes = exact(replication.change_rate) * replication.retention
+        return floor_times(source_bytes, 1 + daily_changes)
+    return source_bytes
+
+
+def _resource(inventory: Inventory, ref: str, where: str) -> str:
+    resource = inventory.resource(ref)
+    if resource is None:
+        known = ", ".join(inventory.resource_names()) or "none"
+        raise ValueError(f"{where}: no storage resource named {ref!r} (known: {known})")
+    return resource.ref
