@@ -10,8 +10,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 
-from capacity.model import Inventory
+from capacity.model import Inventory, Workload
 from capacity.model.hardware import RaidLayout
+from capacity.model.scenario import (
+    AddNodes,
+    AddWorkload,
+    FailNode,
+    FailSite,
+    Migrate,
+    ScaleDemand,
+    Scenario,
+    SetCompression,
+    SetGrowth,
+)
 from capacity.yamlpos import PathKey
 
 Finding = tuple[PathKey, str]
@@ -90,13 +101,7 @@ def _references(inv: Inventory) -> Iterator[Finding]:
         if rep.quorum is not None and rep.quorum not in sites:
             yield (*at, "quorum"), _missing("site", rep.quorum, sites)
     for name, wl in inv.workloads.items():
-        at = ("workloads", name)
-        yield from _ref(inv, (*at, "lands_on"), wl.lands_on)
-        if wl.compute is not None and wl.compute.cluster not in inv.clusters:
-            yield (*at, "compute", "cluster"), _missing("cluster", wl.compute.cluster,
-                                                       inv.clusters)
-        if wl.policy is not None and wl.policy not in inv.policies:
-            yield (*at, "policy"), _missing("policy", wl.policy, inv.policies)
+        yield from _workload_references(inv, ("workloads", name), wl)
     for name, host in inv.hosts.items():
         if host.site is not None and host.site not in sites:
             yield ("hosts", name, "site"), _missing("site", host.site, sites)
@@ -106,6 +111,14 @@ def _references(inv: Inventory) -> Iterator[Finding]:
                                 tier.storage)
     yield from _policy_references(inv)
     yield from _procurement_references(inv)
+
+
+def _workload_references(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[Finding]:
+    yield from _ref(inv, (*at, "lands_on"), wl.lands_on)
+    if wl.compute is not None and wl.compute.cluster not in inv.clusters:
+        yield (*at, "compute", "cluster"), _missing("cluster", wl.compute.cluster, inv.clusters)
+    if wl.policy is not None and wl.policy not in inv.policies:
+        yield (*at, "policy"), _missing("policy", wl.policy, inv.policies)
 
 
 def _policy_references(inv: Inventory) -> Iterator[Finding]:
@@ -194,3 +207,37 @@ def _limits(inv: Inventory) -> Iterator[Finding]:
             yield ("sites", site, "racks", "power_kw"), (
                 f"the equipment draws {fp.power_w / 1000:.1f} kW; the racks give"
                 f" {fp.power_budget_w / 1000:.1f} kW")
+
+
+def check_scenario(inv: Inventory, scenario: Scenario) -> list[Finding]:
+    """References from a scenario's events into the inventory (after its changes)."""
+    findings: list[Finding] = []
+    workloads = set(inv.workloads)
+    for i, event in enumerate(scenario.events):
+        at: PathKey = ("events", i)
+        match event:
+            case AddWorkload(name=name, workload=wl):
+                if name in workloads:
+                    findings.append(((*at, "name"), f"a workload named {name!r} exists"
+                                     " already"))
+                findings += [((*at, "workload", *p[2:]), m) for p, m in
+                             _workload_references(inv, ("workloads", name), wl)]
+                workloads.add(name)
+            case SetGrowth(workload=name) | SetCompression(workload=name) | ScaleDemand(
+                    workload=name):
+                if name not in workloads:
+                    findings.append(((*at, "workload"), _missing("workload", name, workloads)))
+            case AddNodes(cluster=name) | FailNode(cluster=name):
+                if name not in inv.clusters:
+                    findings.append(((*at, "cluster"), _missing("cluster", name, inv.clusters)))
+            case FailSite(site=name):
+                if name not in inv.sites:
+                    findings.append(((*at, "site"), _missing("site", name, inv.sites)))
+            case Migrate():
+                findings += list(_ref(inv, (*at, "to"), event.to))
+                if event.staging_on is not None:
+                    findings += list(_ref(inv, (*at, "staging_on"), event.staging_on))
+                if event.workload is not None and event.workload not in workloads:
+                    findings.append(((*at, "workload"), _missing("workload", event.workload,
+                                                                 workloads)))
+    return findings

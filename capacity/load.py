@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from capacity.checks import check_inventory
+from capacity.checks import check_inventory, check_scenario
 from capacity.model import Inventory
 from capacity.model.hardware import Catalog
+from capacity.model.scenario import Scenario
 from capacity.yamlpos import (
     InputError,
     Located,
@@ -33,10 +34,59 @@ CATALOG_SECTIONS = ("drives", "arrays", "nodes")
 
 def load_inventory(path: str | Path) -> Inventory:
     """Read, merge and validate an inventory; raise InputError listing every problem."""
-    located = read_tree(Path(path))
-    _merge_builtin_catalog(located)
-    return validate(located, Inventory, check_inventory)
+    return load_with_scenarios(path, [])[0]
 
+
+def load_with_scenarios(path: str | Path, scenario_paths: list[str | Path]
+                        ) -> tuple[Inventory, list[Scenario]]:
+    """An inventory with scenarios applied in order: each scenario's ``changes`` are merged
+    over the inventory (positions then point into the scenario file), its events checked
+    against the result."""
+    located = read_tree(Path(path))
+    scenarios: list[tuple[Scenario, Located]] = []
+    problems: list[Problem] = []
+    for scenario_path in scenario_paths:
+        try:
+            scenario_located = read_file(Path(scenario_path))
+            scenario = validate(scenario_located, Scenario)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        overlay(located, scenario_located, ("changes",))
+        scenarios.append((scenario, scenario_located))
+    if problems:
+        raise InputError(problems)
+    _merge_builtin_catalog(located)
+    inventory = validate(located, Inventory, check_inventory)
+    for scenario, scenario_located in scenarios:
+        findings = check_scenario(inventory, scenario)
+        problems += [Problem(_where(scenario_located, p), format_path(p), m)
+                     for p, m in findings]
+    if problems:
+        raise InputError(problems)
+    return inventory, [s for s, _ in scenarios]
+
+
+def overlay(into: Located, other: Located, prefix: PathKey) -> None:
+    """Merge ``other``'s mapping at ``prefix`` over ``into``'s top level, field by field:
+    mappings merge, anything else (lists too) replaces; positions follow the values."""
+    def merge(target: dict[str, Any], value: dict[str, Any], path: PathKey) -> None:
+        for key, item in value.items():
+            here = (*path, key)
+            if isinstance(item, dict) and isinstance(target.get(key), dict):
+                merge(target[key], item, here)
+                continue
+            target[key] = item
+            n = len(prefix)
+            for table_in, table_other in ((into.values, other.values), (into.keys, other.keys)):
+                for p in [p for p in table_in if p[:len(here) - n] == here[n:]]:
+                    del table_in[p]
+                table_in.update({p[n:]: pos for p, pos in table_other.items()
+                                 if p[:len(here)] == here})
+
+    changes = _get(other.data, prefix) if prefix[0] in other.data else {}
+    if isinstance(changes, dict):
+        merge(into.data, changes, prefix)
 
 def read_file(path: Path) -> Located:
     try:
@@ -225,12 +275,18 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
         in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
         if (isinstance(data, dict) and part in data) or in_list:
             data = data[part]
+        elif isinstance(data, dict) and part in _tags(data):
+            continue  # the tag pydantic puts in the location of a discriminated union
         elif isinstance(data, dict) and isinstance(part, str) and not _internal(part):
             data = None  # a missing or unknown key: keep it, then stop descending
         else:
             continue
         path.append(part)
     return tuple(path)
+
+
+def _tags(data: dict[Any, Any]) -> set[str]:
+    return {v for v in data.values() if isinstance(v, str)}
 
 
 def _internal(part: str) -> bool:
@@ -272,4 +328,5 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-__all__ = ["EXAMPLE", "Catalog", "InputError", "Problem", "load_inventory", "validate"]
+__all__ = ["EXAMPLE", "Catalog", "InputError", "Problem", "load_inventory", "load_with_scenarios",
+           "validate"]

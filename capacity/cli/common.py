@@ -16,8 +16,9 @@ from capacity.load import EXAMPLE, load_inventory
 from capacity.model import Inventory
 from capacity.yamlpos import Problem
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+# Tables are wide: when piped (not a terminal) rich would assume 80 columns and wrap them.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+console_err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 
 class Format(enum.StrEnum):

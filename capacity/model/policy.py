@@ -135,23 +135,30 @@ class Window(Model):
         return moment >= self.start or moment < self.end
 
 
+WindowText = Annotated[Window, WithJsonSchema({
+    "type": "string", "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+    "description": "a daily window: '22:00-06:00'"})]
+"""A window as written in YAML."""
+
+
+def hours_per_day(windows: list[Window]) -> float:
+    """Open hours a day of a set of windows (24 when there are none: always open)."""
+    return min(24.0, sum(w.hours for w in windows)) if windows else 24.0
+
+
 class Pacing(Model):
     """When and how fast data may move."""
 
-    windows: list[Annotated[Window, WithJsonSchema({
-        "type": "string", "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
-        "description": "a daily window: '22:00-06:00'"})]] = Field(default_factory=list)
+    windows: list[WindowText] = Field(default_factory=list)
     """Daily windows in which moves run; none means any time."""
     bandwidth: ByteRate | None = None
     """Upper bound on copy throughput, such as '500MB/s'."""
 
-    @property
-    def hours_per_day(self) -> float:
-        return min(24.0, sum(w.hours for w in self.windows)) if self.windows else 24.0
-
     def bytes_per_day(self) -> float | None:
         """The most a day's windows let through at the bandwidth limit (None: unbounded)."""
-        return None if self.bandwidth is None else self.bandwidth * 3600 * self.hours_per_day
+        if self.bandwidth is None:
+            return None
+        return self.bandwidth * 3600 * hours_per_day(self.windows)
 
 
 class Caps(Model):

@@ -1,0 +1,1 @@
+"""The built-in hardware catalogue, as YAML data files beside this module."""
