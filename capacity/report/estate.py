@@ -89,7 +89,7 @@ def print_estate(report: dict[str, Any], console: Console) -> None:
                   "  (sizes in decimal units: 1 TB = 10^12 bytes)")
 
     storage = Table(title="Storage", title_justify="left")
-    for col in ("resource", "site", "raw", "usable", "effective", "used", "free", "fill",
+    for col in ("resource", "site", "raw", "usable", "effective", "used", "fill",
                 "to warning", "to critical"):
         storage.add_column(col, justify="left" if col in ("resource", "site") else "right")
     for r in report["resources"]:
@@ -98,7 +98,7 @@ def print_estate(report: dict[str, Any], console: Console) -> None:
                  "yellow" if fill >= r["thresholds"]["warning"]["ratio"] else "")
         storage.add_row(
             r["ref"], r["site"], _size(r["raw_bytes"]), _size(r["usable_bytes"]),
-            _size(r["effective_bytes"]), _size(r["used_bytes"]), _size(r["free_bytes"]),
+            _size(r["effective_bytes"]), _size(r["used_bytes"]),
             f"[{style}]{fill * 100:.0f}%[/{style}]" if style else f"{fill * 100:.0f}%",
             _size(r["thresholds"]["warning"]["headroom_bytes"]),
             _size(r["thresholds"]["critical"]["headroom_bytes"]))
