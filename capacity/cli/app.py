@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from capacity.cli import inventory_commands
+from capacity.cli import inventory_commands, sim_commands
 from capacity.cli.common import print_problems
 from capacity.yamlpos import InputError
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+sim_commands.register(app)
 inventory_commands.register(app)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -29,6 +28,21 @@ class Driver(Model):
         return self.studies_per_day * self.study_size / self.compression
 
 
+class AgeRange(Model):
+    """Ages of data already stored: between ``youngest`` and ``oldest`` days old."""
+
+    youngest: Days = 0
+    """Age of the newest stored data."""
+    oldest: Days
+    """Age of the oldest stored data."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.oldest < self.youngest:
+            raise ValueError("oldest must not be younger than youngest")
+        return self
+
+
 class Compute(Model):
     """What a workload needs from an HCI cluster."""
 
@@ -49,6 +63,9 @@ class Workload(Model):
     """Where new data is written: 'ARRAY/POOL', a cluster or an object store."""
     stored: Bytes = 0
     """Data already stored on the inventory's ``as_of`` date."""
+    stored_ages: AgeRange | None = None
+    """How old the stored data is (the simulator ages, tiers and expires it); default: from
+    new up to the retention (or 5 years), spread as the growth rate implies."""
     drivers: list[Driver] = Field(default_factory=list)
     """Business drivers: studies per day per modality."""
     per_year: Bytes = 0
@@ -76,16 +93,6 @@ class Workload(Model):
     def base_bytes_per_day(self) -> float:
         """Daily volume at full ramp, before growth."""
         return sum(d.bytes_per_day for d in self.drivers) + self.per_year / YEAR_DAYS
-
-    def bytes_on(self, day: dt.date, as_of: dt.date) -> float:
-        """Bytes ingested on ``day``: growth compounds from ``as_of`` (or the start)."""
-        origin = max(as_of, self.start) if self.start else as_of
-        if self.start and day < self.start:
-            return 0.0
-        rate = self.base_bytes_per_day * (1 + self.growth) ** ((day - origin).days / YEAR_DAYS)
-        if self.start and self.ramp:
-            rate *= min(1.0, ((day - self.start).days + 1) / self.ramp)
-        return rate
 
 
 class Replication(Model):

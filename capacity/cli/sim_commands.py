@@ -1,0 +1,98 @@
+"""``capacity simulate`` and ``capacity compare``: the estate played forward."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capacity.cli.common import (
+    Format,
+    FormatOption,
+    InventoryArg,
+    console,
+    inventory_path,
+    print_json,
+)
+from capacity.load import load_with_scenarios
+from capacity.sim import SimResult, simulate
+
+ScenarioOption = Annotated[list[Path] | None, typer.Option(
+    "--scenario", "-s", help="Scenario file; repeat to apply several, in order.",
+    show_default=False)]
+YearsOption = Annotated[float, typer.Option(help="Years to simulate.", min=0.01, max=50)]
+StartOption = Annotated[dt.datetime | None, typer.Option(
+    formats=["%Y-%m-%d"], help="First day (default: the inventory's as_of).",
+    show_default=False)]
+SeedOption = Annotated[int, typer.Option(help="Random seed (drive failures).")]
+OutOption = Annotated[Path | None, typer.Option(
+    help="Write CSV, JSON and a self-contained HTML report into this folder.",
+    show_default=False)]
+
+
+def _run(inventory: Path | None, scenarios: list[Path], years: float,
+         start: dt.datetime | None, seed: int) -> SimResult:
+    inv, loaded = load_with_scenarios(inventory_path(inventory), list(scenarios))
+    with console.status("simulating ...", spinner="dots"):
+        return simulate(inv, loaded, years=years, start=start.date() if start else None,
+                        seed=seed)
+
+
+def simulate_command(
+    inventory: InventoryArg = None,
+    scenario: ScenarioOption = None,
+    years: YearsOption = 5,
+    start: StartOption = None,
+    seed: SeedOption = 0,
+    out: OutOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Simulate growth, tiering, failures and procurement: runway dates, what to order and
+    when, rack space and power."""
+    from capacity.report import files, simulation
+
+    result = _run(inventory, scenario or [], years, start, seed)
+    if out is not None:
+        written = files.write_outputs(result, out)
+        if fmt is Format.table:
+            console.print(f"[dim]wrote {', '.join(str(p) for p in written)}[/dim]")
+    if fmt is Format.json:
+        print_json(simulation.summary(result))
+    else:
+        simulation.print_summary(result, console)
+
+
+def compare_command(
+    inventory: InventoryArg = None,
+    scenario: Annotated[list[Path], typer.Option(
+        "--scenario", "-s", help="Scenario to compare with the baseline; repeat for more."
+        " Join files with '+' to stack them in one column (a.yaml+b.yaml).")] = ...,  # type: ignore[assignment]
+    years: YearsOption = 5,
+    start: StartOption = None,
+    seed: SeedOption = 0,
+    out: OutOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Compare scenarios side by side with the baseline: runways, orders, cost, racks, power."""
+    from capacity.report import files, simulation
+
+    results = {"baseline": _run(inventory, [], years, start, seed)}
+    for spec in scenario:
+        parts = [Path(p) for p in str(spec).split("+")]
+        result = _run(inventory, parts, years, start, seed)
+        results[" + ".join(result.scenarios)] = result
+    if out is not None:
+        written = files.write_compare(results, out)
+        if fmt is Format.table:
+            console.print(f"[dim]wrote {', '.join(str(p) for p in written)}[/dim]")
+    if fmt is Format.json:
+        print_json(simulation.compare_summary(results))
+    else:
+        simulation.print_compare(results, console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_command)
+    app.command("compare")(compare_command)

@@ -1,0 +1,121 @@
+"""The SimPy twin of the estate: one process per real-world actor.
+
+``simulate`` is a pure function of (inventory, scenarios, seed): the same inputs give the
+same result, byte for byte, so runs can be repeated, compared and spread over many seeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import simpy
+
+from capacity.model import Inventory
+from capacity.model.demand import YEAR_DAYS
+from capacity.model.scenario import FailNode, FailSite, Migrate, Scenario
+from capacity.sim import events, failures, migration, procurement, replication, tiering
+from capacity.sim.recorder import Tape, recorder, runways
+from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse
+from capacity.sim.twin import Store, Twin, WorkloadState
+from capacity.sim.workloads import lay_down_backlog, workload
+from capacity.sizing import size_estate
+
+
+def simulate(inventory: Inventory, scenarios: Sequence[Scenario] = (), *, years: float = 5,
+             start: dt.date | None = None, seed: int = 0) -> SimResult:
+    """Play the estate forward ``years`` from ``start`` (default: the inventory's as_of,
+    the date its stored volumes describe)."""
+    start = start or inventory.as_of
+    days = max(1, round(years * YEAR_DAYS))
+    twin = _build(inventory, scenarios, start, days, seed)
+    tape = Tape()
+    _start_processes(twin, tape, scenarios)
+    twin.env.run(until=days)
+    return _result(twin, tape, scenarios)
+
+
+def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
+           seed: int) -> Twin:
+    sized = size_estate(inv)
+    stores = {r.ref: Store(r.ref, r.kind, r.site, float(r.effective), r.thresholds)
+              for r in sized.resources}
+    lead, afr = 1.0, 1.0
+    for scenario in scenarios:
+        lead *= scenario.adjust.lead_time_factor
+        afr *= scenario.adjust.afr_factor
+    twin = Twin(
+        env=simpy.Environment(), inventory=inv, start=start, days=days, seed=seed,
+        stores=stores,
+        workloads={n: WorkloadState.of(n, wl, start) for n, wl in inv.workloads.items()},
+        clusters=dict(inv.clusters),
+        pools={f"{a}/{p}": pool for a, arr in inv.arrays.items() for p, pool in arr.pools.items()},
+        object_stores=dict(inv.object_stores),
+        drive_boxes={a: arr.drive_boxes for a, arr in inv.arrays.items()},
+        sites_start={s: SiteUse(s, fp.rack_units, fp.rack_units_budget, fp.power_w,
+                                fp.power_budget_w) for s, fp in sized.sites.items()},
+        lead_time_factor=lead, afr_factor=afr)
+    for name, c in sized.clusters.items():
+        twin.compute[name] = (c.vcpu, c.ram, c.gpus)
+    for name in inv.workloads:
+        lay_down_backlog(twin, name)
+    return twin
+
+
+def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> None:
+    env, inv = twin.env, twin.inventory
+    for name in inv.workloads:
+        env.process(workload(twin, name))
+    for name in inv.policies:
+        env.process(tiering.tiering(twin, name))
+    for name in inv.replications:
+        env.process(replication.replication(twin, name))
+    env.process(procurement.purchasing_desk(twin))
+    for population in failures.populations(twin):
+        env.process(failures.drive_failures(twin, population))
+    for scenario in scenarios:
+        for event in scenario.events:
+            day = max(0, (event.on - twin.start).days)
+            if day >= twin.days:
+                continue
+            if isinstance(event, FailNode):
+                env.process(failures.fail_node(twin, event, day))
+            elif isinstance(event, FailSite):
+                env.process(failures.fail_site(twin, event, day))
+            elif isinstance(event, Migrate):
+                env.process(migration.migration(twin, event, day))
+            else:
+                env.process(events.change(twin, event, day))
+    env.process(recorder(twin, tape))
+
+
+def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:
+    resources = {ref: ResourceSeries(ref, s.kind, s.site, tape.used[ref], tape.capacity[ref],
+                                     s.thresholds.warning, s.thresholds.critical)
+                 for ref, s in twin.stores.items()}
+    compute = {name: ComputeSeries(name, twin.stores[name].site, **series)
+               for name, series in tape.compute.items()}
+    installed = [o for o in twin.orders if o.installed <= twin.date(twin.days - 1)]
+    sites_end = {}
+    for site, use in twin.sites_start.items():
+        mine = [o for o in installed if _site_of(twin, o.resource) == site]
+        sites_end[site] = SiteUse(site, use.rack_units + sum(o.rack_units for o in mine),
+                                  use.rack_units_budget,
+                                  use.power_w + sum(o.power_w for o in mine),
+                                  use.power_budget_w)
+    events = sorted(twin.events, key=lambda e: e.date)  # stable: same-day order is kept
+    return SimResult(
+        inventory=twin.inventory.name, scenarios=[s.name for s in scenarios], seed=twin.seed,
+        start=twin.start, days=twin.days, resources=resources, compute=compute,
+        orders=list(twin.orders), events=events, runways=runways(twin, tape),
+        sites_start=dict(twin.sites_start), sites_end=sites_end,
+        currency=twin.inventory.currency)
+
+
+def _site_of(twin: Twin, ref: str) -> str:
+    if ref in twin.stores:
+        return twin.stores[ref].site
+    return twin.inventory.arrays[ref].site  # drive boxes are ordered against an array
+
+
+__all__ = ["SimResult", "simulate"]

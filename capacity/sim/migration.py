@@ -1,0 +1,39 @@
+"""Legacy migration waves: a fixed volume copied onto a resource at a bounded daily rate
+(bandwidth x the hours its windows are open, or a plain daily volume), holding temporary
+staging space until the last byte has landed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import simpy
+
+from capacity.model.scenario import Migrate
+from capacity.sim.twin import MIGRATION, Twin
+from capacity.units import format_size
+
+
+def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, None, None]:
+    yield twin.env.timeout(day + MIGRATION - twin.env.now)
+    target = twin.stores[wave.to]
+    owner = wave.workload or f"migration:{wave.name}"
+    staging = twin.stores[wave.staging_on] if wave.staging_on else None
+    key = f"staging:{wave.name}"
+    if staging is not None:
+        staging.copies[key] = float(wave.staging)
+    first = twin.day
+    per_day = wave.bytes_per_day
+    twin.note("migration-start", wave.to, f"{wave.name}: {format_size(wave.volume)} at up to"
+              f" {format_size(round(per_day))} a day", volume_bytes=wave.volume)
+    remaining = float(wave.volume)
+    while True:
+        part = min(per_day, remaining)
+        target.add(owner, twin.day - wave.age, part)
+        remaining -= part
+        if remaining <= 0:
+            break
+        yield twin.env.timeout(1)
+    if staging is not None:
+        staging.copies.pop(key, None)
+    twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",
+              days=twin.day - first + 1)

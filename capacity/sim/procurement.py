@@ -1,0 +1,321 @@
+"""Procurement: the purchasing desk reviews each expandable resource every day.
+
+When a resource's use, projected over the lead time plus a safety margin at its recent
+growth (the last 30 days), would cross its reorder threshold, it orders enough units to stay
+under it.  The capacity arrives exactly lead-time days later.  An order must fit: parity
+groups need free drive slots (drive boxes are ordered with them where a drive-box rule
+exists), and every unit's rack units and power must fit the site's budget; what cannot fit
+is recorded as an ``order-blocked`` event, never silently granted.
+
+Drive-box and whole-array rules are not reviewed on their own: drive boxes are bought along
+with the parity groups that need their slots, and new arrays are a planner's decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import simpy
+
+from capacity.model import Procurement
+from capacity.sim.results import Order
+from capacity.sim.tiering import held_after_draining
+from capacity.sim.twin import PROCUREMENT, Twin
+from capacity.sizing.array import size_array
+
+TREND_DAYS = 30
+NOTE_EVERY_DAYS = 90
+RETRY_DAYS = 7
+"""A blocked order is looked at again a week later, as a purchasing desk would."""
+
+
+@dataclass
+class Ledger:
+    """What is committed but not yet installed, per array and per site."""
+
+    drives: dict[str, int] = field(default_factory=dict)
+    slots: dict[str, int] = field(default_factory=dict)
+    boxes: dict[str, int] = field(default_factory=dict)
+    rack_units: dict[str, int] = field(default_factory=dict)
+    power_w: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)
+    """Effective bytes ordered but not installed, per resource."""
+    bought: dict[str, int] = field(default_factory=dict)
+    """Units bought so far, per rule."""
+    last_note: dict[tuple[str, str], int] = field(default_factory=dict)
+    snoozed: dict[str, int] = field(default_factory=dict)
+    """Rules whose last order was blocked outright, and the day to look again."""
+    per_unit: dict[str, int] = field(default_factory=dict)
+    """Effective bytes one more unit adds, per rule, for the current configuration."""
+
+
+def new_ledger(twin: Twin) -> Ledger:
+    ledger = Ledger()
+    for name in twin.inventory.arrays:
+        sized = size_array(twin.inventory, name)
+        ledger.drives[name] = sized.drives
+        ledger.slots[name] = sized.slots
+        ledger.boxes[name] = twin.inventory.arrays[name].drive_boxes
+    for site, use in twin.sites_start.items():
+        ledger.rack_units[site] = use.rack_units
+        ledger.power_w[site] = use.power_w
+    return ledger
+
+
+def trend(history: list[float]) -> float:
+    """Bytes a day the resource grew over the last TREND_DAYS (never below zero)."""
+    if len(history) < 2:
+        return 0.0
+    span = min(TREND_DAYS, len(history) - 1)
+    return max(0.0, (history[-1] - history[-1 - span]) / span)
+
+
+def reviewed(twin: Twin) -> list[str]:
+    """The rules the desk reviews (drive boxes go with parity groups; arrays are by hand)."""
+    return [n for n, r in twin.inventory.procurement.items()
+            if r.unit in ("parity-group", "node", "raw")]
+
+
+def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
+    """Every day, review every expandable resource and order what the trend says is due."""
+    ledger = new_ledger(twin)
+    rules = [(name, twin.inventory.procurement[name]) for name in reviewed(twin)]
+    refs = {name: pool_ref(rule) if rule.unit == "parity-group" else rule.resource
+            for name, rule in rules}
+    leads = {name: round(rule.lead_time * twin.lead_time_factor) for name, rule in rules}
+    yield twin.env.timeout(PROCUREMENT)
+    while True:
+        for name, rule in rules:
+            if ledger.snoozed.get(name, -1) > twin.day:
+                continue
+            ref = refs[name]
+            store = twin.stores[ref]
+            horizon = leads[name] + rule.safety_margin
+            threshold = rule.reorder_at or store.thresholds.warning
+            offered = store.available + ledger.pending.get(ref, 0.0)
+            projected = store.used + trend(twin.history[ref]) * horizon
+            if projected < threshold * offered:
+                continue
+            # Tier policies will move old data off before it fills: count on them.
+            drained = held_after_draining(twin, ref, horizon)
+            if drained is not None:
+                projected = min(projected, drained)
+            if projected >= threshold * offered:
+                _order(twin, ledger, name, rule, ref, projected / threshold - offered,
+                       leads[name])
+        yield twin.env.timeout(1)
+
+
+def pool_ref(rule: Procurement) -> str:
+    array, pool, _tier = rule.resource.split("/")
+    return f"{array}/{pool}"
+
+
+def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, needed: float,
+           lead: int) -> None:
+    step = max(1, rule.units_per_order)
+    per_unit = ledger.per_unit.get(name)
+    if per_unit is None:  # sizing is exact but not free: once per configuration
+        per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, 1, apply=False))
+    units = math.ceil(needed / per_unit / step) * step
+    if rule.max_units is not None:
+        units = min(units, rule.max_units - ledger.bought.get(name, 0))
+        if units <= 0:
+            _blocked(twin, ledger, name, ref, "the resource is at its maximum units")
+            return
+    units, boxes, box_rule = _fit_slots(twin, ledger, name, rule, ref, units)
+    if units <= 0:
+        return
+    site = twin.stores[ref].site
+    unit_u, unit_w = footprint(twin, rule)
+    box_u, box_w = footprint(twin, twin.inventory.procurement[box_rule]) if box_rule else (0, 0)
+    units = _fit_site(twin, ledger, name, ref, site, units, unit_u, unit_w, boxes, box_u, box_w,
+                      step)
+    if units <= 0:
+        return
+    capacity = grow(twin, rule, units, apply=False)
+    wait = lead
+    if boxes:
+        assert box_rule is not None
+        array = rule.resource.split("/")[0]
+        model = twin.inventory.catalog.arrays[twin.inventory.arrays[array].model]
+        ledger.boxes[array] += boxes
+        ledger.slots[array] = min(model.max_drives,
+                                  ledger.slots[array] + boxes * model.drive_box.slots)
+        box = twin.inventory.procurement[box_rule]
+        box_lead = round(box.lead_time * twin.lead_time_factor)
+        wait = max(lead, box_lead)  # the groups go in once their boxes are there
+        _book(twin, ledger, box_rule, box, rule.resource.split("/")[0], boxes, box_lead, 0,
+              box_u, box_w, site, lambda: _add_boxes(twin, ledger, rule, boxes))
+    ledger.bought[name] = ledger.bought.get(name, 0) + units
+    ledger.pending[ref] = ledger.pending.get(ref, 0.0) + capacity
+    if rule.unit == "parity-group":
+        array = rule.resource.split("/")[0]
+        ledger.drives[array] += units * _group_width(twin, rule)
+
+    def install() -> None:
+        grow(twin, rule, units, apply=True)
+        twin.refresh_capacity(ref)
+        ledger.pending[ref] -= capacity
+        ledger.per_unit.pop(name, None)
+
+    _book(twin, ledger, name, rule, ref, units, wait, capacity, unit_u, unit_w, site, install)
+
+
+def _book(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, units: int,
+          wait: int, capacity: int, unit_u: int, unit_w: float, site: str,
+          install: Callable[[], None]) -> None:
+    """Record an order and start its delivery."""
+    today = twin.date()
+    order = Order(rule=name, resource=ref, unit=rule.unit, units=units, ordered=today,
+                  installed=twin.date(twin.day + wait), cost=units * rule.unit_cost,
+                  capacity=capacity, rack_units=units * unit_u, power_w=units * unit_w)
+    twin.orders.append(order)
+    ledger.rack_units[site] = ledger.rack_units.get(site, 0) + order.rack_units
+    ledger.power_w[site] = ledger.power_w.get(site, 0.0) + order.power_w
+    twin.note("order", ref, f"{units} x {rule.unit} ordered ({name}), in service"
+              f" {order.installed}", units=units, cost=order.cost, capacity_bytes=capacity)
+    twin.env.process(_deliver(twin, wait, ref, units, rule.unit, install))
+
+
+def _deliver(twin: Twin, wait: int, ref: str, units: int, unit: str,
+             install: Callable[[], None]) -> Generator[simpy.Event, None, None]:
+    """Wait out the lead time, then put the units in service."""
+    yield twin.env.timeout(wait)
+    install()
+    twin.note("install", ref, f"{units} x {unit} in service", units=units)
+
+
+def _fit_slots(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str,
+               units: int) -> tuple[int, int, str | None]:
+    """Parity groups need free slots: order drive boxes along where a rule allows, else
+    buy only what fits.  Returns (units, drive boxes to add, the drive-box rule)."""
+    if rule.unit != "parity-group":
+        return units, 0, None
+    array = rule.resource.split("/")[0]
+    model = twin.inventory.catalog.arrays[twin.inventory.arrays[array].model]
+    width = _group_width(twin, rule)
+    free = ledger.slots[array] - ledger.drives[array]
+    if units * width <= free:
+        return units, 0, None
+    box_rule = next((n for n, r in twin.inventory.procurement.items()
+                     if r.unit == "drive-box" and r.resource == array), None)
+    boxes = 0
+    if box_rule is not None:
+        room_boxes = model.max_drive_boxes - ledger.boxes[array]
+        cap_slots = model.max_drives - ledger.slots[array]
+        short = units * width - free
+        boxes = min(room_boxes, math.ceil(min(short, cap_slots) / model.drive_box.slots))
+        boxes = max(0, boxes)
+        free += min(boxes * model.drive_box.slots, cap_slots)
+    fit = min(units, free // width)
+    if fit < units:
+        _blocked(twin, ledger, name, ref, f"no free drive slots in {array} for"
+                 f" {units - fit} more parity group(s): a new array is needed")
+    if fit <= 0:
+        return 0, 0, None
+    return fit, boxes, box_rule if boxes else None
+
+
+def _fit_site(twin: Twin, ledger: Ledger, name: str, ref: str, site: str, units: int,
+              unit_u: int, unit_w: float, boxes: int, box_u: int, box_w: float,
+              step: int) -> int:
+    """Cut the order to what the site's racks and power can take."""
+    racks = twin.inventory.sites[site].racks
+    room_u = racks.count * racks.units - ledger.rack_units.get(site, 0) - boxes * box_u
+    room_w = (racks.count * racks.power_kw * 1000 - ledger.power_w.get(site, 0.0)
+              - boxes * box_w) if racks.power_kw else math.inf
+    fit = units
+    if unit_u:
+        fit = min(fit, max(0, room_u) // unit_u)
+    if unit_w:
+        fit = min(fit, int(max(0.0, room_w) // unit_w))
+    if fit < units:
+        fit = fit // step * step
+        _blocked(twin, ledger, name, ref, f"site {site} has no rack space or power for"
+                 f" {units - fit} more {twin.inventory.procurement[name].unit}(s)")
+    return fit
+
+
+def _blocked(twin: Twin, ledger: Ledger, name: str, ref: str, reason: str) -> None:
+    ledger.snoozed[name] = twin.day + RETRY_DAYS
+    key = (name, reason)
+    if twin.day - ledger.last_note.get(key, -10**9) >= NOTE_EVERY_DAYS:
+        ledger.last_note[key] = twin.day
+        twin.note("order-blocked", ref, f"{name}: {reason}", rule=name)
+
+
+def _group_width(twin: Twin, rule: Procurement) -> int:
+    return _tier(twin, rule).parity_groups[0].layout.width
+
+
+def _tier(twin: Twin, rule: Procurement):
+    array, pool, tier = rule.resource.split("/")
+    return next(t for t in twin.pools[f"{array}/{pool}"].tiers if t.name == tier)
+
+
+def _add_boxes(twin: Twin, ledger: Ledger, rule: Procurement, boxes: int) -> None:
+    array = rule.resource.split("/")[0]
+    twin.drive_boxes[array] += boxes
+
+
+def footprint(twin: Twin, rule: Procurement) -> tuple[int, float]:
+    """Rack units and watts one unit adds: the rule's figures, else the catalogue's."""
+    cat = twin.inventory.catalog
+    u, w = 0, 0.0
+    if rule.unit == "node":
+        cluster = twin.clusters[rule.resource]
+        node = cat.nodes[cluster.node_model]
+        u = node.rack_units
+        w = node.power_w + cluster.drives.count * cat.drives[cluster.drives.drive].power_w
+    elif rule.unit == "parity-group":
+        group = _tier(twin, rule).parity_groups[0]
+        w = group.layout.width * cat.drives[group.drive].power_w
+    elif rule.unit == "drive-box":
+        box = cat.arrays[twin.inventory.arrays[rule.resource].model].drive_box
+        u, w = box.rack_units, box.power_w
+    return (rule.rack_units if rule.rack_units is not None else u,
+            rule.power_w if rule.power_w is not None else w)
+
+
+def grow(twin: Twin, rule: Procurement, units: int, *, apply: bool) -> int:
+    """Effective bytes ``units`` more units add to the resource (sized exactly); with
+    ``apply`` the resource's configuration takes them."""
+    if rule.unit == "parity-group":
+        array, pool_name, tier_name = rule.resource.split("/")
+        ref = f"{array}/{pool_name}"
+        pool = twin.pools[ref]
+        tiers = []
+        for tier in pool.tiers:
+            if tier.name == tier_name:
+                first, *rest = tier.parity_groups
+                first = first.model_copy(update={"count": first.count + units})
+                tier = tier.model_copy(update={"parity_groups": [first, *rest]})
+            tiers.append(tier)
+        before = twin.pool_capacity(ref)
+        twin.pools[ref] = pool.model_copy(update={"tiers": tiers})
+        added = twin.pool_capacity(ref) - before
+        if not apply:
+            twin.pools[ref] = pool
+        return added
+    if rule.unit == "node":
+        cluster = twin.clusters[rule.resource]
+        before = twin.cluster_sizing(rule.resource).usable
+        twin.clusters[rule.resource] = cluster.model_copy(update={"nodes": cluster.nodes + units})
+        added = twin.cluster_sizing(rule.resource).usable - before
+        if not apply:
+            twin.clusters[rule.resource] = cluster
+        return added
+    if rule.unit == "raw":
+        store = twin.object_stores[rule.resource]
+        before = twin.store_capacity(rule.resource)
+        assert rule.capacity is not None
+        twin.object_stores[rule.resource] = store.model_copy(
+            update={"raw": store.raw + units * rule.capacity})
+        added = twin.store_capacity(rule.resource) - before
+        if not apply:
+            twin.object_stores[rule.resource] = store
+        return added
+    return 0

@@ -1,0 +1,98 @@
+"""The recorder closes each day: what every resource holds and offers, compute demand
+against supply, and threshold crossings as events."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import simpy
+
+from capacity.sim.results import LEVELS, Runway
+from capacity.sim.twin import RECORD, Twin
+
+
+@dataclass
+class Tape:
+    """Daily figures, appended by the recorder."""
+
+    used: dict[str, list[int]] = field(default_factory=dict)
+    capacity: dict[str, list[int]] = field(default_factory=dict)
+    compute: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+
+def level_ratio(twin: Twin, ref: str, level: str) -> float:
+    thresholds = twin.stores[ref].thresholds
+    return {"warning": thresholds.warning, "critical": thresholds.critical, "full": 1.0}[level]
+
+
+def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
+    refs = list(twin.stores)
+    for ref in refs:
+        tape.used[ref] = twin.history[ref] = []
+        tape.capacity[ref] = []
+    for name in twin.clusters:
+        tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
+                                              "gpu_demand", "gpus")}
+    levels = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
+               [(level, level_ratio(twin, ref, level)) for level in LEVELS]) for ref in refs]
+    crossed: set[tuple[str, str]] = set()
+    yield twin.env.timeout(RECORD)
+    while True:
+        for store, used_tape, capacity_tape, ratios in levels:
+            used, capacity = store.used, store.available
+            used_tape.append(round(used))
+            capacity_tape.append(round(capacity))
+            for level, ratio in ratios:
+                key = (store.ref, level)
+                if used > 0 and used >= ratio * capacity:
+                    if key not in crossed:
+                        crossed.add(key)
+                        twin.note("threshold", store.ref, f"{level} threshold reached"
+                                  f" ({used / capacity:.0%} full)" if capacity else
+                                  f"{level}: no capacity online", level=level)
+                elif key in crossed:
+                    crossed.discard(key)
+        _record_compute(twin, tape)
+        yield twin.env.timeout(1)
+
+
+def _record_compute(twin: Twin, tape: Tape) -> None:
+    demand = {name: [0, 0, 0] for name in twin.clusters}
+    for state in twin.workloads.values():
+        compute = state.model.compute
+        started = state.start_day is None or twin.day >= state.start_day
+        if compute is not None and started:
+            d = demand[compute.cluster]
+            d[0] += compute.vcpu
+            d[1] += compute.ram
+            d[2] += compute.gpus
+    for name, series in tape.compute.items():
+        vcpu, ram, gpus = (0, 0, 0) if twin.stores[name].offline else twin.compute[name]
+        for key, value in zip(series, (demand[name][0], vcpu, demand[name][1], ram,
+                                       demand[name][2], gpus), strict=True):
+            series[key].append(value)
+
+
+def runways(twin: Twin, tape: Tape) -> list[Runway]:
+    """First day each resource reaches each level (vCPU and RAM runways for clusters are
+    reported as resources 'CLUSTER:vcpu' and 'CLUSTER:ram')."""
+    found = []
+    for ref in twin.stores:
+        used, capacity = tape.used[ref], tape.capacity[ref]
+        for level in LEVELS:
+            ratio = level_ratio(twin, ref, level)
+            day = next((i for i, (u, c) in enumerate(zip(used, capacity, strict=True))
+                        if u > 0 and u >= ratio * c), None)
+            found.append(_runway(twin, ref, level, ratio, day))
+    for name, series in tape.compute.items():
+        for kind in ("vcpu", "ram"):
+            demand, supply = series[f"{kind}_demand"], series[kind]
+            day = next((i for i, (d, s) in enumerate(zip(demand, supply, strict=True))
+                        if d > s), None)
+            found.append(_runway(twin, f"{name}:{kind}", "full", 1.0, day))
+    return found
+
+
+def _runway(twin: Twin, ref: str, level: str, ratio: float, day: int | None) -> Runway:
+    return Runway(ref, level, ratio, None if day is None else twin.date(day), day)  # type: ignore[arg-type]

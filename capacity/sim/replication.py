@@ -1,0 +1,39 @@
+"""Replication: copies that consume capacity at their target.
+
+- ``gad`` and ``sync``: the target holds the source's data at all times (GAD consumes pool
+  capacity at both sites).
+- ``async``: the target holds what the source held ``lag`` days ago.
+- ``backup``: one full copy plus each day's changes for the retention; an immutable backup
+  also keeps data the source deleted until the copies holding it reach their retention.
+
+As in sizing, a replication copies what workloads wrote to its source, not other copies.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+
+import simpy
+
+from capacity.sim.twin import REPLICATION, Twin
+
+
+def replication(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
+    rep = twin.inventory.replications[name]
+    source = twin.stores[rep.source]
+    target = twin.stores[rep.target]
+    earlier: deque[float] = deque(maxlen=rep.lag + 1)
+    deleted: deque[float] = deque(maxlen=rep.retention + 1)  # source's expired total by day
+    yield twin.env.timeout(REPLICATION)
+    while True:
+        held = source.own
+        if rep.kind == "async":
+            earlier.append(held)
+            held = earlier[0]
+        elif rep.kind == "backup":
+            deleted.append(source.expired)
+            locked = source.expired - deleted[0] if rep.immutable else 0.0
+            held = held * (1 + rep.change_rate * rep.retention) + locked
+        target.copies[name] = held
+        yield twin.env.timeout(1)

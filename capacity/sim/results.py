@@ -1,0 +1,123 @@
+"""What a simulation run returns: plain, immutable data, ready to write as CSV, JSON or HTML."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Level = Literal["warning", "critical", "full"]
+LEVELS: tuple[Level, ...] = ("warning", "critical", "full")
+
+
+@dataclass(frozen=True)
+class ResourceSeries:
+    """One storage resource, day by day (index i is ``start + i`` days)."""
+
+    ref: str
+    kind: str
+    """pool, cluster or object_store."""
+    site: str
+    used: list[int]
+    """Bytes held at the end of each day."""
+    capacity: list[int]
+    """Effective bytes available at the end of each day (orders and failures move it)."""
+    warning: float
+    critical: float
+
+
+@dataclass(frozen=True)
+class ComputeSeries:
+    """One HCI cluster's compute, day by day: demand against usable after N+k."""
+
+    cluster: str
+    site: str
+    vcpu_demand: list[int]
+    vcpu: list[int]
+    ram_demand: list[int]
+    ram: list[int]
+    gpu_demand: list[int]
+    gpus: list[int]
+
+
+@dataclass(frozen=True)
+class Order:
+    """A purchase: placed on ``ordered``, capacity in service on ``installed``."""
+
+    rule: str
+    resource: str
+    unit: str
+    units: int
+    ordered: dt.date
+    installed: dt.date
+    cost: float
+    capacity: int
+    """Effective bytes the order adds (0 for drive boxes, which add slots)."""
+    rack_units: int
+    power_w: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened in the run and that a planner should see."""
+
+    date: dt.date
+    kind: str
+    """order, install, order-blocked, threshold, drive-failure, node-failure, migration ..."""
+    resource: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Runway:
+    """When a resource first reaches a level, or None when not within the horizon."""
+
+    resource: str
+    level: Level
+    ratio: float
+    date: dt.date | None
+    days: int | None
+
+
+@dataclass(frozen=True)
+class SiteUse:
+    site: str
+    rack_units: int
+    rack_units_budget: int
+    power_w: float
+    power_budget_w: float
+
+
+@dataclass(frozen=True)
+class SimResult:
+    inventory: str
+    scenarios: list[str]
+    seed: int
+    start: dt.date
+    days: int
+    resources: dict[str, ResourceSeries]
+    compute: dict[str, ComputeSeries]
+    orders: list[Order]
+    events: list[Event]
+    runways: list[Runway]
+    sites_start: dict[str, SiteUse]
+    sites_end: dict[str, SiteUse]
+    currency: str = "USD"
+
+    @property
+    def end(self) -> dt.date:
+        return self.start + dt.timedelta(days=self.days - 1)
+
+    def date(self, index: int) -> dt.date:
+        return self.start + dt.timedelta(days=index)
+
+    def runway(self, resource: str, level: Level) -> Runway:
+        return next(r for r in self.runways if r.resource == resource and r.level == level)
+
+    def cost_per_year(self) -> dict[int, float]:
+        """Order cost by the calendar year the order is placed."""
+        years: dict[int, float] = {}
+        for order in self.orders:
+            years[order.ordered.year] = years.get(order.ordered.year, 0.0) + order.cost
+        return dict(sorted(years.items()))

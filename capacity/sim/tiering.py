@@ -1,0 +1,154 @@
+"""Tier policies played forward: the very policy objects the tiering engine applies to hosts.
+
+Each day a policy's rules act in order.  A move rule takes the oldest eligible data of the
+workloads the policy governs from its source tier to its target tier, only while the source
+is above the high watermark (when the policy has a trigger) and until it is down to the low
+one, within the day's bandwidth x window allowance and the per-run byte cap, and never
+filling the target past its critical threshold.  An expire rule deletes data past both its
+age and the policy's retention.
+
+Modelled: age (``older_than``).  Not modelled: path and size selections and holds, which
+need file names; the simulator assumes they match the governed workloads' data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import simpy
+
+from capacity.model import Policy, Rule
+from capacity.sim.twin import TIERING, Store, Twin
+
+NOTE_EVERY_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Route:
+    """A rule as it runs on storage: from one resource to another (or to deletion)."""
+
+    rule: Rule
+    source: str
+    target: str | None
+
+
+def routes(twin: Twin, policy_name: str) -> list[Route]:
+    """The storage each rule's tiers live on, through the policy's hosts (deduplicated);
+    worked out once per run."""
+    key = ("routes", policy_name)
+    if key not in twin.memo:
+        policy = twin.inventory.policies[policy_name]
+        found: list[Route] = []
+        for host_name in policy.hosts:
+            tiers = twin.inventory.hosts[host_name].tiers
+            for rule in policy.rules:
+                source = tiers[rule.source].storage
+                target = tiers[rule.target].storage if rule.target else None
+                route = Route(rule, source, target) if source else None
+                if route and (target or rule.action == "expire") and route not in found:
+                    found.append(route)
+        twin.memo[key] = found
+    return twin.memo[key]
+
+
+def daily_allowance(twin: Twin, policy: Policy) -> float:
+    """Bytes the policy may move in a day: its own and its hosts' pacing, and its cap."""
+    limits = [policy.pacing.bytes_per_day(), policy.caps.bytes]
+    limits += [twin.inventory.hosts[h].pacing.bytes_per_day() for h in policy.hosts]
+    return min((float(x) for x in limits if x is not None), default=math.inf)
+
+
+def governed(twin: Twin, policy_name: str) -> list[str]:
+    return [name for name, wl in twin.workloads.items() if wl.model.policy == policy_name]
+
+
+def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
+    """What ``ref`` will hold ``horizon`` days from now if its triggered move rules drain it
+    as far as they may: the governed data whose age then falls between the age at which it
+    moves onto ``ref`` (0 where it lands) and the age at which it moves off, wherever that
+    data sits now, plus what lands meanwhile; never below the low watermark.  None when no
+    triggered rule drains ``ref``.  Procurement counts on this before it buys.  A mirror
+    (GAD, remote copy) follows its source."""
+    for rep in twin.inventory.replications.values():
+        if rep.target == ref and rep.kind in ("gad", "sync", "async"):
+            return held_after_draining(twin, rep.source, horizon)
+    day = twin.day
+    held, low, drained = 0.0, 1.0, False
+    for name, policy in twin.inventory.policies.items():
+        if policy.trigger is None:
+            continue
+        plan = routes(twin, name)
+        for route in plan:
+            if route.source != ref or route.target is None:
+                continue
+            drained = True
+            low = min(low, policy.trigger.low)
+            age_off = route.rule.select.older_than or 0
+            age_on = max((r.rule.select.older_than or 0 for r in plan if r.target == ref),
+                         default=0)
+            oldest, youngest = day + horizon - age_off, day + horizon - age_on
+            for wl in governed(twin, name):
+                for store in twin.stores.values():
+                    held += sum(c[1] for c in store.cohorts.get(wl, ())
+                                if oldest < c[0] <= youngest)
+                state = twin.workloads[wl]
+                if state.model.lands_on == ref:
+                    held += state.bytes_on(day) * min(horizon, age_off)
+    if not drained:
+        return None
+    return max(held, low * twin.stores[ref].available)
+
+
+def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
+    policy = twin.inventory.policies[policy_name]
+    plan = routes(twin, policy_name)
+    allowance_per_day = daily_allowance(twin, policy)
+    draining: dict[str, bool] = {}  # source -> above high, not yet down to low
+    last_note: dict[str, int] = {}
+    yield twin.env.timeout(TIERING)
+    while True:
+        day = twin.day
+        allowance = allowance_per_day
+        names = governed(twin, policy_name)  # add_workload events can join later
+        for route in plan:
+            source = twin.stores[route.source]
+            age = route.rule.select.older_than or 0
+            if route.target is None:
+                age = max(age, policy.retention)
+                for name in names:
+                    source.expire(name, day - age)
+                continue
+            limit = _move_limit(policy, source, draining)
+            target = twin.stores[route.target]
+            room = target.available * target.thresholds.critical - target.used
+            if limit > 0 and room < limit and day - last_note.get(route.target, -10**9) >= \
+                    NOTE_EVERY_DAYS:
+                last_note[route.target] = day
+                twin.note("tiering-held", route.target, f"{route.rule.name}: target at its"
+                          " critical threshold; moves held back", rule=route.rule.name)
+            limit = min(limit, allowance, max(0.0, room))
+            for name in names:
+                if limit <= 0:
+                    break
+                for birth, nbytes in source.take_older(name, day - age, limit):
+                    target.add(name, birth, nbytes)
+                    limit -= nbytes
+                    allowance -= nbytes
+        yield twin.env.timeout(1)
+
+
+def _move_limit(policy: Policy, source: Store, draining: dict[str, bool]) -> float:
+    """How much may leave the source today under the watermarks (inf without a trigger)."""
+    if policy.trigger is None:
+        return math.inf
+    if source.fill > policy.trigger.high:
+        draining[source.ref] = True
+    if not draining.get(source.ref):
+        return 0.0
+    excess = source.used - policy.trigger.low * source.available
+    if excess <= 0:
+        draining[source.ref] = False
+        return 0.0
+    return excess

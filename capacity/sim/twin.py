@@ -1,0 +1,233 @@
+"""The state of the digital twin: storage resources holding data in daily cohorts, workloads
+with their current rates, clusters with nodes up and down, and what happened so far.
+
+The processes in the sibling modules change this state; ``recorder`` reads it at the end of
+each day.  Time is in days from the start (``env.now``); each process runs in a fixed phase
+of the day so that the order of work within a day never depends on scheduling accidents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+import simpy
+
+from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Workload
+from capacity.model.demand import YEAR_DAYS
+from capacity.sim.results import Event, Order, SiteUse
+from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
+from capacity.sizing.hci import size_cluster
+from capacity.sizing.objects import size_object_store
+
+# Phases of a day, in the order the work happens.
+INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
+    0.0, 0.2, 0.3, 0.5, 0.6, 0.7, 0.9)
+
+
+@dataclass
+class Store:
+    """A storage resource: effective capacity and what sits on it.
+
+    Workload data is kept as cohorts ``[birth_day, bytes]`` per workload, oldest first, so
+    that retention and tier rules can act by age; copies (replicas, backups, staging) are
+    plain byte counts by name."""
+
+    ref: str
+    kind: str
+    site: str
+    capacity: float
+    thresholds: Thresholds
+    cohorts: dict[str, deque[list[float]]] = field(default_factory=dict)
+    copies: dict[str, float] = field(default_factory=dict)
+    own: float = 0.0
+    """Bytes of workload data (the sum of all cohorts)."""
+    offline: bool = False
+    """The site is down: the store holds its data but offers no capacity."""
+    expired: float = 0.0
+    """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
+
+    @property
+    def used(self) -> float:
+        return self.own + sum(self.copies.values())
+
+    @property
+    def available(self) -> float:
+        return 0.0 if self.offline else self.capacity
+
+    @property
+    def fill(self) -> float:
+        return self.used / self.available if self.available else float("inf")
+
+    def add(self, workload: str, birth_day: float, nbytes: float) -> None:
+        if nbytes <= 0:
+            return
+        queue = self.cohorts.setdefault(workload, deque())
+        if queue and queue[-1][0] == birth_day:
+            queue[-1][1] += nbytes
+        elif queue and queue[-1][0] > birth_day:  # older data arriving (a migration)
+            items = sorted([*queue, [birth_day, nbytes]], key=lambda c: c[0])
+            queue.clear()
+            queue.extend(items)
+        else:
+            queue.append([birth_day, nbytes])
+        self.own += nbytes
+
+    def take_older(self, workload: str, born_by: float, limit: float) -> list[list[float]]:
+        """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
+        first; returns what was removed (a cohort may be split)."""
+        queue = self.cohorts.get(workload)
+        taken: list[list[float]] = []
+        while queue and limit > 0 and queue[0][0] <= born_by:
+            birth, nbytes = queue[0]
+            part = min(nbytes, limit)
+            if part >= nbytes:
+                queue.popleft()
+            else:
+                queue[0][1] -= part
+            taken.append([birth, part])
+            limit -= part
+            self.own -= part
+        return taken
+
+    def expire(self, workload: str, born_by: float, limit: float = float("inf")) -> float:
+        """Delete cohorts born on or before ``born_by``; returns the bytes deleted."""
+        gone = sum(c[1] for c in self.take_older(workload, born_by, limit))
+        self.expired += gone
+        return gone
+
+    def workload_bytes(self, workload: str) -> float:
+        return sum(c[1] for c in self.cohorts.get(workload, ()))
+
+
+@dataclass
+class WorkloadState:
+    """A workload's current daily rate: drivers, growth and modifiers that events change."""
+
+    name: str
+    model: Workload
+    base_per_day: float
+    """Daily bytes at full ramp before growth (drivers after compression, plus per_year)."""
+    growth: float
+    anchor_day: float = 0.0
+    anchor_factor: float = 1.0
+    """Growth factor reached at ``anchor_day``: a growth change continues from it."""
+    scale: float = 1.0
+    start_day: float | None = None
+    compression: dict[int, float] = field(default_factory=dict)
+    """Driver index -> compression ratio, where an event changed it."""
+
+    @classmethod
+    def of(cls, name: str, wl: Workload, start: dt.date) -> WorkloadState:
+        start_day = (wl.start - start).days if wl.start else None
+        anchor = max(0, start_day) if start_day is not None else 0
+        return cls(name, wl, wl.base_bytes_per_day, wl.growth, anchor_day=anchor,
+                   start_day=start_day)
+
+    def growth_factor(self, day: float) -> float:
+        return self.anchor_factor * (1 + self.growth) ** ((day - self.anchor_day) / YEAR_DAYS)
+
+    def bytes_on(self, day: float) -> float:
+        """Bytes arriving on ``day`` (days from the start of the run)."""
+        if self.start_day is not None and day < self.start_day:
+            return 0.0
+        rate = self.base_per_day * self.scale * self.growth_factor(day)
+        if self.start_day is not None and self.model.ramp:
+            rate *= min(1.0, (day - self.start_day + 1) / self.model.ramp)
+        return rate
+
+    def set_growth(self, day: float, growth: float) -> None:
+        self.anchor_factor = self.growth_factor(day)
+        self.anchor_day = day
+        self.growth = growth
+
+    def set_compression(self, ratio: float, modality: str | None) -> None:
+        for i, driver in enumerate(self.model.drivers):
+            if modality is None or driver.modality == modality:
+                self.compression[i] = ratio
+        self.base_per_day = sum(
+            d.studies_per_day * d.study_size / self.compression.get(i, d.compression)
+            for i, d in enumerate(self.model.drivers)) + self.model.per_year / YEAR_DAYS
+
+
+@dataclass
+class Twin:
+    """Everything the processes share."""
+
+    env: simpy.Environment
+    inventory: Inventory
+    start: dt.date
+    days: int
+    seed: int
+    stores: dict[str, Store]
+    workloads: dict[str, WorkloadState]
+    clusters: dict[str, Cluster]
+    """Current configuration (orders and events change the node count)."""
+    pools: dict[str, Pool]
+    object_stores: dict[str, ObjectStore]
+    drive_boxes: dict[str, int]
+    sites_start: dict[str, SiteUse] = field(default_factory=dict)
+    nodes_down: dict[str, int] = field(default_factory=dict)
+    compute: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Usable vCPU, RAM bytes and GPUs per cluster now (refreshed when nodes change)."""
+    events: list[Event] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    """Bytes used at the end of each day so far, per store (for trends)."""
+    memo: dict[object, object] = field(default_factory=dict)
+    """Derived facts worked out once per run (tier routes)."""
+    lead_time_factor: float = 1.0
+    afr_factor: float = 1.0
+
+    @property
+    def day(self) -> int:
+        return int(self.env.now)
+
+    def date(self, day: float | None = None) -> dt.date:
+        return self.start + dt.timedelta(days=int(self.env.now if day is None else day))
+
+    def rng(self, name: str) -> random.Random:
+        """A random stream of its own for each actor: results do not depend on the order in
+        which actors draw."""
+        return random.Random(f"{self.seed}:{name}")
+
+    def note(self, kind: str, resource: str, message: str, **data: object) -> None:
+        self.events.append(Event(self.date(), kind, resource, message, dict(data)))
+
+    def store_of_workload(self, name: str) -> Store:
+        return self.stores[self.workloads[name].model.lands_on]
+
+    # --- capacity of each resource from its current configuration -----------------------
+
+    def pool_capacity(self, ref: str) -> int:
+        array_name = ref.partition("/")[0]
+        model = self.inventory.catalog.arrays[self.inventory.arrays[array_name].model]
+        pool = self.pools[ref]
+        after_raid = sum(size_tier(self.inventory, t).data for t in pool.tiers)
+        return effective_capacity(hdp_capacity(after_raid, model), pool)
+
+    def cluster_sizing(self, name: str):
+        cluster = self.clusters[name]
+        down = self.nodes_down.get(name, 0)
+        running = cluster.model_copy(update={"nodes": max(1, cluster.nodes - down)})
+        inv = self.inventory.model_copy(update={"clusters": {**self.inventory.clusters,
+                                                             name: running}})
+        return size_cluster(inv, name)
+
+    def store_capacity(self, name: str) -> int:
+        inv = self.inventory.model_copy(update={"object_stores": {
+            **self.inventory.object_stores, name: self.object_stores[name]}})
+        return size_object_store(inv, name).usable
+
+    def refresh_capacity(self, ref: str) -> None:
+        store = self.stores[ref]
+        if store.kind == "pool":
+            store.capacity = self.pool_capacity(ref)
+        elif store.kind == "cluster":
+            sized = self.cluster_sizing(ref)
+            store.capacity = sized.usable
+            self.compute[ref] = (sized.vcpu, sized.ram, sized.gpus)
+        else:
+            store.capacity = self.store_capacity(ref)

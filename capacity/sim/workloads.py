@@ -1,0 +1,68 @@
+"""Workloads: new data arrives every day, and data past its retention leaves.
+
+Data already stored at the start is laid down as monthly cohorts spread over its ages
+(``stored_ages``), weighted as the workload's growth implies (older months were smaller), so
+that retention and tier rules meet it at the right time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import simpy
+
+from capacity.model.demand import YEAR_DAYS
+from capacity.sim.twin import INGEST, Twin
+
+DEFAULT_BACKLOG_DAYS = 5 * YEAR_DAYS
+BACKLOG_BIN_DAYS = 30
+
+
+def backlog_ages(twin: Twin, name: str) -> tuple[int, int]:
+    """The youngest and oldest age of a workload's stored data.  Without ``stored_ages``:
+    from new up to the age at which its policy first moves data off its landing tier, else
+    its retention, else five years."""
+    wl = twin.workloads[name].model
+    if wl.stored_ages is not None:
+        return wl.stored_ages.youngest, wl.stored_ages.oldest
+    oldest = wl.retention or DEFAULT_BACKLOG_DAYS
+    policy = twin.inventory.policies.get(wl.policy) if wl.policy else None
+    if policy is not None:
+        for host_name in policy.hosts:
+            tiers = twin.inventory.hosts[host_name].tiers
+            for rule in policy.rules:
+                tier = tiers.get(rule.source)
+                if tier is not None and tier.storage == wl.lands_on and rule.select.older_than:
+                    oldest = min(oldest, rule.select.older_than)
+    return 0, oldest
+
+
+def lay_down_backlog(twin: Twin, name: str) -> None:
+    wl = twin.workloads[name].model
+    if not wl.stored:
+        return
+    youngest, oldest = backlog_ages(twin, name)
+    # Bin centres from oldest to youngest; a month that lies g% in the past weighs 1/(1+g).
+    ages = list(range(oldest, youngest, -BACKLOG_BIN_DAYS)) or [youngest]
+    weights = [(1 + wl.growth) ** (-age / YEAR_DAYS) for age in ages]
+    total = sum(weights)
+    store = twin.stores[wl.lands_on]
+    for age, weight in zip(ages, weights, strict=True):
+        store.add(name, -age, wl.stored * weight / total)
+
+
+def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
+    """Every day: today's data lands; data that reached its retention leaves, wherever the
+    tier policies have put it."""
+    state = twin.workloads[name]
+    retention = state.model.retention
+    landing = twin.stores[state.model.lands_on]
+    yield twin.env.timeout(INGEST)
+    while True:
+        day = twin.day
+        landing.add(name, day, state.bytes_on(day))
+        if retention is not None:
+            for store in twin.stores.values():
+                if store.cohorts.get(name):
+                    store.expire(name, day - retention)
+        yield twin.env.timeout(1)
