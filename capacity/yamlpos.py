@@ -114,7 +114,11 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, file: str, o
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int) or isinstance(key, bool):
+            if not isinstance(key, str) and isinstance(key_node, yaml.ScalarNode):
+                # Keys are names: 'on', 'no' or '2024' mean themselves, not YAML 1.1 booleans
+                # or numbers.
+                key = key_node.value
+            elif not isinstance(key, str):
                 key = str(key)
             child = (*path, key)
             if key in result:

@@ -1,0 +1,82 @@
+"""Orders: placed when the trend crosses the reorder threshold within lead time, installed
+exactly lead-time days later, within slots, rack space and power."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from capacity.sim import simulate
+from tests.sim.conftest import TB, base
+
+
+def grow_fast(**extra: object) -> dict:
+    return base(workloads={"w": {"lands_on": "a/p", "stored": "60.1TB", "per_year": "73TB"}},
+                procurement={"pg": {"resource": "a/p/t", "unit": "parity-group",
+                                    "lead_time": "8w", "unit_cost": 1000, **extra}})
+
+
+def test_orders_land_exactly_lead_time_days_later(make) -> None:
+    result = simulate(make(grow_fast()), years=3)
+    assert result.orders, "a pool growing 0.2 TB a day from 60 of 140 TB must order"
+    capacity = result.resources["a/p"].capacity
+    for order in result.orders:
+        assert order.installed - order.ordered == dt.timedelta(days=56)
+        day = (order.installed - result.start).days
+        # One 7D+1P group of 10 TB drives adds 70 TB, in service from the install day.
+        assert order.capacity == 70 * TB * order.units
+        assert capacity[day] - capacity[day - 1] == order.capacity
+
+
+def test_first_order_is_placed_when_the_projection_crosses_the_threshold(make) -> None:
+    """Warning 70% of 140 TB = 98 TB.  The desk projects used + 0.2 TB/day x (56 + 14) days:
+    used on day d is 60.1 + 0.2 (d + 1), so the order falls on the first d with
+    60.3 + 0.2 d + 14 >= 98, i.e. d >= 118.5: day 119."""
+    result = simulate(make(grow_fast()), years=1)
+    first = result.orders[0]
+    assert (first.ordered - result.start).days == 119
+    assert first.cost == 1000 * first.units
+    assert result.runway("a/p", "warning").date is None  # the order came in time
+
+
+def test_max_units_stops_orders(make) -> None:
+    result = simulate(make(grow_fast(max_units=1)), years=4)
+    assert sum(o.units for o in result.orders) == 1
+    blocked = [e for e in result.events if e.kind == "order-blocked"]
+    assert blocked and "maximum units" in blocked[0].message
+    assert result.runway("a/p", "full").date is not None
+
+
+def test_full_chassis_needs_drive_boxes_and_orders_them_with_the_groups(make) -> None:
+    """The chassis has 48 slots: 2 groups (16 drives) in use, room for 4 more groups of 8;
+    the 5th group needs a drive box, ordered with it under the drive-box rule."""
+    data = grow_fast()
+    data["workloads"]["w"]["per_year"] = "300TB"
+    data["procurement"]["box"] = {"resource": "a", "unit": "drive-box", "lead_time": "10w",
+                                  "unit_cost": 500}
+    result = simulate(make(data), years=3)
+    boxes = [o for o in result.orders if o.unit == "drive-box"]
+    groups = sum(o.units for o in result.orders if o.unit == "parity-group")
+    assert groups > 4 and boxes
+    first_box = boxes[0]
+    assert first_box.installed - first_box.ordered == dt.timedelta(days=70)
+    with_box = [o for o in result.orders if o.unit == "parity-group"
+                and o.ordered == first_box.ordered]
+    assert with_box and with_box[0].installed == first_box.installed  # waits for its box
+
+
+def test_an_order_that_does_not_fit_the_site_is_an_event(make) -> None:
+    """Nodes of 2U and 500 W plus 4 drives x 10 W: a site with 1 rack of 42U but 3 kW
+    holds the 4 nodes there (2,160 W) and one more (2,700 W), not a sixth."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 4},
+                                "storage_policy": "mirror-ftt1", "slack": "0%"}},
+                workloads={"w": {"lands_on": "c", "stored": "40TB", "per_year": "100TB"}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "4w",
+                                      "unit_cost": 10}})
+    data["sites"]["s"]["racks"] = {"count": 1, "units": 42, "power_kw": 3}
+    del data["arrays"]
+    result = simulate(make(data), years=3)
+    assert sum(o.units for o in result.orders) == 1
+    blocked = [e for e in result.events if e.kind == "order-blocked"]
+    assert blocked and "no rack space or power" in blocked[0].message
+    assert result.sites_end["s"].power_w <= 3000
