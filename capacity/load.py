@@ -248,7 +248,7 @@ def _problem(located: Located, model: type[BaseModel], err: Any) -> Problem:
     if message.startswith(("Value error, ", "Assertion failed, ")):
         message = message.split(", ", 1)[1]
     if kind == "extra_forbidden":
-        known = _field_names(model, path[:-1])
+        known = _field_names(model, path[:-1], located.data)
         message = f"unknown key {path[-1]!r}"
         guess = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
         message += f"; did you mean {guess[0]!r}?" if guess else (
@@ -293,11 +293,11 @@ def _internal(part: str) -> bool:
     return "[" in part or part in ("str", "int", "float", "bool", "none", "dict", "list")
 
 
-def _field_names(model: type[BaseModel], path: PathKey) -> list[str]:
+def _field_names(model: type[BaseModel], path: PathKey, data: Any) -> list[str]:
     """The keys the model accepts at ``path`` (by alias where it has one)."""
     tp: Any = model
     for part in path:
-        tp = _unwrap(tp)
+        tp = _unwrap(tp, data)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
@@ -309,13 +309,18 @@ def _field_names(model: type[BaseModel], path: PathKey) -> list[str]:
             tp = typing.get_args(tp)[0]
         else:
             return []
-    tp = _unwrap(tp)
+        data = data.get(part) if isinstance(data, dict) else (
+            data[part] if isinstance(data, list) and isinstance(part, int)
+            and part < len(data) else None)
+    tp = _unwrap(tp, data)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [f.alias or n for n, f in tp.model_fields.items()]
     return []
 
 
-def _unwrap(tp: Any) -> Any:
+def _unwrap(tp: Any, data: Any = None) -> Any:
+    """The type under Annotated and Optional; of a union of models, the member whose
+    literal tag (``action: migrate``) the data carries."""
     while True:
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:
@@ -323,9 +328,19 @@ def _unwrap(tp: Any) -> Any:
         elif origin in (typing.Union, type(int | None)):
             members = [a for a in typing.get_args(tp) if a is not type(None)]
             models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-            tp = models[0] if models else members[0]
+            tagged = [m for m in models if isinstance(data, dict) and _tag_matches(m, data)]
+            tp = (tagged or models or members)[0]
         else:
             return tp
+
+
+def _tag_matches(model: type[BaseModel], data: dict[str, Any]) -> bool:
+    for name, field in model.model_fields.items():
+        if typing.get_origin(field.annotation) is typing.Literal:
+            key = field.alias or name
+            if key in data and data[key] in typing.get_args(field.annotation):
+                return True
+    return False
 
 
 __all__ = ["EXAMPLE", "Catalog", "InputError", "Problem", "load_inventory", "load_with_scenarios",

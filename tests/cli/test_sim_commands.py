@@ -1,0 +1,114 @@
+"""`capacity simulate` and `capacity compare` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "inventories" / "medical-center.yaml"
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def capacity(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "capacity", *args], capture_output=True,
+                          text=True, check=False, cwd=cwd)
+
+
+def test_simulate_with_no_arguments_runs_the_example_for_five_years() -> None:
+    run = capacity("simulate")
+    assert run.returncode == 0, run.stderr
+    assert "bundled example" in run.stderr
+    assert "(1825 days)" in run.stdout
+    for heading in ("Storage runway", "Procurement plan", "Sites"):
+        assert heading in run.stdout
+
+
+def test_summary_json_is_byte_identical_for_the_same_seed(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        run = capacity("simulate", str(EXAMPLE), "--years", "3", "--seed", "7", "--out",
+                       str(out), "--scenario", str(ROOT / "scenarios" / "genomics.yaml"))
+        assert run.returncode == 0, run.stderr
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+    assert (a / "timeseries.csv").read_bytes() == (b / "timeseries.csv").read_bytes()
+
+
+def test_out_dir_has_every_file_and_they_agree(tmp_path: Path) -> None:
+    run = capacity("simulate", str(EXAMPLE), "--years", "2", "--out", str(tmp_path),
+                   "--format", "json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    for name in ("timeseries.csv", "events.csv", "orders.csv", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    with (tmp_path / "timeseries.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    resources = {r["resource"] for r in rows}
+    assert len(rows) == summary["days"] * len(resources)
+    with (tmp_path / "orders.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(summary["orders"])
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and "src=\"http" not in html
+
+
+def test_every_shipped_scenario_runs() -> None:
+    assert len(SCENARIOS) >= 7
+    for scenario in SCENARIOS:
+        run = capacity("simulate", str(EXAMPLE), "--years", "1", "--scenario", str(scenario),
+                       "--format", "json")
+        assert run.returncode == 0, (scenario.name, run.stderr)
+        assert json.loads(run.stdout)["scenarios"]
+
+
+def test_scenarios_compose_in_order() -> None:
+    one = capacity("simulate", str(EXAMPLE), "--years", "3", "--format", "json", "-s",
+                   str(ROOT / "scenarios" / "genomics.yaml"))
+    two = capacity("simulate", str(EXAMPLE), "--years", "3", "--format", "json", "-s",
+                   str(ROOT / "scenarios" / "genomics.yaml"), "-s",
+                   str(ROOT / "scenarios" / "lead-time-doubles.yaml"))
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert b["scenarios"] == ["genomics", "lead-time-doubles"]
+    lead = {(o["ordered"], o["installed"]) for o in a["orders"]}
+    doubled = {(o["ordered"], o["installed"]) for o in b["orders"]}
+    assert lead != doubled
+
+
+def test_compare_has_the_baseline_first(tmp_path: Path) -> None:
+    run = capacity("compare", str(EXAMPLE), "--years", "2", "-s",
+                   str(ROOT / "scenarios" / "node-failure.yaml"), "--format", "json",
+                   "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    names = [r["name"] for r in data["runs"]]
+    assert names[0] == "baseline" and "node-failure" in names
+    assert (tmp_path / "compare.html").exists()
+
+
+def test_bad_scenario_points_into_the_scenario_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nevents:\n  - on: 2027-01-01\n    action: fail_node\n"
+                   "    cluster: pacs-mian\n  - on: 2027-02-01\n    action: set_growth\n"
+                   "    workload: pacs-images\n    growht: 5%/y\n")
+    run = capacity("simulate", str(EXAMPLE), "-s", str(bad))
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert f"{bad}:9:5: events[1].growht: unknown key 'growht'; did you mean 'growth'?" \
+        in run.stderr
+    bad.write_text("name: bad\nevents:\n  - on: 2027-01-01\n    action: fail_node\n"
+                   "    cluster: pacs-mian\n")
+    run = capacity("simulate", str(EXAMPLE), "-s", str(bad))
+    assert run.returncode == 2
+    assert f"{bad}:5:14: events[0].cluster: no cluster named 'pacs-mian'; did you mean" \
+        in run.stderr
+
+
+def test_scenario_changes_are_checked_at_their_place(tmp_path: Path) -> None:
+    bad = tmp_path / "change.yaml"
+    bad.write_text("name: c\nchanges:\n  workloads:\n    pacs-images:\n      growth: lots\n")
+    run = capacity("simulate", str(EXAMPLE), "-s", str(bad))
+    assert run.returncode == 2
+    assert f"{bad}:5:15: workloads.pacs-images.growth:" in run.stderr
