@@ -151,7 +151,10 @@ def parse_seconds(value: object) -> float:
 
 
 def parse_byte_rate(value: object) -> float:
-    """``"200MB/s"`` -> bytes per second; ``"10TB/d"`` is converted from per day."""
+    """``"200MB/s"`` -> bytes per second; ``"10TB/d"`` is converted from per day; a bare
+    number is bytes per second."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
     if isinstance(value, str):
         match = _RATE_RE.match(value)
         if match and match.group("per").lower() in SECONDS:
@@ -165,7 +168,12 @@ def format_byte_rate(bytes_per_second: float) -> str:
 
 
 def parse_growth(value: object) -> float:
-    """Compound growth per year: ``"12%/y"`` or ``"12%"`` -> 0.12; ``"1%/mo"`` is annualised."""
+    """Compound growth per year: ``"12%/y"`` or ``"12%"`` -> 0.12; ``"1%/mo"`` is annualised;
+    a bare number is the yearly fraction (0.12)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value <= -1:
+            raise UnitError(f"growth cannot shrink data below nothing: {value}")
+        return float(value)
     if isinstance(value, str) and "/" in value:
         match = _RATE_RE.match(value)
         if not match:

@@ -47,7 +47,7 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
     twin = Twin(
         env=simpy.Environment(), inventory=inv, start=start, days=days, seed=seed,
         stores=stores,
-        workloads={n: WorkloadState.of(n, wl, start) for n, wl in inv.workloads.items()},
+        workloads={},
         clusters=dict(inv.clusters),
         pools={f"{a}/{p}": pool for a, arr in inv.arrays.items() for p, pool in arr.pools.items()},
         object_stores=dict(inv.object_stores),
@@ -57,6 +57,18 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
         lead_time_factor=lead, afr_factor=afr)
     for name, c in sized.clusters.items():
         twin.compute[name] = (c.vcpu, c.ram, c.gpus)
+    for name, wl in inv.workloads.items():
+        twin.add_workload(WorkloadState.of(name, wl, start))
+    for rep in inv.replications.values():
+        if rep.kind in ("gad", "sync", "async"):
+            twin.mirror_of[rep.target] = rep.source
+    for name, policy in inv.policies.items():
+        if policy.trigger is not None:
+            for route in tiering.routes(twin, name):
+                if route.target is not None:
+                    draining = twin.policies_draining.setdefault(route.source, [])
+                    if name not in draining:
+                        draining.append(name)
     for name in inv.workloads:
         lay_down_backlog(twin, name)
     return twin

@@ -25,7 +25,7 @@ def change(twin: Twin, event: ScenarioEvent, day: int) -> Generator[simpy.Event,
         case AddWorkload(name=name, workload=wl):
             if wl.start is None:
                 wl = wl.model_copy(update={"start": twin.date()})
-            twin.workloads[name] = WorkloadState.of(name, wl, twin.start)
+            twin.add_workload(WorkloadState.of(name, wl, twin.start))
             twin.env.process(workload(twin, name))
             twin.note("workload-added", wl.lands_on, f"{name} starts {wl.start}")
         case SetGrowth(workload=name, growth=growth):

@@ -17,6 +17,8 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, Non
     yield twin.env.timeout(day + MIGRATION - twin.env.now)
     target = twin.stores[wave.to]
     owner = wave.workload or f"migration:{wave.name}"
+    if wave.workload and wave.to not in twin.workloads[wave.workload].extra_places:
+        twin.workloads[wave.workload].extra_places.append(wave.to)
     staging = twin.stores[wave.staging_on] if wave.staging_on else None
     key = f"staging:{wave.name}"
     if staging is not None:

@@ -28,6 +28,8 @@ from capacity.sizing.array import size_array
 TREND_DAYS = 30
 NOTE_EVERY_DAYS = 90
 RETRY_DAYS = 7
+LOOK_AGAIN_DAYS = 14
+"""The longest a resource far from its threshold goes unreviewed."""
 """A blocked order is looked at again a week later, as a purchasing desk would."""
 
 
@@ -95,8 +97,12 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
             horizon = leads[name] + rule.safety_margin
             threshold = rule.reorder_at or store.thresholds.warning
             offered = store.available + ledger.pending.get(ref, 0.0)
-            projected = store.used + trend(twin.history[ref]) * horizon
+            growth = trend(twin.history[ref])
+            projected = store.used + growth * horizon
             if projected < threshold * offered:
+                # Far from the threshold: look again when half the distance could be gone.
+                days_left = (threshold * offered - projected) / growth if growth else math.inf
+                ledger.snoozed[name] = twin.day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
                 continue
             # Tier policies will move old data off before it fills: count on them.
             drained = held_after_draining(twin, ref, horizon)
@@ -230,7 +236,7 @@ def _fit_site(twin: Twin, ledger: Ledger, name: str, ref: str, site: str, units:
     fit = units
     if unit_u:
         fit = min(fit, max(0, room_u) // unit_u)
-    if unit_w:
+    if unit_w and room_w != math.inf:
         fit = min(fit, int(max(0.0, room_w) // unit_w))
     if fit < units:
         fit = fit // step * step

@@ -14,6 +14,7 @@ need file names; the simulator assumes they match the governed workloads' data.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from capacity.model import Policy, Rule
 from capacity.sim.twin import TIERING, Store, Twin
 
 NOTE_EVERY_DAYS = 90
+RECOUNT_DAYS = 7
+"""How long a forecast of what tiering leaves on a resource is reused: it moves slowly, and
+counting every cohort daily would dominate a long run."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,18 @@ def daily_allowance(twin: Twin, policy: Policy) -> float:
 
 
 def governed(twin: Twin, policy_name: str) -> list[str]:
-    return [name for name, wl in twin.workloads.items() if wl.model.policy == policy_name]
+    """Workloads whose data the policy moves (kept current by ``WorkloadState`` additions)."""
+    return [name for name in twin.workloads_of_policy.get(policy_name, ())]
+
+
+def places(twin: Twin, workload: str) -> list[str]:
+    """Every resource a workload's data can sit on: where it lands, where its policy's rules
+    move it, and where migrations bring it."""
+    state = twin.workloads[workload]
+    found = [state.model.lands_on, *state.extra_places]
+    if state.model.policy:
+        found += [r.target for r in routes(twin, state.model.policy) if r.target]
+    return list(dict.fromkeys(found))
 
 
 def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
@@ -71,14 +86,24 @@ def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
     data sits now, plus what lands meanwhile; never below the low watermark.  None when no
     triggered rule drains ``ref``.  Procurement counts on this before it buys.  A mirror
     (GAD, remote copy) follows its source."""
-    for rep in twin.inventory.replications.values():
-        if rep.target == ref and rep.kind in ("gad", "sync", "async"):
-            return held_after_draining(twin, rep.source, horizon)
+    source = twin.mirror_of.get(ref)
+    if source is not None:
+        return held_after_draining(twin, source, horizon)
     day = twin.day
+    key = ("held", ref, horizon)
+    memo = twin.memo.get(key)
+    if isinstance(memo, tuple) and day - memo[0] < RECOUNT_DAYS:
+        return memo[1]
+    held = _held_after_draining(twin, ref, horizon, day)
+    twin.memo[key] = (day, held)
+    return held
+
+
+def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> float | None:
     held, low, drained = 0.0, 1.0, False
-    for name, policy in twin.inventory.policies.items():
-        if policy.trigger is None:
-            continue
+    for name in twin.policies_draining.get(ref, ()):
+        policy = twin.inventory.policies[name]
+        assert policy.trigger is not None
         plan = routes(twin, name)
         for route in plan:
             if route.source != ref or route.target is None:
@@ -90,15 +115,28 @@ def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
                          default=0)
             oldest, youngest = day + horizon - age_off, day + horizon - age_on
             for wl in governed(twin, name):
-                for store in twin.stores.values():
-                    held += sum(c[1] for c in store.cohorts.get(wl, ())
-                                if oldest < c[0] <= youngest)
+                for where in places(twin, wl):
+                    held += _bytes_born_between(twin.stores[where].cohorts.get(wl), oldest,
+                                                youngest)
                 state = twin.workloads[wl]
                 if state.model.lands_on == ref:
                     held += state.bytes_on(day) * min(horizon, age_off)
     if not drained:
         return None
     return max(held, low * twin.stores[ref].available)
+
+
+def _bytes_born_between(cohorts: deque[list[float]] | None, after: float,
+                        until: float) -> float:
+    """Bytes of cohorts born in (after, until].  Cohorts are oldest first and the window is
+    recent, so walk back from the youngest and stop at the window's start."""
+    total = 0.0
+    for birth, nbytes in reversed(cohorts or ()):
+        if birth <= after:
+            break
+        if birth <= until:
+            total += nbytes
+    return total
 
 
 def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:

@@ -118,6 +118,8 @@ class WorkloadState:
     start_day: float | None = None
     compression: dict[int, float] = field(default_factory=dict)
     """Driver index -> compression ratio, where an event changed it."""
+    extra_places: list[str] = field(default_factory=list)
+    """Resources besides its landing and policy tiers where its data sits (migrations)."""
 
     @classmethod
     def of(cls, name: str, wl: Workload, start: dt.date) -> WorkloadState:
@@ -176,6 +178,11 @@ class Twin:
     orders: list[Order] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
     """Bytes used at the end of each day so far, per store (for trends)."""
+    workloads_of_policy: dict[str, list[str]] = field(default_factory=dict)
+    mirror_of: dict[str, str] = field(default_factory=dict)
+    """Mirror target (GAD, sync or async copy) -> its source."""
+    policies_draining: dict[str, list[str]] = field(default_factory=dict)
+    """Resource -> triggered policies with move rules that take data off it."""
     memo: dict[object, object] = field(default_factory=dict)
     """Derived facts worked out once per run (tier routes)."""
     lead_time_factor: float = 1.0
@@ -196,8 +203,10 @@ class Twin:
     def note(self, kind: str, resource: str, message: str, **data: object) -> None:
         self.events.append(Event(self.date(), kind, resource, message, dict(data)))
 
-    def store_of_workload(self, name: str) -> Store:
-        return self.stores[self.workloads[name].model.lands_on]
+    def add_workload(self, state: WorkloadState) -> None:
+        self.workloads[state.name] = state
+        if state.model.policy:
+            self.workloads_of_policy.setdefault(state.model.policy, []).append(state.name)
 
     # --- capacity of each resource from its current configuration -----------------------
 

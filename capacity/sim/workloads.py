@@ -12,6 +12,7 @@ from collections.abc import Generator
 import simpy
 
 from capacity.model.demand import YEAR_DAYS
+from capacity.sim.tiering import places
 from capacity.sim.twin import INGEST, Twin
 
 DEFAULT_BACKLOG_DAYS = 5 * YEAR_DAYS
@@ -62,7 +63,10 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
         day = twin.day
         landing.add(name, day, state.bytes_on(day))
         if retention is not None:
-            for store in twin.stores.values():
-                if store.cohorts.get(name):
-                    store.expire(name, day - retention)
+            born_by = day - retention
+            for ref in places(twin, name):
+                store = twin.stores[ref]
+                queue = store.cohorts.get(name)
+                if queue and queue[0][0] <= born_by:
+                    store.expire(name, born_by)
         yield twin.env.timeout(1)

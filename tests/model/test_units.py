@@ -103,3 +103,10 @@ def test_days_round_trip(days: int) -> None:
 def test_percent_round_trip(basis_points: int) -> None:
     ratio = basis_points / 10_000
     assert units.parse_ratio(units.format_ratio(ratio)) == pytest.approx(ratio)
+
+
+def test_bare_numbers_are_base_units() -> None:
+    assert units.parse_byte_rate(2.5e9) == 2.5e9
+    assert units.parse_growth(0.12) == 0.12
+    with pytest.raises(units.UnitError):
+        units.parse_byte_rate(-1)

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Simulator speed: the bundled example for 10 years at daily resolution, and how the cost
+grows with the number of resources (1x, 4x, 16x a synthetic estate).
+
+Baseline, measured in the same run: a bare SimPy loop with the same number of processes
+ticking daily for the same days, doing no work.  The ratio says how much of the time is our
+model and how much is SimPy's own event machinery.
+
+Run: python3 benchmarks/sim_speed.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from capacity.load import load_inventory
+from capacity.model import Inventory
+from capacity.sim import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+YEARS = 10
+DAYS = 365 * YEARS
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bare_simpy(processes: int, days: int) -> None:
+    env = simpy.Environment()
+
+    def tick():
+        while True:
+            yield env.timeout(1)
+
+    for _ in range(processes):
+        env.process(tick())
+    env.run(until=days)
+
+
+def unit(i: int) -> dict[str, Any]:
+    """One synthetic slice of an estate: a hot pool, a warm pool (GAD to a DR pool), an
+    object store, an HCI cluster, two workloads, a tier policy and procurement rules."""
+    pg = [{"drive": "nvme-ssd-7.68tb", "raid": "6D+2P", "count": 3}]
+    nl = [{"drive": "nl-sas-20tb", "raid": "14D+2P", "count": 2}]
+    return {
+        "arrays": {
+            f"hot{i}": {"site": "main", "model": "vsp-e1090",
+                        "pools": {"p": {"tiers": [{"name": "nvme", "parity_groups": pg}]}}},
+            f"warm{i}": {"site": "main", "model": "vsp-g900", "drive_boxes": 4,
+                         "pools": {"p": {"tiers": [{"name": "nl", "parity_groups": nl}]}}},
+            f"dr{i}": {"site": "dr", "model": "vsp-g900", "drive_boxes": 4,
+                       "pools": {"p": {"tiers": [{"name": "nl", "parity_groups": nl}]}}},
+        },
+        "object_stores": {f"obj{i}": {"site": "main", "raw": "2PB",
+                                      "protection": {"data": 10, "parity": 4}}},
+        "clusters": {f"hci{i}": {"site": "main", "node_model": "ucp-hc-v121f", "nodes": 6,
+                                 "drives": {"drive": "nvme-ssd-7.68tb", "count": 8}}},
+        "replications": {f"gad{i}": {"kind": "gad", "source": f"warm{i}/p",
+                                     "target": f"dr{i}/p"}},
+        "workloads": {
+            f"img{i}": {"lands_on": f"hot{i}/p", "stored": "80TB", "per_year": "150TB",
+                        "growth": "12%/y", "retention": "10y", "policy": f"life{i}"},
+            f"vm{i}": {"lands_on": f"hci{i}", "stored": "40TB", "per_year": "10TB",
+                       "compute": {"cluster": f"hci{i}", "vcpu": 200, "ram": "1TiB"}},
+        },
+        "hosts": {f"h{i}": {"address": "127.0.0.1", "tiers": {
+            "hot": {"path": "/hot", "storage": f"hot{i}/p"},
+            "warm": {"path": "/warm", "storage": f"warm{i}/p"},
+            "arch": {"path": "/arch", "storage": f"obj{i}"}}}},
+        "policies": {f"life{i}": {"hosts": [f"h{i}"], "trigger": {"high": "85%", "low": "75%"},
+                                  "pacing": {"windows": ["22:00-06:00"],
+                                             "bandwidth": "500MB/s"},
+                                  "rules": [
+            {"name": "warm", "from": "hot", "to": "warm", "select": {"older_than": "180d"}},
+            {"name": "arch", "from": "warm", "to": "arch", "select": {"older_than": "3y"}}]}},
+        "procurement": {
+            f"hot-pg{i}": {"resource": f"hot{i}/p/nvme", "unit": "parity-group",
+                           "lead_time": "8w", "unit_cost": 28000},
+            f"warm-pg{i}": {"resource": f"warm{i}/p/nl", "unit": "parity-group",
+                            "lead_time": "8w", "unit_cost": 12000},
+            f"dr-pg{i}": {"resource": f"dr{i}/p/nl", "unit": "parity-group",
+                          "lead_time": "8w", "unit_cost": 12000},
+            f"node{i}": {"resource": f"hci{i}", "unit": "node", "lead_time": "10w",
+                         "unit_cost": 48000},
+            f"raw{i}": {"resource": f"obj{i}", "unit": "raw", "capacity": "1PB",
+                        "lead_time": "12w", "unit_cost": 150000},
+        },
+    }
+
+
+def estate(units: int, catalog: dict[str, Any]) -> Inventory:
+    data: dict[str, Any] = {"name": f"synthetic x{units}", "as_of": "2026-11-01",
+                            "catalog": catalog,
+                            "sites": {"main": {"role": "primary"}, "dr": {"role": "dr"}}}
+    for i in range(units):
+        for section, entries in unit(i).items():
+            data.setdefault(section, {}).update(entries)
+    return Inventory.model_validate(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+          f" Python {platform.python_version()}")
+
+    example = load_inventory(ROOT / "inventories" / "medical-center.yaml")
+    ours = timed(lambda: simulate(example, years=YEARS), args.repeat)
+    processes = (len(example.workloads) + len(example.policies) + len(example.replications)
+                 + 2)  # workloads, tiering, replication, desk, recorder
+    floor = timed(lambda: bare_simpy(processes, DAYS), args.repeat)
+    print(f"example, {YEARS} years daily: {ours * 1000:.0f} ms median of {args.repeat}"
+          f" (target 200 ms); bare SimPy with {processes} processes: {floor * 1000:.0f} ms;"
+          f" ratio {ours / floor:.1f}x")
+
+    catalog = example.model_dump(mode="json", by_alias=True)["catalog"]
+    base = None
+    for scale in (1, 4, 16):
+        inv = estate(2 * scale, copy.deepcopy(catalog))
+        resources = len(inv.resource_names())
+        seconds = timed(lambda inv=inv: simulate(inv, years=YEARS), max(3, args.repeat // 2))
+        per = seconds / (resources * DAYS) * 1e6
+        base = base or seconds
+        print(f"{scale:>2}x: {resources:>3} resources, {seconds * 1000:7.0f} ms,"
+              f" {per:.2f} us per resource-day, {seconds / base:5.1f}x the 1x time")
+
+
+if __name__ == "__main__":
+    main()

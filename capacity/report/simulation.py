@@ -1,0 +1,473 @@
+"""`capacity simulate` and `capacity compare`: a run's outcome as data (JSON) and as tables.
+
+``summary`` is the single source: summary.json, ``--format json``, the rich tables and the
+HTML tables are all made from it, so they cannot disagree.  Tables are described once as
+``Grid`` values (plain text plus a tone) and drawn by rich here and by ``html`` there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from capacity.sim.results import LEVELS, Order, SimResult, SiteUse
+from capacity.units import format_size
+
+BASELINE = "baseline"
+SOON_DAYS = 365
+"""A runway this short is coloured: it needs a decision within the budget year."""
+COMPUTE_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("vcpu", "vcpu_demand", "vcpu"), ("ram", "ram_demand", "ram"), ("gpu", "gpu_demand", "gpus"))
+"""(name in the summary, demand attribute, usable attribute) of ``ComputeSeries``."""
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+def _num(x: float) -> float:
+    """Six decimals: enough for ratios and money, and it hides float noise that would make two
+    equal runs print differently.  ``+ 0.0`` turns -0.0 into 0.0."""
+    return round(float(x), 6) + 0.0
+
+
+def _fill(used: int, capacity: int) -> float | None:
+    """None when there is no capacity: a ratio to nothing is undefined, not 0 or infinity."""
+    return _num(used / capacity) if capacity > 0 else None
+
+
+def _iso(date: dt.date | None) -> str | None:
+    return date.isoformat() if date is not None else None
+
+
+def _first_short(demand: Sequence[int], usable: Sequence[int]) -> int | None:
+    """First day on which demand exceeds what the cluster can give, or None."""
+    return next((i for i, (d, u) in enumerate(zip(demand, usable, strict=True)) if d > u), None)
+
+
+def sorted_orders(orders: Iterable[Order]) -> list[Order]:
+    """By order date, then the rest, so that ties never depend on the simulator's list order."""
+    return sorted(orders, key=lambda o: (o.ordered, o.installed, o.resource, o.rule, o.unit,
+                                         o.units, o.cost))
+
+
+# -- summary ---------------------------------------------------------------------------------
+
+def _runways(result: SimResult) -> list[dict[str, Any]]:
+    rows = []
+    for r in sorted(result.runways, key=lambda r: (r.resource, LEVELS.index(r.level))):
+        days = None
+        if r.date is not None:
+            days = r.days if r.days is not None else (r.date - result.start).days
+        rows.append({"resource": r.resource, "level": r.level, "ratio": _num(r.ratio),
+                     "date": _iso(r.date), "days_from_start": days,
+                     "beyond_horizon": r.date is None})
+    return rows
+
+
+def _order(o: Order) -> dict[str, Any]:
+    return {"rule": o.rule, "resource": o.resource, "unit": o.unit, "units": int(o.units),
+            "ordered": o.ordered.isoformat(), "installed": o.installed.isoformat(),
+            "cost": _num(o.cost), "capacity_bytes": int(o.capacity),
+            "rack_units": int(o.rack_units), "power_w": _num(o.power_w)}
+
+
+def _resources_at(result: SimResult, day: int) -> list[dict[str, Any]]:
+    rows = []
+    for ref in sorted(result.resources):
+        s = result.resources[ref]
+        used, cap = (int(s.used[day]), int(s.capacity[day])) if s.used else (0, 0)
+        rows.append({"resource": ref, "kind": s.kind, "site": s.site, "used_bytes": used,
+                     "capacity_bytes": cap, "fill_ratio": _fill(used, cap),
+                     "warning_ratio": _num(s.warning), "critical_ratio": _num(s.critical)})
+    return rows
+
+
+def _last(values: Sequence[int]) -> int:
+    return int(values[-1]) if values else 0
+
+
+def _compute_end(result: SimResult) -> list[dict[str, Any]]:
+    rows = []
+    for name in sorted(result.compute):
+        c = result.compute[name]
+        rows.append({"cluster": name, "site": c.site,
+                     "vcpu_demand": _last(c.vcpu_demand), "vcpu": _last(c.vcpu),
+                     "ram_demand_bytes": _last(c.ram_demand), "ram_bytes": _last(c.ram),
+                     "gpu_demand": _last(c.gpu_demand), "gpus": _last(c.gpus)})
+    return rows
+
+
+def _compute_runways(result: SimResult) -> list[dict[str, Any]]:
+    rows = []
+    for name in sorted(result.compute):
+        c = result.compute[name]
+        for metric, demand, usable in COMPUTE_METRICS:
+            day = _first_short(getattr(c, demand), getattr(c, usable))
+            rows.append({"cluster": name, "metric": metric,
+                         "date": _iso(result.date(day) if day is not None else None),
+                         "days_from_start": day, "beyond_horizon": day is None})
+    return rows
+
+
+def _over(value: float, budget: float) -> bool:
+    """A budget of 0 means none was given, which nothing can exceed."""
+    return budget > 0 and value > budget
+
+
+def _sites(result: SimResult) -> list[dict[str, Any]]:
+    rows = []
+    for name in sorted(set(result.sites_start) | set(result.sites_end)):
+        end = result.sites_end.get(name) or result.sites_start[name]
+        start = result.sites_start.get(name) or SiteUse(name, 0, end.rack_units_budget, 0.0,
+                                                        end.power_budget_w)
+        rows.append({
+            "site": name,
+            "rack_units_start": int(start.rack_units), "rack_units_end": int(end.rack_units),
+            "rack_units_budget": int(end.rack_units_budget),
+            "power_w_start": _num(start.power_w), "power_w_end": _num(end.power_w),
+            "power_budget_w": _num(end.power_budget_w),
+            "rack_units_over_budget": _over(end.rack_units, end.rack_units_budget),
+            "power_over_budget": _over(end.power_w, end.power_budget_w),
+        })
+    return rows
+
+
+def summary(result: SimResult) -> dict[str, Any]:
+    """Everything a run says, as JSON-ready data: sizes integer bytes (keys ``*_bytes``), dates
+    ISO 8601, floats to 6 places, lists sorted; equal results give equal dicts."""
+    return {
+        "inventory": result.inventory,
+        "scenarios": list(result.scenarios),
+        "seed": result.seed,
+        "start": result.start.isoformat(),
+        "end": result.end.isoformat(),
+        "days": result.days,
+        "currency": result.currency,
+        "runways": _runways(result),
+        "orders": [_order(o) for o in sorted_orders(result.orders)],
+        "cost_per_year": {str(y): _num(c) for y, c in sorted(result.cost_per_year().items())},
+        # fsum: exact, so the total does not depend on the order the orders come in
+        "total_cost": _num(math.fsum(o.cost for o in result.orders)),
+        "resources_start": _resources_at(result, 0),
+        "resources_end": _resources_at(result, -1),
+        "compute_end": _compute_end(result),
+        "compute_runways": _compute_runways(result),
+        "sites": _sites(result),
+        "events_count": dict(sorted(Counter(e.kind for e in result.events).items())),
+    }
+
+
+# -- tables, described once ------------------------------------------------------------------
+
+Tone = Literal["", "warn", "crit", "dim", "bold"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    tone: Tone = ""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table as plain text: rich and HTML draw the same rows."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    left: int = 1
+    """How many leading columns are text (left-aligned); the rest are numbers."""
+    empty: str = ""
+    """What to say instead of the table when it has no rows."""
+
+
+def _size(n: int) -> str:
+    return format_size(n, precision=1)
+
+
+def _ram(n: int) -> str:
+    """RAM is bought and quoted in binary units (GiB, TiB)."""
+    return format_size(n, binary=True, precision=1)
+
+
+def _amount(x: float) -> str:
+    """Whole amounts as such; cents only when there are some, so sums add up on the page."""
+    return f"{x:,.0f}" if round(x, 2).is_integer() else f"{x:,.2f}"
+
+
+def _money(x: float, currency: str) -> str:
+    return f"{_amount(x)} {currency}"
+
+
+def _delta(x: float) -> str:
+    return ("+" if x >= 0 else "-") + _amount(abs(x))
+
+
+def _pct(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+def _kw(watts: float) -> str:
+    return f"{watts / 1000:.1f} kW"
+
+
+def runway_cell(date: str | None, days: int | None, level: str = "critical") -> Cell:
+    """``2027-03-01 (412 d)``, coloured when within a year; or 'beyond horizon'."""
+    if date is None or days is None:
+        return Cell("beyond horizon", "dim")
+    tone: Tone = ("crit" if level != "warning" else "warn") if days <= SOON_DAYS else ""
+    return Cell(f"{date} ({days} d)", tone)
+
+
+def _fill_cell(r: dict[str, Any]) -> Cell:
+    fill = r["fill_ratio"]
+    tone: Tone = ("" if fill is None else "crit" if fill >= r["critical_ratio"] else
+                  "warn" if fill >= r["warning_ratio"] else "")
+    return Cell(_pct(fill), tone)
+
+
+def _runway_grid(s: dict[str, Any]) -> Grid:
+    start = {r["resource"]: r for r in s["resources_start"]}
+    end = {r["resource"]: r for r in s["resources_end"]}
+    by_ref: dict[str, dict[str, dict[str, Any]]] = {}
+    for rw in s["runways"]:
+        by_ref.setdefault(rw["resource"], {})[rw["level"]] = rw
+    grid = Grid("Storage runway", ["resource", "site", "fill now", "fill at end",
+                                   *(f"{lv} at" for lv in LEVELS)], left=2,
+                empty="no storage resources")
+    # storage only: the simulator also reports 'CLUSTER:vcpu' runways, shown under compute
+    for ref in sorted(start):
+        levels = by_ref.get(ref, {})
+        cells = [Cell(ref), Cell(start[ref]["site"]), _fill_cell(start[ref]),
+                 _fill_cell(end[ref])]
+        for level in LEVELS:
+            rw = levels.get(level)
+            cells.append(runway_cell(rw["date"], rw["days_from_start"], level) if rw
+                         else Cell("-", "dim"))
+        grid.rows.append(cells)
+    return grid
+
+
+def _orders_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("Procurement plan", ["what", "rule", "resource", "units", "order date",
+                                     "install date", "adds", "rack units", "power", "cost"],
+                left=3, empty="no orders within the horizon")
+    for o in s["orders"]:
+        adds = _size(o["capacity_bytes"]) if o["capacity_bytes"] else "slots"
+        grid.rows.append([Cell(o["unit"]), Cell(o["rule"]), Cell(o["resource"]),
+                          Cell(str(o["units"])), Cell(o["ordered"]), Cell(o["installed"]),
+                          Cell(adds), Cell(f"{o['rack_units']} U"), Cell(_kw(o["power_w"])),
+                          Cell(_money(o["cost"], s["currency"]))])
+    return grid
+
+
+def _cost_grid(s: dict[str, Any]) -> Grid:
+    count = Counter(o["ordered"][:4] for o in s["orders"])
+    grid = Grid("Cost per year (by order date)", ["year", "orders", "cost"])
+    for year, cost in s["cost_per_year"].items():
+        grid.rows.append([Cell(year), Cell(str(count[year])), Cell(_money(cost, s["currency"]))])
+    if grid.rows:
+        grid.rows.append([Cell("total", "bold"), Cell(str(len(s["orders"])), "bold"),
+                          Cell(_money(s["total_cost"], s["currency"]), "bold")])
+    return grid
+
+
+def _compute_grid(s: dict[str, Any]) -> Grid:
+    runway = {(r["cluster"], r["metric"]): r for r in s["compute_runways"]}
+    grid = Grid("Compute runway (demand / usable after N+k at the end)",
+                ["cluster", "site", "vCPU", "RAM", "GPUs", "vCPU short", "RAM short",
+                 "GPUs short"], left=2)
+    for c in s["compute_end"]:
+        cells = [Cell(c["cluster"]), Cell(c["site"]),
+                 Cell(f"{c['vcpu_demand']} / {c['vcpu']}"),
+                 Cell(f"{_ram(c['ram_demand_bytes'])} / {_ram(c['ram_bytes'])}"),
+                 Cell(f"{c['gpu_demand']} / {c['gpus']}")]
+        for metric, _, _ in COMPUTE_METRICS:
+            rw = runway[(c["cluster"], metric)]
+            cells.append(runway_cell(rw["date"], rw["days_from_start"]))
+        grid.rows.append(cells)
+    return grid
+
+
+def _budget_cells(start: float, end: float, budget: float, over: bool, text: Any) -> list[Cell]:
+    return [Cell(text(start)), Cell(text(end), "crit" if over else ""),
+            Cell(text(budget) if budget else "no budget", "" if budget else "dim")]
+
+
+def _sites_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("Sites: rack space and power", ["site", "rack units now", "at end", "budget",
+                                                "power now", "at end", "budget", "status"])
+    for site in s["sites"]:
+        over = [what for what, flag in (("rack units", site["rack_units_over_budget"]),
+                                        ("power", site["power_over_budget"])) if flag]
+        grid.rows.append([
+            Cell(site["site"]),
+            *_budget_cells(site["rack_units_start"], site["rack_units_end"],
+                           site["rack_units_budget"], site["rack_units_over_budget"],
+                           lambda u: f"{u} U"),
+            *_budget_cells(site["power_w_start"], site["power_w_end"], site["power_budget_w"],
+                           site["power_over_budget"], _kw),
+            Cell("OVER BUDGET: " + ", ".join(over), "crit") if over else Cell("ok")])
+    return grid
+
+
+def _events_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("Events", ["kind", "count"], empty="no events")
+    grid.rows.extend([Cell(kind), Cell(str(n))] for kind, n in s["events_count"].items())
+    return grid
+
+
+def summary_grids(s: dict[str, Any]) -> list[Grid]:
+    """The tables of a run, from its ``summary``; a table with nothing to show is left out
+    unless it has something to say instead (its ``empty`` text)."""
+    grids = [_runway_grid(s), _orders_grid(s), _cost_grid(s), _compute_grid(s),
+             _sites_grid(s), _events_grid(s)]
+    return [g for g in grids if g.rows or g.empty]
+
+
+def run_line(s: dict[str, Any]) -> str:
+    scenarios = ", ".join(s["scenarios"]) or "none"
+    return (f"{s['inventory']}  scenarios: {scenarios}  seed {s['seed']}"
+            f"  {s['start']} to {s['end']} ({s['days']} days)")
+
+
+# -- rich ------------------------------------------------------------------------------------
+
+RICH_STYLE: dict[str, str] = {"": "", "warn": "yellow", "crit": "bold red", "dim": "dim",
+                              "bold": "bold"}
+
+
+def rich_table(grid: Grid) -> Table:
+    table = Table(title=grid.title, title_justify="left")
+    for i, col in enumerate(grid.columns):
+        table.add_column(col, justify="left" if i < grid.left else "right")
+    for row in grid.rows:
+        # Text, not markup: a resource called "[red]" must print as itself
+        table.add_row(*(Text(c.text, style=RICH_STYLE[c.tone]) for c in row))
+    return table
+
+
+def _print_grids(grids: list[Grid], console: Console) -> None:
+    for grid in grids:
+        if grid.rows:
+            console.print(rich_table(grid))
+        else:
+            console.print(Text(f"{grid.title}: {grid.empty}", style="dim"))
+
+
+def print_summary(result: SimResult, console: Console) -> None:
+    """The run as tables (decimal units: 1 TB = 10^12 bytes)."""
+    s = summary(result)
+    console.print(Text(run_line(s), style="bold"))
+    console.print(Text("sizes in decimal units: 1 TB = 10^12 bytes; runway dates are when a"
+                       " resource first reaches the level", style="dim"))
+    _print_grids(summary_grids(s), console)
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+def ordered_names(results: dict[str, SimResult]) -> list[str]:
+    """Baseline first, then the others in the order given."""
+    return sorted(results, key=lambda name: name != BASELINE)
+
+
+def _compare_run(name: str, result: SimResult) -> dict[str, Any]:
+    s = summary(result)
+    levels = {(r["resource"], r["level"]): r for r in s["runways"]}
+    orders = Counter(o["resource"] for o in s["orders"])
+    # runway refs include 'CLUSTER:vcpu'; order refs include arrays (drive boxes add slots)
+    refs = sorted({r["resource"] for r in s["runways"]} | set(result.resources) | set(orders))
+    resources = []
+    for ref in refs:
+        row: dict[str, Any] = {"resource": ref}
+        for level in ("critical", "full"):
+            rw = levels.get((ref, level))
+            # None: the run does not watch this level here, which is not 'beyond horizon'
+            row[level] = {k: rw[k] for k in ("date", "days_from_start", "beyond_horizon")
+                          } if rw else None
+        row["orders"] = orders[ref]
+        resources.append(row)
+    sites = [{k: site[k] for k in ("site", "rack_units_end", "rack_units_budget", "power_w_end",
+                                   "power_budget_w", "rack_units_over_budget",
+                                   "power_over_budget")} for site in s["sites"]]
+    return {"name": name, **{k: s[k] for k in ("inventory", "scenarios", "seed", "start", "end",
+                                               "days", "currency")},
+            "orders": len(s["orders"]), "total_cost": s["total_cost"],
+            "cost_per_year": s["cost_per_year"], "resources": resources, "sites": sites}
+
+
+def compare_summary(results: dict[str, SimResult]) -> dict[str, Any]:
+    """Runs side by side, baseline first: ``runs`` is a list so the column order survives any
+    JSON reader."""
+    names = ordered_names(results)
+    return {"baseline": names[0] if names else None,
+            "runs": [_compare_run(name, results[name]) for name in names]}
+
+
+NONE = Cell("-", "dim")
+
+
+def _row_of(run: dict[str, Any], key: str, field_: str, name: str) -> dict[str, Any] | None:
+    return next((row for row in run[key] if row[field_] == name), None)
+
+
+def _runway_of(row: dict[str, Any] | None, level: str) -> Cell:
+    rw = row[level] if row else None
+    return runway_cell(rw["date"], rw["days_from_start"], level) if rw else NONE
+
+
+def _compare_resource_rows(runs: list[dict[str, Any]]) -> list[list[Cell]]:
+    rows = []
+    for ref in sorted({row["resource"] for r in runs for row in r["resources"]}):
+        found = [_row_of(r, "resources", "resource", ref) for r in runs]
+        rows.append([Cell(f"{ref} critical"), *(_runway_of(f, "critical") for f in found)])
+        rows.append([Cell(f"{ref} full"), *(_runway_of(f, "full") for f in found)])
+        rows.append([Cell(f"{ref} orders"), *(Cell(str(f["orders"])) if f and f["orders"]
+                                              else NONE for f in found)])
+    # a row of nothing (a cluster's vCPU has no critical level, a pool no orders) is noise
+    return [row for row in rows if any(c != NONE for c in row[1:])]
+
+
+def _compare_site_rows(runs: list[dict[str, Any]]) -> list[list[Cell]]:
+    rows = []
+    for site in sorted({row["site"] for r in runs for row in r["sites"]}):
+        found = [_row_of(r, "sites", "site", site) for r in runs]
+        for label, value, budget, over, text in (
+                ("rack units", "rack_units_end", "rack_units_budget", "rack_units_over_budget",
+                 lambda u: f"{u} U"),
+                ("power", "power_w_end", "power_budget_w", "power_over_budget", _kw)):
+            rows.append([Cell(f"{site} {label} at end"), *(NONE if f is None else Cell(
+                f"{text(f[value])} / {text(f[budget]) if f[budget] else 'no budget'}",
+                "crit" if f[over] else "") for f in found)])
+    return rows
+
+
+def compare_grid(c: dict[str, Any]) -> Grid:
+    """The comparison as one table: a column per run, baseline first, the cost difference to
+    it in brackets."""
+    runs = c["runs"]
+    if not runs:
+        return Grid("Scenarios compared", [], empty="nothing to compare")
+    base = runs[0]["total_cost"]
+    return Grid("Scenarios compared", ["", *(r["name"] for r in runs)], rows=[
+        *_compare_resource_rows(runs),
+        [Cell("orders", "bold"), *(Cell(str(r["orders"]), "bold") for r in runs)],
+        [Cell("total cost", "bold"), *(
+            Cell(_money(r["total_cost"], r["currency"])
+                 + (f" ({_delta(_num(r['total_cost'] - base))})" if i else ""), "bold")
+            for i, r in enumerate(runs))],
+        *_compare_site_rows(runs)])
+
+
+def print_compare(results: dict[str, SimResult], console: Console) -> None:
+    """Scenarios side by side, baseline in the first column."""
+    console.print(Text("sizes in decimal units: 1 TB = 10^12 bytes; cost in brackets is the"
+                       " difference to the first column", style="dim"))
+    _print_grids([compare_grid(compare_summary(results))], console)
