@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -52,12 +53,25 @@ def validate(
         raise typer.Exit(2)
 
 
+class SchemaOf(enum.StrEnum):
+    inventory = "inventory"
+    scenario = "scenario"
+
+
 def schema(
+    of: Annotated[SchemaOf, typer.Option("--of", help="Which file's schema.")] =
+        SchemaOf.inventory,
     markdown: Annotated[bool, typer.Option(
-        "--markdown", help="Print the field reference (docs/inventory.md) instead.")] = False,
+        "--markdown", help="Print the field reference (docs/inventory.md or docs/scenarios.md)"
+        " instead.")] = False,
 ) -> None:
-    """Print the inventory's JSON Schema, for editors and other tools."""
-    print(schema_doc.inventory_markdown() if markdown else schema_doc.schema_json(), end="")
+    """Print the JSON Schema of inventories (or scenarios), for editors and other tools."""
+    if markdown:
+        text = (schema_doc.scenario_markdown() if of is SchemaOf.scenario
+                else schema_doc.inventory_markdown())
+    else:
+        text = schema_doc.schema_json(of.value)
+    print(text, end="")
 
 
 def show(inventory: InventoryArg = None, fmt: FormatOption = Format.table) -> None:

@@ -27,15 +27,18 @@ class AddWorkload(At):
     """A new workload starts (pathology goes live); its ``start`` defaults to ``on``."""
 
     action: Literal["add_workload"]
+    """The kind of event."""
     name: Name
     """Name of the new workload."""
     workload: Workload
+    """The workload, written as in an inventory."""
 
 
 class SetGrowth(At):
     """A workload's yearly growth changes from this date."""
 
     action: Literal["set_growth"]
+    """The kind of event."""
     workload: Name
     """The workload that changes."""
     growth: Growth
@@ -45,6 +48,7 @@ class SetCompression(At):
     """Compression changes for a workload's drivers (all, or one modality)."""
 
     action: Literal["set_compression"]
+    """The kind of event."""
     workload: Name
     """The workload that changes."""
     compression: float = Field(ge=1.0)
@@ -57,6 +61,7 @@ class ScaleDemand(At):
     """A workload's daily volume is multiplied by ``factor`` from this date."""
 
     action: Literal["scale_demand"]
+    """The kind of event."""
     workload: Name
     """The workload that changes."""
     factor: float = Field(gt=0)
@@ -67,6 +72,7 @@ class AddNodes(At):
     """Nodes added to (or, with a negative count, removed from) a cluster."""
 
     action: Literal["add_nodes"]
+    """The kind of event."""
     cluster: Name
     """The cluster that changes."""
     count: int
@@ -77,6 +83,7 @@ class FailNode(At):
     """Nodes of a cluster fail and stay down for ``duration`` days."""
 
     action: Literal["fail_node"]
+    """The kind of event."""
     cluster: Name
     """The cluster that loses nodes."""
     count: Positive = 1
@@ -90,6 +97,7 @@ class FailSite(At):
     and active-active (GAD) partners carry the load."""
 
     action: Literal["fail_site"]
+    """The kind of event."""
     site: Name
     """The site that is lost."""
     duration: Days = 30
@@ -101,6 +109,7 @@ class Migrate(At):
     the daily ``windows`` (or ``per_day``), with temporary staging space released at the end."""
 
     action: Literal["migrate"]
+    """The kind of event."""
     name: Name
     """Name of the wave, shown in events."""
     volume: Bytes

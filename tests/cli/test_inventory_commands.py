@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +18,16 @@ EXAMPLES = sorted((ROOT / "inventories").glob("*.yaml"))
 
 
 class TextDates(yaml.SafeLoader):
-    """Reads dates as text, as an editor's schema checker sees them."""
+    """Reads YAML as an editor's schema checker (YAML 1.2) sees it: dates are text, and only
+    true/false are booleans ('on' is a key, not True)."""
 
 
 TextDates.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:timestamp",
+                                                  "tag:yaml.org,2002:bool")]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+TextDates.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"),
+                                list("tf"))
 
 
 def capacity(*args: str) -> subprocess.CompletedProcess[str]:
@@ -108,8 +113,23 @@ def test_docs_inventory_md_is_current() -> None:
         "docs/inventory.md is stale: run `capacity schema --markdown > docs/inventory.md`")
 
 
+def test_docs_scenarios_md_is_current() -> None:
+    current = (ROOT / "docs" / "scenarios.md").read_text()
+    assert current == schema_doc.scenario_markdown(), (
+        "docs/scenarios.md is stale: run"
+        " `capacity schema --of scenario --markdown > docs/scenarios.md`")
+
+
 def test_every_field_is_explained() -> None:
-    text = schema_doc.inventory_markdown()
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
-    unexplained = [row for row in rows if row.rstrip().endswith("|  |")]
-    assert rows and not unexplained, unexplained
+    for text in (schema_doc.inventory_markdown(), schema_doc.scenario_markdown()):
+        rows = [line for line in text.splitlines() if line.startswith("| `")]
+        unexplained = [row for row in rows if row.rstrip().endswith("|  |")]
+        assert rows and not unexplained, unexplained
+
+
+def test_shipped_scenarios_match_the_scenario_schema() -> None:
+    validator = jsonschema.Draft202012Validator(json.loads(capacity("schema", "--of",
+                                                                    "scenario").stdout))
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        data = yaml.load(path.read_text(), Loader=TextDates)
+        assert not [e.message for e in validator.iter_errors(data)], path.name
