@@ -1,0 +1,67 @@
+"""Transports: the only code that touches hosts.
+
+One contract (:class:`Transport`), one conformance suite (``tests/transports``), several
+backends.  Open one with :func:`open_transport`::
+
+    with open_transport("ssh://pacs@archive1") as host:
+        for chunk in host.stream(["find", "/tiers/hot", "-printf", "%s %T@ %p\\\\0"]):
+            ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capacity.transports.base import (
+    TEMP_PREFIX,
+    AlreadyExists,
+    CommandFailed,
+    CommandResult,
+    CommandTimeout,
+    ConnectionLost,
+    DiskSpace,
+    FileStat,
+    HostKeyError,
+    NotFound,
+    PermissionDenied,
+    Transport,
+    TransportError,
+)
+from capacity.transports.local import LocalTransport
+from capacity.transports.ssh import SshTarget, SshTransport, close_all, parse_target
+
+__all__ = [
+    "TEMP_PREFIX",
+    "AlreadyExists",
+    "CommandFailed",
+    "CommandResult",
+    "CommandTimeout",
+    "ConnectionLost",
+    "DiskSpace",
+    "FileStat",
+    "HostKeyError",
+    "LocalTransport",
+    "NotFound",
+    "PermissionDenied",
+    "SshTarget",
+    "SshTransport",
+    "Transport",
+    "TransportError",
+    "close_all",
+    "open_transport",
+    "parse_target",
+]
+
+
+def open_transport(where: str | SshTarget | None = None, **ssh_options: Any) -> Transport:
+    """A transport for ``where``: None or ``"local"`` for this machine, an
+    :class:`SshTarget`, or an SSH address (see :func:`parse_target`)."""
+    if where is None or where == "local":
+        if ssh_options:
+            raise TypeError(f"SSH options given for the local transport: {sorted(ssh_options)}")
+        return LocalTransport()
+    if isinstance(where, SshTarget):
+        if ssh_options:
+            raise TypeError("pass options inside the SshTarget, not beside it")
+        return SshTransport(where)
+    return SshTransport(parse_target(where, **ssh_options))

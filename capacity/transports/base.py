@@ -1,0 +1,340 @@
+"""The transport contract: the small set of operations the rest of capacity may do on a host.
+
+Every backend (local, ssh, ...) implements :class:`Transport` and passes the one shared
+conformance suite in ``tests/transports``.  Callers never build shell strings: commands are
+argv lists, and each backend is responsible for passing every argument through unchanged.
+
+Paths are POSIX ``str``.  Names that are not valid UTF-8 travel as ``os.fsdecode`` does it
+(surrogateescape), so any byte string a filesystem holds can be named.
+
+Errors are :class:`TransportError` subclasses.  They are also ``OSError`` subclasses (and
+:class:`NotFound` is a ``FileNotFoundError``, etc.) so code written against ``os`` semantics
+keeps working with ``except FileNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import posixpath
+import secrets
+import shlex
+import stat as _stat
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+#: Prefix of the temporary names that :meth:`Transport.write` creates next to its target.
+#: A crash can leave one behind; scanners should skip such names and cleanup may delete them.
+TEMP_PREFIX = ".capacity-tmp."
+
+#: Bytes of stderr quoted in an error message (the whole stderr stays on the result).
+_STDERR_IN_MESSAGE = 2000
+
+
+def encode_path(path: str) -> bytes:
+    """The bytes a path names on the host; independent of the local locale."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def decode_path(raw: bytes) -> str:
+    """Inverse of :func:`encode_path`: undecodable bytes survive as surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def temp_sibling(path: str) -> str:
+    """A fresh temporary name in the directory of ``path`` (same filesystem, so rename is
+    atomic).  It does not embed the base name, which could push it past NAME_MAX."""
+    head, _, _ = path.rpartition("/")
+    name = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    return f"{head}/{name}" if head or path.startswith("/") else name
+
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """Outcome of :meth:`Transport.run`; stdout and stderr are raw bytes."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def check(self) -> Self:
+        """Return self, or raise :class:`CommandFailed` if the command exited non-zero."""
+        if self.exit_code != 0:
+            raise CommandFailed(self)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What ``lstat`` says about a path (symlinks are not followed)."""
+
+    size: int
+    mtime: float
+    atime: float
+    mode: int  # st_mode: file type and permission bits
+    inode: int
+    is_dir: bool
+    is_symlink: bool
+
+    @property
+    def is_file(self) -> bool:
+        return _stat.S_ISREG(self.mode)
+
+    @property
+    def permissions(self) -> int:
+        return _stat.S_IMODE(self.mode)
+
+    @classmethod
+    def from_os(cls, st: os.stat_result) -> FileStat:
+        return cls(size=st.st_size, mtime=st.st_mtime, atime=st.st_atime, mode=st.st_mode,
+                   inode=st.st_ino, is_dir=_stat.S_ISDIR(st.st_mode),
+                   is_symlink=_stat.S_ISLNK(st.st_mode))
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpace:
+    """Capacity of the filesystem holding a path, in bytes.
+
+    ``free`` counts blocks reserved for root; ``available`` is what an unprivileged user
+    can still write (``df``'s "Avail").
+    """
+
+    total: int
+    free: int
+    available: int
+
+    @property
+    def used(self) -> int:
+        return self.total - self.free
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class TransportError(OSError):
+    """Any failure of a transport operation.  ``errno`` is set when the host told us one."""
+
+    def __init__(self, message: str, *, path: str | None = None, code: int | None = None,
+                 host: str | None = None) -> None:
+        super().__init__(message)
+        # OSError's own attributes, so generic handlers can read them.
+        self.errno = code
+        self.strerror = message
+        self.filename = path
+        self.host = host
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NotFound(TransportError, FileNotFoundError):
+    """The path (or a directory on the way to it) does not exist."""
+
+
+class AlreadyExists(TransportError, FileExistsError):
+    """The target exists and the operation must not replace it."""
+
+
+class PermissionDenied(TransportError, PermissionError):
+    """The host refused the operation for lack of permission."""
+
+
+class HostKeyError(TransportError):
+    """The host presented a key that is unknown (and may not be trusted) or changed."""
+
+
+class ConnectionLost(TransportError, ConnectionError):
+    """The host could not be reached, or the connection dropped during the operation."""
+
+
+class CommandTimeout(TransportError, TimeoutError):
+    """A command or file operation did not finish within its timeout."""
+
+
+class CommandFailed(TransportError):
+    """A command exited non-zero; the full result (stderr included) is on ``result``."""
+
+    def __init__(self, result: CommandResult, *, host: str | None = None) -> None:
+        stderr = result.stderr[-_STDERR_IN_MESSAGE:].decode("utf-8", "replace").strip()
+        where = f" on {host}" if host else ""
+        message = f"command {shlex.join(result.argv)!r}{where} exited {result.exit_code}"
+        super().__init__(f"{message}: {stderr}" if stderr else message, host=host)
+        self.result = result
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
+
+    @property
+    def stderr(self) -> bytes:
+        return self.result.stderr
+
+
+_BY_ERRNO: dict[int, type[TransportError]] = {
+    _errno.ENOENT: NotFound,
+    _errno.EEXIST: AlreadyExists,
+    _errno.ENOTEMPTY: AlreadyExists,
+    _errno.EACCES: PermissionDenied,
+    _errno.EPERM: PermissionDenied,
+}
+
+
+def error_for_errno(code: int | None, message: str, *, path: str | None = None,
+                    host: str | None = None) -> TransportError:
+    """The :class:`TransportError` subclass that matches an errno."""
+    cls = _BY_ERRNO.get(code, TransportError) if code is not None else TransportError
+    return cls(message, path=path, code=code, host=host)
+
+
+def error_from_oserror(exc: OSError, path: str | None = None,
+                       host: str | None = None) -> TransportError:
+    """Translate an ``OSError`` raised by the os module (or SFTP) into our hierarchy."""
+    if isinstance(exc, TransportError):
+        return exc
+    where = path if path is not None else exc.filename
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    message = f"{where}: {reason}" if where is not None else reason
+    return error_for_errno(exc.errno, message, path=where, host=host)
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class Transport(ABC):
+    """Operations on one host.  Use as a context manager, or call :meth:`close`."""
+
+    #: Short human label for logs and errors, e.g. ``local`` or ``ssh://root@db1:22``.
+    label: str = "transport"
+
+    # ---- commands
+
+    @abstractmethod
+    def run(self, argv: Sequence[str], *, check: bool = True,
+            timeout: float | None = None) -> CommandResult:
+        """Run ``argv`` (no shell), with empty stdin, and collect its output.
+
+        Raises :class:`CommandFailed` on a non-zero exit when ``check`` is true, and
+        :class:`CommandTimeout` when ``timeout`` seconds pass.  A missing program gives exit
+        code 127, as a shell would.
+        """
+
+    @abstractmethod
+    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> Iterator[bytes]:
+        """Yield the stdout of ``argv`` in chunks as it arrives (for scans too big to buffer).
+
+        Chunks do not respect record boundaries.  After the last chunk, a non-zero exit raises
+        :class:`CommandFailed` carrying stderr.  Closing the iterator early stops the command.
+        """
+
+    # ---- files
+
+    @abstractmethod
+    def stat(self, path: str) -> FileStat | None:
+        """``lstat`` the path; None if it does not exist."""
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The whole content of a file."""
+
+    @abstractmethod
+    def write(self, path: str, data: bytes, *, overwrite: bool = True) -> None:
+        """Atomically give ``path`` the content ``data``.
+
+        Writes a temporary sibling, fsyncs it, renames it over ``path`` and syncs the
+        directory, so readers see the old content or the new, never a mix.  With
+        ``overwrite=False`` an existing ``path`` raises :class:`AlreadyExists`.
+        """
+
+    @abstractmethod
+    def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+        """Atomically rename within one filesystem.
+
+        An existing ``dst`` raises :class:`AlreadyExists` unless ``overwrite`` is true.
+        """
+
+    @abstractmethod
+    def delete(self, path: str, *, missing_ok: bool = False) -> None:
+        """Remove a file or symlink (never a directory; see :meth:`delete_tree`)."""
+
+    @abstractmethod
+    def delete_tree(self, path: str, *, missing_ok: bool = False) -> None:
+        """Remove a directory and everything below it, without following symlinks."""
+
+    @abstractmethod
+    def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
+        """Create a directory; with ``parents`` the missing ancestors too."""
+
+    @abstractmethod
+    def listdir(self, path: str) -> list[str]:
+        """Names in a directory (no ``.``/``..``), sorted by their bytes."""
+
+    @abstractmethod
+    def free_space(self, path: str) -> DiskSpace:
+        """Size and free space of the filesystem holding ``path``."""
+
+    def exists(self, path: str) -> bool:
+        """True if the path exists (a dangling symlink exists)."""
+        return self.stat(path) is not None
+
+    # ---- lifetime
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release connections held for this transport; safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label}>"
+
+
+def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """Validate an argv once for every backend: a non-empty sequence of str."""
+    if isinstance(argv, str | bytes):
+        raise TypeError("argv must be a list of arguments, not a string")
+    args = tuple(argv)
+    if not args:
+        raise ValueError("argv must not be empty")
+    for arg in args:
+        if not isinstance(arg, str):
+            raise TypeError(f"argv items must be str, got {type(arg).__name__}: {arg!r}")
+        if "\0" in arg:
+            raise ValueError(f"argv items cannot contain NUL: {arg!r}")
+    return args
+
+
+def check_path(path: str) -> str:
+    """Reject values that cannot name a file (empty, NUL) before they reach a host."""
+    if not isinstance(path, str):
+        raise TypeError(f"path must be str, got {type(path).__name__}")
+    if not path or "\0" in path:
+        raise ValueError(f"invalid path {path!r}")
+    return path
+
+
+def check_tree_root(path: str) -> str:
+    """Refuse to delete a whole tree at ``/``, ``.`` or ``..``: never what a caller meant."""
+    if posixpath.normpath(check_path(path)) in ("/", "//", ".", "..") or path.endswith(
+            ("/.", "/..")) or posixpath.basename(posixpath.normpath(path)) == "..":
+        raise ValueError(f"refusing to delete the tree at {path!r}")
+    return path
+
+
+def sort_names(names: Sequence[str]) -> list[str]:
+    """Sort names by their bytes, the same on every host and locale."""
+    return sorted(names, key=encode_path)
