@@ -21,8 +21,7 @@ from capacity.transports import (
     open_transport,
     parse_target,
 )
-
-from .conftest import SshServer, make_key
+from tests.sshd import SshServer, make_key
 
 
 def wait_until(condition: object, timeout: float = 10.0) -> None:

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test folder: a real OpenSSH server (one per xdist worker)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from capacity.transports import SshTarget, SshTransport, close_all
+from tests.sshd import SSHD, SshServer, start_sshd
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real OpenSSH server for this test session (one per xdist worker)."""
+    missing = [p for p in (SSHD,) if not os.access(p, os.X_OK)]
+    missing += [t for t in ("ssh-keygen",) if shutil.which(t) is None]
+    if missing:
+        message = f"OpenSSH not installed ({', '.join(missing)}); scripts/test-all installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must never pass by skipping the SSH half
+        pytest.skip(message)
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
+    finally:
+        close_all()  # client side first, so the server's children exit on their own
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ssh_target(sshd: SshServer) -> Iterator[SshTarget]:
+    """The default target for ``sshd``; one transport stays open so its connection is
+    pooled for the whole session, as a long-running tiering job would use it."""
+    target = sshd.target()
+    with SshTransport(target):
+        yield target
+
+
