@@ -59,6 +59,9 @@ class Host(Model):
     """Tier name -> root directory (a path, or 'path' and 'storage')."""
     pacing: Pacing = Field(default_factory=Pacing)
     """Windows and bandwidth for this host, on top of each policy's own."""
+    lock: str = ".capacity-apply.lock"
+    """Where the apply lock lives on the host (relative paths are in the remote user's
+    home): one apply per host at a time, whichever controller runs it."""
 
     @field_validator("key", "address", "user")
     @classmethod

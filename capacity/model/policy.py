@@ -234,6 +234,14 @@ class Policy(Model):
     retention: Days = 0
     """Nothing younger than this is ever expired (5y for radiographs in Korea)."""
     holds: list[Hold] = Field(default_factory=list)
+    stub: bool = False
+    """After a move, leave a symbolic link at the old path pointing to the new one, so the
+    application finds its data without updating its pointers."""
+    hook: list[str] = Field(default_factory=list)
+    """A command (argv, no shell) run on the host once a unit is in place at its target and
+    before its source is deleted, so the application (the PACS) can update its pointers;
+    {source}, {target} and {unit} are replaced by the paths.  A failing hook keeps the
+    source: the unit then exists in both places and is reported."""
     """Legal or clinical holds: never expired."""
 
     @model_validator(mode="after")
@@ -245,10 +253,15 @@ class Policy(Model):
             seen.add(rule.name)
         return self
 
-    def first_rule(self, tier: str, path: str, size: int, age_days: float) -> Rule | None:
-        """The rule that chooses a unit on ``tier``: the first whose selection matches."""
+    def first_rule(self, tier: str, path: str, size: int, age_days: float,
+                   atime_age_days: float | None = None) -> Rule | None:
+        """The rule that chooses a unit on ``tier``: the first whose selection matches.
+        ``age_days`` is the unit's modification age; ``atime_age_days`` its access age, which
+        rules with ``age_of: atime`` judge instead (the modification age when not given)."""
         for rule in self.rules:
-            if rule.source == tier and rule.select.matches(path, size, age_days):
+            age = (atime_age_days if rule.select.age_of == "atime" and atime_age_days is not None
+                   else age_days)
+            if rule.source == tier and rule.select.matches(path, size, age):
                 return rule
         return None
 

@@ -1,0 +1,494 @@
+"""Apply a plan: each unit through a journaled state machine that never loses data.
+
+A move, on the host itself (a same-host move never streams data through the controller):
+
+    check      the source still is what was planned (every file's size and mtime, nothing
+               added, no symlink, nothing outside the tier root); the target is free and has
+               room
+    copy       into a work directory on the target tier: ROOT/.capacity-work/ID/payload
+               (cp -a, or rsync --bwlimit when the host or policy limits bandwidth); flush
+    verify     sha256 of every file, source and copy, computed on the host
+    rename     the verified copy into place (atomic, never over an existing target)
+    finish     run the policy's hook, and make sure the source did not change meanwhile
+    delete     the source (or replace it by a symbolic link to the target, with ``stub``)
+
+Every state is journaled durably before its step is taken.  Whatever instant a crash hits,
+each file exists whole in at least one place: the source stays until the target is verified
+and in place, and the journal says which steps may have run.  ``recover`` then rolls an
+unfinished unit back (before the rename) or forward (after it), and removes its work files.
+An expiry checks the unit again (unchanged, past retention, not held) and deletes it, only
+with ``allow_delete``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from capacity.model import Host, Inventory, Policy
+from capacity.model.policy import Window
+from capacity.tiering import journal as J
+from capacity.tiering.audit import AuditLog
+from capacity.tiering.journal import Journal, UnitRow
+from capacity.tiering.planfile import Plan, PlannedUnit
+from capacity.transports import AlreadyExists, Transport, TransportError
+from capacity.transports.base import decode_path
+
+WORK_DIR = ".capacity-work"
+"""Under each target tier root; the scanner skips it."""
+MTIME_TOLERANCE = 1e-6
+
+
+class UnitProblem(Exception):
+    """A unit cannot go on; ``final`` is the state it ends in."""
+
+    def __init__(self, final: str, message: str):
+        super().__init__(message)
+        self.final = final
+
+
+@dataclass
+class Options:
+    allow_delete: bool = False
+    respect_windows: bool = True
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone()
+
+
+@dataclass
+class HostReport:
+    host: str
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    kept_both: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+    """Why the run stopped before the end of the plan (window closed, error brake)."""
+    problems: list[str] = field(default_factory=list)
+
+
+def work_path(target_root: str, unit_id: str) -> str:
+    return f"{target_root}/{WORK_DIR}/{unit_id}"
+
+
+class Engine:
+    """Runs units on one host."""
+
+    def __init__(self, inventory: Inventory, host_name: str, transport: Transport,
+                 journal: Journal, audit: AuditLog, options: Options):
+        self.inventory = inventory
+        self.host_name = host_name
+        self.host: Host = inventory.hosts[host_name]
+        self.t = transport
+        self.journal = journal
+        self.audit = audit
+        self.options = options
+        self._real_roots: dict[str, str] = {}
+
+    # --- the public steps -------------------------------------------------------------
+
+    def run_plan(self, plan: Plan, plan_name: str) -> HostReport:
+        report = HostReport(self.host_name)
+        started = time.monotonic()
+        tries = failures = 0
+        for unit in plan.units:
+            if unit.host != self.host_name:
+                continue
+            row = self._enter(plan, plan_name, unit)
+            if row.state in J.FINAL:
+                continue  # applied before: applying a plan twice changes nothing
+            policy = self.inventory.policies.get(unit.policy)
+            closed = self._window_closed(policy)
+            if closed:
+                report.stopped = closed
+                break
+            tries += 1
+            final = self.advance(row)
+            failures += final == J.FAILED
+            _count(report, final, row.bytes)
+            brake = policy.error_brake if policy else None
+            if brake and (failures >= brake.failures
+                          or (tries >= 20 and failures / tries >= brake.ratio)):
+                report.stopped = f"error brake: {failures} of {tries} units failed"
+                break
+        report.seconds = time.monotonic() - started
+        return report
+
+    def recover(self) -> HostReport:
+        """Finish every unfinished unit of this host that the journal knows."""
+        report = HostReport(self.host_name)
+        started = time.monotonic()
+        for row in list(self.journal.units(host=self.host_name, unfinished=True)):
+            policy = self.inventory.policies.get(row.policy)
+            closed = self._window_closed(policy)
+            if closed:
+                self._roll_back_work(row)
+                report.stopped = closed
+                continue
+            _count(report, self.advance(row), row.bytes)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def advance(self, row: UnitRow) -> str:
+        """Take a unit from whatever state it is in to a final one."""
+        try:
+            if row.action == "expire":
+                self._expire(row)
+            else:
+                self._move(row)
+            final = J.DONE
+        except UnitProblem as problem:
+            final = problem.final
+            self._roll_back_work(row)
+            self.journal.set(row.id, final, error=str(problem))
+            self._audit(row, final, error=str(problem))
+        except TransportError as exc:
+            # The host or the connection failed mid-step: the journal still says where the
+            # unit stood; resume picks it up from there.
+            self._audit(row, "interrupted", error=str(exc))
+            raise
+        return final
+
+    # --- moves ----------------------------------------------------------------------
+
+    def _move(self, row: UnitRow) -> None:
+        assert row.target is not None
+        state = row.state
+        work = work_path(self._root_of(row), row.id)
+        payload = f"{work}/payload"
+        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
+            # Nothing is in place yet: start (again) from a clean slate.
+            self._roll_back_work(row)
+            self._set(row, J.CHECKING)
+            listing = self._check_source(row)
+            self._check_target(row)
+            self._set(row, J.COPYING, work=work)
+            self._copy(row, payload)
+            self._set(row, J.VERIFYING)
+            sums = self._verify(row, payload, listing)
+            self._set(row, J.RENAMING, checksums=sums)
+            state = J.RENAMING
+        row = self._reload(row)
+        if state == J.RENAMING:
+            self._rename(row, payload)
+            self._set(row, J.FINISHING)
+            state = J.FINISHING
+        row = self._reload(row)
+        if state == J.FINISHING:
+            self._finish(row)
+            self._set(row, J.DELETING)
+            state = J.DELETING
+        if state == J.DELETING:
+            self._delete_source(row)
+            self._set(row, J.DONE)
+
+    def _check_source(self, row: UnitRow) -> dict[str, tuple[int, float]]:
+        planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+        if self.t.stat(row.source) is None:
+            if row.target and self.t.stat(row.target) is not None:
+                found = self._listing(row.target, row.target)
+                if _same_files(found, planned):
+                    raise UnitProblem(J.DONE, "already in place at the target")
+            raise UnitProblem(J.SKIPPED, "the source is gone")
+        self._inside_root(row.source, row.detail["source_root"])
+        found = self._listing(row.source, row.detail["source_root"])
+        if not _same_files(found, planned):
+            raise UnitProblem(J.SKIPPED, "the source changed since it was planned: "
+                              + _difference(found, planned))
+        return found
+
+    def _check_target(self, row: UnitRow) -> None:
+        assert row.target is not None
+        if self.t.stat(row.target) is not None:
+            raise UnitProblem(J.FAILED, f"the target {row.target} exists already; it is"
+                              " never overwritten")
+        target_root = self._root_of(row)
+        self._inside_root(posixpath.dirname(row.target), target_root, may_be_missing=True)
+        space = self.t.free_space(target_root)
+        if space.available < row.bytes:
+            raise UnitProblem(J.FAILED, f"target tier full: {space.available} bytes available,"
+                              f" the unit needs {row.bytes}")
+
+    def _copy(self, row: UnitRow, payload: str) -> None:
+        self.t.mkdir(posixpath.dirname(payload))
+        limit = self._bandwidth(row)
+        if limit:
+            kbps = max(1, int(limit / 1024))
+            src = row.source + ("/" if row.detail["is_dir"] else "")
+            dst = payload + ("/" if row.detail["is_dir"] else "")
+            argv = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
+        else:
+            argv = ["cp", "-a", "--no-dereference", "--", row.source, payload]
+        result = self.t.run(argv, check=False)
+        if not result.ok:
+            raise UnitProblem(J.FAILED, f"copy failed: {_stderr(result.stderr)}")
+        self.t.run(["sync", "-f", "--", payload], check=False)
+        self._audit(row, "copied", bytes=row.bytes, work=payload)
+
+    def _verify(self, row: UnitRow, payload: str,
+                listing: dict[str, tuple[int, float]]) -> dict[str, Any]:
+        source = self._hashes(row.source)
+        copy = self._hashes(payload)
+        if source != copy:
+            raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
+        if set(source) != set(listing) or not _same_files(
+                self._listing(row.source, row.detail["source_root"]), listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was copied")
+        sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(source.items())}
+        self._audit(row, "verified", files=len(sums), sha256=source)
+        return sums
+
+    def _rename(self, row: UnitRow, payload: str) -> None:
+        assert row.target is not None
+        renamed_now = False
+        if self.t.stat(payload) is not None:
+            self.t.mkdir(posixpath.dirname(row.target))
+            try:
+                self.t.rename(payload, row.target)
+                renamed_now = True
+            except AlreadyExists:
+                raise UnitProblem(J.KEPT_BOTH, f"the target {row.target} appeared meanwhile;"
+                                  " nothing was overwritten") from None
+        if self.t.stat(row.target) is None:
+            raise UnitProblem(J.FAILED, "neither the verified copy nor the target exists")
+        # After a crash the rename may have happened without being journaled: then check
+        # that the target holds exactly the verified files before the source may go.
+        if not renamed_now and self._hashes(row.target) != _expected_hashes(row):
+            raise UnitProblem(J.KEPT_BOTH, "the target does not match the verified copy")
+        self.t.run(["rm", "-rf", "--", posixpath.dirname(payload)], check=False)
+        self._remove_empty_work_dir(row)
+        self._audit(row, "renamed", target=row.target)
+
+    def _finish(self, row: UnitRow) -> None:
+        policy = self.inventory.policies.get(row.policy)
+        if policy and policy.hook:
+            argv = [a.replace("{source}", row.source).replace("{target}", row.target or "")
+                    .replace("{unit}", row.unit) for a in policy.hook]
+            result = self.t.run(argv, check=False)
+            self._audit(row, "hook", argv=argv, exit_code=result.exit_code)
+            if not result.ok:
+                raise UnitProblem(J.KEPT_BOTH, f"hook failed ({result.exit_code}):"
+                                  f" {_stderr(result.stderr)}; the source is kept")
+        if self.t.stat(row.source) is None:
+            return  # deleted already (a crash after the delete began)
+        found = self._listing(row.source, row.detail["source_root"])
+        verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
+        if not _same_files(found, verified):
+            raise UnitProblem(J.KEPT_BOTH, "the source changed after it was copied: both are"
+                              " kept; " + _difference(found, verified))
+
+    def _delete_source(self, row: UnitRow) -> None:
+        policy = self.inventory.policies.get(row.policy)
+        stub = bool(policy and policy.stub)
+        st = self.t.stat(row.source)
+        if st is not None and not st.is_symlink:
+            if stub and not st.is_dir:
+                # Replace the file by a link in one atomic rename: never a moment without it.
+                link = f"{row.source}.capacity-stub"
+                self.t.run(["ln", "-sfn", "--", row.target or "", link])
+                self.t.rename(link, row.source, overwrite=True)
+            elif st.is_dir:
+                self.t.delete_tree(row.source, missing_ok=True)
+            else:
+                self.t.delete(row.source, missing_ok=True)
+        if stub and self.t.stat(row.source) is None:
+            self.t.run(["ln", "-s", "--", row.target or "", row.source])
+        self._audit(row, "source-deleted", source=row.source, stub=stub)
+
+    # --- expiry ---------------------------------------------------------------------
+
+    def _expire(self, row: UnitRow) -> None:
+        if row.state in (J.PENDING, J.CHECKING):
+            self._set(row, J.CHECKING)
+            if not self.options.allow_delete:
+                raise UnitProblem(J.SKIPPED, "expiry deletes data: run with --allow-delete")
+            policy = self.inventory.policies[row.policy]
+            self._check_source(row)
+            today = self.options.clock().date()
+            newest = max((f["mtime"] for f in row.detail["files"]), default=0.0)
+            age = (self.options.clock().timestamp() - newest) / 86400
+            if not policy.may_expire(row.unit, age, today):
+                raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
+            self._set(row, J.DELETING)
+        st = self.t.stat(row.source)
+        if st is not None:
+            if st.is_dir:
+                self.t.delete_tree(row.source, missing_ok=True)
+            else:
+                self.t.delete(row.source, missing_ok=True)
+        self._audit(row, "expired", source=row.source, bytes=row.bytes)
+        self._set(row, J.DONE)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _enter(self, plan: Plan, plan_name: str, unit: PlannedUnit) -> UnitRow:
+        source_root = plan.root(unit.host, unit.source)
+        target_root = plan.root(unit.host, unit.target) if unit.target else None
+        row = self.journal.add(
+            unit.id, plan_name, unit.host, unit.policy, unit.rule, unit.action,
+            f"{source_root}/{unit.unit}",
+            f"{target_root}/{unit.unit}" if target_root else None, unit.unit, unit.bytes)
+        if row.state == J.PENDING and "files" not in row.detail:
+            files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
+            # A unit is a directory when its files lie below it, a file when it is one.
+            is_dir = any(f.path != unit.unit for f in unit.files)
+            self.journal.set(unit.id, J.PENDING, files=_relative(files, unit.unit),
+                             source_root=source_root, target_root=target_root,
+                             is_dir=is_dir, inventory=plan.inventory,
+                             source_tier=unit.source, target_tier=unit.target)
+            row = self._reload(row)
+        return row
+
+    def _set(self, row: UnitRow, state: str, **detail: Any) -> None:
+        self.journal.set(row.id, state, **detail)
+
+    def _reload(self, row: UnitRow) -> UnitRow:
+        fresh = self.journal.get(row.id)
+        assert fresh is not None
+        return fresh
+
+    def _audit(self, row: UnitRow, step: str, **data: Any) -> None:
+        self.audit.write(host=row.host, unit_id=row.id, unit=row.unit, rule=row.rule,
+                         action=row.action, step=step, **data)
+
+    def _root_of(self, row: UnitRow) -> str:
+        return row.detail.get("target_root") or row.detail["source_root"]
+
+    def _roll_back_work(self, row: UnitRow) -> None:
+        """Remove the unit's work directory (a partial or unplaced copy); never the source
+        or a placed target."""
+        root = row.detail.get("target_root")
+        if root:
+            self.t.run(["rm", "-rf", "--", work_path(root, row.id)], check=False)
+            self._remove_empty_work_dir(row)
+
+    def _remove_empty_work_dir(self, row: UnitRow) -> None:
+        root = row.detail.get("target_root")
+        if root:
+            self.t.run(["rmdir", "--", f"{root}/{WORK_DIR}"], check=False)
+
+    def _listing(self, path: str, root: str) -> dict[str, tuple[int, float]]:
+        """Regular files under ``path`` (or ``path`` itself): relative path -> (size, mtime).
+        Anything that is not a regular file or a directory stops the unit: moving it could
+        follow a link out of the tier."""
+        out = b"".join(self.t.stream(["find", path, "-printf", r"%y\0%s\0%T@\0%P\0"]))
+        fields = out.split(b"\0")
+        found: dict[str, tuple[int, float]] = {}
+        for i in range(0, len(fields) - 3, 4):
+            kind, size, mtime, rel = fields[i:i + 4]
+            name = decode_path(rel)
+            if kind == b"d":
+                continue
+            if kind != b"f":
+                raise UnitProblem(J.SKIPPED, f"{name or path}: not a regular file (a link or"
+                                  " device); the unit is left alone")
+            found[name] = (int(size), float(mtime))
+        return found
+
+    def _hashes(self, path: str) -> dict[str, str]:
+        """sha256 of every regular file under ``path``, computed on the host."""
+        script = ('if [ -d "$1" ]; then cd -- "$1" && find . -type f -print0 | '
+                  'xargs -0 -r sha256sum -z --; else sha256sum -z -- "$1"; fi')
+        out = self.t.run(["sh", "-c", script, "sh", path]).stdout
+        sums: dict[str, str] = {}
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            digest, _, name = entry.partition(b"  ")
+            rel = decode_path(name)
+            rel = rel[2:] if rel.startswith("./") else ""
+            sums[rel] = digest.decode()
+        return sums
+
+    def _inside_root(self, path: str, root: str, *, may_be_missing: bool = False) -> None:
+        """Refuse a path that leaves its tier root through a symbolic link."""
+        real_root = self._real_roots.get(root)
+        if real_root is None:
+            real_root = self.t.run(["realpath", "-e", "--", root]).stdout.decode().strip()
+            self._real_roots[root] = real_root
+        flag = "-m" if may_be_missing else "-e"
+        real = decode_path(self.t.run(["realpath", flag, "--", path]).stdout.rstrip(b"\n"))
+        if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+            raise UnitProblem(J.SKIPPED, f"{path} resolves to {real}, outside its tier root"
+                              f" {root}: symbolic links are never followed out of a tier")
+
+    def _bandwidth(self, row: UnitRow) -> float | None:
+        policy = self.inventory.policies.get(row.policy)
+        limits = [self.host.pacing.bandwidth, policy.pacing.bandwidth if policy else None]
+        found = [x for x in limits if x]
+        return min(found) if found else None
+
+    def _window_closed(self, policy: Policy | None) -> str | None:
+        if not self.options.respect_windows:
+            return None
+        windows: list[Window] = [*self.host.pacing.windows,
+                                 *(policy.pacing.windows if policy else [])]
+        if not windows:
+            return None
+        now = self.options.clock().time()
+        if any(w.contains(now) for w in windows):
+            return None
+        return f"outside the time windows ({', '.join(_window_text(w) for w in windows)})"
+
+
+def _window_text(w: Window) -> str:
+    return f"{w.start:%H:%M}-{w.end:%H:%M}"
+
+
+def _count(report: HostReport, final: str, nbytes: int) -> None:
+    if final == J.DONE:
+        report.done += 1
+        report.bytes += nbytes
+    elif final == J.SKIPPED:
+        report.skipped += 1
+    elif final == J.KEPT_BOTH:
+        report.kept_both += 1
+    else:
+        report.failed += 1
+
+
+def _relative(files: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
+    """Plan paths are relative to the tier root; the journal keeps them relative to the unit
+    (what ``find -printf %P`` and ``sha256sum`` show), '' for a single-file unit."""
+    out = []
+    for f in files:
+        rel = "" if f["path"] == unit else f["path"][len(unit) + 1:]
+        out.append({**f, "path": rel})
+    return out
+
+
+def _same_files(found: dict[str, tuple[int, float]],
+                expected: dict[str, tuple[int, float]]) -> bool:
+    if found.keys() != expected.keys():
+        return False
+    return all(found[p][0] == expected[p][0]
+               and abs(found[p][1] - expected[p][1]) <= MTIME_TOLERANCE for p in found)
+
+
+def _difference(found: dict[str, tuple[int, float]],
+                expected: dict[str, tuple[int, float]]) -> str:
+    added = sorted(found.keys() - expected.keys())
+    gone = sorted(expected.keys() - found.keys())
+    changed = sorted(p for p in found.keys() & expected.keys() if found[p] != expected[p])
+    parts = [f"{label}: {', '.join(repr(p) for p in paths[:3])}"
+             + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+             for label, paths in (("new", added), ("missing", gone), ("changed", changed))
+             if paths]
+    return "; ".join(parts)
+
+
+def _expected_hashes(row: UnitRow) -> dict[str, str]:
+    return {p: v[2] for p, v in row.detail["checksums"].items()}
+
+
+def _stderr(data: bytes) -> str:
+    return data.decode("utf-8", "replace").strip()[-500:]
+
+
+def units_of(plan: Plan, host: str) -> Iterator[PlannedUnit]:
+    return (u for u in plan.units if u.host == host)

@@ -1,0 +1,26 @@
+"""The append-only audit log: one JSON line per action the engine takes on a host, with the
+checksums it verified.  Each line is flushed and fsynced before the action is reported."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class AuditLog:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND: every write lands at the end, even with several writers.
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def write(self, **record: Any) -> None:
+        record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        os.write(self.fd, line.encode("utf-8", "surrogateescape"))
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)

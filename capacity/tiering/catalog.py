@@ -1,0 +1,139 @@
+"""The file catalogue: what each host's tier roots held at its last scan, in SQLite (WAL).
+
+A rescan replaces a tier's rows: entries seen again are updated in place, new ones added,
+and entries the scan did not see are deleted when it finishes.  An unfinished scan (a crash,
+a lost connection) leaves the previous scan's rows as they were.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from capacity.tiering.records import FileRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    root TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    files INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS files (
+    host TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    path BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    atime REAL NOT NULL,
+    inode INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    scan INTEGER NOT NULL,
+    PRIMARY KEY (host, tier, path)
+) WITHOUT ROWID;
+"""
+
+
+def _blob(path: str) -> bytes:
+    # Paths are stored as the host's bytes: any name survives, whatever its encoding.
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _text(blob: bytes) -> str:
+    return bytes(blob).decode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Scan:
+    id: int
+    host: str
+    tier: str
+    root: str
+    started: float
+    finished: float | None
+    files: int
+    bytes: int
+
+
+class Catalogue:
+    """The catalogue database; one writer at a time, readers any time (WAL)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin_scan(self, host: str, tier: str, root: str) -> int:
+        cur = self.db.execute("INSERT INTO scans (host, tier, root, started) VALUES (?,?,?,?)",
+                              (host, tier, root, time.time()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def add(self, scan: int, records: Iterable[FileRecord]) -> tuple[int, int]:
+        """Insert or update a batch of entries in one transaction; returns (files, bytes)."""
+        rows = [(r.host, r.tier, _blob(r.path), r.size, r.mtime, r.atime, r.inode, r.kind, scan)
+                for r in records]
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO files (host, tier, path, size, mtime, atime, inode, kind, scan)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (host, tier, path) DO UPDATE SET"
+            " size=excluded.size, mtime=excluded.mtime, atime=excluded.atime,"
+            " inode=excluded.inode, kind=excluded.kind, scan=excluded.scan", rows)
+        self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ? WHERE id = ?",
+                        (len(rows), sum(r[3] for r in rows), scan))
+        self.db.execute("COMMIT")
+        return len(rows), sum(r[3] for r in rows)
+
+    def finish_scan(self, scan: int) -> int:
+        """Forget entries of this host and tier that the scan did not see; returns how many."""
+        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
+                                     (scan,)).fetchone()
+        self.db.execute("BEGIN")
+        gone = self.db.execute("DELETE FROM files WHERE host = ? AND tier = ? AND scan != ?",
+                               (host, tier, scan)).rowcount
+        self.db.execute("UPDATE scans SET finished = ? WHERE id = ?", (time.time(), scan))
+        self.db.execute("COMMIT")
+        return gone
+
+    def files(self, host: str, tier: str) -> Iterator[FileRecord]:
+        """Entries of one tier, in path order."""
+        cur = self.db.execute("SELECT path, size, mtime, atime, inode, kind FROM files"
+                              " WHERE host = ? AND tier = ? ORDER BY path", (host, tier))
+        for path, size, mtime, atime, inode, kind in cur:
+            yield FileRecord(host, tier, _text(path), size, mtime, atime, inode, kind)
+
+    def forget(self, host: str, tier: str, paths: Iterable[str]) -> None:
+        """Drop entries the engine itself moved or deleted (until the next scan sees them)."""
+        self.db.execute("BEGIN")
+        self.db.executemany("DELETE FROM files WHERE host = ? AND tier = ? AND path = ?",
+                            [(host, tier, _blob(p)) for p in paths])
+        self.db.execute("COMMIT")
+
+    def last_scan(self, host: str, tier: str) -> Scan | None:
+        row = self.db.execute("SELECT id, host, tier, root, started, finished, files, bytes"
+                              " FROM scans WHERE host = ? AND tier = ? AND finished IS NOT NULL"
+                              " ORDER BY id DESC LIMIT 1", (host, tier)).fetchone()
+        return Scan(*row) if row else None
+
+    def tiers(self) -> list[tuple[str, str]]:
+        return [tuple(r) for r in self.db.execute(
+            "SELECT DISTINCT host, tier FROM files ORDER BY host, tier")]  # type: ignore[misc]

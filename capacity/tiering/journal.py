@@ -1,0 +1,128 @@
+"""The apply journal: every unit's state, written durably *before* the step it names is
+taken, so that after a crash at any instant ``resume`` knows what may have happened.
+
+SQLite in WAL mode with synchronous=FULL: a committed transition survives power loss.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS units (
+    id TEXT PRIMARY KEY,
+    plan TEXT NOT NULL,
+    host TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    action TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT,
+    unit BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    started REAL,
+    updated REAL NOT NULL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS units_state ON units (state);
+"""
+
+# The states a unit passes through, in order.  A state is recorded before its step is taken.
+PENDING, CHECKING, COPYING, VERIFYING, RENAMING, FINISHING, DELETING, DONE = (
+    "pending", "checking", "copying", "verifying", "renaming", "finishing", "deleting", "done")
+SKIPPED, FAILED, KEPT_BOTH = "skipped", "failed", "kept-both"
+FINAL = (DONE, SKIPPED, FAILED, KEPT_BOTH)
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    id: str
+    plan: str
+    host: str
+    policy: str
+    rule: str
+    action: str
+    source: str
+    """Absolute path of the unit at its source."""
+    target: str | None
+    """Absolute path the unit moves to."""
+    unit: str
+    bytes: int
+    state: str
+    detail: dict[str, Any]
+    error: str | None
+    started: float | None
+    updated: float
+    finished: float | None
+
+
+class Journal:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get(self, unit_id: str) -> UnitRow | None:
+        row = self.db.execute("SELECT * FROM units WHERE id = ?", (unit_id,)).fetchone()
+        return _row(row) if row else None
+
+    def add(self, unit_id: str, plan: str, host: str, policy: str, rule: str, action: str,
+            source: str, target: str | None, unit: str, nbytes: int) -> UnitRow:
+        """Record a planned unit as pending, unless the journal knows it already."""
+        now = time.time()
+        self.db.execute(
+            "INSERT OR IGNORE INTO units (id, plan, host, policy, rule, action, source, target,"
+            " unit, bytes, state, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (unit_id, plan, host, policy, rule, action, source, target,
+             unit.encode("utf-8", "surrogateescape"), nbytes, PENDING, now))
+        row = self.get(unit_id)
+        assert row is not None
+        return row
+
+    def set(self, unit_id: str, state: str, *, error: str | None = None,
+            **detail: Any) -> None:
+        """Durably record that the unit enters ``state`` (before acting on it)."""
+        now = time.time()
+        current = self.get(unit_id)
+        assert current is not None
+        merged = {**current.detail, **detail}
+        self.db.execute(
+            "UPDATE units SET state = ?, detail = ?, error = ?, updated = ?,"
+            " started = COALESCE(started, ?), finished = ? WHERE id = ?",
+            (state, json.dumps(merged, ensure_ascii=False), error, now, now,
+             now if state in FINAL else None, unit_id))
+
+    def units(self, *, host: str | None = None, unfinished: bool = False) -> Iterator[UnitRow]:
+        query, args = "SELECT * FROM units", []
+        clauses = []
+        if host is not None:
+            clauses.append("host = ?")
+            args.append(host)
+        if unfinished:
+            clauses.append(f"state NOT IN ({','.join('?' * len(FINAL))})")
+            args += list(FINAL)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        for row in self.db.execute(query + " ORDER BY rowid", args).fetchall():
+            yield _row(row)
+
+
+def _row(row: tuple[Any, ...]) -> UnitRow:
+    values = list(row)
+    values[8] = bytes(values[8]).decode("utf-8", "surrogateescape")
+    values[11] = json.loads(values[11])
+    return UnitRow(*values)

@@ -1,0 +1,288 @@
+"""`capacity tier apply` on real files through a real OpenSSH server: every file is checked
+by its sha256 against the original set, never by the engine's own word."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sshd import SshServer
+from tests.tiering.pacs_tree import HOSTILE, inventory_file, make_study, plan_from_disk, snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def capacity(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "capacity", *args, "--state", str(state)],
+                          capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+@pytest.fixture
+def estate(tmp_path: Path, sshd: SshServer):
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    rng = random.Random(1)
+    make_study(roots["hot"], "2025/01/STUDY-A", 5, 4096, rng)
+    make_study(roots["hot"], "2025/01/STUDY-B", 3, 10_000, rng, names=HOSTILE[:3])
+    make_study(roots["hot"], "2025/02/STUDY-C", len(HOSTILE), 1000, rng, names=HOSTILE)
+    inventory = inventory_file(tmp_path, sshd, roots)
+    return tmp_path, roots, inventory
+
+
+def write_plan(tmp: Path, roots: dict[str, Path], inventory: Path,
+               units: list[str], **kw: str) -> Path:
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units], **kw)
+    path = tmp / "plan.json"
+    plan.write(path)
+    return path
+
+
+def no_work_left(*roots: Path) -> bool:
+    return not any(".capacity-work" in str(p) or ".capacity-tmp" in p.name
+                   for root in roots for p in root.rglob("*"))
+
+
+def test_move_verifies_and_nothing_is_lost(estate) -> None:
+    tmp, roots, inventory = estate
+    before = snapshot(roots["hot"])
+    units = ["2025/01/STUDY-A", "2025/01/STUDY-B", "2025/02/STUDY-C"]
+    plan = write_plan(tmp, roots, inventory, units)
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["done"] == 3
+    assert snapshot(roots["warm"]) == before  # every file, byte for byte, at the target
+    assert not any(p.is_file() for p in roots["hot"].rglob("*"))
+    assert no_work_left(*roots.values())
+    assert not (Path(os.path.expanduser("~")) / "PWNED").exists()
+    assert not (roots["hot"] / "PWNED").exists()
+    # The audit log holds the checksums it verified: they are the files' real sha256.
+    audit = [json.loads(line) for line in (tmp / "state" / "audit.jsonl").read_text()
+             .splitlines()]
+    verified = {}
+    for record in audit:
+        if record["step"] == "verified":
+            for rel, digest in record["sha256"].items():
+                verified[f"{record['unit']}/{rel}"] = digest
+    assert verified == before
+
+
+def test_applying_twice_changes_nothing(estate) -> None:
+    tmp, roots, inventory = estate
+    plan = write_plan(tmp, roots, inventory, ["2025/01/STUDY-A"])
+    assert capacity("tier", "apply", str(plan), state=tmp / "state").returncode == 0
+    after_first = snapshot(roots["hot"]), snapshot(roots["warm"])
+    second = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+    assert second.returncode == 0
+    assert json.loads(second.stdout)["hosts"][0]["done"] == 0
+    assert (snapshot(roots["hot"]), snapshot(roots["warm"])) == after_first
+    # Even with its journal gone, a second apply finds the unit in place and moves nothing.
+    third = capacity("tier", "apply", str(plan), state=tmp / "other-state")
+    assert third.returncode == 0, third.stdout
+    assert (snapshot(roots["hot"]), snapshot(roots["warm"])) == after_first
+
+
+def test_source_changed_after_planning_is_skipped(estate) -> None:
+    tmp, roots, inventory = estate
+    plan = write_plan(tmp, roots, inventory, ["2025/01/STUDY-A", "2025/01/STUDY-B"])
+    (roots["hot"] / "2025/01/STUDY-A/IM00001.dcm").write_bytes(b"a new series")
+    (roots["hot"] / "2025/01/STUDY-B/late-image.dcm").write_bytes(b"arrived late")
+    before = snapshot(roots["hot"])
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["skipped"] == 2 and report["done"] == 0
+    assert snapshot(roots["hot"]) == before
+    assert snapshot(roots["warm"]) == {}
+    status = capacity("tier", "status", "--format", "json", state=tmp / "state")
+    assert json.loads(status.stdout)["hosts"][0]["states"] == {"skipped": 2}
+
+
+def test_symlink_out_of_the_tier_is_never_followed(estate) -> None:
+    tmp, roots, inventory = estate
+    outside = tmp / "outside"
+    outside.mkdir()
+    (outside / "secret.dcm").write_bytes(b"not part of the tier")
+    (roots["hot"] / "2025/01/STUDY-A/link.dcm").symlink_to(outside / "secret.dcm")
+    (roots["hot"] / "2024").symlink_to(outside, target_is_directory=True)
+    make_study(outside, "01/STUDY-X", 2, 100, random.Random(3))
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", "2025/01/STUDY-A")])
+    # A unit reached through a symlinked directory, planned as if it were inside the tier.
+    outside_plan = plan_from_disk(inventory, roots, [("hot", "warm", "2024/01/STUDY-X")])
+    both = type(plan)(**{**plan.__dict__, "units": plan.units + outside_plan.units})
+    both.write(tmp / "plan.json")
+    run = capacity("tier", "apply", str(tmp / "plan.json"), "--format", "json",
+                   state=tmp / "state")
+    assert json.loads(run.stdout)["hosts"][0]["skipped"] == 2
+    assert (outside / "secret.dcm").read_bytes() == b"not part of the tier"
+    assert (outside / "01/STUDY-X").is_dir() and snapshot(roots["warm"]) == {}
+
+
+def test_full_target_fails_cleanly_and_keeps_the_source(tmp_path: Path, sshd) -> None:
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("mounting a small filesystem needs root (CI runs as root)")
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(roots["warm"])],
+                   check=True)
+    try:
+        rng = random.Random(5)
+        make_study(roots["hot"], "2025/01/BIG", 4, 100_000, rng)  # 400 kB > 256 kB
+        make_study(roots["hot"], "2025/01/SMALL", 2, 1000, rng)
+        inventory = inventory_file(tmp_path, sshd, roots)
+        before = snapshot(roots["hot"])
+        plan = write_plan(tmp_path, roots, inventory, ["2025/01/BIG", "2025/01/SMALL"])
+        run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "st")
+        assert run.returncode == 1
+        report = json.loads(run.stdout)["hosts"][0]
+        assert report["failed"] == 1 and report["done"] == 1
+        assert snapshot(roots["hot"], roots["warm"]) == before
+        assert no_work_left(*roots.values())
+        status = json.loads(capacity("tier", "status", "--format", "json",
+                                     state=tmp_path / "st").stdout)
+        assert "target tier full" in status["failures"][0]["error"]
+    finally:
+        subprocess.run(["umount", str(roots["warm"])], check=False)
+
+
+def test_copy_failing_mid_way_keeps_the_source(estate) -> None:
+    """A target directory the copy cannot write into: cp fails, the work is rolled back."""
+    tmp, roots, inventory = estate
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp, roots, inventory, ["2025/01/STUDY-A"])
+    (roots["warm"] / ".capacity-work").write_text("a file where the work dir should be")
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+    assert run.returncode == 1
+    assert snapshot(roots["hot"]) == before
+
+
+def test_expiry_needs_allow_delete_and_honours_holds(tmp_path: Path, sshd) -> None:
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    rng = random.Random(7)
+    make_study(roots["warm"], "2014/01/OLD", 2, 100, rng, age_days=4000)
+    make_study(roots["warm"], "2014/02/HELD", 2, 100, rng, age_days=4000)
+    inventory = inventory_file(tmp_path, sshd, roots, policy={
+        "retention": "10y", "holds": [{"paths": ["2014/02/*"], "reason": "litigation"}]})
+    plan = plan_from_disk(inventory, roots, [("warm", "", "2014/01/OLD"),
+                                             ("warm", "", "2014/02/HELD")],
+                          action="expire", rule="expire")
+    plan.write(tmp_path / "plan.json")
+    run = capacity("tier", "apply", str(tmp_path / "plan.json"), "--format", "json",
+                   state=tmp_path / "s1")
+    assert json.loads(run.stdout)["hosts"][0]["skipped"] == 2
+    assert (roots["warm"] / "2014/01/OLD").is_dir()
+    run = capacity("tier", "apply", str(tmp_path / "plan.json"), "--allow-delete",
+                   "--format", "json", state=tmp_path / "s2")
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["done"] == 1 and report["skipped"] == 1
+    assert not (roots["warm"] / "2014/01/OLD").exists()
+    assert (roots["warm"] / "2014/02/HELD").is_dir()
+
+
+def test_stub_and_hook(tmp_path: Path, sshd) -> None:
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
+    inventory = inventory_file(tmp_path, sshd, roots, policy={
+        "stub": True, "hook": ["touch", "{target}.updated"]})
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1"])
+    assert capacity("tier", "apply", str(plan), state=tmp_path / "s").returncode == 0
+    link = roots["hot"] / "2025/01/S1"
+    assert link.is_symlink() and Path(os.readlink(link)) == roots["warm"] / "2025/01/S1"
+    assert (roots["warm"] / "2025/01/S1.updated").exists()
+    moved = snapshot(roots["warm"])
+    del moved["2025/01/S1.updated"]
+    assert moved == before
+
+
+def test_failing_hook_keeps_both_copies(tmp_path: Path, sshd) -> None:
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
+    inventory = inventory_file(tmp_path, sshd, roots, policy={"hook": ["false"]})
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1"])
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "s")
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["hosts"][0]["kept_both"] == 1
+    assert snapshot(roots["hot"]) == before == snapshot(roots["warm"])
+
+
+def test_closed_window_stops_before_touching_anything(tmp_path: Path, sshd) -> None:
+    import datetime as dt
+
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
+    hour = dt.datetime.now().hour
+    closed = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
+    inventory = inventory_file(tmp_path, sshd, roots,
+                               policy={"pacing": {"windows": [closed]}})
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1"])
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "s")
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["done"] == 0 and "outside the time windows" in report["stopped"]
+    assert snapshot(roots["hot"]) == before
+    run = capacity("tier", "apply", str(plan), "--ignore-windows", state=tmp_path / "s")
+    assert run.returncode == 0 and snapshot(roots["warm"]) == before
+
+
+def test_bandwidth_limit_copies_with_rsync(tmp_path: Path, sshd) -> None:
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    make_study(roots["hot"], "2025/01/S1", 3, 50_000, random.Random(2), names=HOSTILE[:3])
+    inventory = inventory_file(tmp_path, sshd, roots, host={"pacing": {"bandwidth": "5MB/s"}})
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1"])
+    assert capacity("tier", "apply", str(plan), state=tmp_path / "s").returncode == 0
+    assert snapshot(roots["warm"]) == before
+
+
+def test_a_second_apply_on_a_locked_host_is_refused(estate, sshd) -> None:
+    import json as j
+
+    tmp, roots, inventory = estate
+    lock = tmp / "host.lock"
+    lock.mkdir()
+    (lock / "owner.json").write_text(j.dumps({"controller": "another-host", "pid": 1}))
+    try:
+        before = snapshot(roots["hot"])
+        plan = write_plan(tmp, roots, inventory, ["2025/01/STUDY-A"])
+        run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+        assert run.returncode == 1
+        assert "locked by another-host" in run.stdout
+        assert snapshot(roots["hot"]) == before
+    finally:
+        for p in lock.iterdir():
+            p.unlink()
+        lock.rmdir()
+
+
+def test_changed_host_key_is_refused(estate, sshd) -> None:
+    tmp, roots, inventory = estate
+    other = tmp / "other_known_hosts"
+    other.write_text(f"[{sshd.host}]:{sshd.port} ssh-ed25519 "
+                     "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    text = inventory.read_text().replace(sshd.known_hosts, str(other))
+    inventory.write_text(text)
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp, roots, inventory, ["2025/01/STUDY-A"])
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp / "state")
+    assert run.returncode == 1
+    assert "HostKeyError" in run.stdout
+    assert snapshot(roots["hot"]) == before
