@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiering.pacs_tree import HOSTILE, inventory_file, make_study, plan_from_disk, \
-    snapshot
+from tests.tiering.pacs_tree import HOSTILE, inventory_file, make_study, plan_from_disk, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 50
@@ -75,7 +74,7 @@ def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> 
 
     # Every file whole in at least one place, wherever it is.
     assert snapshot(roots["hot"], roots["warm"]) == before
-    for rel, digest in before.items():
+    for rel in before:
         places = [r / rel for r in roots.values() if (r / rel).is_file()]
         assert places, rel
     leftovers = [p for r in roots.values() for p in r.rglob("*")
