@@ -34,30 +34,45 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
     for name in twin.clusters:
         tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
                                               "gpu_demand", "gpus")}
-    levels = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
-               [(level, level_ratio(twin, ref, level)) for level in LEVELS]) for ref in refs]
-    crossed: set[tuple[str, str]] = set()
+    rows = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
+             [(level, level_ratio(twin, ref, level)) for level in LEVELS]) for ref in refs]
+    reached = dict.fromkeys(refs, 0)  # how many levels each resource is at or above
     yield twin.env.timeout(RECORD)
     while True:
-        for store, used_tape, capacity_tape, ratios in levels:
+        for store, used_tape, capacity_tape, levels in rows:
             used, capacity = store.used, store.available
-            used_tape.append(round(used))
-            capacity_tape.append(round(capacity))
-            for level, ratio in ratios:
-                key = (store.ref, level)
-                if used > 0 and used >= ratio * capacity:
-                    if key not in crossed:
-                        crossed.add(key)
-                        twin.note("threshold", store.ref, f"{level} threshold reached"
-                                  f" ({used / capacity:.0%} full)" if capacity else
-                                  f"{level}: no capacity online", level=level)
-                elif key in crossed:
-                    crossed.discard(key)
+            used_tape.append(int(used + 0.5))
+            capacity_tape.append(int(capacity + 0.5))
+            level_now = 0
+            if used > 0:
+                fill = used / capacity if capacity else float("inf")
+                level_now = sum(1 for _, ratio in levels if fill >= ratio)
+            if level_now > reached[store.ref]:
+                for level, _ in levels[reached[store.ref]:level_now]:
+                    twin.note("threshold", store.ref, f"{level} threshold reached"
+                              f" ({fill:.0%} full)" if capacity else
+                              f"{level}: no capacity online", level=level)
+            reached[store.ref] = level_now
         _record_compute(twin, tape)
         yield twin.env.timeout(1)
 
 
 def _record_compute(twin: Twin, tape: Tape) -> None:
+    # Demand changes only when a workload starts or is added: count again only then.
+    started = sum(1 for s in twin.workloads.values()
+                  if s.start_day is None or twin.day >= s.start_day)
+    key = ("demand", len(twin.workloads), started)
+    demand = twin.memo.get(key)
+    if not isinstance(demand, dict):
+        demand = twin.memo[key] = _compute_demand(twin)
+    for name, series in tape.compute.items():
+        vcpu, ram, gpus = (0, 0, 0) if twin.stores[name].offline else twin.compute[name]
+        for field_name, value in zip(series, (demand[name][0], vcpu, demand[name][1], ram,
+                                              demand[name][2], gpus), strict=True):
+            series[field_name].append(value)
+
+
+def _compute_demand(twin: Twin) -> dict[str, list[int]]:
     demand = {name: [0, 0, 0] for name in twin.clusters}
     for state in twin.workloads.values():
         compute = state.model.compute
@@ -67,11 +82,7 @@ def _record_compute(twin: Twin, tape: Tape) -> None:
             d[0] += compute.vcpu
             d[1] += compute.ram
             d[2] += compute.gpus
-    for name, series in tape.compute.items():
-        vcpu, ram, gpus = (0, 0, 0) if twin.stores[name].offline else twin.compute[name]
-        for key, value in zip(series, (demand[name][0], vcpu, demand[name][1], ram,
-                                       demand[name][2], gpus), strict=True):
-            series[key].append(value)
+    return demand
 
 
 def runways(twin: Twin, tape: Tape) -> list[Runway]:

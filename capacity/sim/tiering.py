@@ -73,10 +73,14 @@ def places(twin: Twin, workload: str) -> list[str]:
     """Every resource a workload's data can sit on: where it lands, where its policy's rules
     move it, and where migrations bring it."""
     state = twin.workloads[workload]
-    found = [state.model.lands_on, *state.extra_places]
-    if state.model.policy:
-        found += [r.target for r in routes(twin, state.model.policy) if r.target]
-    return list(dict.fromkeys(found))
+    key = ("places", workload, len(state.extra_places))
+    found = twin.memo.get(key)
+    if not isinstance(found, list):
+        found = [state.model.lands_on, *state.extra_places]
+        if state.model.policy:
+            found += [r.target for r in routes(twin, state.model.policy) if r.target]
+        found = twin.memo[key] = list(dict.fromkeys(found))
+    return found
 
 
 def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
