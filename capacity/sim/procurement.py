@@ -2,10 +2,12 @@
 
 When a resource's use, projected over the lead time plus a safety margin at its recent
 growth (the last 30 days), would cross its reorder threshold, it orders enough units to stay
-under it.  The capacity arrives exactly lead-time days later.  An order must fit: parity
-groups need free drive slots (drive boxes are ordered with them where a drive-box rule
-exists), and every unit's rack units and power must fit the site's budget; what cannot fit
-is recorded as an ``order-blocked`` event, never silently granted.
+under it.  For a cluster, the compute its workloads will ask within that horizon (vCPU,
+RAM, GPUs, known start dates included) counts too.  The capacity arrives exactly lead-time
+days later.  An order must fit: parity groups need free drive slots (drive boxes are
+ordered with them where a drive-box rule exists), and every unit's rack units and power
+must fit the site's budget; what cannot fit is recorded as an ``order-blocked`` event,
+never silently granted.
 
 Drive-box and whole-array rules are not reviewed on their own: drive boxes are bought along
 with the parity groups that need their slots, and new arrays are a planner's decision.
@@ -49,6 +51,8 @@ class Ledger:
     last_note: dict[tuple[str, str], int] = field(default_factory=dict)
     snoozed: dict[str, int] = field(default_factory=dict)
     """Rules whose last order was blocked outright, and the day to look again."""
+    pending_nodes: dict[str, int] = field(default_factory=dict)
+    """Nodes ordered but not installed, per cluster (they bring compute too)."""
     per_unit: dict[str, int] = field(default_factory=dict)
     """Effective bytes one more unit adds, per rule, for the current configuration."""
 
@@ -90,12 +94,16 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
     yield twin.env.timeout(PROCUREMENT)
     while True:
         for name, rule in rules:
-            if ledger.snoozed.get(name, -1) > twin.day:
-                continue
             ref = refs[name]
             store = twin.stores[ref]
             horizon = leads[name] + rule.safety_margin
             threshold = rule.reorder_at or store.thresholds.warning
+            if rule.unit == "node":  # compute: cheap, and a start date is known ahead
+                nodes = nodes_for_compute(twin, ledger, ref, threshold, horizon)
+                if nodes:
+                    _order(twin, ledger, name, rule, ref, 0.0, leads[name], units=nodes)
+            if ledger.snoozed.get(name, -1) > twin.day:
+                continue
             offered = store.available + ledger.pending.get(ref, 0.0)
             growth = trend(twin.history[ref])
             projected = store.used + growth * horizon
@@ -114,18 +122,51 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
         yield twin.env.timeout(1)
 
 
+def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float,
+                      horizon: float) -> int:
+    """Nodes to order so that the compute that workloads will ask of the cluster within the
+    horizon (known start dates included) stays under ``threshold`` of what it gives after
+    N+k, counting nodes already on order."""
+    config = twin.clusters[cluster]
+    node = twin.inventory.catalog.nodes[config.node_model]
+    cores = (config.cores or node.cores) - config.controller_vm.cores
+    ram = (config.ram or node.ram) - config.controller_vm.ram
+    per_node = (cores * config.overcommit.cpu, ram * config.overcommit.ram,
+                float(config.gpus if config.gpus is not None else node.gpus))
+    demand = [0.0, 0.0, 0.0]
+    for state in twin.workloads.values():
+        compute = state.model.compute
+        if compute is None or compute.cluster != cluster:
+            continue
+        if state.start_day is None or state.start_day <= twin.day + horizon:
+            demand[0] += compute.vcpu
+            demand[1] += compute.ram
+            demand[2] += compute.gpus
+    pending = ledger.pending_nodes.get(cluster, 0)
+    needed = 0
+    for want, have, each in zip(demand, twin.compute[cluster], per_node, strict=True):
+        supply = have + pending * each
+        if want > threshold * supply and each > 0:
+            needed = max(needed, math.ceil((want / threshold - supply) / each))
+    return needed
+
+
 def pool_ref(rule: Procurement) -> str:
     array, pool, _tier = rule.resource.split("/")
     return f"{array}/{pool}"
 
 
 def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, needed: float,
-           lead: int) -> None:
+           lead: int, units: int | None = None) -> None:
+    """Order enough units for ``needed`` more effective bytes (or exactly ``units``)."""
     step = max(1, rule.units_per_order)
-    per_unit = ledger.per_unit.get(name)
-    if per_unit is None:  # sizing is exact but not free: once per configuration
-        per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, 1, apply=False))
-    units = math.ceil(needed / per_unit / step) * step
+    if units is None:
+        per_unit = ledger.per_unit.get(name)
+        if per_unit is None:  # sizing is exact but not free: once per configuration
+            per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, 1, apply=False))
+        units = math.ceil(needed / per_unit / step) * step
+    else:
+        units = math.ceil(units / step) * step
     if rule.max_units is not None:
         units = min(units, rule.max_units - ledger.bought.get(name, 0))
         if units <= 0:
@@ -157,6 +198,8 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
               box_u, box_w, site, lambda: _add_boxes(twin, ledger, rule, boxes))
     ledger.bought[name] = ledger.bought.get(name, 0) + units
     ledger.pending[ref] = ledger.pending.get(ref, 0.0) + capacity
+    if rule.unit == "node":
+        ledger.pending_nodes[ref] = ledger.pending_nodes.get(ref, 0) + units
     if rule.unit == "parity-group":
         array = rule.resource.split("/")[0]
         ledger.drives[array] += units * _group_width(twin, rule)
@@ -166,6 +209,8 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
         twin.refresh_capacity(ref)
         ledger.pending[ref] -= capacity
         ledger.per_unit.pop(name, None)
+        if rule.unit == "node":
+            ledger.pending_nodes[ref] -= units
 
     _book(twin, ledger, name, rule, ref, units, wait, capacity, unit_u, unit_w, site, install)
 

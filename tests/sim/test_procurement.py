@@ -80,3 +80,28 @@ def test_an_order_that_does_not_fit_the_site_is_an_event(make) -> None:
     blocked = [e for e in result.events if e.kind == "order-blocked"]
     assert blocked and "no rack space or power" in blocked[0].message
     assert result.sites_end["s"].power_w <= 3000
+
+
+def test_nodes_are_ordered_for_compute_demand_ahead_of_a_known_start(make) -> None:
+    """4 nodes of 32 cores, N+1, controller VM 4 cores, overcommit 1: (4 - 1) x 28 = 84 vCPU.
+    A workload asking 150 vCPU starts on day 200; with warning 80% the cluster must give
+    150 / 0.8 = 187.5 vCPU: 4 more nodes (28 each: 84 + 112 = 196).  Lead time 8 weeks plus
+    14 days of margin: ordered by day 200 - 70 = 130, installed by day 200."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 1},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"w": {"lands_on": "c", "stored": "1TB",
+                                 "start": "2027-07-20",
+                                 "compute": {"cluster": "c", "vcpu": 150}}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "8w",
+                                      "unit_cost": 10}})
+    del data["arrays"]
+    result = simulate(make(data), years=1)
+    assert sum(o.units for o in result.orders) == 4
+    first = result.orders[0]
+    assert (first.ordered - result.start).days == 130
+    vcpu = result.compute["c"]
+    start = (dt.date(2027, 7, 20) - result.start).days
+    assert start == 200
+    assert vcpu.vcpu[start] == 196 >= vcpu.vcpu_demand[start] / 0.8
+    assert result.runway("c:vcpu", "full").date is None
