@@ -234,6 +234,7 @@ class Policy(Model):
     retention: Days = 0
     """Nothing younger than this is ever expired (5y for radiographs in Korea)."""
     holds: list[Hold] = Field(default_factory=list)
+    """Legal or clinical holds: never expired."""
     stub: bool = False
     """After a move, leave a symbolic link at the old path pointing to the new one, so the
     application finds its data without updating its pointers."""
@@ -242,7 +243,6 @@ class Policy(Model):
     before its source is deleted, so the application (the PACS) can update its pointers;
     {source}, {target} and {unit} are replaced by the paths.  A failing hook keeps the
     source: the unit then exists in both places and is reported."""
-    """Legal or clinical holds: never expired."""
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> Self:
