@@ -1,0 +1,271 @@
+"""``capacity tier plan``: which units the policies would move or expire now, and why.
+
+Reads the catalogue (never writes it), measures the fill of tiers whose move rules have a
+watermark trigger (``statvfs`` over SSH: read-only), and writes a reviewable plan file that
+``capacity tier apply`` executes.  Planning changes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable
+from itertools import groupby
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from capacity.cli.common import (
+    Format,
+    FormatOption,
+    InventoryArg,
+    StateOption,
+    console,
+    console_err,
+    inventory_path,
+    state_dir,
+)
+from capacity.load import load_inventory
+from capacity.model import Inventory
+from capacity.tiering import planner
+from capacity.tiering.catalog import Catalogue
+from capacity.tiering.hosts import connect
+from capacity.tiering.planfile import Plan
+from capacity.tiering.records import TierUsage
+from capacity.units import format_size
+
+SCAN_FIRST = "scan first: capacity tier scan"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    console_err.print(escape(message), soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _parse_now(text: str | None) -> dt.datetime:
+    """The moment ages count from: --now (naive means UTC), else the clock, in UTC."""
+    if text is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--now: not an ISO 8601 date-time: {text!r}", 2) from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _check_names(inv: Inventory, hosts: list[str] | None, policies: list[str] | None) -> None:
+    for kind, given, known in (("host", hosts, inv.hosts), ("policy", policies, inv.policies)):
+        unknown = [n for n in given or () if n not in known]
+        if unknown:
+            raise _fail(f"--{kind}: no {kind} named {', '.join(map(repr, unknown))} in the"
+                        f" inventory (known: {', '.join(known) or 'none'})", 2)
+
+
+def _scans(catalogue_path: Path, inv: Inventory,
+           pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The last finished scan of each tier the plan reads; exit 1 when one is missing or was
+    taken of another root (its paths would point elsewhere)."""
+    if not pairs:
+        return []
+    if not catalogue_path.exists():  # opening it would create it: planning writes nothing
+        raise _fail(f"no catalogue at {catalogue_path}: {SCAN_FIRST}", 1)
+    found, problems = [], []
+    with Catalogue(catalogue_path) as catalogue:
+        for host, tier in pairs:
+            scan = catalogue.last_scan(host, tier)
+            root = inv.hosts[host].tiers[tier].path
+            if scan is None:
+                problems.append(f"{host}/{tier} was never scanned")
+            elif scan.root != root:
+                problems.append(f"{host}/{tier} was scanned at {scan.root}, but its root is now"
+                                f" {root}")
+            else:
+                finished = dt.datetime.fromtimestamp(scan.finished or 0, dt.UTC)
+                found.append({"host": host, "tier": tier, "root": root,
+                              "finished": finished.isoformat(), "files": scan.files,
+                              "bytes": scan.bytes})
+    if problems:
+        raise _fail("; ".join(problems) + f": {SCAN_FIRST}", 1)
+    return found
+
+
+def _measure(inv: Inventory, pairs: Iterable[tuple[str, str]],
+             trust: bool) -> dict[tuple[str, str], TierUsage]:
+    """Fill of each (host, tier) through the host's transport: statvfs, read-only."""
+    usage: dict[tuple[str, str], TierUsage] = {}
+    for host_name, group in groupby(sorted(pairs), key=lambda p: p[0]):
+        host = inv.hosts[host_name]
+        tier = root = ""
+        try:
+            with connect(host, trust_on_first_use=trust) as transport:
+                for _, tier in group:
+                    root = host.tiers[tier].path
+                    space = transport.free_space(root)
+                    usage[(host_name, tier)] = TierUsage(host_name, tier, root, space.total,
+                                                         space.used)
+        except (OSError, ValueError) as exc:
+            where = f"{host_name}/{tier} ({root})" if tier else host_name
+            raise _fail(f"cannot measure {where}: {exc}; --offline plans without measuring"
+                        " (triggered move rules then plan nothing)", 1) from None
+    return usage
+
+
+def _make_plan(inv: Inventory, path: Path, catalogue_path: Path | None,
+               usage: dict[tuple[str, str], TierUsage], moment: dt.datetime,
+               scope: dict[str, Any]) -> Plan:
+    # ``created`` is the clock, truthfully: two plans differ only there.
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if catalogue_path is None:  # no rule in scope reads a tier
+        return planner.make_plan(inv, str(path), lambda h, t: (), usage, moment,
+                                 created=created, **scope)
+    with Catalogue(catalogue_path) as catalogue:
+        return planner.make_plan(inv, str(path), catalogue.files, usage, moment,
+                                 created=created, **scope)
+
+
+def plan(
+    inventory: InventoryArg = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", metavar="NAME", show_default=False,
+        help="Plan only this host (repeat for more; default: every host a policy names).",
+    )] = None,
+    policy: Annotated[list[str] | None, typer.Option(
+        "--policy", metavar="NAME", show_default=False,
+        help="Plan only this policy (repeat for more; default: all).")] = None,
+    state: StateOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="PLAN.json", show_default=False,
+        help="Write the plan file here, for review and `capacity tier apply`.")] = None,
+    now: Annotated[str | None, typer.Option(
+        "--now", metavar="ISO-DATETIME", show_default=False,
+        help="Measure ages from this ISO 8601 moment (naive means UTC; default: the clock).",
+    )] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not reach hosts to measure tier fill: move rules with a"
+        " watermark trigger then plan nothing.")] = False,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, help="Table rows of units (and of skipped units) to show; totals"
+        " always count everything.")] = 50,
+    fmt: FormatOption = Format.table,
+    trust_new_host_keys: Annotated[bool, typer.Option(
+        "--trust-new-host-keys", help="Accept and record the key of a host never seen before"
+        " (a changed key is always refused).")] = False,
+) -> None:
+    """Plan tier moves and expiry from the inventory's policies: which units (files or study
+    directories) each rule chooses now, and why.  Changes nothing; `capacity tier apply`
+    executes the plan file."""
+    path = inventory_path(inventory)
+    inv = load_inventory(path)
+    _check_names(inv, host, policy)
+    moment = _parse_now(now)
+    if out is not None and not out.parent.is_dir():
+        raise _fail(f"--out: no such folder: {out.parent}", 2)
+    scope: dict[str, Any] = {"policies": policy, "hosts": host}
+    catalogue_path = state_dir(state).catalogue
+    scans = _scans(catalogue_path, inv, planner.source_tiers(inv, **scope))
+    usage = {} if offline else _measure(inv, planner.triggered_tiers(inv, **scope),
+                                        trust_new_host_keys)
+    result = _make_plan(inv, path, catalogue_path if scans else None, usage, moment, scope)
+    result = dataclasses.replace(result, extra={"scans": scans, "offline": offline})
+    if out is not None:
+        result.write(out)
+    sums = planner.totals(result, {n: p for n, _h, p in planner.runs(inv, **scope)})
+    if fmt is Format.json:
+        _print_json({**json.loads(result.to_json()), "totals": sums})
+    else:
+        _print_tables(result, sums, limit)
+        console.print(f"plan written to {escape(str(out))}" if out is not None
+                      else "no --out given: plan not written")
+        console.print("Planning changed nothing.")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    # Paths may hold undecodable bytes (as surrogates): write them back as the same bytes.
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
+
+
+def _shown(path: str) -> str:
+    """A path fit for the terminal: undecodable bytes as \\x escapes, no rich markup."""
+    return escape(path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+
+
+def _size(n: int) -> str:
+    return format_size(n, precision=1)
+
+
+def _table(title: str, columns: Iterable[str], left: Iterable[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    keep_left = set(left)
+    for col in columns:
+        table.add_column(col, justify="left" if col in keep_left else "right",
+                         overflow="fold")
+    return table
+
+
+def _more(shown: int, total: int, what: str) -> None:
+    if total > shown:
+        console.print(f"[dim]... and {total - shown} more {what}: see --out or --format"
+                      " json[/dim]")
+
+
+def _print_tables(plan: Plan, sums: dict[str, Any], limit: int) -> None:
+    console.print(f"[bold]Plan[/bold] at {plan.now.isoformat()}: {sums['units']} units,"
+                  f" {_size(sums['bytes'])} to move or expire; {sums['skipped_units']}"
+                  f" skipped ({_size(sums['skipped_bytes'])})  (1 TB = 10^12 bytes)")
+    units = _table("Units", ("host", "rule", "action", "from -> to", "unit", "files", "size",
+                             "age", "reason"),
+                   ("host", "rule", "action", "from -> to", "unit", "reason"))
+    for u in plan.units[:limit]:
+        units.add_row(u.host, u.rule, u.action, f"{u.source} -> {u.target or '(delete)'}",
+                      _shown(u.unit), str(len(u.files)), _size(u.bytes),
+                      f"{int(u.age_days)}d", _shown(u.reason))
+    if plan.units:
+        console.print(units)
+        _more(min(limit, len(plan.units)), len(plan.units), "units")
+    skipped = _table("Skipped", ("host", "rule", "unit", "size", "reason"),
+                     ("host", "rule", "unit", "reason"))
+    for s in plan.skipped[:limit]:
+        skipped.add_row(s.host, s.rule, _shown(s.unit), _size(s.bytes), _shown(s.reason))
+    if plan.skipped:
+        console.print(skipped)
+        _more(min(limit, len(plan.skipped)), len(plan.skipped), "skipped units")
+    _print_totals(sums)
+
+
+def _print_totals(sums: dict[str, Any]) -> None:
+    rules = _table("Totals per rule", ("policy", "rule", "action", "from -> to", "units",
+                                       "size", "skipped", "skipped size"),
+                   ("policy", "rule", "action", "from -> to"))
+    for r in sums["rules"]:
+        rules.add_row(r["policy"], r["rule"], r["action"] or "",
+                      f"{r['source'] or '?'} -> {r['target'] or '(delete)'}", str(r["units"]),
+                      _size(r["bytes"]), str(r["skipped_units"]), _size(r["skipped_bytes"]))
+    console.print(rules)
+    tiers = _table("Totals per tier", ("host", "tier", "fill", "moves out", "moves in",
+                                       "expired"), ("host", "tier"))
+    for t in sums["tiers"]:
+        fill = "-" if t["fill_ratio"] is None else f"{t['fill_ratio'] * 100:.1f}%"
+        tiers.add_row(t["host"], t["tier"], fill,
+                      f"{t['move_out_units']} / {_size(t['move_out_bytes'])}",
+                      f"{t['move_in_units']} / {_size(t['move_in_bytes'])}",
+                      f"{t['expire_units']} / {_size(t['expire_bytes'])}")
+    if sums["tiers"]:
+        console.print(tiers)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``capacity tier``."""
+    app.command("plan")(plan)
