@@ -15,6 +15,7 @@ with the parity groups that need their slots, and new arrays are a planner's dec
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -133,15 +134,7 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float
     ram = (config.ram or node.ram) - config.controller_vm.ram
     per_node = (cores * config.overcommit.cpu, ram * config.overcommit.ram,
                 float(config.gpus if config.gpus is not None else node.gpus))
-    demand = [0.0, 0.0, 0.0]
-    for state in twin.workloads.values():
-        compute = state.model.compute
-        if compute is None or compute.cluster != cluster:
-            continue
-        if state.start_day is None or state.start_day <= twin.day + horizon:
-            demand[0] += compute.vcpu
-            demand[1] += compute.ram
-            demand[2] += compute.gpus
+    demand = _demand_by(twin, cluster, twin.day + horizon)
     pending = ledger.pending_nodes.get(cluster, 0)
     needed = 0
     for want, have, each in zip(demand, twin.compute[cluster], per_node, strict=True):
@@ -149,6 +142,27 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float
         if want > threshold * supply and each > 0:
             needed = max(needed, math.ceil((want / threshold - supply) / each))
     return needed
+
+
+def _demand_by(twin: Twin, cluster: str, day: float) -> tuple[float, float, float]:
+    """Compute asked of ``cluster`` by workloads started by ``day``: prefix sums over start
+    days, rebuilt only when a workload is added."""
+    key = ("starts", cluster, len(twin.workloads))
+    table = twin.memo.get(key)
+    if not isinstance(table, tuple):
+        starts = sorted(
+            ((-math.inf if s.start_day is None else s.start_day, s.model.compute)
+             for s in twin.workloads.values()
+             if s.model.compute is not None and s.model.compute.cluster == cluster),
+            key=lambda entry: entry[0])
+        sums, total = [], (0.0, 0.0, 0.0)
+        for _day, c in starts:
+            total = (total[0] + c.vcpu, total[1] + c.ram, total[2] + c.gpus)
+            sums.append(total)
+        table = twin.memo[key] = ([d for d, _ in starts], sums)
+    days, sums = table
+    n = bisect.bisect_right(days, day)
+    return sums[n - 1] if n else (0.0, 0.0, 0.0)
 
 
 def pool_ref(rule: Procurement) -> str:
