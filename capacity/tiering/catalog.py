@@ -7,6 +7,7 @@ a lost connection) leaves the previous scan's rows as they were.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -82,6 +83,19 @@ class Catalogue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back on any error: a failed batch must not leave the
+        connection inside a transaction (every later BEGIN would then fail)."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def begin_scan(self, host: str, tier: str, root: str) -> int:
         cur = self.db.execute("INSERT INTO scans (host, tier, root, started) VALUES (?,?,?,?)",
                               (host, tier, root, time.time()))
@@ -92,26 +106,28 @@ class Catalogue:
         """Insert or update a batch of entries in one transaction; returns (files, bytes)."""
         rows = [(r.host, r.tier, _blob(r.path), r.size, r.mtime, r.atime, r.inode, r.kind, scan)
                 for r in records]
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO files (host, tier, path, size, mtime, atime, inode, kind, scan)"
-            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (host, tier, path) DO UPDATE SET"
-            " size=excluded.size, mtime=excluded.mtime, atime=excluded.atime,"
-            " inode=excluded.inode, kind=excluded.kind, scan=excluded.scan", rows)
-        self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ? WHERE id = ?",
-                        (len(rows), sum(r[3] for r in rows), scan))
-        self.db.execute("COMMIT")
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO files (host, tier, path, size, mtime, atime, inode, kind, scan)"
+                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (host, tier, path) DO UPDATE SET"
+                " size=excluded.size, mtime=excluded.mtime, atime=excluded.atime,"
+                " inode=excluded.inode, kind=excluded.kind, scan=excluded.scan", rows)
+            self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
+                            " WHERE id = ?", (len(rows), sum(r[3] for r in rows), scan))
         return len(rows), sum(r[3] for r in rows)
 
     def finish_scan(self, scan: int) -> int:
-        """Forget entries of this host and tier that the scan did not see; returns how many."""
+        """Forget entries of this host and tier that the scan did not see; returns how many.
+
+        Only entries last seen by an *older* scan go: a newer scan of the same tier running
+        alongside has refreshed its rows, and they are not this scan's to judge."""
         host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
                                      (scan,)).fetchone()
-        self.db.execute("BEGIN")
-        gone = self.db.execute("DELETE FROM files WHERE host = ? AND tier = ? AND scan != ?",
-                               (host, tier, scan)).rowcount
-        self.db.execute("UPDATE scans SET finished = ? WHERE id = ?", (time.time(), scan))
-        self.db.execute("COMMIT")
+        with self._transaction():
+            gone = self.db.execute("DELETE FROM files WHERE host = ? AND tier = ?"
+                                   " AND scan < ?", (host, tier, scan)).rowcount
+            self.db.execute("UPDATE scans SET finished = ? WHERE id = ?",
+                            (time.time(), scan))
         return gone
 
     def files(self, host: str, tier: str) -> Iterator[FileRecord]:
@@ -123,10 +139,10 @@ class Catalogue:
 
     def forget(self, host: str, tier: str, paths: Iterable[str]) -> None:
         """Drop entries the engine itself moved or deleted (until the next scan sees them)."""
-        self.db.execute("BEGIN")
-        self.db.executemany("DELETE FROM files WHERE host = ? AND tier = ? AND path = ?",
-                            [(host, tier, _blob(p)) for p in paths])
-        self.db.execute("COMMIT")
+        rows = [(host, tier, _blob(p)) for p in paths]
+        with self._transaction():
+            self.db.executemany("DELETE FROM files WHERE host = ? AND tier = ? AND path = ?",
+                                rows)
 
     def last_scan(self, host: str, tier: str) -> Scan | None:
         row = self.db.execute("SELECT id, host, tier, root, started, finished, files, bytes"

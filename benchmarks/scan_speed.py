@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Scan speed: ``capacity tier scan`` against the bare ``find`` it runs on the host.
+
+Builds (once, then reuses) a PACS-like tree of small files, ROOT/YYYY/MM/STUDY/ with about
+200 files a study, and times, each on a warm cache:
+
+* ``find`` with our exact arguments, output to /dev/null: the floor, no parsing, no database;
+* ``scan_tier`` with the local transport into a fresh catalogue (first scan: all inserts);
+* ``scan_tier`` again into the same catalogue (a rescan: every row updated in place);
+* ``scan_tier`` over SSH to a throwaway local sshd (skipped if OpenSSH is not installed).
+
+The target is ours/find >= 0.5: the scan should cost at most twice the walk itself.
+
+Run: python3 benchmarks/scan_speed.py [--dir DIR] [--files N] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.sshd, and capacity when not installed
+
+from capacity.tiering.catalog import Catalogue  # noqa: E402
+from capacity.tiering.scan import ScanResult, find_argv, scan_tier  # noqa: E402
+from capacity.transports import LocalTransport, SshTransport, Transport  # noqa: E402
+
+PER_STUDY = 200
+STUDIES_PER_MONTH = 40
+
+
+def build_tree(root: Path, files: int) -> None:
+    """ROOT/YYYY/MM/STUDY/IMGnnnn.dcm, tiny contents; reused when already complete."""
+    marker = root / f".built-{files}"
+    if marker.exists():
+        return
+    if root.exists():
+        shutil.rmtree(root)
+    made = 0
+    study = 0
+    payload = b"DICM"
+    while made < files:
+        year, month = 2015 + study // (12 * STUDIES_PER_MONTH), 1 + study // STUDIES_PER_MONTH % 12
+        folder = root / f"{year:04d}" / f"{month:02d}" / f"1.2.410.200001.{study:07d}"
+        folder.mkdir(parents=True)
+        for i in range(min(PER_STUDY, files - made)):
+            fd = os.open(folder / f"IM{i:05d}.dcm", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, payload)
+            os.close(fd)
+        made += min(PER_STUDY, files - made)
+        study += 1
+    marker.touch()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (find), user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of ``repeat`` calls, in seconds.  CPU time
+    barely moves when other work shares the machine; wall time does."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, start = cpu_seconds(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def bare_find(root: Path) -> None:
+    subprocess.run(find_argv(str(root)), stdout=subprocess.DEVNULL, check=True)
+
+
+def scan_fresh(transport: Transport, root: Path, work: Path) -> ScanResult:
+    db = work / f"fresh-{time.monotonic_ns()}.sqlite"
+    with Catalogue(db) as catalogue:
+        result = scan_tier(transport, catalogue, "bench", "hot", str(root))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return result
+
+
+def scan_again(transport: Transport, root: Path, db: Path) -> ScanResult:
+    with Catalogue(db) as catalogue:
+        return scan_tier(transport, catalogue, "bench", "hot", str(root))
+
+
+def ssh_transport(work: Path) -> tuple[Transport, Callable[[], None]] | None:
+    try:
+        from tests.sshd import SSHD, start_sshd
+    except ImportError:
+        return None
+    if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
+        return None
+    home = Path(tempfile.mkdtemp(prefix="sshd-", dir=work))  # fresh keys every run
+    server = start_sshd(home)
+    transport = SshTransport(server.target())
+
+    def stop() -> None:
+        transport.close()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    return transport, stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) /
+                        "capacity-scan-bench", help="where the tree is built (and kept)")
+    parser.add_argument("--files", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-ssh", action="store_true", help="skip the SSH measurement")
+    args = parser.parse_args()
+
+    tree = args.dir / "tree"
+    start = time.perf_counter()
+    build_tree(tree, args.files)
+    print(f"tree: {tree} ({args.files:,} files, {PER_STUDY} a study), ready in"
+          f" {time.perf_counter() - start:.1f} s")
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
+
+    local = LocalTransport()
+    bare_find(tree)  # warm the inode cache so every run below walks the same way
+    entries = scan_fresh(local, tree, args.dir).entries
+    rows: list[tuple[str, tuple[float, float]]] = [
+        ("find -printf > /dev/null", timed(lambda: bare_find(tree), args.repeat))]
+    rows.append(("scan_tier, local, fresh catalogue",
+                 timed(lambda: scan_fresh(local, tree, args.dir), args.repeat)))
+    db = args.dir / "rescan.sqlite"
+    scan_again(local, tree, db)
+    rows.append(("scan_tier, local, rescan", timed(lambda: scan_again(local, tree, db),
+                                                   args.repeat)))
+    ssh = None if args.no_ssh else ssh_transport(args.dir)
+    if ssh is not None:
+        transport, stop = ssh
+        try:
+            rows.append(("scan_tier, ssh to localhost, fresh catalogue",
+                         timed(lambda: scan_fresh(transport, tree, args.dir), args.repeat)))
+        finally:
+            stop()
+
+    floor, floor_cpu = rows[0][1]
+    print(f"\n{entries:,} entries (files and directories), median of {args.repeat};"
+          f" load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("CPU = this process and find; over SSH the server's sshd and find are not counted\n")
+    print(f"{'':45} {'wall s':>7} {'entries/s':>10} {'vs find':>8} {'CPU s':>7} {'vs find':>8}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:45} {wall:7.2f} {entries / wall:10,.0f} {floor / wall:7.2f}x"
+              f" {cpu:7.2f} {floor_cpu / cpu:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

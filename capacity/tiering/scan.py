@@ -1,0 +1,342 @@
+"""Scan: walk each tier root on the host itself and record every entry in the catalogue.
+
+One streaming remote command per tier (GNU ``find -printf`` with NUL-separated fields), never
+a round trip per file: a PACS tier holds millions of files, and the host's own ``find`` walks
+them at disk speed while we parse its output as it arrives.
+
+A scan that does not finish (find fails, the connection drops, we are interrupted) never
+calls :meth:`Catalogue.finish_scan`, so no entry is forgotten on the word of a partial walk:
+the previous scan's rows stay, and only rows seen again were refreshed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+
+from capacity.model import Host, Inventory
+from capacity.tiering import hosts
+from capacity.tiering.catalog import Catalogue
+from capacity.tiering.records import FileKind, FileRecord
+from capacity.transports import TEMP_PREFIX, CommandFailed, Transport, TransportError
+
+#: Entries written to the catalogue per transaction.
+BATCH = 5000
+
+#: Names never scanned, nor anything below them: the transports' temporary files and the
+#: engine's own work directories and locks (``.capacity-apply.lock``, ...).
+SKIP_NAMES = (f"{TEMP_PREFIX}*", ".capacity-*")
+
+#: find -printf: type, size, mtime, atime, inode, path relative to the root; each field ends
+#: with NUL, the only byte a path cannot hold, so any name survives.
+PRINTF = "%y\\0%s\\0%T@\\0%A@\\0%i\\0%P\\0"
+_FIELDS = 6
+
+_KINDS: dict[bytes, FileKind] = {b"f": "f", b"l": "l", b"d": "d"}
+
+# SQLite allows one writer at a time; scan threads take turns here rather than spinning in
+# SQLite's busy handler.  Parsing, the slow part, happens outside the lock.
+_WRITE_LOCK = threading.Lock()
+
+Connect = Callable[[Host], Transport]
+
+
+class ScanError(RuntimeError):
+    """A tier could not be scanned (completely); the catalogue keeps its previous scan."""
+
+    def __init__(self, message: str, *, host: str, tier: str, root: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.tier = tier
+        self.root = root
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What one tier's scan found.  ``files`` counts every entry that is neither a directory
+    nor a symlink, and ``bytes`` their sizes; ``removed`` is how many catalogue entries the
+    scan did not see again and so forgot."""
+
+    files: int
+    bytes: int
+    seconds: float
+    removed: int
+    dirs: int = 0
+    links: int = 0
+
+    @property
+    def entries(self) -> int:
+        return self.files + self.dirs + self.links
+
+    @property
+    def entries_per_second(self) -> float:
+        return self.entries / self.seconds if self.seconds > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- one tier
+
+
+def find_argv(root: str) -> list[str]:
+    """The command that lists everything below ``root`` (not ``root`` itself).
+
+    ``-H`` follows ``root`` if it is a symlink (a tier root may point at a mount) but no
+    symlink below it: those are recorded as kind ``l``, never followed.  ``-xdev`` stays on
+    the root's filesystem.  LC_ALL=C keeps ``%T@`` with a decimal point and errors in English.
+    """
+    start = root if root.startswith("/") else "./" + root  # find takes no "--"
+    skip: list[str] = []
+    for pattern in SKIP_NAMES:
+        skip += [*(["-o"] if skip else []), "-name", pattern]
+    return ["env", "LC_ALL=C", "find", "-H", start, "-xdev", "-mindepth", "1",
+            "(", *skip, ")", "-prune", "-o", "-printf", PRINTF]
+
+
+class RecordParser:
+    """Splits find's NUL-separated output into records; chunks may end anywhere."""
+
+    def __init__(self, host: str, tier: str) -> None:
+        self.host = host
+        self.tier = tier
+        self._tail = b""  # an unterminated field
+        self._fields: list[bytes] = []  # the fields of an unfinished record
+
+    def feed(self, chunk: bytes) -> list[FileRecord]:
+        parts = (self._tail + chunk).split(b"\0")
+        self._tail = parts.pop()
+        fields = self._fields + parts if self._fields else parts
+        whole = len(fields) - len(fields) % _FIELDS
+        self._fields = fields[whole:]
+        del fields[whole:]
+        # Column by column through map(): the conversions run in C, not once per bytecode
+        # loop turn; this parser is most of a scan's CPU time.
+        kinds = [_KINDS.get(k, "o") for k in fields[0::_FIELDS]]
+        paths = map(bytes.decode, fields[5::_FIELDS], repeat("utf-8"), repeat("surrogateescape"))
+        return list(map(FileRecord, repeat(self.host), repeat(self.tier), paths,
+                        map(int, fields[1::_FIELDS]), map(float, fields[2::_FIELDS]),
+                        map(float, fields[3::_FIELDS]), map(int, fields[4::_FIELDS]), kinds))
+
+    @property
+    def complete(self) -> bool:
+        """True when the output so far ended on a record boundary."""
+        return not self._tail and not self._fields
+
+
+@dataclass
+class _Tally:
+    files: int = 0
+    bytes: int = 0
+    dirs: int = 0
+    links: int = 0
+
+    def count(self, records: Iterable[FileRecord]) -> None:
+        for r in records:
+            if r.kind == "d":
+                self.dirs += 1
+            elif r.kind == "l":
+                self.links += 1
+            else:
+                self.files += 1
+                self.bytes += r.size
+
+
+def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_name: str,
+              root: str, *, batch_size: int = BATCH, timeout: float | None = None,
+              progress: Callable[[int], None] | None = None) -> ScanResult:
+    """Scan one tier root into the catalogue, replacing what its last scan recorded.
+
+    ``progress`` is called with the number of entries written so far after each batch.
+    Raises :class:`ScanError` if the root is missing or the walk fails; the catalogue then
+    keeps the entries of the previous scan (those seen again are refreshed).
+    """
+    started = time.monotonic()
+
+    def fail(message: str) -> ScanError:
+        return ScanError(f"{host_name}/{tier_name} ({root}): {message}", host=host_name,
+                         tier=tier_name, root=root)
+
+    _check_root(transport, root, fail)
+    with _WRITE_LOCK:
+        scan_id = catalogue.begin_scan(host_name, tier_name, root)
+    parser = RecordParser(host_name, tier_name)
+    tally = _Tally()
+    batch: list[FileRecord] = []
+    written = 0
+    try:
+        # closing(): stop find (or its SSH channel) at once if we fail or are interrupted,
+        # not whenever the garbage collector gets to the generator.
+        with contextlib.closing(transport.stream(find_argv(root), timeout=timeout)) as chunks:
+            for chunk in chunks:
+                batch += parser.feed(chunk)
+                if len(batch) >= batch_size:
+                    written += _write(catalogue, scan_id, batch, tally)
+                    batch = []
+                    if progress is not None:
+                        progress(written)
+    except TransportError as exc:
+        seen = written + len(batch)
+        raise fail(f"scan failed after {seen} entries, the catalogue keeps the previous"
+                   f" scan: {_reason(exc)}") from exc
+    except ValueError as exc:  # find printed something that is not our format
+        raise fail(f"unexpected output from find: {exc}") from exc
+    if not parser.complete:
+        raise fail("find's output ended in the middle of an entry; the catalogue keeps the"
+                   " previous scan")
+    written += _write(catalogue, scan_id, batch, tally)
+    with _WRITE_LOCK:
+        removed = catalogue.finish_scan(scan_id)
+    return ScanResult(files=tally.files, bytes=tally.bytes,
+                      seconds=time.monotonic() - started, removed=removed, dirs=tally.dirs,
+                      links=tally.links)
+
+
+def _check_root(transport: Transport, root: str,
+                fail: Callable[[str], ScanError]) -> None:
+    """One stat up front, so a missing root says so plainly rather than as find's error."""
+    try:
+        st = transport.stat(root)
+    except TransportError as exc:
+        raise fail(f"cannot examine the tier root: {exc}") from exc
+    if st is None:
+        raise fail("the tier root does not exist")
+    if not (st.is_dir or st.is_symlink):  # a symlink is followed by find -H
+        raise fail("the tier root is not a directory")
+
+
+def _write(catalogue: Catalogue, scan_id: int, batch: list[FileRecord], tally: _Tally) -> int:
+    if not batch:
+        return 0
+    with _WRITE_LOCK:
+        catalogue.add(scan_id, batch)
+    tally.count(batch)
+    return len(batch)
+
+
+def _reason(exc: TransportError) -> str:
+    """find's own complaint (its last lines of stderr) rather than the whole command line."""
+    if isinstance(exc, CommandFailed):
+        lines = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+        if lines:
+            shown = "; ".join(lines[-3:])
+            more = f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""
+            return f"find exited {exc.exit_code}: {shown}{more}"
+        return f"find exited {exc.exit_code}"
+    return str(exc)
+
+
+# --------------------------------------------------------------------------- many hosts
+
+
+@dataclass(frozen=True)
+class TierOutcome:
+    """One tier of one host: its result, or why it has none."""
+
+    host: str
+    tier: str
+    root: str
+    result: ScanResult | None = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """One host: its tiers, or the error that kept us from reaching it."""
+
+    host: str
+    tiers: tuple[TierOutcome, ...] = ()
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(t.error is None for t in self.tiers)
+
+
+#: Called as entries arrive: (host, tier, entries written so far).
+Progress = Callable[[str, str, int], None]
+
+
+def scan_hosts(inventory: Inventory, host_names: Sequence[str] | None, catalogue_path: Path,
+               connect: Connect = hosts.connect, workers: int = 4,
+               progress: Progress | None = None) -> list[HostOutcome]:
+    """Scan the named hosts (None: all of the inventory's) in parallel, each host's tiers
+    one after another.  A host that fails does not stop the others: its error is in its
+    outcome.  Outcomes come in the order of ``host_names`` (or the inventory).
+
+    Each thread has its own catalogue connection (SQLite connections are not shared across
+    threads); their writes take turns.  Interrupted (Ctrl-C), every scan stops at its next
+    batch, unfinished, so the catalogue keeps the previous scans.
+    """
+    names = list(inventory.hosts) if host_names is None else list(dict.fromkeys(host_names))
+    unknown = [n for n in names if n not in inventory.hosts]
+    if unknown:
+        raise ValueError(f"unknown host(s) {', '.join(unknown)}; the inventory has:"
+                         f" {', '.join(inventory.hosts) or 'none'}")
+    # Create the database (and switch it to WAL) once, before threads race to do it.
+    Catalogue(catalogue_path).close()
+    if not names:
+        return []
+    job = _Job(catalogue_path, connect, progress, threading.Event())
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))),
+                              thread_name_prefix="scan")
+    try:
+        futures = [pool.submit(job.scan_host, name, inventory.hosts[name]) for name in names]
+        return [_outcome(name, future.result) for name, future in
+                zip(names, futures, strict=True)]
+    except BaseException:
+        job.stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(name: str, result: Callable[[], HostOutcome]) -> HostOutcome:
+    try:
+        return result()
+    except Exception as exc:  # a bug or a database error: report it against this host only
+        return HostOutcome(name, error=exc)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every host's thread shares."""
+
+    catalogue_path: Path
+    connect: Connect
+    progress: Progress | None
+    stop: threading.Event
+
+    def scan_host(self, name: str, host: Host) -> HostOutcome:
+        if self.stop.is_set():
+            return HostOutcome(name, error=RuntimeError("interrupted before its scan began"))
+        try:
+            transport = self.connect(host)
+        except (TransportError, ValueError) as exc:
+            return HostOutcome(name, error=exc)
+        with transport, Catalogue(self.catalogue_path) as catalogue:
+            return HostOutcome(name, tuple(self._tiers(transport, catalogue, name, host)))
+
+    def _tiers(self, transport: Transport, catalogue: Catalogue, name: str,
+               host: Host) -> Iterator[TierOutcome]:
+        for tier, spec in host.tiers.items():
+            try:
+                self._batch(name, tier, spec.path, 0)
+                result = scan_tier(transport, catalogue, name, tier, spec.path,
+                                   progress=functools.partial(self._batch, name, tier,
+                                                              spec.path))
+            except ScanError as exc:
+                yield TierOutcome(name, tier, spec.path, error=exc)
+            else:
+                yield TierOutcome(name, tier, spec.path, result=result)
+
+    def _batch(self, host: str, tier: str, root: str, written: int) -> None:
+        if self.stop.is_set():
+            raise ScanError(f"{host}/{tier} ({root}): interrupted; the catalogue keeps the"
+                            " previous scan", host=host, tier=tier, root=root)
+        if self.progress is not None:
+            self.progress(host, tier, written)

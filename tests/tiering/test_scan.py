@@ -1,0 +1,455 @@
+"""Scan and du on real trees, through the real sshd and the local transport.
+
+The truth every catalogue is compared against is ``os.lstat`` over ``os.walk``, computed here
+independently of find and of the scanner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capacity.load import load_inventory
+from capacity.tiering.catalog import Catalogue
+from capacity.tiering.records import FileRecord
+from capacity.tiering.scan import (
+    RecordParser,
+    ScanError,
+    find_argv,
+    scan_hosts,
+    scan_tier,
+)
+from capacity.tiering.usage import Usage, by_tier, by_unit, unit_depth
+from capacity.transports import (
+    TEMP_PREFIX,
+    CommandResult,
+    LocalTransport,
+    SshTransport,
+    Transport,
+)
+from tests.sshd import SshServer
+
+HOST = "pacs1"
+T0 = 1_700_000_000.0  # 2023-11-14, a fixed past so every mtime is set, never "now"
+
+HOSTILE = ["with space.dcm", "new\nline.dcm", "quote'single.dcm", 'quote"double.dcm',
+           "-leading-dash.dcm", "$(touch PWNED).dcm", "semi;colon.dcm", "back\\slash.dcm",
+           "한글 영상.dcm", "emoji 🩻.dcm", "glob*?[x].dcm"]
+
+Entry = tuple[str, int, float, float, int]  # kind, size, mtime, atime, inode
+
+
+# --------------------------------------------------------------------------- trees
+
+
+def _touch(path: Path, size: int, age_days: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"D" * size)
+    mtime = T0 - age_days * 86400 + 0.123456789
+    os.utime(path, (mtime - 3600.5, mtime))  # atime differs from mtime: fields not swapped
+
+
+def build_tree(root: Path, outside: Path) -> None:
+    """A PACS-like tier: ROOT/YYYY/MM/STUDY/ files, hostile names everywhere, a symlink that
+    leads out of the tier, and the engine's own temporary names (which a scan skips)."""
+    for year, month, studies in ((2019, 3, 3), (2021, 11, 2), (2024, 1, 4)):
+        for s in range(studies):
+            study = root / f"{year}" / f"{month:02d}" / f"1.2.410.{year}{month:02d}.{s}"
+            for i in range(3 + s):
+                _touch(study / f"IM{i:04d}.dcm", 100 * (i + 1) + s, (2025 - year) * 365 - s)
+    hostile = root / "2024" / "02" / "STUDY $(touch PWNED); rm -rf x"
+    for i, name in enumerate(HOSTILE):
+        _touch(hostile / name, 10 + i, 30 + i)
+        _touch(root / name, 20 + i, 40 + i)  # at the top, units of their own
+    (root / "2024" / "02" / "new\nline dir").mkdir()
+    _touch(root / "2024" / "02" / "new\nline dir" / "x.dcm", 7, 50)
+    fd = os.open(os.fsencode(root / "2024" / "02") + b"/bad-\xff\xfe.dcm",
+                 os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"12345")
+    os.close(fd)
+    (root / "2023" / "empty").mkdir(parents=True)
+    # A symlink out of the tier (to a directory full of files) and a dangling one.
+    _touch(outside / "secret" / "not-in-the-tier.dcm", 999, 10)
+    (root / "2024" / "01" / "escape").symlink_to(outside / "secret")
+    (root / "dangling").symlink_to(outside / "nothing-here")
+    # What the engine leaves behind (crash mid-write, work dirs): never catalogued.
+    _touch(root / "2024" / "01" / f"{TEMP_PREFIX}0123456789abcdef", 5000, 1)
+    _touch(root / ".capacity-work" / "staged.dcm", 5000, 1)
+
+
+def truth(root: Path) -> dict[str, Entry]:
+    """Every entry under ``root`` as os.lstat sees it, keyed by path relative to ``root``,
+    skipping what the scanner must skip (names starting with .capacity-)."""
+    found: dict[str, Entry] = {}
+    for dirpath, dirnames, filenames in os.walk(root):  # never follows symlinks
+        dirnames[:] = [d for d in dirnames if not d.startswith(".capacity-")]
+        for name in [*dirnames, *filenames]:
+            if name.startswith(".capacity-"):
+                continue
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            kind = ("d" if stat.S_ISDIR(st.st_mode) else "l" if stat.S_ISLNK(st.st_mode)
+                    else "f" if stat.S_ISREG(st.st_mode) else "o")
+            found[os.path.relpath(path, root)] = (kind, st.st_size, st.st_mtime, st.st_atime,
+                                                  st.st_ino)
+    return found
+
+
+def catalogued(catalogue: Catalogue, tier: str, host: str = HOST) -> dict[str, Entry]:
+    return {r.path: (r.kind, r.size, r.mtime, r.atime, r.inode)
+            for r in catalogue.files(host, tier)}
+
+
+def assert_same(got: dict[str, Entry], want: dict[str, Entry]) -> None:
+    assert sorted(got) == sorted(want)
+    for path, (kind, size, mtime, atime, inode) in want.items():
+        g_kind, g_size, g_mtime, g_atime, g_inode = got[path]
+        assert (g_kind, g_size, g_inode) == (kind, size, inode), path
+        # find prints nanoseconds; both sides are the same instant as a float.
+        assert g_mtime == pytest.approx(mtime, abs=1e-6), path
+        if kind == "f":  # reading a directory or following a link may move its atime
+            assert g_atime == pytest.approx(atime, abs=1e-6), path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tiers" / "hot"
+    build_tree(root, tmp_path / "outside")
+    return root
+
+
+@pytest.fixture(params=["local", "ssh"])
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    if request.param == "local":
+        yield LocalTransport()
+        return
+    sshd: SshServer = request.getfixturevalue("sshd")
+    with SshTransport(sshd.target()) as t:
+        yield t
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Iterator[Catalogue]:
+    with Catalogue(tmp_path / "state" / "catalogue.sqlite") as cat:
+        yield cat
+
+
+# --------------------------------------------------------------------------- one tier
+
+
+def test_scan_records_every_entry_as_lstat_sees_it(transport: Transport, catalogue: Catalogue,
+                                                   tree: Path) -> None:
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), batch_size=7)
+    want = truth(tree)
+    assert_same(catalogued(catalogue, "hot"), want)
+
+    got = catalogued(catalogue, "hot")
+    assert got["2024/01/escape"][0] == "l" and got["dangling"][0] == "l"
+    assert not any("not-in-the-tier" in p or "capacity-" in p for p in got)
+    assert os.fsdecode(b"2024/02/bad-\xff\xfe.dcm") in got
+    assert "2024/02/STUDY $(touch PWNED); rm -rf x/new\nline.dcm" in got
+    assert not (tree / "PWNED").exists() and not Path("PWNED").exists()
+
+    files = [e for e in want.values() if e[0] == "f"]
+    assert (result.files, result.bytes) == (len(files), sum(e[1] for e in files))
+    assert result.dirs == sum(e[0] == "d" for e in want.values())
+    assert result.links == 2 and result.removed == 0
+    last = catalogue.last_scan(HOST, "hot")
+    assert last is not None and last.root == str(tree) and last.finished is not None
+
+
+def test_rescan_replaces_what_changed(transport: Transport, catalogue: Catalogue,
+                                      tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    before = truth(tree)
+    # Add a study and a file, modify two files, delete a file and a whole study.
+    _touch(tree / "2025" / "06" / "NEW" / "IM0000.dcm", 4321, 2)
+    _touch(tree / "2024" / "01" / "1.2.410.202401.0" / "IM9999.dcm", 11, 3)
+    _touch(tree / "2019" / "03" / "1.2.410.201903.0" / "IM0000.dcm", 77777, 1)
+    _touch(tree / "한글 영상.dcm", 1, 1)
+    (tree / "2019" / "03" / "1.2.410.201903.1" / "IM0001.dcm").unlink()
+    gone_study = tree / "2021" / "11" / "1.2.410.202111.1"
+    deleted = 1 + 1 + len(list(gone_study.iterdir()))
+    shutil.rmtree(gone_study)
+    # An entry that changes kind keeps its path: recorded anew, not removed.
+    (tree / "dangling").unlink()
+    (tree / "dangling").mkdir()
+
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    after = truth(tree)
+    assert_same(catalogued(catalogue, "hot"), after)
+    assert result.removed == deleted == len(set(before) - set(after))
+    assert catalogued(catalogue, "hot")["dangling"][0] == "d"
+
+
+def test_a_missing_root_is_a_clear_error_and_keeps_the_previous_scan(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    first = catalogue.last_scan(HOST, "hot")
+    want = truth(tree)
+    tree.rename(tree.with_name("hot-unmounted"))
+    with pytest.raises(ScanError, match=r"pacs1/hot .*: the tier root does not exist") as err:
+        scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    assert (err.value.host, err.value.tier, err.value.root) == (HOST, "hot", str(tree))
+    assert_same(catalogued(catalogue, "hot"), want)
+    assert catalogue.last_scan(HOST, "hot") == first
+
+
+def test_a_root_that_is_a_file_is_refused(transport: Transport, catalogue: Catalogue,
+                                          tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(ScanError, match="not a directory"):
+        scan_tier(transport, catalogue, HOST, "hot", str(tmp_path / "plain"))
+
+
+def test_a_root_that_is_a_symlink_is_followed_but_nothing_below(
+        transport: Transport, catalogue: Catalogue, tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "mounted").symlink_to(tree)  # e.g. /pacs/hot -> /mnt/array1/hot
+    scan_tier(transport, catalogue, HOST, "hot", str(tmp_path / "mounted"))
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
+def test_an_interrupted_scan_keeps_the_previous_scan(transport: Transport,
+                                                     catalogue: Catalogue, tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    first, want = catalogue.last_scan(HOST, "hot"), truth(tree)
+    victim = next(p for p, e in want.items() if e[0] == "f")
+    (tree / victim).unlink()
+
+    def interrupt(written: int) -> None:
+        raise KeyboardInterrupt  # the operator's Ctrl-C, after the first batch
+
+    with pytest.raises(KeyboardInterrupt):
+        scan_tier(transport, catalogue, HOST, "hot", str(tree), batch_size=5,
+                  progress=interrupt)
+    got = catalogued(catalogue, "hot")
+    assert sorted(got) == sorted(want)  # nothing forgotten, the deleted file included
+    assert catalogue.last_scan(HOST, "hot") == first
+    # The next complete scan settles it.
+    assert scan_tier(transport, catalogue, HOST, "hot", str(tree)).removed == 1
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
+class AsNobody(LocalTransport):
+    """This machine as an unprivileged user (root reads every directory, so a permission
+    error needs someone else).  Commands run through setpriv, as they would through sudo."""
+
+    PREFIX = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+    def run(self, argv: Any, *, check: bool = True,
+            timeout: float | None = None) -> CommandResult:
+        return super().run([*self.PREFIX, *argv], check=check, timeout=timeout)
+
+    def stream(self, argv: Any, *, timeout: float | None = None) -> Iterator[bytes]:
+        return super().stream([*self.PREFIX, *argv], timeout=timeout)
+
+
+@pytest.fixture
+def world_readable() -> Iterator[Path]:
+    """A folder others can enter (pytest's tmp_path is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="capacity-scan-"))
+    path.chmod(0o755)
+    yield path
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), 0o755, follow_symlinks=False)
+    shutil.rmtree(path)
+
+
+def test_a_find_that_fails_midway_keeps_the_previous_scan(world_readable: Path,
+                                                          catalogue: Catalogue) -> None:
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: nobody to be denied")
+        transport: Transport = AsNobody()
+    else:
+        transport = LocalTransport()
+    root = world_readable / "hot"
+    for study in ("A", "B", "C"):
+        for i in range(4):
+            _touch(root / "2024" / study / f"IM{i}.dcm", 10, 5)
+    for dirpath, _, filenames in os.walk(world_readable):  # _touch made them 0o7xx by umask
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    scan_tier(transport, catalogue, HOST, "hot", str(root))
+    first, want = catalogue.last_scan(HOST, "hot"), truth(root)
+    assert_same(catalogued(catalogue, "hot"), want)
+
+    (root / "2024" / "A" / "IM0.dcm").unlink()
+    (root / "2024" / "B").chmod(0)
+    with pytest.raises(ScanError, match=r"failed after \d+ entries.*Permission denied"):
+        scan_tier(transport, catalogue, HOST, "hot", str(root), batch_size=2)
+    got = catalogued(catalogue, "hot")
+    assert sorted(got) == sorted(want)  # the deleted file and B's files: still there
+    assert catalogue.last_scan(HOST, "hot") == first
+
+
+def test_a_failed_batch_is_rolled_back_and_the_catalogue_stays_usable(
+        catalogue: Catalogue) -> None:
+    scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
+    good = FileRecord(HOST, "hot", "a", 1, T0, T0, 1, "f")
+    bad = FileRecord(HOST, "hot", "b", None, T0, T0, 2, "f")  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        catalogue.add(scan, [good, bad])
+    assert list(catalogue.files(HOST, "hot")) == []  # all of the batch or none of it
+    catalogue.add(scan, [good])  # once failed, the connection used to refuse every BEGIN
+    assert catalogue.finish_scan(scan) == 0
+    assert list(catalogue.files(HOST, "hot")) == [good]
+
+
+def test_two_scans_of_one_tier_at_once_forget_nothing_either_saw(catalogue: Catalogue,
+                                                                 tree: Path) -> None:
+    # A cron scan and an operator's scan overlap: the older finishing first must not drop
+    # the rows the newer one refreshed (it used to empty the tier's catalogue).
+    older = catalogue.begin_scan(HOST, "hot", str(tree))
+    newer = catalogue.begin_scan(HOST, "hot", str(tree))
+    out = LocalTransport().run(find_argv(str(tree))).stdout
+    records = RecordParser(HOST, "hot").feed(out)
+    catalogue.add(older, records)
+    catalogue.add(newer, records)
+    assert catalogue.finish_scan(older) == 0
+    assert catalogue.finish_scan(newer) == 0
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def test_records_split_anywhere_across_chunks_parse_the_same(tree: Path) -> None:
+    out = LocalTransport().run(find_argv(str(tree))).stdout
+    whole = RecordParser(HOST, "hot").feed(out)
+    assert len(whole) == len(truth(tree))
+    for size in (1, 2, 3, 5, 7, 64, 1000):
+        parser = RecordParser(HOST, "hot")
+        parts: list[FileRecord] = []
+        for i in range(0, len(out), size):
+            parts += parser.feed(out[i:i + size])
+        assert parser.complete and parts == whole
+    cut = RecordParser(HOST, "hot")
+    cut.feed(out[:-1])  # the last NUL missing: output that stopped mid-entry
+    assert not cut.complete
+
+
+# --------------------------------------------------------------------------- many hosts
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once closed
+
+
+def test_hosts_scan_in_parallel_and_one_failure_stops_no_other(
+        tmp_path: Path, scan_write_inventory: Callable[..., Path],
+        scan_ssh_host: Callable[..., dict[str, Any]]) -> None:
+    roots = {name: tmp_path / name for name in ("a-hot", "a-warm", "b-hot", "b-warm")}
+    for name, root in roots.items():
+        build_tree(root, tmp_path / f"outside-{name}")
+    inv = load_inventory(scan_write_inventory({
+        "a": scan_ssh_host({"hot": roots["a-hot"], "warm": roots["a-warm"]}),
+        "b": scan_ssh_host({"hot": roots["b-hot"], "warm": roots["b-warm"],
+                            "cold": tmp_path / "not-mounted"}),
+        "down": scan_ssh_host({"hot": tmp_path / "x"}, port=_closed_port()),
+    }))
+    db = tmp_path / "state" / "catalogue.sqlite"
+    outcomes = scan_hosts(inv, None, db, workers=3)
+
+    assert [o.host for o in outcomes] == ["a", "b", "down"]
+    a, b, down = outcomes
+    assert a.ok and [t.tier for t in a.tiers] == ["hot", "warm"]
+    assert not b.ok and b.error is None
+    assert [t.error is None for t in b.tiers] == [True, True, False]
+    assert "does not exist" in str(b.tiers[2].error)
+    assert not down.ok and down.tiers == () and "cannot connect" in str(down.error)
+    with Catalogue(db) as cat:
+        for host in ("a", "b"):
+            for tier in ("hot", "warm"):
+                assert_same(catalogued(cat, tier, host), truth(roots[f"{host}-{tier}"]))
+        assert cat.last_scan("b", "cold") is None
+
+
+def test_scan_hosts_rejects_unknown_names(tmp_path: Path,
+                                          scan_write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(scan_write_inventory({"a": {"address": "x", "tiers": {"t": "/t"}}}))
+    with pytest.raises(ValueError, match=r"unknown host.*nope"):
+        scan_hosts(inv, ["nope"], tmp_path / "c.sqlite")
+
+
+def test_local_hosts_scan_through_any_transport(
+        tmp_path: Path, scan_write_inventory: Callable[..., Path]) -> None:
+    build_tree(tmp_path / "hot", tmp_path / "out")
+    inv = load_inventory(scan_write_inventory(
+        {"here": {"address": "localhost", "tiers": {"hot": str(tmp_path / "hot")}}}))
+    [outcome] = scan_hosts(inv, ["here"], tmp_path / "c.sqlite",
+                           connect=lambda host: LocalTransport())
+    assert outcome.ok
+    with Catalogue(tmp_path / "c.sqlite") as cat:
+        assert_same(catalogued(cat, "hot", "here"), truth(tmp_path / "hot"))
+
+
+# --------------------------------------------------------------------------- du
+
+
+def independent_du(want: dict[str, Entry], depth: int) -> dict[str, tuple[int, int, float,
+                                                                          float, int]]:
+    """files, bytes, oldest, newest, links per unit, straight from the lstat truth."""
+    units: dict[str, list[Any]] = {}
+    for path, (kind, size, mtime, _, _) in want.items():
+        if kind == "d":
+            continue
+        parts = path.split("/")
+        unit = path if depth == 0 or len(parts) <= depth else "/".join(parts[:depth])
+        u = units.setdefault(unit, [0, 0, None, None, 0])
+        if kind == "l":
+            u[4] += 1
+            continue
+        u[0] += 1
+        u[1] += size
+        u[2] = mtime if u[2] is None else min(u[2], mtime)
+        u[3] = mtime if u[3] is None else max(u[3], mtime)
+    return {k: tuple(v) for k, v in units.items()}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 3])
+def test_du_equals_sums_computed_independently(catalogue: Catalogue, tree: Path,
+                                               depth: int) -> None:
+    scan_tier(LocalTransport(), catalogue, HOST, "hot", str(tree))
+    want = truth(tree)
+    units = by_unit(catalogue.files(HOST, "hot"), depth)
+    got = {u.unit: (u.files, u.bytes, u.oldest, u.newest, u.links) for u in units}
+    assert got == pytest.approx(independent_du(want, depth))
+    assert [u.bytes for u in units] == sorted((u.bytes for u in units), reverse=True)
+
+    total = by_tier(units)[(HOST, "hot")]
+    files = [e for e in want.values() if e[0] == "f"]
+    assert (total.files, total.bytes, total.links) == (len(files), sum(e[1] for e in files), 2)
+    assert total.oldest == pytest.approx(min(e[2] for e in files))
+    assert total.newest == pytest.approx(max(e[2] for e in files))
+
+
+def test_du_of_nothing_is_nothing() -> None:
+    assert by_unit([], 3) == []
+    assert by_tier([]) == {}
+    assert Usage("h", "t", None).plus(Usage("h", "t", None)) == Usage("h", "t", None)
+
+
+def test_unit_depth_is_the_first_policy_naming_the_host(
+        scan_write_inventory: Callable[..., Path]) -> None:
+    rule = {"name": "r", "action": "expire", "from": "hot", "select": {"older_than": "10y"}}
+    tiers = {"hot": "/pacs/hot"}
+    inv = load_inventory(scan_write_inventory(
+        {"a": {"address": "a", "tiers": tiers}, "b": {"address": "b", "tiers": tiers},
+         "c": {"address": "c", "tiers": tiers}},
+        {"first": {"hosts": ["b"], "unit": {"depth": 3}, "rules": [rule]},
+         "second": {"hosts": ["a", "b"], "unit": {"depth": 2}, "rules": [rule]}}))
+    assert [unit_depth(inv, h) for h in ("a", "b", "c")] == [2, 3, 1]
