@@ -286,3 +286,27 @@ def test_changed_host_key_is_refused(estate, sshd) -> None:
     assert run.returncode == 1
     assert "HostKeyError" in run.stdout
     assert snapshot(roots["hot"]) == before
+
+
+def test_error_brake_stops_the_run(tmp_path: Path, sshd) -> None:
+    """Every unit fails (its target exists already); the brake stops after two."""
+    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    rng = random.Random(11)
+    units = [f"2025/01/S{i}" for i in range(4)]
+    for unit in units:
+        make_study(roots["hot"], unit, 1, 100, rng)
+        (roots["warm"] / unit).mkdir(parents=True)  # in the way: never overwritten
+    inventory = inventory_file(tmp_path, sshd, roots,
+                               policy={"error_brake": {"failures": 2}})
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, units)
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "s")
+    assert run.returncode == 1
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["failed"] == 2 and "error brake" in report["stopped"]
+    states = json.loads(capacity("tier", "status", "--format", "json",
+                                 state=tmp_path / "s").stdout)["hosts"][0]["states"]
+    assert states == {"failed": 2}  # the other two were never started
+    assert snapshot(roots["hot"]) == before
