@@ -38,6 +38,9 @@ from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import AlreadyExists, Transport, TransportError
 from capacity.transports.base import decode_path
 
+HASH_TREE = ('if [ -d "$1" ]; then cd -- "$1" && find . -type f -print0 | '
+             'xargs -0 -r sha256sum -z --; else sha256sum -z -- "$1"; fi')
+"""sha256 of every regular file under $1 (or of $1), NUL-separated, names as they are."""
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
 MTIME_TOLERANCE = 1e-6
@@ -221,19 +224,19 @@ class Engine:
             kbps = max(1, int(limit / 1024))
             src = row.source + ("/" if row.detail["is_dir"] else "")
             dst = payload + ("/" if row.detail["is_dir"] else "")
-            argv = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
+            copy = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
         else:
-            argv = ["cp", "-a", "--no-dereference", "--", row.source, payload]
-        result = self.t.run(argv, check=False)
+            copy = ["cp", "-a", "--no-dereference", "--", row.source, payload]
+        # Copy, then flush the target filesystem, in one round trip: "$@" is the copy argv.
+        result = self.t.run(["sh", "-c", 'last=$1; shift; "$@" && sync -f -- "$last"', "sh",
+                             payload, *copy], check=False)
         if not result.ok:
             raise UnitProblem(J.FAILED, f"copy failed: {_stderr(result.stderr)}")
-        self.t.run(["sync", "-f", "--", payload], check=False)
         self._audit(row, "copied", bytes=row.bytes, work=payload)
 
     def _verify(self, row: UnitRow, payload: str,
                 listing: dict[str, tuple[int, float]]) -> dict[str, Any]:
-        source = self._hashes(row.source)
-        copy = self._hashes(payload)
+        source, copy = self._hash_pair(row.source, payload, posixpath.dirname(payload))
         if source != copy:
             raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
         if set(source) != set(listing) or not _same_files(
@@ -392,18 +395,21 @@ class Engine:
 
     def _hashes(self, path: str) -> dict[str, str]:
         """sha256 of every regular file under ``path``, computed on the host."""
-        script = ('if [ -d "$1" ]; then cd -- "$1" && find . -type f -print0 | '
-                  'xargs -0 -r sha256sum -z --; else sha256sum -z -- "$1"; fi')
-        out = self.t.run(["sh", "-c", script, "sh", path]).stdout
-        sums: dict[str, str] = {}
-        for entry in out.split(b"\0"):
-            if not entry:
-                continue
-            digest, _, name = entry.partition(b"  ")
-            rel = decode_path(name)
-            rel = rel[2:] if rel.startswith("./") else ""
-            sums[rel] = digest.decode()
-        return sums
+        out = self.t.run(["sh", "-c", HASH_TREE, "sh", path]).stdout
+        return _parse_sums(out)
+
+    def _hash_pair(self, first: str, second: str, scratch: str) -> tuple[dict[str, str],
+                                                                       dict[str, str]]:
+        """Hash two trees at once on the host (two cores read in parallel), in one round
+        trip; ``scratch`` is a directory of the engine's own for the interim output."""
+        script = (f'h() {{ {HASH_TREE}; }}; h "$1" > "$3/.sums1" & p=$!; '
+                  'h "$2" > "$3/.sums2" || exit 1; wait $p || exit 1; '
+                  'cat "$3/.sums1"; printf "\\0\\0"; cat "$3/.sums2"; '
+                  'rm -f -- "$3/.sums1" "$3/.sums2"')
+        out = self.t.run(["sh", "-c", script, "sh", first, second, scratch]).stdout
+        one, _, two = out.partition(b"\0\0")
+        return _parse_sums(one), _parse_sums(two)
+
 
     def _inside_root(self, path: str, root: str, *, may_be_missing: bool = False) -> None:
         """Refuse a path that leaves its tier root through a symbolic link."""
@@ -492,3 +498,16 @@ def _stderr(data: bytes) -> str:
 
 def units_of(plan: Plan, host: str) -> Iterator[PlannedUnit]:
     return (u for u in plan.units if u.host == host)
+
+
+def _parse_sums(out: bytes) -> dict[str, str]:
+    """``sha256sum -z`` output: 'HASH  ./path' entries ending in NUL, names unescaped; a
+    single file's entry (its absolute path) is keyed ''."""
+    sums: dict[str, str] = {}
+    for entry in out.split(b"\0"):
+        if not entry:
+            continue
+        digest, _, name = entry.partition(b"  ")
+        rel = decode_path(name)
+        sums[rel[2:] if rel.startswith("./") else ""] = digest.decode()
+    return sums
