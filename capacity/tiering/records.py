@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 FileKind = Literal["f", "l", "d", "o"]
 """Regular file, symlink, directory, other (as find's %y says)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     """One entry found under a tier root.  ``path`` is relative to the root, POSIX, and may
-    hold any byte (undecodable bytes as surrogates, see transports.base.decode_path)."""
+    hold any byte (undecodable bytes as surrogates, see transports.base.decode_path).
+    A named tuple, not a dataclass: a scan builds hundreds of thousands of them."""
 
     host: str
     tier: str
