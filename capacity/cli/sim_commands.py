@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,6 +41,17 @@ def _run(inventory: Path | None, scenarios: list[Path], years: float,
                         seed=seed)
 
 
+def _emit(fmt: Format, written: list[Path], data: Callable[[], Any],
+          table: Callable[[], None]) -> None:
+    """JSON on stdout, or the tables with a line naming the files written."""
+    if fmt is Format.json:
+        print_json(data())
+        return
+    if written:
+        console.print(f"[dim]wrote {', '.join(str(p) for p in written)}[/dim]")
+    table()
+
+
 def simulate_command(
     inventory: InventoryArg = None,
     scenario: ScenarioOption = None,
@@ -54,14 +66,9 @@ def simulate_command(
     from capacity.report import files, simulation
 
     result = _run(inventory, scenario or [], years, start, seed)
-    if out is not None:
-        written = files.write_outputs(result, out)
-        if fmt is Format.table:
-            console.print(f"[dim]wrote {', '.join(str(p) for p in written)}[/dim]")
-    if fmt is Format.json:
-        print_json(simulation.summary(result))
-    else:
-        simulation.print_summary(result, console)
+    written = files.write_outputs(result, out) if out is not None else []
+    _emit(fmt, written, lambda: simulation.summary(result),
+          lambda: simulation.print_summary(result, console))
 
 
 def compare_command(
@@ -83,14 +90,9 @@ def compare_command(
         parts = [Path(p) for p in str(spec).split("+")]
         result = _run(inventory, parts, years, start, seed)
         results[" + ".join(result.scenarios)] = result
-    if out is not None:
-        written = files.write_compare(results, out)
-        if fmt is Format.table:
-            console.print(f"[dim]wrote {', '.join(str(p) for p in written)}[/dim]")
-    if fmt is Format.json:
-        print_json(simulation.compare_summary(results))
-    else:
-        simulation.print_compare(results, console)
+    written = files.write_compare(results, out) if out is not None else []
+    _emit(fmt, written, lambda: simulation.compare_summary(results),
+          lambda: simulation.print_compare(results, console))
 
 
 def register(app: typer.Typer) -> None:

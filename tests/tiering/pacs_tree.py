@@ -21,6 +21,14 @@ HOSTILE = ["with space.dcm", "new\nline.dcm", "quote'single.dcm", 'quote"double.
            "emoji 🩻.dcm", "back\\slash.dcm"]
 
 
+def make_roots(tmp: Path) -> dict[str, Path]:
+    """Empty hot and warm tier roots under ``tmp``."""
+    roots = {"hot": tmp / "hot", "warm": tmp / "warm"}
+    for root in roots.values():
+        root.mkdir()
+    return roots
+
+
 def make_study(root: Path, rel: str, files: int, size: int, rng: random.Random,
                names: list[str] | None = None, age_days: float = 400) -> None:
     study = root / rel

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.sshd import SshServer
-from tests.tiering.pacs_tree import HOSTILE, inventory_file, make_study, plan_from_disk, snapshot
+from tests.tiering.pacs_tree import (
+    HOSTILE,
+    inventory_file,
+    make_roots,
+    make_study,
+    plan_from_disk,
+    snapshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +32,7 @@ def capacity(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def estate(tmp_path: Path, sshd: SshServer):
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     rng = random.Random(1)
     make_study(roots["hot"], "2025/01/STUDY-A", 5, 4096, rng)
     make_study(roots["hot"], "2025/01/STUDY-B", 3, 10_000, rng, names=HOSTILE[:3])
@@ -127,9 +132,7 @@ def test_symlink_out_of_the_tier_is_never_followed(estate) -> None:
 def test_full_target_fails_cleanly_and_keeps_the_source(tmp_path: Path, sshd) -> None:
     if os.geteuid() != 0 and not os.environ.get("CI"):
         pytest.skip("mounting a small filesystem needs root (CI runs as root)")
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(roots["warm"])],
                    check=True)
     try:
@@ -164,9 +167,7 @@ def test_copy_failing_mid_way_keeps_the_source(estate) -> None:
 
 
 def test_expiry_needs_allow_delete_and_honours_holds(tmp_path: Path, sshd) -> None:
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     rng = random.Random(7)
     make_study(roots["warm"], "2014/01/OLD", 2, 100, rng, age_days=4000)
     make_study(roots["warm"], "2014/02/HELD", 2, 100, rng, age_days=4000)
@@ -189,9 +190,7 @@ def test_expiry_needs_allow_delete_and_honours_holds(tmp_path: Path, sshd) -> No
 
 
 def test_stub_and_hook(tmp_path: Path, sshd) -> None:
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
     inventory = inventory_file(tmp_path, sshd, roots, policy={
         "stub": True, "hook": ["touch", "{target}.updated"]})
@@ -207,9 +206,7 @@ def test_stub_and_hook(tmp_path: Path, sshd) -> None:
 
 
 def test_failing_hook_keeps_both_copies(tmp_path: Path, sshd) -> None:
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
     inventory = inventory_file(tmp_path, sshd, roots, policy={"hook": ["false"]})
     before = snapshot(roots["hot"])
@@ -223,9 +220,7 @@ def test_failing_hook_keeps_both_copies(tmp_path: Path, sshd) -> None:
 def test_closed_window_stops_before_touching_anything(tmp_path: Path, sshd) -> None:
     import datetime as dt
 
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     make_study(roots["hot"], "2025/01/S1", 2, 100, random.Random(9))
     hour = dt.datetime.now().hour
     closed = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
@@ -242,9 +237,7 @@ def test_closed_window_stops_before_touching_anything(tmp_path: Path, sshd) -> N
 
 
 def test_bandwidth_limit_copies_with_rsync(tmp_path: Path, sshd) -> None:
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     make_study(roots["hot"], "2025/01/S1", 3, 50_000, random.Random(2), names=HOSTILE[:3])
     inventory = inventory_file(tmp_path, sshd, roots, host={"pacing": {"bandwidth": "5MB/s"}})
     before = snapshot(roots["hot"])
@@ -290,9 +283,7 @@ def test_changed_host_key_is_refused(estate, sshd) -> None:
 
 def test_error_brake_stops_the_run(tmp_path: Path, sshd) -> None:
     """Every unit fails (its target exists already); the brake stops after two."""
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     rng = random.Random(11)
     units = [f"2025/01/S{i}" for i in range(4)]
     for unit in units:

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiering.pacs_tree import HOSTILE, inventory_file, make_study, plan_from_disk, snapshot
+from tests.tiering.pacs_tree import (
+    HOSTILE,
+    inventory_file,
+    make_roots,
+    make_study,
+    plan_from_disk,
+    snapshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 50
@@ -43,9 +50,7 @@ def kill_after(proc: subprocess.Popen[bytes], seconds: float) -> bool:
 @pytest.mark.parametrize("trial", range(TRIALS))
 def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> None:
     rng = random.Random(trial)
-    roots = {"hot": tmp_path / "hot", "warm": tmp_path / "warm"}
-    for root in roots.values():
-        root.mkdir()
+    roots = make_roots(tmp_path)
     units = []
     for i in range(4):
         unit = f"2025/0{i + 1}/STUDY-{i}"
