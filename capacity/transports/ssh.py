@@ -531,7 +531,7 @@ class SshTransport(Transport):
         finally:
             # On timeout this only abandons the remote process: without a tty, sshd has no
             # way to signal it, it dies when it next writes to the closed channel.
-            chan.close()
+            _close_quietly(chan)
         result = CommandResult(args, code, b"".join(out), b"".join(err))
         if check and code != 0:
             raise CommandFailed(result, host=self.label)
@@ -554,7 +554,7 @@ class SshTransport(Transport):
                     del err[:-_MAX_STREAM_STDERR]
             code = self._exit_code(chan, args, deadline)
         finally:
-            chan.close()
+            _close_quietly(chan)
         if code != 0:
             raise CommandFailed(CommandResult(args, code, b"", bytes(err)), host=self.label)
 
@@ -815,3 +815,10 @@ class SshTransport(Transport):
         size, used, avail = (int(v) for v in out.splitlines()[-1].split())
         # df's "used" is blocks - bfree, so this recovers statvfs' f_bfree.
         return DiskSpace(total=size, free=size - used, available=avail)
+
+
+def _close_quietly(chan: paramiko.Channel) -> None:
+    """Close a channel whose work is over: on a connection that has just broken, sending the
+    close fails, and that must not hide the command's own result or error."""
+    with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+        chan.close()
