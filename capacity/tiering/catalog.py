@@ -12,9 +12,10 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
-from capacity.tiering.records import FileRecord
+from capacity.tiering.records import Entries, FileRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -102,10 +103,21 @@ class Catalogue:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def add(self, scan: int, records: Iterable[FileRecord]) -> tuple[int, int]:
-        """Insert or update a batch of entries in one transaction; returns (files, bytes)."""
+    def add_entries(self, scan: int, entries: Entries) -> None:
+        """Insert or update one batch of a scan's entries, in one transaction."""
+        host, tier = self._scanned(scan)
+        rows = zip(repeat(host), repeat(tier), entries.paths, entries.sizes, entries.mtimes,
+                   entries.atimes, entries.inodes, entries.kinds, repeat(scan))
+        self._upsert(scan, rows, len(entries), sum(entries.sizes))
+
+    def add(self, scan: int, records: Iterable[FileRecord]) -> None:
+        """Insert or update records in one transaction (any host and tier)."""
         rows = [(r.host, r.tier, _blob(r.path), r.size, r.mtime, r.atime, r.inode, r.kind, scan)
                 for r in records]
+        self._upsert(scan, rows, len(rows), sum(r[3] for r in rows))
+
+    def _upsert(self, scan: int, rows: Iterable[tuple[object, ...]], files: int,
+                nbytes: int) -> None:
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO files (host, tier, path, size, mtime, atime, inode, kind, scan)"
@@ -113,16 +125,19 @@ class Catalogue:
                 " size=excluded.size, mtime=excluded.mtime, atime=excluded.atime,"
                 " inode=excluded.inode, kind=excluded.kind, scan=excluded.scan", rows)
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
-                            " WHERE id = ?", (len(rows), sum(r[3] for r in rows), scan))
-        return len(rows), sum(r[3] for r in rows)
+                            " WHERE id = ?", (files, nbytes, scan))
+
+    def _scanned(self, scan: int) -> tuple[str, str]:
+        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
+                                     (scan,)).fetchone()
+        return host, tier
 
     def finish_scan(self, scan: int) -> int:
         """Forget entries of this host and tier that the scan did not see; returns how many.
 
         Only entries last seen by an *older* scan go: a newer scan of the same tier running
         alongside has refreshed its rows, and they are not this scan's to judge."""
-        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
-                                     (scan,)).fetchone()
+        host, tier = self._scanned(scan)
         with self._transaction():
             gone = self.db.execute("DELETE FROM files WHERE host = ? AND tier = ?"
                                    " AND scan < ?", (host, tier, scan)).rowcount

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -24,7 +24,7 @@ from pathlib import Path
 from capacity.model import Host, Inventory
 from capacity.tiering import hosts
 from capacity.tiering.catalog import Catalogue
-from capacity.tiering.records import FileKind, FileRecord
+from capacity.tiering.records import Entries, FileKind
 from capacity.transports import TEMP_PREFIX, CommandFailed, Transport, TransportError
 
 #: Entries written to the catalogue per transaction.
@@ -99,15 +99,13 @@ def find_argv(root: str) -> list[str]:
 
 
 class RecordParser:
-    """Splits find's NUL-separated output into records; chunks may end anywhere."""
+    """Splits find's NUL-separated output into entries; chunks may end anywhere."""
 
-    def __init__(self, host: str, tier: str) -> None:
-        self.host = host
-        self.tier = tier
+    def __init__(self) -> None:
         self._tail = b""  # an unterminated field
         self._fields: list[bytes] = []  # the fields of an unfinished record
 
-    def feed(self, chunk: bytes) -> list[FileRecord]:
+    def feed(self, chunk: bytes) -> Entries:
         parts = (self._tail + chunk).split(b"\0")
         self._tail = parts.pop()
         fields = self._fields + parts if self._fields else parts
@@ -116,11 +114,11 @@ class RecordParser:
         del fields[whole:]
         # Column by column through map(): the conversions run in C, not once per bytecode
         # loop turn; this parser is most of a scan's CPU time.
-        kinds = [_KINDS.get(k, "o") for k in fields[0::_FIELDS]]
-        paths = map(bytes.decode, fields[5::_FIELDS], repeat("utf-8"), repeat("surrogateescape"))
-        return list(map(FileRecord, repeat(self.host), repeat(self.tier), paths,
-                        map(int, fields[1::_FIELDS]), map(float, fields[2::_FIELDS]),
-                        map(float, fields[3::_FIELDS]), map(int, fields[4::_FIELDS]), kinds))
+        return Entries(list(map(_KINDS.get, fields[0::_FIELDS], repeat("o"))),
+                       fields[5::_FIELDS], list(map(int, fields[1::_FIELDS])),
+                       list(map(float, fields[2::_FIELDS])),
+                       list(map(float, fields[3::_FIELDS])),
+                       list(map(int, fields[4::_FIELDS])))
 
     @property
     def complete(self) -> bool:
@@ -135,15 +133,15 @@ class _Tally:
     dirs: int = 0
     links: int = 0
 
-    def count(self, records: Iterable[FileRecord]) -> None:
-        for r in records:
-            if r.kind == "d":
-                self.dirs += 1
-            elif r.kind == "l":
-                self.links += 1
-            else:
-                self.files += 1
-                self.bytes += r.size
+    def count(self, entries: Entries) -> None:
+        dirs, links = entries.kinds.count("d"), entries.kinds.count("l")
+        self.dirs += dirs
+        self.links += links
+        self.files += len(entries) - dirs - links
+        self.bytes += sum(entries.sizes)
+        if dirs or links:
+            self.bytes -= sum(s for s, k in zip(entries.sizes, entries.kinds, strict=True)
+                              if k == "d" or k == "l")
 
 
 def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_name: str,
@@ -164,19 +162,19 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     _check_root(transport, root, fail)
     with _WRITE_LOCK:
         scan_id = catalogue.begin_scan(host_name, tier_name, root)
-    parser = RecordParser(host_name, tier_name)
+    parser = RecordParser()
     tally = _Tally()
-    batch: list[FileRecord] = []
+    batch = Entries()
     written = 0
     try:
         # closing(): stop find (or its SSH channel) at once if we fail or are interrupted,
         # not whenever the garbage collector gets to the generator.
         with contextlib.closing(transport.stream(find_argv(root), timeout=timeout)) as chunks:
             for chunk in chunks:
-                batch += parser.feed(chunk)
+                batch.extend(parser.feed(chunk))
                 if len(batch) >= batch_size:
                     written += _write(catalogue, scan_id, batch, tally)
-                    batch = []
+                    batch = Entries()
                     if progress is not None:
                         progress(written)
     except TransportError as exc:
@@ -209,11 +207,11 @@ def _check_root(transport: Transport, root: str,
         raise fail("the tier root is not a directory")
 
 
-def _write(catalogue: Catalogue, scan_id: int, batch: list[FileRecord], tally: _Tally) -> int:
+def _write(catalogue: Catalogue, scan_id: int, batch: Entries, tally: _Tally) -> int:
     if not batch:
         return 0
     with _WRITE_LOCK:
-        catalogue.add(scan_id, batch)
+        catalogue.add_entries(scan_id, batch)
     tally.count(batch)
     return len(batch)
 

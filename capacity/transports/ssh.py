@@ -28,7 +28,6 @@ import errno
 import getpass
 import os
 import posixpath
-import select
 import shlex
 import stat as _stat
 import threading
@@ -64,10 +63,17 @@ from capacity.transports.base import (
     sort_names,
     temp_sibling,
 )
+from capacity.transports.ssh_shell import (
+    Framer,
+    ShellSession,
+    close_quietly,
+    command_line,
+    new_token,
+    read_channel,
+)
 
 T = TypeVar("T")
 
-_CHUNK = 256 * 1024
 _MAX_STREAM_STDERR = 1 << 20  # stream() keeps the last MiB of stderr for its error
 _PREFETCH_FROM = 256 * 1024  # below this a plain sequential read is cheaper than a thread
 _GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
@@ -239,6 +245,7 @@ class _Connection:
     statvfs_supported: bool = True
     _client: paramiko.SSHClient | None = None
     _sftp: paramiko.SFTPClient | None = None
+    _shell: ShellSession | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
     # SFTP replies are matched to requests by paramiko, but a timed-out request leaves a
     # late reply behind; serialising requests keeps that recoverable (we drop the session).
@@ -275,6 +282,45 @@ class _Connection:
                     self._sftp.get_channel().settimeout(self.target.command_timeout)
             return self._sftp
 
+    def claim_shell(self) -> ShellSession | None:
+        """The connection's shell, locked for one command and just seen alive; None if it is
+        busy (another thread's command) or cannot be started: then use an exec channel."""
+        with self._lock:
+            for _ in (1, 2):
+                try:
+                    current = self.transport()
+                except TransportError:
+                    return None
+                shell = self._shell
+                if shell is None or not shell.usable_on(current):
+                    if shell is not None:
+                        shell.kill()
+                    try:
+                        shell = self._shell = ShellSession.start(
+                            current, self.target.connect_timeout)
+                    except (paramiko.SSHException, EOFError, OSError):
+                        self._shell = None
+                        continue
+                if not shell.lock.acquire(blocking=False):
+                    return None
+                if shell.ping(self.target.connect_timeout):
+                    return shell
+                # Dead before our command was sent: safe to start another.
+                shell.kill()
+                shell.lock.release()
+                self._shell = None
+            return None
+
+    def release_shell(self, shell: ShellSession, *, finished: bool) -> None:
+        """Hand the shell back; one whose command did not finish (a timeout, an abandoned
+        stream, an error) is killed, never reused mid-command."""
+        if not finished:
+            shell.kill()
+            with self._lock:
+                if self._shell is shell:
+                    self._shell = None
+        shell.lock.release()
+
     def reset_sftp(self) -> None:
         with self._lock:
             self._close_sftp()
@@ -291,6 +337,9 @@ class _Connection:
 
     def _drop(self) -> None:
         self._close_sftp()
+        if self._shell is not None:
+            self._shell.kill()
+            self._shell = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -471,38 +520,12 @@ class SshTransport(Transport):
 
     def _pump(self, chan: paramiko.Channel, args: tuple[str, ...],
               deadline: float | None) -> Iterator[tuple[bool, bytes]]:
-        """Yield (is_stderr, data) as either stream delivers, until both are closed.
-
-        Both streams are drained as they come: a stderr left unread would eventually close
-        the channel window and stall stdout too.
-        """
-        # A pipe paramiko marks readable on data for either stream.  poll, not select:
-        # select() fails on descriptors above 1024, common in busy processes.
-        poller = select.poll()
-        poller.register(chan.fileno(), select.POLLIN)
-        out_open = err_open = True
-        while out_open or err_open:
-            progressed = False
-            if out_open and (chan.recv_ready() or chan.eof_received or chan.closed):
-                data = chan.recv(_CHUNK)
-                progressed = True
-                if data:
-                    yield False, data
-                else:
-                    out_open = False
-            if err_open and (chan.recv_stderr_ready() or chan.eof_received or chan.closed):
-                data = chan.recv_stderr(_CHUNK)
-                progressed = True
-                if data:
-                    yield True, data
-                else:
-                    err_open = False
-            if not progressed:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise CommandTimeout(f"{self.label}: command {args[0]!r} timed out",
-                                         host=self.label)
-                poller.poll(None if left is None else max(left * 1000, 1))
+        """Yield (is_stderr, data) as either stream delivers, until both are closed."""
+        try:
+            yield from read_channel(chan, deadline)
+        except TimeoutError:
+            raise CommandTimeout(f"{self.label}: command {args[0]!r} timed out",
+                                 host=self.label) from None
 
     def _exit_code(self, chan: paramiko.Channel, args: tuple[str, ...],
                    deadline: float | None) -> int:
@@ -516,24 +539,65 @@ class SshTransport(Transport):
                                  f"it may or may not have completed", host=self.label)
         return code  # -1 with a live connection: killed by a signal
 
+    def _execute(self, args: tuple[str, ...], deadline: float | None,
+                 status: list[int]) -> Iterator[tuple[bool, bytes]]:
+        """Run a command, yielding (is_stderr, data); its exit code is appended to ``status``.
+
+        In the connection's shell when it is free (no login shell per command), else on an
+        exec channel of its own."""
+        self._check_open()
+        shell = self._conn.claim_shell()
+        if shell is None:
+            chan = self._start(args)
+            try:
+                yield from self._pump(chan, args, deadline)
+                status.append(self._exit_code(chan, args, deadline))
+            finally:
+                # On timeout this only abandons the remote process: without a tty, sshd has
+                # no way to signal it, it dies when it next writes to the closed channel.
+                close_quietly(chan)
+            return
+        try:
+            yield from self._in_shell(shell, args, deadline, status)
+        finally:
+            self._conn.release_shell(shell, finished=bool(status))
+
+    def _in_shell(self, shell: ShellSession, args: tuple[str, ...], deadline: float | None,
+                  status: list[int]) -> Iterator[tuple[bool, bytes]]:
+        token = new_token()
+        framer = Framer(token)
+        try:
+            shell.send(command_line(token, args))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise self._lost(exc, f"starting {args[0]!r}") from exc
+        try:
+            for is_err, data in read_channel(shell.chan, deadline, lambda: framer.done):
+                piece = framer.feed_err(data) if is_err else framer.feed_out(data)
+                if piece:
+                    yield is_err, piece
+        except TimeoutError:
+            raise CommandTimeout(f"{self.label}: command {args[0]!r} timed out",
+                                 host=self.label) from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise self._lost(exc, f"running {args[0]!r}") from exc
+        if not framer.done:
+            raise ConnectionLost(f"{self.label}: connection lost while {args[0]!r} ran; "
+                                 f"it may or may not have completed", host=self.label)
+        assert framer.exit_code is not None
+        status.append(framer.exit_code)
+
     def run(self, argv: Sequence[str], *, check: bool = True,
             timeout: float | None = None) -> CommandResult:
         args = check_argv(argv)
         timeout = self.target.command_timeout if timeout is None else timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        chan = self._start(args)
         out: list[bytes] = []
         err: list[bytes] = []
-        try:
-            for is_err, data in self._pump(chan, args, deadline):
-                (err if is_err else out).append(data)
-            code = self._exit_code(chan, args, deadline)
-        finally:
-            # On timeout this only abandons the remote process: without a tty, sshd has no
-            # way to signal it, it dies when it next writes to the closed channel.
-            _close_quietly(chan)
-        result = CommandResult(args, code, b"".join(out), b"".join(err))
-        if check and code != 0:
+        status: list[int] = []
+        for is_err, data in self._execute(args, deadline, status):
+            (err if is_err else out).append(data)
+        result = CommandResult(args, status[0], b"".join(out), b"".join(err))
+        if check and result.exit_code != 0:
             raise CommandFailed(result, host=self.label)
         return result
 
@@ -542,21 +606,20 @@ class SshTransport(Transport):
 
     def _stream(self, args: tuple[str, ...], timeout: float | None) -> Iterator[bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        chan = self._start(args)
         err = bytearray()
-        try:
-            for is_err, data in self._pump(chan, args, deadline):
+        status: list[int] = []
+        # closing(): an abandoned stream releases (and kills) the shell at once.
+        with contextlib.closing(self._execute(args, deadline, status)) as pieces:
+            for is_err, data in pieces:
                 if not is_err:
                     yield data
                     continue
                 err += data
                 if len(err) > _MAX_STREAM_STDERR:
                     del err[:-_MAX_STREAM_STDERR]
-            code = self._exit_code(chan, args, deadline)
-        finally:
-            _close_quietly(chan)
-        if code != 0:
-            raise CommandFailed(CommandResult(args, code, b"", bytes(err)), host=self.label)
+        if status[0] != 0:
+            raise CommandFailed(CommandResult(args, status[0], b"", bytes(err)),
+                                host=self.label)
 
     def _tool(self, argv: list[str], path: str) -> CommandResult:
         """Run a GNU tool in the C locale, turning its failure into a typed error."""
@@ -815,10 +878,3 @@ class SshTransport(Transport):
         size, used, avail = (int(v) for v in out.splitlines()[-1].split())
         # df's "used" is blocks - bfree, so this recovers statvfs' f_bfree.
         return DiskSpace(total=size, free=size - used, available=avail)
-
-
-def _close_quietly(chan: paramiko.Channel) -> None:
-    """Close a channel whose work is over: on a connection that has just broken, sending the
-    close fails, and that must not hide the command's own result or error."""
-    with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
-        chan.close()

@@ -20,7 +20,7 @@ import pytest
 
 from capacity.load import load_inventory
 from capacity.tiering.catalog import Catalogue
-from capacity.tiering.records import FileRecord
+from capacity.tiering.records import Entries, FileRecord
 from capacity.tiering.scan import (
     RecordParser,
     ScanError,
@@ -298,7 +298,7 @@ def test_a_failed_batch_is_rolled_back_and_the_catalogue_stays_usable(
         catalogue: Catalogue) -> None:
     scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
     good = FileRecord(HOST, "hot", "a", 1, T0, T0, 1, "f")
-    bad = FileRecord(HOST, "hot", "b", None, T0, T0, 2, "f")  # type: ignore[arg-type]
+    bad = FileRecord(HOST, "hot", "b", 1, T0, T0, 2, None)  # type: ignore[arg-type]
     with pytest.raises(sqlite3.IntegrityError):
         catalogue.add(scan, [good, bad])
     assert list(catalogue.files(HOST, "hot")) == []  # all of the batch or none of it
@@ -314,9 +314,9 @@ def test_two_scans_of_one_tier_at_once_forget_nothing_either_saw(catalogue: Cata
     older = catalogue.begin_scan(HOST, "hot", str(tree))
     newer = catalogue.begin_scan(HOST, "hot", str(tree))
     out = LocalTransport().run(find_argv(str(tree))).stdout
-    records = RecordParser(HOST, "hot").feed(out)
-    catalogue.add(older, records)
-    catalogue.add(newer, records)
+    entries = RecordParser().feed(out)
+    catalogue.add_entries(older, entries)
+    catalogue.add_entries(newer, entries)
     assert catalogue.finish_scan(older) == 0
     assert catalogue.finish_scan(newer) == 0
     assert_same(catalogued(catalogue, "hot"), truth(tree))
@@ -327,15 +327,15 @@ def test_two_scans_of_one_tier_at_once_forget_nothing_either_saw(catalogue: Cata
 
 def test_records_split_anywhere_across_chunks_parse_the_same(tree: Path) -> None:
     out = LocalTransport().run(find_argv(str(tree))).stdout
-    whole = RecordParser(HOST, "hot").feed(out)
+    whole = RecordParser().feed(out)
     assert len(whole) == len(truth(tree))
     for size in (1, 2, 3, 5, 7, 64, 1000):
-        parser = RecordParser(HOST, "hot")
-        parts: list[FileRecord] = []
+        parser = RecordParser()
+        parts = Entries()
         for i in range(0, len(out), size):
-            parts += parser.feed(out[i:i + size])
+            parts.extend(parser.feed(out[i:i + size]))
         assert parser.complete and parts == whole
-    cut = RecordParser(HOST, "hot")
+    cut = RecordParser()
     cut.feed(out[:-1])  # the last NUL missing: output that stopped mid-entry
     assert not cut.complete
 
