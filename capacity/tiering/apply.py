@@ -7,7 +7,8 @@ A move, on the host itself (a same-host move never streams data through the cont
                room
     copy       into a work directory on the target tier: ROOT/.capacity-work/ID/payload
                (cp -a, or rsync --bwlimit when the host or policy limits bandwidth); flush
-    verify     sha256 of every file, source and copy, computed on the host
+    verify     sha256 of every file of the copy against the source's (hashed on the host,
+               the source's while it is copied)
     rename     the verified copy into place (atomic, never over an existing target)
     finish     run the policy's hook, and make sure the source did not change meanwhile
     delete     the source (or replace it by a symbolic link to the target, with ``stub``)
@@ -32,15 +33,13 @@ from typing import Any
 from capacity.model import Host, Inventory, Policy
 from capacity.model.policy import Window
 from capacity.tiering import journal as J
+from capacity.tiering import remote
 from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import AlreadyExists, Transport, TransportError
 from capacity.transports.base import decode_path
 
-HASH_TREE = ('if [ -d "$1" ]; then cd -- "$1" && find . -type f -print0 | '
-             'xargs -0 -r sha256sum -z --; else sha256sum -z -- "$1"; fi')
-"""sha256 of every regular file under $1 (or of $1), NUL-separated, names as they are."""
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
 MTIME_TOLERANCE = 1e-6
@@ -171,9 +170,9 @@ class Engine:
             listing = self._check_source(row)
             self._check_target(row)
             self._set(row, J.COPYING, work=work)
-            self._copy(row, payload)
+            source_sums = self._copy(row, payload)
             self._set(row, J.VERIFYING)
-            sums = self._verify(row, payload, listing)
+            sums = self._verify(row, payload, listing, source_sums)
             self._set(row, J.RENAMING, checksums=sums)
             state = J.RENAMING
         row = self._reload(row)
@@ -192,8 +191,8 @@ class Engine:
 
     def _check_source(self, row: UnitRow) -> dict[str, tuple[int, float]]:
         planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
-        if self.t.stat(row.source) is None:
-            if row.target and self.t.stat(row.target) is not None:
+        if not self.t.exists(row.source):
+            if row.target and self.t.exists(row.target):
                 found = self._listing(row.target, row.target)
                 if _same_files(found, planned):
                     raise UnitProblem(J.DONE, "already in place at the target")
@@ -207,7 +206,7 @@ class Engine:
 
     def _check_target(self, row: UnitRow) -> None:
         assert row.target is not None
-        if self.t.stat(row.target) is not None:
+        if self.t.exists(row.target):
             raise UnitProblem(J.FAILED, f"the target {row.target} exists already; it is"
                               " never overwritten")
         target_root = self._root_of(row)
@@ -217,7 +216,9 @@ class Engine:
             raise UnitProblem(J.FAILED, f"target tier full: {space.available} bytes available,"
                               f" the unit needs {row.bytes}")
 
-    def _copy(self, row: UnitRow, payload: str) -> None:
+    def _copy(self, row: UnitRow, payload: str) -> dict[str, str]:
+        """Copy the unit into its work directory and flush it to disk; returns the sha256 of
+        the source's files, hashed while the copy runs."""
         self.t.mkdir(posixpath.dirname(payload))
         limit = self._bandwidth(row)
         if limit:
@@ -227,16 +228,17 @@ class Engine:
             copy = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
         else:
             copy = ["cp", "-a", "--no-dereference", "--", row.source, payload]
-        # Copy, then flush the target filesystem, in one round trip: "$@" is the copy argv.
-        result = self.t.run(["sh", "-c", 'last=$1; shift; "$@" && sync -f -- "$last"', "sh",
-                             payload, *copy], check=False)
+        result = self.t.run(remote.copy_and_hash(row.source, payload, copy), check=False)
+        if result.exit_code == remote.HASH_FAILED:
+            raise UnitProblem(J.FAILED, f"hashing the source failed: {_stderr(result.stderr)}")
         if not result.ok:
             raise UnitProblem(J.FAILED, f"copy failed: {_stderr(result.stderr)}")
         self._audit(row, "copied", bytes=row.bytes, work=payload)
+        return remote.parse_sums(result.stdout)
 
-    def _verify(self, row: UnitRow, payload: str,
-                listing: dict[str, tuple[int, float]]) -> dict[str, Any]:
-        source, copy = self._hash_pair(row.source, payload, posixpath.dirname(payload))
+    def _verify(self, row: UnitRow, payload: str, listing: dict[str, tuple[int, float]],
+                source: dict[str, str]) -> dict[str, Any]:
+        copy = self._hashes(payload)
         if source != copy:
             raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
         if set(source) != set(listing) or not _same_files(
@@ -249,7 +251,7 @@ class Engine:
     def _rename(self, row: UnitRow, payload: str) -> None:
         assert row.target is not None
         renamed_now = False
-        if self.t.stat(payload) is not None:
+        if self.t.exists(payload):
             self.t.mkdir(posixpath.dirname(row.target))
             try:
                 self.t.rename(payload, row.target)
@@ -257,7 +259,7 @@ class Engine:
             except AlreadyExists:
                 raise UnitProblem(J.KEPT_BOTH, f"the target {row.target} appeared meanwhile;"
                                   " nothing was overwritten") from None
-        if self.t.stat(row.target) is None:
+        if not self.t.exists(row.target):
             raise UnitProblem(J.FAILED, "neither the verified copy nor the target exists")
         # After a crash the rename may have happened without being journaled: then check
         # that the target holds exactly the verified files before the source may go.
@@ -277,7 +279,7 @@ class Engine:
             if not result.ok:
                 raise UnitProblem(J.KEPT_BOTH, f"hook failed ({result.exit_code}):"
                                   f" {_stderr(result.stderr)}; the source is kept")
-        if self.t.stat(row.source) is None:
+        if not self.t.exists(row.source):
             return  # deleted already (a crash after the delete began)
         found = self._listing(row.source, row.detail["source_root"])
         verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
@@ -299,7 +301,7 @@ class Engine:
                 self.t.delete_tree(row.source, missing_ok=True)
             else:
                 self.t.delete(row.source, missing_ok=True)
-        if stub and self.t.stat(row.source) is None:
+        if stub and not self.t.exists(row.source):
             self.t.run(["ln", "-s", "--", row.target or "", row.source])
         self._audit(row, "source-deleted", source=row.source, stub=stub)
 
@@ -395,21 +397,7 @@ class Engine:
 
     def _hashes(self, path: str) -> dict[str, str]:
         """sha256 of every regular file under ``path``, computed on the host."""
-        out = self.t.run(["sh", "-c", HASH_TREE, "sh", path]).stdout
-        return _parse_sums(out)
-
-    def _hash_pair(self, first: str, second: str, scratch: str) -> tuple[dict[str, str],
-                                                                       dict[str, str]]:
-        """Hash two trees at once on the host (two cores read in parallel), in one round
-        trip; ``scratch`` is a directory of the engine's own for the interim output."""
-        script = (f'h() {{ {HASH_TREE}; }}; h "$1" > "$3/.sums1" & p=$!; '
-                  'h "$2" > "$3/.sums2" || exit 1; wait $p || exit 1; '
-                  'cat "$3/.sums1"; printf "\\0\\0"; cat "$3/.sums2"; '
-                  'rm -f -- "$3/.sums1" "$3/.sums2"')
-        out = self.t.run(["sh", "-c", script, "sh", first, second, scratch]).stdout
-        one, _, two = out.partition(b"\0\0")
-        return _parse_sums(one), _parse_sums(two)
-
+        return remote.parse_sums(self.t.run(remote.hash_tree(path)).stdout)
 
     def _inside_root(self, path: str, root: str, *, may_be_missing: bool = False) -> None:
         """Refuse a path that leaves its tier root through a symbolic link."""
@@ -498,16 +486,3 @@ def _stderr(data: bytes) -> str:
 
 def units_of(plan: Plan, host: str) -> Iterator[PlannedUnit]:
     return (u for u in plan.units if u.host == host)
-
-
-def _parse_sums(out: bytes) -> dict[str, str]:
-    """``sha256sum -z`` output: 'HASH  ./path' entries ending in NUL, names unescaped; a
-    single file's entry (its absolute path) is keyed ''."""
-    sums: dict[str, str] = {}
-    for entry in out.split(b"\0"):
-        if not entry:
-            continue
-        digest, _, name = entry.partition(b"  ")
-        rel = decode_path(name)
-        sums[rel[2:] if rel.startswith("./") else ""] = digest.decode()
-    return sums

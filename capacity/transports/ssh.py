@@ -671,7 +671,7 @@ class SshTransport(Transport):
         try:
             sftp.lstat(raw)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return False
             raise
         return True

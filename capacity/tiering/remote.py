@@ -1,0 +1,90 @@
+"""What the apply engine runs on a host: hashing and copying, as argv lists for a transport.
+
+Hashing is most of a move's cost, so it goes to the fastest tool the host has: Python's
+hashlib (OpenSSL underneath, with the CPU's SHA instructions: about 700 MB/s a core, where
+coreutils' ``sha256sum`` manages about 180 MB/s), several files at once; ``sha256sum`` when
+the host has no ``python3``.  Both print the same thing, ``sha256sum -z`` style:
+``HEX  NAME`` entries ending in NUL, names as they are (any byte but NUL).
+
+Every path reaches the host as an argument, never inside the script text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from capacity.transports.base import decode_path
+
+HASH_PY = r"""
+import hashlib, os, stat, sys
+from concurrent.futures import ThreadPoolExecutor
+top, workers = os.fsencode(sys.argv[1]), int(sys.argv[2]) or os.cpu_count() or 1
+def digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                return h.hexdigest().encode()
+            h.update(block)
+st = os.lstat(top)
+if stat.S_ISDIR(st.st_mode):
+    names = []
+    for folder, dirs, files in os.walk(top, onerror=lambda e: sys.exit("hash: %s" % e)):
+        rel = os.path.relpath(folder, top)
+        for name in files:
+            if stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
+                names.append(os.path.normpath(os.path.join(rel, name)))
+    paths = [os.path.join(top, n) for n in names]
+    names = [b"./" + n for n in names]
+else:
+    names, paths = [top], [top]
+with ThreadPoolExecutor(max(1, workers)) as pool:
+    sums = list(pool.map(digest, paths))
+out = sys.stdout.buffer
+for name, hexdigest in zip(names, sums):
+    out.write(hexdigest + b"  " + name + b"\0")
+"""
+"""sha256 of every regular file under argv[1] (or of argv[1]), argv[2] files at a time
+(0: as many as the host has cores)."""
+
+_HASH_FUNCTION = (
+    # h PATH WORKERS: python3 if the host has it, else coreutils.
+    'h() { if command -v python3 >/dev/null 2>&1 && [ -z "$CAPACITY_SHA256SUM" ]; then '
+    'python3 -c "$hash_py" "$1" "$2"; '
+    'elif [ -d "$1" ]; then (cd -- "$1" && find . -type f -print0 | '
+    'xargs -0 -r sha256sum -z --); else sha256sum -z -- "$1"; fi; }; ')
+
+
+def hash_tree(path: str, workers: int = 0) -> list[str]:
+    """The command hashing every regular file under ``path`` (or ``path`` itself)."""
+    script = 'hash_py=$1; shift; ' + _HASH_FUNCTION + 'h "$1" "$2"'
+    return ["sh", "-c", script, "sh", HASH_PY, path, str(workers)]
+
+
+COPY_FAILED = 3
+HASH_FAILED = 4
+
+
+def copy_and_hash(source: str, flush: str, copy: Sequence[str], workers: int = 0) -> list[str]:
+    """Run the ``copy`` argv, then flush the filesystem of ``flush``; meanwhile hash
+    ``source`` (the copy reads it too, so it comes from cache once).  Prints the source's
+    sums; exits :data:`COPY_FAILED` or :data:`HASH_FAILED`."""
+    script = ('hash_py=$1; src=$2; flush=$3; shift 3; ' + _HASH_FUNCTION
+              + '{ "$@" && sync -f -- "$flush"; } & copying=$!; '
+              f'h "$src" {workers} || {{ wait $copying; exit {HASH_FAILED}; }}; '
+              f'wait $copying || exit {COPY_FAILED}')
+    return ["sh", "-c", script, "sh", HASH_PY, source, flush, *copy]
+
+
+def parse_sums(out: bytes) -> dict[str, str]:
+    """Hash output: 'HASH  ./path' entries ending in NUL; a single file's entry (its
+    absolute path) is keyed ''."""
+    sums: dict[str, str] = {}
+    for entry in out.split(b"\0"):
+        if not entry:
+            continue
+        digest, _, name = entry.partition(b"  ")
+        rel = decode_path(name)
+        sums[rel[2:] if rel.startswith("./") else ""] = digest.decode()
+    return sums
