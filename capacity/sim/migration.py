@@ -34,7 +34,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, Non
         remaining -= part
         if remaining <= 0:
             break
-        yield twin.env.timeout(1)
+        yield twin.next_day()
     if staging is not None:
         staging.copies.pop(key, None)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",

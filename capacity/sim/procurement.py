@@ -120,7 +120,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
             if projected >= threshold * offered:
                 _order(twin, ledger, name, rule, ref, projected / threshold - offered,
                        leads[name])
-        yield twin.env.timeout(1)
+        yield twin.next_day()
 
 
 def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float,

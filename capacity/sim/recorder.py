@@ -3,6 +3,7 @@ against supply, and threshold crossings as events."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
     rows = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
              [(level, level_ratio(twin, ref, level)) for level in LEVELS]) for ref in refs]
     reached = dict.fromkeys(refs, 0)  # how many levels each resource is at or above
+    demand = Demand(twin)
     yield twin.env.timeout(RECORD)
     while True:
         for store, used_tape, capacity_tape, levels in rows:
@@ -53,18 +55,32 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
                               f" ({fill:.0%} full)" if capacity else
                               f"{level}: no capacity online", level=level)
             reached[store.ref] = level_now
-        _record_compute(twin, tape)
-        yield twin.env.timeout(1)
+        _record_compute(twin, tape, demand.now())
+        yield twin.next_day()
 
 
-def _record_compute(twin: Twin, tape: Tape) -> None:
-    # Demand changes only when a workload starts or is added: count again only then.
-    started = sum(1 for s in twin.workloads.values()
-                  if s.start_day is None or twin.day >= s.start_day)
-    key = ("demand", len(twin.workloads), started)
-    demand = twin.memo.get(key)
-    if not isinstance(demand, dict):
-        demand = twin.memo[key] = _compute_demand(twin)
+class Demand:
+    """Compute asked of each cluster by the workloads started so far.  It changes only when
+    a workload starts or is added, so it is counted again only then, not every day."""
+
+    def __init__(self, twin: Twin) -> None:
+        self.twin = twin
+        self.counted = -1  # workloads when last counted
+        self.until = -math.inf  # the next start day after the last count
+        self.demand: dict[str, list[int]] = {}
+
+    def now(self) -> dict[str, list[int]]:
+        twin, day = self.twin, self.twin.day
+        if len(twin.workloads) != self.counted or day >= self.until:
+            self.demand = _compute_demand(twin)
+            self.counted = len(twin.workloads)
+            self.until = min((s.start_day for s in twin.workloads.values()
+                              if s.start_day is not None and s.start_day > day),
+                             default=math.inf)
+        return self.demand
+
+
+def _record_compute(twin: Twin, tape: Tape, demand: dict[str, list[int]]) -> None:
     for name, series in tape.compute.items():
         vcpu, ram, gpus = (0, 0, 0) if twin.stores[name].offline else twin.compute[name]
         for field_name, value in zip(series, (demand[name][0], vcpu, demand[name][1], ram,

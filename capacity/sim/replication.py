@@ -22,18 +22,19 @@ from capacity.sim.twin import REPLICATION, Twin
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
     rep = twin.inventory.replications[name]
     source = twin.stores[rep.source]
-    target = twin.stores[rep.target]
+    copies = twin.stores[rep.target].copies
+    kind, immutable, changes = rep.kind, rep.immutable, 1 + rep.change_rate * rep.retention
     earlier: deque[float] = deque(maxlen=rep.lag + 1)
     deleted: deque[float] = deque(maxlen=rep.retention + 1)  # source's expired total by day
     yield twin.env.timeout(REPLICATION)
     while True:
         held = source.own
-        if rep.kind == "async":
+        if kind == "async":
             earlier.append(held)
             held = earlier[0]
-        elif rep.kind == "backup":
+        elif kind == "backup":
             deleted.append(source.expired)
-            locked = source.expired - deleted[0] if rep.immutable else 0.0
-            held = held * (1 + rep.change_rate * rep.retention) + locked
-        target.copies[name] = held
-        yield twin.env.timeout(1)
+            locked = source.expired - deleted[0] if immutable else 0.0
+            held = held * changes + locked
+        copies[name] = held
+        yield twin.next_day()

@@ -14,8 +14,7 @@ need file names; the simulator assumes they match the governed workloads' data.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import simpy
@@ -64,9 +63,9 @@ def daily_allowance(twin: Twin, policy: Policy) -> float:
     return min((float(x) for x in limits if x is not None), default=math.inf)
 
 
-def governed(twin: Twin, policy_name: str) -> list[str]:
+def governed(twin: Twin, policy_name: str) -> Sequence[str]:
     """Workloads whose data the policy moves (kept current by ``WorkloadState`` additions)."""
-    return [name for name in twin.workloads_of_policy.get(policy_name, ())]
+    return twin.workloads_of_policy.get(policy_name, ())
 
 
 def places(twin: Twin, workload: str) -> list[str]:
@@ -120,8 +119,8 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
             oldest, youngest = day + horizon - age_off, day + horizon - age_on
             for wl in governed(twin, name):
                 for where in places(twin, wl):
-                    held += _bytes_born_between(twin.stores[where].cohorts.get(wl), oldest,
-                                                youngest)
+                    cohorts = twin.stores[where].cohorts.get(wl)
+                    held += cohorts.born_between(oldest, youngest) if cohorts else 0.0
                 state = twin.workloads[wl]
                 if state.model.lands_on == ref:
                     held += state.bytes_on(day) * min(horizon, age_off)
@@ -130,23 +129,13 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
     return max(held, low * twin.stores[ref].available)
 
 
-def _bytes_born_between(cohorts: deque[list[float]] | None, after: float,
-                        until: float) -> float:
-    """Bytes of cohorts born in (after, until].  Cohorts are oldest first and the window is
-    recent, so walk back from the youngest and stop at the window's start."""
-    total = 0.0
-    for birth, nbytes in reversed(cohorts or ()):
-        if birth <= after:
-            break
-        if birth <= until:
-            total += nbytes
-    return total
-
-
 def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
     policy = twin.inventory.policies[policy_name]
-    plan = routes(twin, policy_name)
     allowance_per_day = daily_allowance(twin, policy)
+    # Each rule as it runs: where from, where to (None: expire), and the age it acts at.
+    plan = [(route, twin.stores[route.source],
+             twin.stores[route.target] if route.target is not None else None,
+             _acts_at(policy, route)) for route in routes(twin, policy_name)]
     draining: dict[str, bool] = {}  # source -> above high, not yet down to low
     last_note: dict[str, int] = {}
     yield twin.env.timeout(TIERING)
@@ -154,21 +143,18 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
         day = twin.day
         allowance = allowance_per_day
         names = governed(twin, policy_name)  # add_workload events can join later
-        for route in plan:
-            source = twin.stores[route.source]
-            age = route.rule.select.older_than or 0
-            if route.target is None:
-                age = max(age, policy.retention)
+        for route, source, target, age in plan:
+            if target is None:
                 for name in names:
                     source.expire(name, day - age)
                 continue
             limit = _move_limit(policy, source, draining)
-            target = twin.stores[route.target]
+            if limit <= 0:
+                continue  # under a trigger, most days: nothing may leave the source
             room = target.available * target.thresholds.critical - target.used
-            if limit > 0 and room < limit and day - last_note.get(route.target, -10**9) >= \
-                    NOTE_EVERY_DAYS:
-                last_note[route.target] = day
-                twin.note("tiering-held", route.target, f"{route.rule.name}: target at its"
+            if room < limit and day - last_note.get(target.ref, -10**9) >= NOTE_EVERY_DAYS:
+                last_note[target.ref] = day
+                twin.note("tiering-held", target.ref, f"{route.rule.name}: target at its"
                           " critical threshold; moves held back", rule=route.rule.name)
             limit = min(limit, allowance, max(0.0, room))
             for name in names:
@@ -178,7 +164,13 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
                     target.add(name, birth, nbytes)
                     limit -= nbytes
                     allowance -= nbytes
-        yield twin.env.timeout(1)
+        yield twin.next_day()
+
+
+def _acts_at(policy: Policy, route: Route) -> int:
+    """The age at which a rule takes data: an expire rule never before the retention."""
+    age = route.rule.select.older_than or 0
+    return age if route.target is not None else max(age, policy.retention)
 
 
 def _move_limit(policy: Policy, source: Store, draining: dict[str, bool]) -> float:

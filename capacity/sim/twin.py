@@ -8,9 +8,9 @@ of the day so that the order of work within a day never depends on scheduling ac
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import random
-from collections import deque
 from dataclasses import dataclass, field
 
 import simpy
@@ -27,20 +27,81 @@ INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
     0.0, 0.2, 0.3, 0.5, 0.6, 0.7, 0.9)
 
 
+class Cohorts:
+    """One workload's data on one store: bytes by birth day, oldest first.
+
+    Kept as two parallel lists rather than one object per cohort: the desk's forecast sums
+    a window of birth days, which is then two bisections and a walk over a contiguous slice
+    (one object per cohort made that walk chase pointers all over memory, and it grew
+    slower per cohort as the estate grew)."""
+
+    __slots__ = ("births", "sizes")
+
+    def __init__(self) -> None:
+        self.births: list[float] = []
+        self.sizes: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.births)
+
+    def add(self, birth: float, nbytes: float) -> None:
+        births, sizes = self.births, self.sizes
+        if births and births[-1] == birth:
+            sizes[-1] += nbytes
+        elif births and births[-1] > birth:  # older data arriving (a migration)
+            at = bisect.bisect_right(births, birth)  # after any cohort born the same day
+            births.insert(at, birth)
+            sizes.insert(at, nbytes)
+        else:
+            births.append(birth)
+            sizes.append(nbytes)
+
+    def due(self, born_by: float) -> bool:
+        """Whether any cohort was born on or before ``born_by``."""
+        return bool(self.births) and self.births[0] <= born_by
+
+    def take_older(self, born_by: float, limit: float) -> list[tuple[float, float]]:
+        """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
+        first; returns (birth, bytes) removed (the last cohort taken may be split)."""
+        births, sizes = self.births, self.sizes
+        taken: list[tuple[float, float]] = []
+        gone = 0  # whole cohorts taken
+        while gone < len(births) and limit > 0 and births[gone] <= born_by:
+            nbytes = sizes[gone]
+            part = min(nbytes, limit)
+            taken.append((births[gone], part))
+            if part >= nbytes:
+                gone += 1
+            else:
+                sizes[gone] = nbytes - part
+            limit -= part
+        del births[:gone], sizes[:gone]
+        return taken
+
+    def born_between(self, after: float, until: float) -> float:
+        """Bytes of cohorts born in (after, until], summed from the youngest back (the order
+        the forecast has always added them in, so its figures do not move)."""
+        lo = bisect.bisect_right(self.births, after)
+        hi = bisect.bisect_right(self.births, until)
+        total = 0.0
+        for nbytes in reversed(self.sizes[lo:hi]):
+            total += nbytes
+        return total
+
+
 @dataclass
 class Store:
     """A storage resource: effective capacity and what sits on it.
 
-    Workload data is kept as cohorts ``[birth_day, bytes]`` per workload, oldest first, so
-    that retention and tier rules can act by age; copies (replicas, backups, staging) are
-    plain byte counts by name."""
+    Workload data is kept as ``Cohorts`` per workload, so that retention and tier rules can
+    act by age; copies (replicas, backups, staging) are plain byte counts by name."""
 
     ref: str
     kind: str
     site: str
     capacity: float
     thresholds: Thresholds
-    cohorts: dict[str, deque[list[float]]] = field(default_factory=dict)
+    cohorts: dict[str, Cohorts] = field(default_factory=dict)
     copies: dict[str, float] = field(default_factory=dict)
     own: float = 0.0
     """Bytes of workload data (the sum of all cohorts)."""
@@ -64,42 +125,36 @@ class Store:
     def add(self, workload: str, birth_day: float, nbytes: float) -> None:
         if nbytes <= 0:
             return
-        queue = self.cohorts.setdefault(workload, deque())
-        if queue and queue[-1][0] == birth_day:
-            queue[-1][1] += nbytes
-        elif queue and queue[-1][0] > birth_day:  # older data arriving (a migration)
-            items = sorted([*queue, [birth_day, nbytes]], key=lambda c: c[0])
-            queue.clear()
-            queue.extend(items)
-        else:
-            queue.append([birth_day, nbytes])
+        cohorts = self.cohorts.get(workload)
+        if cohorts is None:
+            cohorts = self.cohorts[workload] = Cohorts()
+        cohorts.add(birth_day, nbytes)
         self.own += nbytes
 
-    def take_older(self, workload: str, born_by: float, limit: float) -> list[list[float]]:
+    def take_older(self, workload: str, born_by: float,
+                   limit: float) -> list[tuple[float, float]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
         first; returns what was removed (a cohort may be split)."""
-        queue = self.cohorts.get(workload)
-        taken: list[list[float]] = []
-        while queue and limit > 0 and queue[0][0] <= born_by:
-            birth, nbytes = queue[0]
-            part = min(nbytes, limit)
-            if part >= nbytes:
-                queue.popleft()
-            else:
-                queue[0][1] -= part
-            taken.append([birth, part])
-            limit -= part
+        cohorts = self.cohorts.get(workload)
+        if cohorts is None or not cohorts.due(born_by):
+            return []
+        taken = cohorts.take_older(born_by, limit)
+        for _birth, part in taken:
             self.own -= part
         return taken
 
     def expire(self, workload: str, born_by: float, limit: float = float("inf")) -> float:
         """Delete cohorts born on or before ``born_by``; returns the bytes deleted."""
+        cohorts = self.cohorts.get(workload)
+        if cohorts is None or not cohorts.due(born_by):
+            return 0.0  # the common case, every day: nothing is old enough yet
         gone = sum(c[1] for c in self.take_older(workload, born_by, limit))
         self.expired += gone
         return gone
 
     def workload_bytes(self, workload: str) -> float:
-        return sum(c[1] for c in self.cohorts.get(workload, ()))
+        cohorts = self.cohorts.get(workload)
+        return sum(cohorts.sizes) if cohorts is not None else 0
 
 
 @dataclass
@@ -187,10 +242,26 @@ class Twin:
     """Derived facts worked out once per run (tier routes)."""
     lead_time_factor: float = 1.0
     afr_factor: float = 1.0
+    tomorrow: tuple[float, simpy.Event] | None = None
+    """The event ``next_day`` hands out, and when it fires."""
 
     @property
     def day(self) -> int:
         return int(self.env.now)
+
+    def next_day(self) -> simpy.Event:
+        """The same time tomorrow, for an actor that acts once a day.
+
+        Actors that act at the same time of day (every workload at INGEST, every replication
+        at REPLICATION) share one event: SimPy then schedules and pops one event for all of
+        them, which was most of its cost, and resumes them in the order they asked, the order
+        their own events would have had.  Only a sharer that started a process would see a
+        difference (the new process would start after the other sharers, not before): the
+        daily actors that share do not start processes."""
+        at = self.env.now + 1
+        if self.tomorrow is None or self.tomorrow[0] != at:
+            self.tomorrow = (at, self.env.timeout(1))
+        return self.tomorrow[1]
 
     def date(self, day: float | None = None) -> dt.date:
         return self.start + dt.timedelta(days=int(self.env.now if day is None else day))

@@ -63,10 +63,6 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
         day = twin.day
         landing.add(name, day, state.bytes_on(day))
         if retention is not None:
-            born_by = day - retention
             for ref in places(twin, name):
-                store = twin.stores[ref]
-                queue = store.cohorts.get(name)
-                if queue and queue[0][0] <= born_by:
-                    store.expire(name, born_by)
-        yield twin.env.timeout(1)
+                twin.stores[ref].expire(name, day - retention)
+        yield twin.next_day()
