@@ -56,6 +56,8 @@ class Ledger:
     """Nodes ordered but not installed, per cluster (they bring compute too)."""
     per_unit: dict[str, int] = field(default_factory=dict)
     """Effective bytes one more unit adds, per rule, for the current configuration."""
+    enough: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """Per cluster, what its compute check last saw when no node was needed."""
 
 
 def new_ledger(twin: Twin) -> Ledger:
@@ -88,22 +90,25 @@ def reviewed(twin: Twin) -> list[str]:
 def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
     """Every day, review every expandable resource and order what the trend says is due."""
     ledger = new_ledger(twin)
-    rules = [(name, twin.inventory.procurement[name]) for name in reviewed(twin)]
-    refs = {name: pool_ref(rule) if rule.unit == "parity-group" else rule.resource
-            for name, rule in rules}
-    leads = {name: round(rule.lead_time * twin.lead_time_factor) for name, rule in rules}
+    # Per rule, what does not change during the run: the resource reviewed (its store), the
+    # lead time, how far ahead to look and the threshold to stay under.
+    rules = []
+    for name in reviewed(twin):
+        rule = twin.inventory.procurement[name]
+        ref = pool_ref(rule) if rule.unit == "parity-group" else rule.resource
+        store = twin.stores[ref]
+        lead = round(rule.lead_time * twin.lead_time_factor)
+        rules.append((name, rule, ref, store, lead, lead + rule.safety_margin,
+                      rule.reorder_at or store.thresholds.warning))
     yield twin.env.timeout(PROCUREMENT)
     while True:
-        for name, rule in rules:
-            ref = refs[name]
-            store = twin.stores[ref]
-            horizon = leads[name] + rule.safety_margin
-            threshold = rule.reorder_at or store.thresholds.warning
+        day = twin.day
+        for name, rule, ref, store, lead, horizon, threshold in rules:
             if rule.unit == "node":  # compute: cheap, and a start date is known ahead
                 nodes = nodes_for_compute(twin, ledger, ref, threshold, horizon)
                 if nodes:
-                    _order(twin, ledger, name, rule, ref, 0.0, leads[name], units=nodes)
-            if ledger.snoozed.get(name, -1) > twin.day:
+                    _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
+            if ledger.snoozed.get(name, -1) > day:
                 continue
             offered = store.available + ledger.pending.get(ref, 0.0)
             growth = trend(twin.history[ref])
@@ -111,15 +116,14 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
             if projected < threshold * offered:
                 # Far from the threshold: look again when half the distance could be gone.
                 days_left = (threshold * offered - projected) / growth if growth else math.inf
-                ledger.snoozed[name] = twin.day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
+                ledger.snoozed[name] = day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
                 continue
             # Tier policies will move old data off before it fills: count on them.
             drained = held_after_draining(twin, ref, horizon)
             if drained is not None:
                 projected = min(projected, drained)
             if projected >= threshold * offered:
-                _order(twin, ledger, name, rule, ref, projected / threshold - offered,
-                       leads[name])
+                _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
         yield twin.next_day()
 
 
@@ -129,18 +133,26 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float
     horizon (known start dates included) stays under ``threshold`` of what it gives after
     N+k, counting nodes already on order."""
     config = twin.clusters[cluster]
+    demand = _demand_by(twin, cluster, twin.day + horizon)
+    have = twin.compute[cluster]
+    pending = ledger.pending_nodes.get(cluster, 0)
+    # Asked daily, but the answer moves only when one of these does: skip the sums while
+    # they stand where they stood when the cluster last had enough.
+    inputs = (config, demand, have, pending, threshold)
+    if ledger.enough.get(cluster) == inputs:
+        return 0
     node = twin.inventory.catalog.nodes[config.node_model]
     cores = (config.cores or node.cores) - config.controller_vm.cores
     ram = (config.ram or node.ram) - config.controller_vm.ram
     per_node = (cores * config.overcommit.cpu, ram * config.overcommit.ram,
                 float(config.gpus if config.gpus is not None else node.gpus))
-    demand = _demand_by(twin, cluster, twin.day + horizon)
-    pending = ledger.pending_nodes.get(cluster, 0)
     needed = 0
-    for want, have, each in zip(demand, twin.compute[cluster], per_node, strict=True):
-        supply = have + pending * each
+    for want, has, each in zip(demand, have, per_node, strict=True):
+        supply = has + pending * each
         if want > threshold * supply and each > 0:
             needed = max(needed, math.ceil((want / threshold - supply) / each))
+    if not needed:
+        ledger.enough[cluster] = inputs
     return needed
 
 

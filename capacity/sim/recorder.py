@@ -3,7 +3,10 @@ against supply, and threshold crossings as events."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import operator
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -35,22 +38,24 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
     for name in twin.clusters:
         tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
                                               "gpu_demand", "gpus")}
+    # Level ratios ascend (the model checks warning <= critical <= 100%), so how many levels
+    # a fill is at or above is one bisection.
     rows = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
-             [(level, level_ratio(twin, ref, level)) for level in LEVELS]) for ref in refs]
+             [level_ratio(twin, ref, level) for level in LEVELS]) for ref in refs]
     reached = dict.fromkeys(refs, 0)  # how many levels each resource is at or above
     demand = Demand(twin)
     yield twin.env.timeout(RECORD)
     while True:
-        for store, used_tape, capacity_tape, levels in rows:
+        for store, used_tape, capacity_tape, ratios in rows:
             used, capacity = store.used, store.available
             used_tape.append(int(used + 0.5))
             capacity_tape.append(int(capacity + 0.5))
             level_now = 0
             if used > 0:
                 fill = used / capacity if capacity else float("inf")
-                level_now = sum(1 for _, ratio in levels if fill >= ratio)
+                level_now = bisect.bisect_right(ratios, fill)
             if level_now > reached[store.ref]:
-                for level, _ in levels[reached[store.ref]:level_now]:
+                for level in LEVELS[reached[store.ref]:level_now]:
                     twin.note("threshold", store.ref, f"{level} threshold reached"
                               f" ({fill:.0%} full)" if capacity else
                               f"{level}: no capacity online", level=level)
@@ -107,18 +112,29 @@ def runways(twin: Twin, tape: Tape) -> list[Runway]:
     found = []
     for ref in twin.stores:
         used, capacity = tape.used[ref], tape.capacity[ref]
+        day: int | None = 0
         for level in LEVELS:
             ratio = level_ratio(twin, ref, level)
-            day = next((i for i, (u, c) in enumerate(zip(used, capacity, strict=True))
-                        if u > 0 and u >= ratio * c), None)
+            # Ratios ascend, so a level is never reached before the one below it: look on
+            # from there (and not at all if that one was never reached).
+            day = None if day is None else _first_day_at(used, capacity, ratio, day)
             found.append(_runway(twin, ref, level, ratio, day))
     for name, series in tape.compute.items():
         for kind in ("vcpu", "ram"):
             demand, supply = series[f"{kind}_demand"], series[kind]
-            day = next((i for i, (d, s) in enumerate(zip(demand, supply, strict=True))
-                        if d > s), None)
+            # The first day demand exceeds supply: the first index where demand > supply.
+            day = next(itertools.compress(itertools.count(), map(operator.gt, demand, supply)),
+                       None)
             found.append(_runway(twin, f"{name}:{kind}", "full", 1.0, day))
     return found
+
+
+def _first_day_at(used: list[int], capacity: list[int], ratio: float, start: int) -> int | None:
+    """The first day from ``start`` on which use is at or above ``ratio`` of capacity."""
+    for day in range(start, len(used)):
+        if used[day] > 0 and used[day] >= ratio * capacity[day]:
+            return day
+    return None
 
 
 def _runway(twin: Twin, ref: str, level: str, ratio: float, day: int | None) -> Runway:

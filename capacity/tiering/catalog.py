@@ -1,21 +1,37 @@
-"""The file catalogue: what each host's tier roots held at its last scan, in SQLite (WAL).
+"""The file catalogue: what each host's tier roots held at their last scan, in SQLite (WAL).
 
-A rescan replaces a tier's rows: entries seen again are updated in place, new ones added,
-and entries the scan did not see are deleted when it finishes.  An unfinished scan (a crash,
-a lost connection) leaves the previous scan's rows as they were.
+Layout: one row per directory per scan, holding that directory's entries packed as find
+printed them (``kind size mtime atime inode name``, each field ending in NUL).  A PACS tier
+of millions of files is tens of thousands of study directories, so a scan writes that many
+rows rather than a row per file: the per-row cost of SQLite from Python, not find, was what
+bounded the scan rate.  Readers unpack the rows of the tiers they ask for.
+
+Each scan writes its own generation of rows.  Readers see the newest *finished* scan of a
+tier, so a scan in progress, or one that failed or was interrupted, changes nothing they
+see; finishing a scan drops the older generations in the same transaction.  Of two scans of
+one tier running at once, the one begun last wins, whichever finishes first.
+
+The catalogue is a cache of the hosts' filesystems: a catalogue written by an older layout
+is dropped when opened, and the next scan fills it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import posixpath
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
-from capacity.tiering.records import Entries, FileRecord
+from capacity.tiering.records import FileRecord
+
+LAYOUT = 2
+"""``PRAGMA user_version`` of this layout."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -28,28 +44,70 @@ CREATE TABLE IF NOT EXISTS scans (
     files INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS files (
-    host TEXT NOT NULL,
-    tier TEXT NOT NULL,
-    path BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    atime REAL NOT NULL,
-    inode INTEGER NOT NULL,
-    kind TEXT NOT NULL,
+CREATE INDEX IF NOT EXISTS scans_tier ON scans (host, tier, finished);
+CREATE TABLE IF NOT EXISTS dirs (
     scan INTEGER NOT NULL,
-    PRIMARY KEY (host, tier, path)
-) WITHOUT ROWID;
+    dir BLOB NOT NULL,
+    entries BLOB NOT NULL,
+    UNIQUE (scan, dir)
+);
 """
+
+FIELDS = 6
+"""Fields of one packed entry: kind, size, mtime, atime, inode, name (in that order)."""
+
+_KINDS = {b"f": "f", b"l": "l", b"d": "d"}
 
 
 def _blob(path: str) -> bytes:
-    # Paths are stored as the host's bytes: any name survives, whatever its encoding.
+    # Paths are kept as the host's bytes: any name survives, whatever its encoding.
     return path.encode("utf-8", "surrogateescape")
 
 
 def _text(blob: bytes) -> str:
     return bytes(blob).decode("utf-8", "surrogateescape")
+
+
+def group_by_directory(fields: list[bytes]) -> dict[bytes, bytes]:
+    """find's records (``FIELDS`` fields each, the path relative to the root last) packed
+    per directory: relative directory (b"" for the root) -> its entries."""
+    parts = list(map(bytes.rpartition, fields[FIELDS - 1::FIELDS], repeat(b"/")))
+    fields[FIELDS - 1::FIELDS] = map(itemgetter(2), parts)  # the name in its directory
+    packed: dict[bytes, bytes] = {}
+    start = 0
+    # find lists a directory's entries together, except where it descends into a
+    # subdirectory in between: runs, and a few directories in more than one.
+    for folder, run in itertools.groupby(map(itemgetter(0), parts)):
+        end = start + len(list(run))
+        entries = b"\0".join(fields[start * FIELDS:end * FIELDS]) + b"\0"
+        packed[folder] = packed.get(folder, b"") + entries
+        start = end
+    return packed
+
+
+def unpack(host: str, tier: str, folder: bytes, entries: bytes) -> list[FileRecord]:
+    fields = entries.split(b"\0")
+    del fields[-1]
+    names = fields[FIELDS - 1::FIELDS]
+    if folder:
+        prefix = folder + b"/"
+        names = [prefix + n for n in names]
+    paths = map(bytes.decode, names, repeat("utf-8"), repeat("surrogateescape"))
+    return list(map(FileRecord, repeat(host), repeat(tier), paths,
+                    map(int, fields[1::FIELDS]), map(float, fields[2::FIELDS]),
+                    map(float, fields[3::FIELDS]), map(int, fields[4::FIELDS]),
+                    map(_KINDS.get, fields[0::FIELDS], repeat("o"))))
+
+
+def _pack(records: Iterable[FileRecord]) -> bytes:
+    return b"".join(b"%s\0%d\0%r\0%r\0%d\0%s\0" % (
+        r.kind.encode(), r.size, r.mtime, r.atime, r.inode,
+        _blob(posixpath.basename(r.path))) for r in records)
+
+
+def _names(entries: bytes) -> set[bytes]:
+    fields = entries.split(b"\0")
+    return set(fields[FIELDS - 1:-1:FIELDS])
 
 
 @dataclass(frozen=True)
@@ -73,6 +131,12 @@ class Catalogue:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
+            with self._transaction():
+                self.db.execute("DROP TABLE IF EXISTS files")  # the row-per-file layout
+                self.db.execute("DROP TABLE IF EXISTS dirs")
+                self.db.execute("DROP TABLE IF EXISTS scans")
+                self.db.execute(f"PRAGMA user_version = {LAYOUT}")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -88,7 +152,7 @@ class Catalogue:
     def _transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT, rolled back on any error: a failed batch must not leave the
         connection inside a transaction (every later BEGIN would then fail)."""
-        self.db.execute("BEGIN")
+        self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -97,67 +161,101 @@ class Catalogue:
             raise
         self.db.execute("COMMIT")
 
+    # --- writing a scan ---------------------------------------------------------------
+
     def begin_scan(self, host: str, tier: str, root: str) -> int:
         cur = self.db.execute("INSERT INTO scans (host, tier, root, started) VALUES (?,?,?,?)",
                               (host, tier, root, time.time()))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def add_entries(self, scan: int, entries: Entries) -> None:
-        """Insert or update one batch of a scan's entries, in one transaction."""
-        host, tier = self._scanned(scan)
-        rows = zip(repeat(host), repeat(tier), entries.paths, entries.sizes, entries.mtimes,
-                   entries.atimes, entries.inodes, entries.kinds, repeat(scan))
-        self._upsert(scan, rows, len(entries), sum(entries.sizes))
-
-    def add(self, scan: int, records: Iterable[FileRecord]) -> None:
-        """Insert or update records in one transaction (any host and tier)."""
-        rows = [(r.host, r.tier, _blob(r.path), r.size, r.mtime, r.atime, r.inode, r.kind, scan)
-                for r in records]
-        self._upsert(scan, rows, len(rows), sum(r[3] for r in rows))
-
-    def _upsert(self, scan: int, rows: Iterable[tuple[object, ...]], files: int,
-                nbytes: int) -> None:
+    def add_directories(self, scan: int, packed: dict[bytes, bytes], files: int,
+                        nbytes: int) -> None:
+        """Add one batch of a scan (directory -> packed entries, see
+        :func:`group_by_directory`) holding ``files`` files of ``nbytes``; one transaction."""
         with self._transaction():
             self.db.executemany(
-                "INSERT INTO files (host, tier, path, size, mtime, atime, inode, kind, scan)"
-                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (host, tier, path) DO UPDATE SET"
-                " size=excluded.size, mtime=excluded.mtime, atime=excluded.atime,"
-                " inode=excluded.inode, kind=excluded.kind, scan=excluded.scan", rows)
+                "INSERT INTO dirs (scan, dir, entries) VALUES (?,?,?) ON CONFLICT (scan, dir)"
+                # || makes text of blobs; the cast takes the very bytes back.
+                " DO UPDATE SET entries = CAST(entries || excluded.entries AS BLOB)",
+                zip(repeat(scan), packed.keys(), packed.values()))
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
                             " WHERE id = ?", (files, nbytes, scan))
 
-    def _scanned(self, scan: int) -> tuple[str, str]:
-        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
-                                     (scan,)).fetchone()
-        return host, tier
+    def add(self, scan: int, records: Iterable[FileRecord]) -> None:
+        """Add entries of a scan from records (their host and tier are the scan's)."""
+        records = sorted(records, key=lambda r: posixpath.dirname(r.path))
+        packed = {_blob(folder): _pack(group) for folder, group in
+                  itertools.groupby(records, key=lambda r: posixpath.dirname(r.path))}
+        files = [r for r in records if r.kind not in ("d", "l")]
+        self.add_directories(scan, packed, len(files), sum(r.size for r in files))
 
     def finish_scan(self, scan: int) -> int:
-        """Forget entries of this host and tier that the scan did not see; returns how many.
+        """Make a complete scan the one readers see, and drop the older ones of its tier;
+        returns how many entries of the previous scan this one did not see again.
 
-        Only entries last seen by an *older* scan go: a newer scan of the same tier running
-        alongside has refreshed its rows, and they are not this scan's to judge."""
+        A scan that finds a newer one of its tier already finished is dropped instead: its
+        view is the older."""
         host, tier = self._scanned(scan)
         with self._transaction():
-            gone = self.db.execute("DELETE FROM files WHERE host = ? AND tier = ?"
-                                   " AND scan < ?", (host, tier, scan)).rowcount
+            newer = self.db.execute(
+                "SELECT 1 FROM scans WHERE host = ? AND tier = ? AND id > ?"
+                " AND finished IS NOT NULL", (host, tier, scan)).fetchone()
+            previous = self._current(host, tier)
+            removed = 0
+            if newer:
+                self.db.execute("DELETE FROM dirs WHERE scan = ?", (scan,))
+            else:
+                if previous is not None:
+                    removed = self._count_removed(previous, scan)
+                self.db.execute("DELETE FROM dirs WHERE scan IN (SELECT id FROM scans WHERE"
+                                " host = ? AND tier = ? AND id < ?)", (host, tier, scan))
             self.db.execute("UPDATE scans SET finished = ? WHERE id = ?",
                             (time.time(), scan))
-        return gone
+        return removed
+
+    def _count_removed(self, old: int, new: int) -> int:
+        # Only directories whose entries differ need unpacking: on a rescan of cold data
+        # that is almost none.
+        rows = self.db.execute(
+            "SELECT o.entries, n.entries FROM dirs o LEFT JOIN dirs n"
+            " ON n.scan = ? AND n.dir = o.dir WHERE o.scan = ?"
+            " AND (n.entries IS NULL OR n.entries != o.entries)", (new, old))
+        return sum(len(_names(before) - _names(after or b"")) for before, after in rows)
+
+    # --- reading ----------------------------------------------------------------------
 
     def files(self, host: str, tier: str) -> Iterator[FileRecord]:
-        """Entries of one tier, in path order."""
-        cur = self.db.execute("SELECT path, size, mtime, atime, inode, kind FROM files"
-                              " WHERE host = ? AND tier = ? ORDER BY path", (host, tier))
-        for path, size, mtime, atime, inode, kind in cur:
-            yield FileRecord(host, tier, _text(path), size, mtime, atime, inode, kind)
+        """Entries of one tier at its last finished scan, in path order."""
+        scan = self._current(host, tier)
+        if scan is None:
+            return
+        found: list[FileRecord] = []
+        for folder, entries in self.db.execute(
+                "SELECT dir, entries FROM dirs WHERE scan = ?", (scan,)):
+            found += unpack(host, tier, folder, entries)
+        found.sort(key=lambda r: _blob(r.path))
+        yield from found
 
     def forget(self, host: str, tier: str, paths: Iterable[str]) -> None:
         """Drop entries the engine itself moved or deleted (until the next scan sees them)."""
-        rows = [(host, tier, _blob(p)) for p in paths]
+        scan = self._current(host, tier)
+        if scan is None:
+            return
+        by_dir: dict[bytes, set[bytes]] = {}
+        for p in paths:
+            folder, _, name = _blob(p).rpartition(b"/")
+            by_dir.setdefault(folder, set()).add(name)
         with self._transaction():
-            self.db.executemany("DELETE FROM files WHERE host = ? AND tier = ? AND path = ?",
-                                rows)
+            for folder, names in by_dir.items():
+                row = self.db.execute("SELECT entries FROM dirs WHERE scan = ? AND dir = ?",
+                                      (scan, folder)).fetchone()
+                if row is None:
+                    continue
+                kept = [r for r in unpack(host, tier, folder, row[0])
+                        if _blob(posixpath.basename(r.path)) not in names]
+                self.db.execute("UPDATE dirs SET entries = ? WHERE scan = ? AND dir = ?",
+                                (_pack(kept), scan, folder))
 
     def last_scan(self, host: str, tier: str) -> Scan | None:
         row = self.db.execute("SELECT id, host, tier, root, started, finished, files, bytes"
@@ -167,4 +265,15 @@ class Catalogue:
 
     def tiers(self) -> list[tuple[str, str]]:
         return [tuple(r) for r in self.db.execute(
-            "SELECT DISTINCT host, tier FROM files ORDER BY host, tier")]  # type: ignore[misc]
+            "SELECT DISTINCT host, tier FROM scans WHERE finished IS NOT NULL"
+            " ORDER BY host, tier")]  # type: ignore[misc]
+
+    def _current(self, host: str, tier: str) -> int | None:
+        row = self.db.execute("SELECT max(id) FROM scans WHERE host = ? AND tier = ?"
+                              " AND finished IS NOT NULL", (host, tier)).fetchone()
+        return row[0]
+
+    def _scanned(self, scan: int) -> tuple[str, str]:
+        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
+                                     (scan,)).fetchone()
+        return host, tier

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import repeat
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 FileKind = Literal["f", "l", "d", "o"]
@@ -23,36 +22,6 @@ class FileRecord(NamedTuple):
     atime: float
     inode: int
     kind: FileKind
-
-
-@dataclass(slots=True)
-class Entries:
-    """Entries of one tier column by column, as the scanner parses them and the catalogue
-    stores them: no object per entry on the hot path of a scan.  ``paths`` are the host's
-    raw bytes (relative to the root)."""
-
-    kinds: list[FileKind] = field(default_factory=list)
-    paths: list[bytes] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    mtimes: list[float] = field(default_factory=list)
-    atimes: list[float] = field(default_factory=list)
-    inodes: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def extend(self, other: Entries) -> None:
-        self.kinds += other.kinds
-        self.paths += other.paths
-        self.sizes += other.sizes
-        self.mtimes += other.mtimes
-        self.atimes += other.atimes
-        self.inodes += other.inodes
-
-    def records(self, host: str, tier: str) -> list[FileRecord]:
-        paths = map(bytes.decode, self.paths, repeat("utf-8"), repeat("surrogateescape"))
-        return list(map(FileRecord, repeat(host), repeat(tier), paths, self.sizes,
-                        self.mtimes, self.atimes, self.inodes, self.kinds))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ a round trip per file: a PACS tier holds millions of files, and the host's own `
 them at disk speed while we parse its output as it arrives.
 
 A scan that does not finish (find fails, the connection drops, we are interrupted) never
-calls :meth:`Catalogue.finish_scan`, so no entry is forgotten on the word of a partial walk:
-the previous scan's rows stay, and only rows seen again were refreshed.
+calls :meth:`Catalogue.finish_scan`, so nothing is forgotten on the word of a partial walk:
+readers go on seeing the previous scan.
 """
 
 from __future__ import annotations
@@ -18,28 +18,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress
 from pathlib import Path
 
 from capacity.model import Host, Inventory
 from capacity.tiering import hosts
-from capacity.tiering.catalog import Catalogue
-from capacity.tiering.records import Entries, FileKind
+from capacity.tiering.catalog import FIELDS, Catalogue, group_by_directory
 from capacity.transports import TEMP_PREFIX, CommandFailed, Transport, TransportError
 
 #: Entries written to the catalogue per transaction.
-BATCH = 5000
+BATCH = 20_000
 
 #: Names never scanned, nor anything below them: the transports' temporary files and the
 #: engine's own work directories and locks (``.capacity-apply.lock``, ...).
 SKIP_NAMES = (f"{TEMP_PREFIX}*", ".capacity-*")
 
-#: find -printf: type, size, mtime, atime, inode, path relative to the root; each field ends
-#: with NUL, the only byte a path cannot hold, so any name survives.
+#: find -printf: type, size, mtime, atime, inode, path relative to the root (the catalogue's
+#: FIELDS); each field ends with NUL, the only byte a path cannot hold, so any name survives.
 PRINTF = "%y\\0%s\\0%T@\\0%A@\\0%i\\0%P\\0"
-_FIELDS = 6
-
-_KINDS: dict[bytes, FileKind] = {b"f": "f", b"l": "l", b"d": "d"}
 
 # SQLite allows one writer at a time; scan threads take turns here rather than spinning in
 # SQLite's busy handler.  Parsing, the slow part, happens outside the lock.
@@ -99,26 +95,21 @@ def find_argv(root: str) -> list[str]:
 
 
 class RecordParser:
-    """Splits find's NUL-separated output into entries; chunks may end anywhere."""
+    """Splits find's NUL-separated output into whole records; chunks may end anywhere."""
 
     def __init__(self) -> None:
         self._tail = b""  # an unterminated field
         self._fields: list[bytes] = []  # the fields of an unfinished record
 
-    def feed(self, chunk: bytes) -> Entries:
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The fields of the records completed by ``chunk`` (``FIELDS`` per record)."""
         parts = (self._tail + chunk).split(b"\0")
         self._tail = parts.pop()
         fields = self._fields + parts if self._fields else parts
-        whole = len(fields) - len(fields) % _FIELDS
+        whole = len(fields) - len(fields) % FIELDS
         self._fields = fields[whole:]
         del fields[whole:]
-        # Column by column through map(): the conversions run in C, not once per bytecode
-        # loop turn; this parser is most of a scan's CPU time.
-        return Entries(list(map(_KINDS.get, fields[0::_FIELDS], repeat("o"))),
-                       fields[5::_FIELDS], list(map(int, fields[1::_FIELDS])),
-                       list(map(float, fields[2::_FIELDS])),
-                       list(map(float, fields[3::_FIELDS])),
-                       list(map(int, fields[4::_FIELDS])))
+        return fields
 
     @property
     def complete(self) -> bool:
@@ -133,15 +124,20 @@ class _Tally:
     dirs: int = 0
     links: int = 0
 
-    def count(self, entries: Entries) -> None:
-        dirs, links = entries.kinds.count("d"), entries.kinds.count("l")
+    def count(self, fields: list[bytes]) -> tuple[int, int]:
+        """Count a batch of find's records; returns its (files, bytes)."""
+        kinds = fields[0::FIELDS]
+        sizes = list(map(int, fields[1::FIELDS]))
+        dirs, links = kinds.count(b"d"), kinds.count(b"l")
+        files = len(kinds) - dirs - links
+        # A directory's or a link's own size is not data.
+        nbytes = (sum(sizes) - sum(compress(sizes, map(b"d".__eq__, kinds)))
+                  - sum(compress(sizes, map(b"l".__eq__, kinds))))
         self.dirs += dirs
         self.links += links
-        self.files += len(entries) - dirs - links
-        self.bytes += sum(entries.sizes)
-        if dirs or links:
-            self.bytes -= sum(s for s, k in zip(entries.sizes, entries.kinds, strict=True)
-                              if k == "d" or k == "l")
+        self.files += files
+        self.bytes += nbytes
+        return files, nbytes
 
 
 def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_name: str,
@@ -164,21 +160,21 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
         scan_id = catalogue.begin_scan(host_name, tier_name, root)
     parser = RecordParser()
     tally = _Tally()
-    batch = Entries()
+    batch: list[bytes] = []
     written = 0
     try:
         # closing(): stop find (or its SSH channel) at once if we fail or are interrupted,
         # not whenever the garbage collector gets to the generator.
         with contextlib.closing(transport.stream(find_argv(root), timeout=timeout)) as chunks:
             for chunk in chunks:
-                batch.extend(parser.feed(chunk))
-                if len(batch) >= batch_size:
+                batch += parser.feed(chunk)
+                if len(batch) >= batch_size * FIELDS:
                     written += _write(catalogue, scan_id, batch, tally)
-                    batch = Entries()
+                    batch = []
                     if progress is not None:
                         progress(written)
     except TransportError as exc:
-        seen = written + len(batch)
+        seen = written + len(batch) // FIELDS
         raise fail(f"scan failed after {seen} entries, the catalogue keeps the previous"
                    f" scan: {_reason(exc)}") from exc
     except ValueError as exc:  # find printed something that is not our format
@@ -207,13 +203,14 @@ def _check_root(transport: Transport, root: str,
         raise fail("the tier root is not a directory")
 
 
-def _write(catalogue: Catalogue, scan_id: int, batch: Entries, tally: _Tally) -> int:
+def _write(catalogue: Catalogue, scan_id: int, batch: list[bytes], tally: _Tally) -> int:
     if not batch:
         return 0
+    files, nbytes = tally.count(batch)
+    packed = group_by_directory(batch)
     with _WRITE_LOCK:
-        catalogue.add_entries(scan_id, batch)
-    tally.count(batch)
-    return len(batch)
+        catalogue.add_directories(scan_id, packed, files, nbytes)
+    return len(batch) // FIELDS
 
 
 def _reason(exc: TransportError) -> str:

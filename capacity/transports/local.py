@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import select
 import shutil
@@ -34,6 +35,7 @@ from capacity.transports.base import (
 )
 
 _CHUNK = 256 * 1024
+_PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask for, by default
 
 # renameat2(RENAME_NOREPLACE) is the only race-free "rename unless the target exists" for
 # directories on Linux; elsewhere we fall back to link+unlink (files) or check-then-rename.
@@ -147,6 +149,9 @@ class LocalTransport(Transport):
             assert proc.stdout is not None
             try:
                 fd = proc.stdout.fileno()
+                # A bigger pipe lets the command run ahead while we process a chunk.
+                with contextlib.suppress(OSError, AttributeError):
+                    fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
                 poller = select.poll()  # not select(): it fails on descriptors above 1024
                 poller.register(fd, select.POLLIN)
                 while True:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from capacity.load import load_inventory
-from capacity.tiering.catalog import Catalogue
-from capacity.tiering.records import Entries, FileRecord
+from capacity.tiering.catalog import FIELDS, Catalogue, group_by_directory
+from capacity.tiering.records import FileRecord
 from capacity.tiering.scan import (
     RecordParser,
     ScanError,
@@ -297,13 +297,16 @@ def test_a_find_that_fails_midway_keeps_the_previous_scan(world_readable: Path,
 def test_a_failed_batch_is_rolled_back_and_the_catalogue_stays_usable(
         catalogue: Catalogue) -> None:
     scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
-    good = FileRecord(HOST, "hot", "a", 1, T0, T0, 1, "f")
-    bad = FileRecord(HOST, "hot", "b", 1, T0, T0, 2, None)  # type: ignore[arg-type]
+    good = FileRecord(HOST, "hot", "a/f", 1, T0, T0, 1, "f")
+    packed = {b"a": b"f\x001\x00%r\x00%r\x001\x00f\x00" % (T0, T0), b"b": None}
     with pytest.raises(sqlite3.IntegrityError):
-        catalogue.add(scan, [good, bad])
+        catalogue.add_directories(scan, packed, 2, 2)  # type: ignore[dict-item]
+    catalogue.add_directories(scan, {}, 0, 0)  # once failed, the connection used to refuse
+    assert catalogue.finish_scan(scan) == 0     # every BEGIN
     assert list(catalogue.files(HOST, "hot")) == []  # all of the batch or none of it
-    catalogue.add(scan, [good])  # once failed, the connection used to refuse every BEGIN
-    assert catalogue.finish_scan(scan) == 0
+    scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
+    catalogue.add_directories(scan, {b"a": packed[b"a"]}, 1, 1)
+    catalogue.finish_scan(scan)
     assert list(catalogue.files(HOST, "hot")) == [good]
 
 
@@ -314,12 +317,57 @@ def test_two_scans_of_one_tier_at_once_forget_nothing_either_saw(catalogue: Cata
     older = catalogue.begin_scan(HOST, "hot", str(tree))
     newer = catalogue.begin_scan(HOST, "hot", str(tree))
     out = LocalTransport().run(find_argv(str(tree))).stdout
-    entries = RecordParser().feed(out)
-    catalogue.add_entries(older, entries)
-    catalogue.add_entries(newer, entries)
+    for scan in (older, newer):
+        catalogue.add_directories(scan, group_by_directory(RecordParser().feed(out)), 0, 0)
     assert catalogue.finish_scan(older) == 0
     assert catalogue.finish_scan(newer) == 0
     assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
+def test_readers_see_the_last_finished_scan_never_one_in_progress(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    want = truth(tree)
+    running = catalogue.begin_scan(HOST, "hot", str(tree))
+    catalogue.add(running, [FileRecord(HOST, "hot", "2030/new.dcm", 5, T0, T0, 9, "f")])
+    assert_same(catalogued(catalogue, "hot"), want)  # the scan in progress is not seen
+    assert catalogue.finish_scan(running) == len(want)  # it saw none of the old entries
+    assert list(catalogued(catalogue, "hot")) == ["2030/new.dcm"]
+
+
+def test_of_two_scans_the_one_begun_last_wins_whichever_finishes_first(
+        catalogue: Catalogue) -> None:
+    older = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
+    newer = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
+    catalogue.add(older, [FileRecord(HOST, "hot", "old.dcm", 1, T0, T0, 1, "f")])
+    catalogue.add(newer, [FileRecord(HOST, "hot", "new.dcm", 1, T0, T0, 2, "f")])
+    catalogue.finish_scan(newer)
+    assert catalogue.finish_scan(older) == 0  # too late: dropped
+    assert list(catalogued(catalogue, "hot")) == ["new.dcm"]
+    assert catalogue.last_scan(HOST, "hot").id == newer  # type: ignore[union-attr]
+
+
+def test_forget_drops_exactly_the_named_entries(catalogue: Catalogue) -> None:
+    scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
+    names = ["top.dcm", "2025/01/S1/a.dcm", "2025/01/S1/b.dcm", "2025/01/S2/a.dcm",
+             "2025/01/S1/" + HOSTILE[1], "2025/01/S1/bad\udcff.dcm"]
+    catalogue.add(scan, [FileRecord(HOST, "hot", n, i, T0, T0, i, "f")
+                         for i, n in enumerate(names)])
+    catalogue.finish_scan(scan)
+    catalogue.forget(HOST, "hot", [names[1], names[4], names[5], "2025/09/never.dcm"])
+    assert sorted(catalogued(catalogue, "hot")) == sorted([names[0], names[2], names[3]])
+
+
+def test_a_catalogue_of_the_row_per_file_layout_is_dropped_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE files (host, tier, path, size); CREATE TABLE scans (id);"
+                      "INSERT INTO files VALUES ('h', 't', 'p', 1);")
+    old.close()
+    with Catalogue(path) as catalogue:
+        assert catalogue.tiers() == [] and catalogue.last_scan("h", "t") is None
+        tables = {r[0] for r in catalogue.db.execute("SELECT name FROM sqlite_master")}
+        assert "files" not in tables and "dirs" in tables
 
 
 # --------------------------------------------------------------------------- parsing
@@ -328,12 +376,12 @@ def test_two_scans_of_one_tier_at_once_forget_nothing_either_saw(catalogue: Cata
 def test_records_split_anywhere_across_chunks_parse_the_same(tree: Path) -> None:
     out = LocalTransport().run(find_argv(str(tree))).stdout
     whole = RecordParser().feed(out)
-    assert len(whole) == len(truth(tree))
+    assert len(whole) == len(truth(tree)) * FIELDS
     for size in (1, 2, 3, 5, 7, 64, 1000):
         parser = RecordParser()
-        parts = Entries()
+        parts: list[bytes] = []
         for i in range(0, len(out), size):
-            parts.extend(parser.feed(out[i:i + size]))
+            parts += parser.feed(out[i:i + size])
         assert parser.complete and parts == whole
     cut = RecordParser()
     cut.feed(out[:-1])  # the last NUL missing: output that stopped mid-entry
