@@ -1,4 +1,8 @@
-"""A remote host over SSH (paramiko): commands by exec, files by SFTP.
+"""A remote host over SSH (paramiko): commands in a long-lived shell, files by SFTP.
+
+Commands run one after another in one ``/bin/sh`` per connection (see ssh_shell), not in a
+login shell of their own; a command issued while that shell is busy in another thread gets
+an exec channel of its own.
 
 Security rules, in order of importance:
 
