@@ -3,7 +3,8 @@
 Hashing is most of a move's cost, so it goes to the fastest tool the host has: Python's
 hashlib (OpenSSL underneath, with the CPU's SHA instructions: about 700 MB/s a core, where
 coreutils' ``sha256sum`` manages about 180 MB/s), several files at once; ``sha256sum`` when
-the host has no ``python3``.  Both print the same thing, ``sha256sum -z`` style:
+the host has no ``python3`` (or ``CAPACITY_SHA256SUM`` is set in the command's environment,
+as the tests do to check one against the other).  Both print the same thing, ``sha256sum -z`` style:
 ``HEX  NAME`` entries ending in NUL, names as they are (any byte but NUL).
 
 Every path reaches the host as an argument, never inside the script text.
