@@ -40,13 +40,15 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
                                               "gpu_demand", "gpus")}
     # Level ratios ascend (the model checks warning <= critical <= 100%), so how many levels
     # a fill is at or above is one bisection.
-    rows = [(twin.stores[ref], tape.used[ref], tape.capacity[ref],
-             [level_ratio(twin, ref, level) for level in LEVELS]) for ref in refs]
-    reached = dict.fromkeys(refs, 0)  # how many levels each resource is at or above
+    gauges = [(store, tape.used[ref], tape.capacity[ref],
+               [level_ratio(twin, ref, level) for level in LEVELS])
+              for ref, store in twin.stores.items()]
+    reached = [0] * len(gauges)  # how many levels each resource is at or above
+    meters = [(name, twin.stores[name], *tape.compute[name].values()) for name in twin.clusters]
     demand = Demand(twin)
     yield twin.env.timeout(RECORD)
     while True:
-        for store, used_tape, capacity_tape, ratios in rows:
+        for i, (store, used_tape, capacity_tape, ratios) in enumerate(gauges):
             used, capacity = store.used, store.available
             used_tape.append(int(used + 0.5))
             capacity_tape.append(int(capacity + 0.5))
@@ -54,13 +56,22 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
             if used > 0:
                 fill = used / capacity if capacity else float("inf")
                 level_now = bisect.bisect_right(ratios, fill)
-            if level_now > reached[store.ref]:
-                for level in LEVELS[reached[store.ref]:level_now]:
+            if level_now != reached[i]:
+                for level in LEVELS[reached[i]:level_now]:
                     twin.note("threshold", store.ref, f"{level} threshold reached"
                               f" ({fill:.0%} full)" if capacity else
                               f"{level}: no capacity online", level=level)
-            reached[store.ref] = level_now
-        _record_compute(twin, tape, demand.now())
+                reached[i] = level_now
+        wanted = demand.now()
+        for name, store, vcpu_demand, vcpu, ram_demand, ram, gpu_demand, gpus in meters:
+            want = wanted[name]
+            have = (0, 0, 0) if store.offline else twin.compute[name]
+            vcpu_demand.append(want[0])
+            vcpu.append(have[0])
+            ram_demand.append(want[1])
+            ram.append(have[1])
+            gpu_demand.append(want[2])
+            gpus.append(have[2])
         yield twin.next_day()
 
 
@@ -83,14 +94,6 @@ class Demand:
                               if s.start_day is not None and s.start_day > day),
                              default=math.inf)
         return self.demand
-
-
-def _record_compute(twin: Twin, tape: Tape, demand: dict[str, list[int]]) -> None:
-    for name, series in tape.compute.items():
-        vcpu, ram, gpus = (0, 0, 0) if twin.stores[name].offline else twin.compute[name]
-        for field_name, value in zip(series, (demand[name][0], vcpu, demand[name][1], ram,
-                                              demand[name][2], gpus), strict=True):
-            series[field_name].append(value)
 
 
 def _compute_demand(twin: Twin) -> dict[str, list[int]]:

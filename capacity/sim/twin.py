@@ -190,6 +190,8 @@ class WorkloadState:
         """Bytes arriving on ``day`` (days from the start of the run)."""
         if self.start_day is not None and day < self.start_day:
             return 0.0
+        if not self.base_per_day:  # a workload that only holds data (a tier's share)
+            return 0.0
         rate = self.base_per_day * self.scale * self.growth_factor(day)
         if self.start_day is not None and self.model.ramp:
             rate *= min(1.0, (day - self.start_day + 1) / self.model.ramp)

@@ -13,7 +13,7 @@ import simpy
 
 from capacity.model.demand import YEAR_DAYS
 from capacity.sim.tiering import places
-from capacity.sim.twin import INGEST, Twin
+from capacity.sim.twin import INGEST, Store, Twin
 
 DEFAULT_BACKLOG_DAYS = 5 * YEAR_DAYS
 BACKLOG_BIN_DAYS = 30
@@ -58,11 +58,16 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
     state = twin.workloads[name]
     retention = state.model.retention
     landing = twin.stores[state.model.lands_on]
+    where: list[Store] = []  # the stores its data can sit on ...
+    extra_places = -1  # ... as of this many migrations bringing it elsewhere
     yield twin.env.timeout(INGEST)
     while True:
         day = twin.day
         landing.add(name, day, state.bytes_on(day))
         if retention is not None:
-            for ref in places(twin, name):
-                twin.stores[ref].expire(name, day - retention)
+            if len(state.extra_places) != extra_places:
+                extra_places = len(state.extra_places)
+                where = [twin.stores[ref] for ref in places(twin, name)]
+            for store in where:
+                store.expire(name, day - retention)
         yield twin.next_day()

@@ -1,10 +1,11 @@
 """The file catalogue: what each host's tier roots held at their last scan, in SQLite (WAL).
 
-Layout: one row per directory per scan, holding that directory's entries packed as find
-printed them (``kind size mtime atime inode name``, each field ending in NUL).  A PACS tier
-of millions of files is tens of thousands of study directories, so a scan writes that many
-rows rather than a row per file: the per-row cost of SQLite from Python, not find, was what
-bounded the scan rate.  Readers unpack the rows of the tiers they ask for.
+Layout: a row per directory per batch of a scan (a directory whose entries come in more
+than one batch has more than one row), holding its entries packed as find printed them
+(``kind size mtime atime inode name``, each field ending in NUL).  A PACS tier of millions
+of files is tens of thousands of study directories, so a scan writes that many rows rather
+than a row per file: the per-row cost of SQLite from Python, not find, was what bounded the
+scan rate.  Readers unpack the rows of the tiers they ask for.
 
 Each scan writes its own generation of rows.  Readers see the newest *finished* scan of a
 tier, so a scan in progress, or one that failed or was interrupted, changes nothing they
@@ -48,9 +49,9 @@ CREATE INDEX IF NOT EXISTS scans_tier ON scans (host, tier, finished);
 CREATE TABLE IF NOT EXISTS dirs (
     scan INTEGER NOT NULL,
     dir BLOB NOT NULL,
-    entries BLOB NOT NULL,
-    UNIQUE (scan, dir)
+    entries BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dirs_scan ON dirs (scan, dir);
 """
 
 FIELDS = 6
@@ -174,11 +175,8 @@ class Catalogue:
         """Add one batch of a scan (directory -> packed entries, see
         :func:`group_by_directory`) holding ``files`` files of ``nbytes``; one transaction."""
         with self._transaction():
-            self.db.executemany(
-                "INSERT INTO dirs (scan, dir, entries) VALUES (?,?,?) ON CONFLICT (scan, dir)"
-                # || makes text of blobs; the cast takes the very bytes back.
-                " DO UPDATE SET entries = CAST(entries || excluded.entries AS BLOB)",
-                zip(repeat(scan), packed.keys(), packed.values()))
+            self.db.executemany("INSERT INTO dirs (scan, dir, entries) VALUES (?,?,?)",
+                                zip(repeat(scan), packed.keys(), packed.values()))
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
                             " WHERE id = ?", (files, nbytes, scan))
 
@@ -217,11 +215,17 @@ class Catalogue:
     def _count_removed(self, old: int, new: int) -> int:
         # Only directories whose entries differ need unpacking: on a rescan of cold data
         # that is almost none.
-        rows = self.db.execute(
-            "SELECT o.entries, n.entries FROM dirs o LEFT JOIN dirs n"
-            " ON n.scan = ? AND n.dir = o.dir WHERE o.scan = ?"
-            " AND (n.entries IS NULL OR n.entries != o.entries)", (new, old))
-        return sum(len(_names(before) - _names(after or b"")) for before, after in rows)
+        before, after = self._packed(old), self._packed(new)
+        return sum(len(_names(entries) - _names(after.get(folder, b"")))
+                   for folder, entries in before.items() if after.get(folder) != entries)
+
+    def _packed(self, scan: int) -> dict[bytes, bytes]:
+        """Directory -> all its entries in one scan."""
+        packed: dict[bytes, bytes] = {}
+        for folder, entries in self.db.execute(
+                "SELECT dir, entries FROM dirs WHERE scan = ? ORDER BY rowid", (scan,)):
+            packed[folder] = packed.get(folder, b"") + entries
+        return packed
 
     # --- reading ----------------------------------------------------------------------
 
@@ -248,14 +252,13 @@ class Catalogue:
             by_dir.setdefault(folder, set()).add(name)
         with self._transaction():
             for folder, names in by_dir.items():
-                row = self.db.execute("SELECT entries FROM dirs WHERE scan = ? AND dir = ?",
-                                      (scan, folder)).fetchone()
-                if row is None:
-                    continue
-                kept = [r for r in unpack(host, tier, folder, row[0])
-                        if _blob(posixpath.basename(r.path)) not in names]
-                self.db.execute("UPDATE dirs SET entries = ? WHERE scan = ? AND dir = ?",
-                                (_pack(kept), scan, folder))
+                for rowid, entries in self.db.execute(
+                        "SELECT rowid, entries FROM dirs WHERE scan = ? AND dir = ?",
+                        (scan, folder)).fetchall():
+                    kept = [r for r in unpack(host, tier, folder, entries)
+                            if _blob(posixpath.basename(r.path)) not in names]
+                    self.db.execute("UPDATE dirs SET entries = ? WHERE rowid = ?",
+                                    (_pack(kept), rowid))
 
     def last_scan(self, host: str, tier: str) -> Scan | None:
         row = self.db.execute("SELECT id, host, tier, root, started, finished, files, bytes"
