@@ -13,7 +13,7 @@ from capacity.sim.twin import MIGRATION, Twin
 from capacity.units import format_size
 
 
-def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, None, None]:
+def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int, None]:
     yield twin.env.timeout(day + MIGRATION - twin.env.now)
     target = twin.stores[wave.to]
     owner = wave.workload or f"migration:{wave.name}"

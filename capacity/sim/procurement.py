@@ -56,8 +56,9 @@ class Ledger:
     """Nodes ordered but not installed, per cluster (they bring compute too)."""
     per_unit: dict[str, int] = field(default_factory=dict)
     """Effective bytes one more unit adds, per rule, for the current configuration."""
-    enough: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    """Per cluster, what its compute check last saw when no node was needed."""
+    enough: dict[str, tuple[tuple[object, ...], float]] = field(default_factory=dict)
+    """Per node rule, what its compute check last saw when no node was needed, and the day
+    a start date next comes within its horizon."""
 
 
 def new_ledger(twin: Twin) -> Ledger:
@@ -87,7 +88,7 @@ def reviewed(twin: Twin) -> list[str]:
             if r.unit in ("parity-group", "node", "raw")]
 
 
-def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
+def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
     """Every day, review every expandable resource and order what the trend says is due."""
     ledger = new_ledger(twin)
     # Per rule, what does not change during the run: the resource reviewed (its store), the
@@ -100,12 +101,11 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
         lead = round(rule.lead_time * twin.lead_time_factor)
         rules.append((name, rule, ref, store, lead, lead + rule.safety_margin,
                       rule.reorder_at or store.thresholds.warning))
-    yield twin.env.timeout(PROCUREMENT)
+    day = yield twin.at(PROCUREMENT)
     while True:
-        day = twin.day
         for name, rule, ref, store, lead, horizon, threshold in rules:
             if rule.unit == "node":  # compute: cheap, and a start date is known ahead
-                nodes = nodes_for_compute(twin, ledger, ref, threshold, horizon)
+                nodes = nodes_for_compute(twin, ledger, name, ref, threshold, horizon)
                 if nodes:
                     _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
             if ledger.snoozed.get(name, -1) > day:
@@ -124,23 +124,25 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, None, None]:
                 projected = min(projected, drained)
             if projected >= threshold * offered:
                 _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
-        yield twin.next_day()
+        day = yield twin.next_day()
 
 
-def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float,
+def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, threshold: float,
                       horizon: float) -> int:
     """Nodes to order so that the compute that workloads will ask of the cluster within the
     horizon (known start dates included) stays under ``threshold`` of what it gives after
     N+k, counting nodes already on order."""
-    config = twin.clusters[cluster]
-    demand = _demand_by(twin, cluster, twin.day + horizon)
-    have = twin.compute[cluster]
+    day = twin.day
+    config, have = twin.clusters[cluster], twin.compute[cluster]
     pending = ledger.pending_nodes.get(cluster, 0)
-    # Asked daily, but the answer moves only when one of these does: skip the sums while
-    # they stand where they stood when the cluster last had enough.
-    inputs = (config, demand, have, pending, threshold)
-    if ledger.enough.get(cluster) == inputs:
+    # The desk asks every day, but the answer moves only when the cluster, what it gives,
+    # the nodes on order or the workloads change, or a known start date comes within the
+    # horizon: until then, a cluster that had enough still has.
+    inputs = (config, have, pending, len(twin.workloads))
+    enough = ledger.enough.get(name)
+    if enough is not None and day < enough[1] and enough[0] == inputs:
         return 0
+    demand, next_start = _demand_by(twin, cluster, day + horizon)
     node = twin.inventory.catalog.nodes[config.node_model]
     cores = (config.cores or node.cores) - config.controller_vm.cores
     ram = (config.ram or node.ram) - config.controller_vm.ram
@@ -152,13 +154,15 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, cluster: str, threshold: float
         if want > threshold * supply and each > 0:
             needed = max(needed, math.ceil((want / threshold - supply) / each))
     if not needed:
-        ledger.enough[cluster] = inputs
+        ledger.enough[name] = (inputs, next_start - horizon)
     return needed
 
 
-def _demand_by(twin: Twin, cluster: str, day: float) -> tuple[float, float, float]:
-    """Compute asked of ``cluster`` by workloads started by ``day``: prefix sums over start
-    days, rebuilt only when a workload is added."""
+def _demand_by(twin: Twin, cluster: str,
+               day: float) -> tuple[tuple[float, float, float], float]:
+    """Compute asked of ``cluster`` by workloads started by ``day``, and the next start day
+    after it (inf if none): prefix sums over start days, rebuilt only when a workload is
+    added."""
     key = ("starts", cluster, len(twin.workloads))
     table = twin.memo.get(key)
     if not isinstance(table, tuple):
@@ -174,7 +178,7 @@ def _demand_by(twin: Twin, cluster: str, day: float) -> tuple[float, float, floa
         table = twin.memo[key] = ([d for d, _ in starts], sums)
     days, sums = table
     n = bisect.bisect_right(days, day)
-    return sums[n - 1] if n else (0.0, 0.0, 0.0)
+    return (sums[n - 1] if n else (0.0, 0.0, 0.0)), (days[n] if n < len(days) else math.inf)
 
 
 def pool_ref(rule: Procurement) -> str:

@@ -22,6 +22,8 @@ class Tape:
 
     used: dict[str, list[int]] = field(default_factory=dict)
     capacity: dict[str, list[int]] = field(default_factory=dict)
+    reached: dict[str, list[int]] = field(default_factory=dict)
+    """The first day the tape shows each level reached (warning, critical, full), so far."""
     compute: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
@@ -30,39 +32,46 @@ def level_ratio(twin: Twin, ref: str, level: str) -> float:
     return {"warning": thresholds.warning, "critical": thresholds.critical, "full": 1.0}[level]
 
 
-def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
+def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
     refs = list(twin.stores)
     for ref in refs:
         tape.used[ref] = twin.history[ref] = []
         tape.capacity[ref] = []
+        tape.reached[ref] = []
     for name in twin.clusters:
         tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
                                               "gpu_demand", "gpus")}
     # Level ratios ascend (the model checks warning <= critical <= 100%), so how many levels
     # a fill is at or above is one bisection.
     gauges = [(store, tape.used[ref], tape.capacity[ref],
-               [level_ratio(twin, ref, level) for level in LEVELS])
+               [level_ratio(twin, ref, level) for level in LEVELS], tape.reached[ref])
               for ref, store in twin.stores.items()]
-    reached = [0] * len(gauges)  # how many levels each resource is at or above
+    levels_now = [0] * len(gauges)  # how many levels each resource is at or above now
     meters = [(name, twin.stores[name], *tape.compute[name].values()) for name in twin.clusters]
     demand = Demand(twin)
-    yield twin.env.timeout(RECORD)
+    day = yield twin.at(RECORD)
     while True:
-        for i, (store, used_tape, capacity_tape, ratios) in enumerate(gauges):
+        for i, (store, used_tape, capacity_tape, ratios, reached) in enumerate(gauges):
             used, capacity = store.used, store.available
-            used_tape.append(int(used + 0.5))
-            capacity_tape.append(int(capacity + 0.5))
+            whole_used, whole_capacity = int(used + 0.5), int(capacity + 0.5)
+            used_tape.append(whole_used)
+            capacity_tape.append(whole_capacity)
+            # Runways read the tape (whole bytes): the first day at or above each level.  A
+            # level is never first reached before the one below it (the ratios ascend).
+            while (len(reached) < len(ratios) and whole_used > 0
+                   and whole_used >= ratios[len(reached)] * whole_capacity):
+                reached.append(day)
             level_now = 0
             if used > 0:
                 fill = used / capacity if capacity else float("inf")
                 level_now = bisect.bisect_right(ratios, fill)
-            if level_now != reached[i]:
-                for level in LEVELS[reached[i]:level_now]:
+            if level_now != levels_now[i]:
+                for level in LEVELS[levels_now[i]:level_now]:
                     twin.note("threshold", store.ref, f"{level} threshold reached"
                               f" ({fill:.0%} full)" if capacity else
                               f"{level}: no capacity online", level=level)
-                reached[i] = level_now
-        wanted = demand.now()
+                levels_now[i] = level_now
+        wanted = demand.on(day)
         for name, store, vcpu_demand, vcpu, ram_demand, ram, gpu_demand, gpus in meters:
             want = wanted[name]
             have = (0, 0, 0) if store.offline else twin.compute[name]
@@ -72,7 +81,7 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, None, None]:
             ram.append(have[1])
             gpu_demand.append(want[2])
             gpus.append(have[2])
-        yield twin.next_day()
+        day = yield twin.next_day()
 
 
 class Demand:
@@ -85,8 +94,8 @@ class Demand:
         self.until = -math.inf  # the next start day after the last count
         self.demand: dict[str, list[int]] = {}
 
-    def now(self) -> dict[str, list[int]]:
-        twin, day = self.twin, self.twin.day
+    def on(self, day: int) -> dict[str, list[int]]:
+        twin = self.twin
         if len(twin.workloads) != self.counted or day >= self.until:
             self.demand = _compute_demand(twin)
             self.counted = len(twin.workloads)
@@ -114,14 +123,10 @@ def runways(twin: Twin, tape: Tape) -> list[Runway]:
     reported as resources 'CLUSTER:vcpu' and 'CLUSTER:ram')."""
     found = []
     for ref in twin.stores:
-        used, capacity = tape.used[ref], tape.capacity[ref]
-        day: int | None = 0
-        for level in LEVELS:
-            ratio = level_ratio(twin, ref, level)
-            # Ratios ascend, so a level is never reached before the one below it: look on
-            # from there (and not at all if that one was never reached).
-            day = None if day is None else _first_day_at(used, capacity, ratio, day)
-            found.append(_runway(twin, ref, level, ratio, day))
+        reached = tape.reached[ref]
+        for i, level in enumerate(LEVELS):
+            day = reached[i] if i < len(reached) else None
+            found.append(_runway(twin, ref, level, level_ratio(twin, ref, level), day))
     for name, series in tape.compute.items():
         for kind in ("vcpu", "ram"):
             demand, supply = series[f"{kind}_demand"], series[kind]
@@ -130,14 +135,6 @@ def runways(twin: Twin, tape: Tape) -> list[Runway]:
                        None)
             found.append(_runway(twin, f"{name}:{kind}", "full", 1.0, day))
     return found
-
-
-def _first_day_at(used: list[int], capacity: list[int], ratio: float, start: int) -> int | None:
-    """The first day from ``start`` on which use is at or above ``ratio`` of capacity."""
-    for day in range(start, len(used)):
-        if used[day] > 0 and used[day] >= ratio * capacity[day]:
-            return day
-    return None
 
 
 def _runway(twin: Twin, ref: str, level: str, ratio: float, day: int | None) -> Runway:

@@ -19,7 +19,7 @@ import simpy
 from capacity.sim.twin import REPLICATION, Twin
 
 
-def replication(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
+def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     rep = twin.inventory.replications[name]
     source = twin.stores[rep.source]
     copies = twin.stores[rep.target].copies

@@ -129,7 +129,7 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
     return max(held, low * twin.stores[ref].available)
 
 
-def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
+def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     policy = twin.inventory.policies[policy_name]
     allowance_per_day = daily_allowance(twin, policy)
     # Each rule as it runs: where from, where to (None: expire), and the age it acts at.
@@ -138,9 +138,8 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
              _acts_at(policy, route)) for route in routes(twin, policy_name)]
     draining: dict[str, bool] = {}  # source -> above high, not yet down to low
     last_note: dict[str, int] = {}
-    yield twin.env.timeout(TIERING)
+    day = yield twin.at(TIERING)
     while True:
-        day = twin.day
         allowance = allowance_per_day
         names = governed(twin, policy_name)  # add_workload events can join later
         for route, source, target, age in plan:
@@ -164,7 +163,7 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, None, None]:
                     target.add(name, birth, nbytes)
                     limit -= nbytes
                     allowance -= nbytes
-        yield twin.next_day()
+        day = yield twin.next_day()
 
 
 def _acts_at(policy: Policy, route: Route) -> int:

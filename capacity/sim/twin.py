@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import simpy
 
@@ -19,8 +21,10 @@ from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Wo
 from capacity.model.demand import YEAR_DAYS
 from capacity.sim.results import Event, Order, SiteUse
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
-from capacity.sizing.hci import size_cluster
+from capacity.sizing.hci import ClusterSizing, size_cluster
 from capacity.sizing.objects import size_object_store
+
+S = TypeVar("S")
 
 # Phases of a day, in the order the work happens.
 INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
@@ -55,10 +59,6 @@ class Cohorts:
         else:
             births.append(birth)
             sizes.append(nbytes)
-
-    def due(self, born_by: float) -> bool:
-        """Whether any cohort was born on or before ``born_by``."""
-        return bool(self.births) and self.births[0] <= born_by
 
     def take_older(self, born_by: float, limit: float) -> list[tuple[float, float]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
@@ -112,7 +112,8 @@ class Store:
 
     @property
     def used(self) -> float:
-        return self.own + sum(self.copies.values())
+        # Most stores hold no copies: skip summing nothing (own + 0 is own, to the bit).
+        return self.own + sum(self.copies.values()) if self.copies else self.own
 
     @property
     def available(self) -> float:
@@ -136,7 +137,7 @@ class Store:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
         first; returns what was removed (a cohort may be split)."""
         cohorts = self.cohorts.get(workload)
-        if cohorts is None or not cohorts.due(born_by):
+        if cohorts is None or not cohorts.births or cohorts.births[0] > born_by:
             return []
         taken = cohorts.take_older(born_by, limit)
         for _birth, part in taken:
@@ -146,7 +147,7 @@ class Store:
     def expire(self, workload: str, born_by: float, limit: float = float("inf")) -> float:
         """Delete cohorts born on or before ``born_by``; returns the bytes deleted."""
         cohorts = self.cohorts.get(workload)
-        if cohorts is None or not cohorts.due(born_by):
+        if cohorts is None or not cohorts.births or cohorts.births[0] > born_by:
             return 0.0  # the common case, every day: nothing is old enough yet
         gone = sum(c[1] for c in self.take_older(workload, born_by, limit))
         self.expired += gone
@@ -242,6 +243,8 @@ class Twin:
     """Resource -> triggered policies with move rules that take data off it."""
     memo: dict[object, object] = field(default_factory=dict)
     """Derived facts worked out once per run (tier routes)."""
+    sizings: dict[tuple[object, ...], tuple[object, object]] = field(default_factory=dict)
+    """Capacity sized per configuration (see ``_sized``)."""
     lead_time_factor: float = 1.0
     afr_factor: float = 1.0
     tomorrow: tuple[float, simpy.Event] | None = None
@@ -251,18 +254,23 @@ class Twin:
     def day(self) -> int:
         return int(self.env.now)
 
+    def at(self, phase: float) -> simpy.Event:
+        """Later today, at ``phase`` (a fraction of the day): the event gives the day."""
+        return self.env.timeout(phase, value=self.day)
+
     def next_day(self) -> simpy.Event:
-        """The same time tomorrow, for an actor that acts once a day.
+        """The same time tomorrow, for an actor that acts once a day: the event gives the
+        day, so the actor need not work it out from the clock.
 
         Actors that act at the same time of day (every workload at INGEST, every replication
         at REPLICATION) share one event: SimPy then schedules and pops one event for all of
         them, which was most of its cost, and resumes them in the order they asked, the order
         their own events would have had.  Only a sharer that started a process would see a
         difference (the new process would start after the other sharers, not before): the
-        daily actors that share do not start processes."""
+        purchasing desk, which starts deliveries, is alone at its time of day."""
         at = self.env.now + 1
         if self.tomorrow is None or self.tomorrow[0] != at:
-            self.tomorrow = (at, self.env.timeout(1))
+            self.tomorrow = (at, self.env.timeout(1, value=int(at)))
         return self.tomorrow[1]
 
     def date(self, day: float | None = None) -> dt.date:
@@ -284,24 +292,47 @@ class Twin:
     # --- capacity of each resource from its current configuration -----------------------
 
     def pool_capacity(self, ref: str) -> int:
+        pool = self.pools[ref]
+        return self._sized(("pool", ref), pool, lambda: self._pool_capacity(ref, pool))
+
+    def _pool_capacity(self, ref: str, pool: Pool) -> int:
         array_name = ref.partition("/")[0]
         model = self.inventory.catalog.arrays[self.inventory.arrays[array_name].model]
-        pool = self.pools[ref]
         after_raid = sum(size_tier(self.inventory, t).data for t in pool.tiers)
         return effective_capacity(hdp_capacity(after_raid, model), pool)
 
-    def cluster_sizing(self, name: str):
+    def cluster_sizing(self, name: str) -> ClusterSizing:
         cluster = self.clusters[name]
         down = self.nodes_down.get(name, 0)
+        return self._sized(("cluster", name, down), cluster,
+                           lambda: self._cluster_sizing(name, cluster, down))
+
+    def _cluster_sizing(self, name: str, cluster: Cluster, down: int) -> ClusterSizing:
         running = cluster.model_copy(update={"nodes": max(1, cluster.nodes - down)})
         inv = self.inventory.model_copy(update={"clusters": {**self.inventory.clusters,
                                                              name: running}})
         return size_cluster(inv, name)
 
     def store_capacity(self, name: str) -> int:
+        store = self.object_stores[name]
+        return self._sized(("object store", name), store,
+                           lambda: self._store_capacity(name, store))
+
+    def _store_capacity(self, name: str, store: ObjectStore) -> int:
         inv = self.inventory.model_copy(update={"object_stores": {
-            **self.inventory.object_stores, name: self.object_stores[name]}})
+            **self.inventory.object_stores, name: store}})
         return size_object_store(inv, name).usable
+
+    def _sized(self, key: tuple[object, ...], config: object, size: Callable[[], S]) -> S:
+        """Sizing is exact but not free (the desk asks what a unit would add, the delivery
+        what it did add): work it out once per configuration.  Configurations are immutable
+        model objects, replaced whenever something changes, so the object is the key (kept
+        in the entry, so that its id is not reused while the entry lives)."""
+        key = (*key, id(config))
+        hit = self.sizings.get(key)
+        if hit is None or hit[0] is not config:
+            hit = self.sizings[key] = (config, size())
+        return hit[1]  # type: ignore[return-value]
 
     def refresh_capacity(self, ref: str) -> None:
         store = self.stores[ref]

@@ -52,7 +52,7 @@ def lay_down_backlog(twin: Twin, name: str) -> None:
         store.add(name, -age, wl.stored * weight / total)
 
 
-def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
+def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     """Every day: today's data lands; data that reached its retention leaves, wherever the
     tier policies have put it."""
     state = twin.workloads[name]
@@ -60,9 +60,8 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
     landing = twin.stores[state.model.lands_on]
     where: list[Store] = []  # the stores its data can sit on ...
     extra_places = -1  # ... as of this many migrations bringing it elsewhere
-    yield twin.env.timeout(INGEST)
+    day = yield twin.at(INGEST)
     while True:
-        day = twin.day
         landing.add(name, day, state.bytes_on(day))
         if retention is not None:
             if len(state.extra_places) != extra_places:
@@ -70,4 +69,4 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, None, None]:
                 where = [twin.stores[ref] for ref in places(twin, name)]
             for store in where:
                 store.expire(name, day - retention)
-        yield twin.next_day()
+        day = yield twin.next_day()

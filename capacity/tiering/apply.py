@@ -6,9 +6,9 @@ A move, on the host itself (a same-host move never streams data through the cont
                added, no symlink, nothing outside the tier root); the target is free and has
                room
     copy       into a work directory on the target tier: ROOT/.capacity-work/ID/payload
-               (cp -a, or rsync --bwlimit when the host or policy limits bandwidth); flush
-    verify     sha256 of every file of the copy against the source's (hashed on the host,
-               the source's while it is copied)
+               (cp -a, or rsync --bwlimit when the host or policy limits bandwidth); flush;
+               sha256 of every file of the copy, and meanwhile of the source, on the host
+    verify     the two sets of sums must be equal, and the source unchanged
     rename     the verified copy into place (atomic, never over an existing target)
     finish     run the policy's hook, and make sure the source did not change meanwhile
     delete     the source (or replace it by a symbolic link to the target, with ``stub``)
@@ -170,9 +170,9 @@ class Engine:
             listing = self._check_source(row)
             self._check_target(row)
             self._set(row, J.COPYING, work=work)
-            source_sums = self._copy(row, payload)
+            source_sums, copy_sums = self._copy(row, payload)
             self._set(row, J.VERIFYING)
-            sums = self._verify(row, payload, listing, source_sums)
+            sums = self._verify(row, listing, source_sums, copy_sums)
             self._set(row, J.RENAMING, checksums=sums)
             state = J.RENAMING
         row = self._reload(row)
@@ -216,9 +216,9 @@ class Engine:
             raise UnitProblem(J.FAILED, f"target tier full: {space.available} bytes available,"
                               f" the unit needs {row.bytes}")
 
-    def _copy(self, row: UnitRow, payload: str) -> dict[str, str]:
-        """Copy the unit into its work directory and flush it to disk; returns the sha256 of
-        the source's files, hashed while the copy runs."""
+    def _copy(self, row: UnitRow, payload: str) -> tuple[dict[str, str], dict[str, str]]:
+        """Copy the unit into its work directory, flush it to disk and hash the copy; hash
+        the source meanwhile.  Returns the sha256 of the source's files and of the copy's."""
         self.t.mkdir(posixpath.dirname(payload))
         limit = self._bandwidth(row)
         if limit:
@@ -228,17 +228,18 @@ class Engine:
             copy = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
         else:
             copy = ["cp", "-a", "--no-dereference", "--", row.source, payload]
-        result = self.t.run(remote.copy_and_hash(row.source, payload, copy), check=False)
+        sums_file = f"{posixpath.dirname(payload)}/copy.sha256"
+        result = self.t.run(remote.copy_and_hash(row.source, payload, sums_file, copy),
+                            check=False)
         if result.exit_code == remote.HASH_FAILED:
-            raise UnitProblem(J.FAILED, f"hashing the source failed: {_stderr(result.stderr)}")
+            raise UnitProblem(J.FAILED, f"hashing failed: {_stderr(result.stderr)}")
         if not result.ok:
             raise UnitProblem(J.FAILED, f"copy failed: {_stderr(result.stderr)}")
         self._audit(row, "copied", bytes=row.bytes, work=payload)
-        return remote.parse_sums(result.stdout)
+        return remote.parse_pair(result.stdout)
 
-    def _verify(self, row: UnitRow, payload: str, listing: dict[str, tuple[int, float]],
-                source: dict[str, str]) -> dict[str, Any]:
-        copy = self._hashes(payload)
+    def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
+                source: dict[str, str], copy: dict[str, str]) -> dict[str, Any]:
         if source != copy:
             raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
         if set(source) != set(listing) or not _same_files(

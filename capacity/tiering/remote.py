@@ -67,15 +67,26 @@ COPY_FAILED = 3
 HASH_FAILED = 4
 
 
-def copy_and_hash(source: str, flush: str, copy: Sequence[str], workers: int = 0) -> list[str]:
-    """Run the ``copy`` argv, then flush the filesystem of ``flush``; meanwhile hash
-    ``source`` (the copy reads it too, so it comes from cache once).  Prints the source's
-    sums; exits :data:`COPY_FAILED` or :data:`HASH_FAILED`."""
-    script = ('hash_py=$1; src=$2; flush=$3; shift 3; ' + _HASH_FUNCTION
-              + '{ "$@" && sync -f -- "$flush"; } & copying=$!; '
+def copy_and_hash(source: str, copy_path: str, sums_file: str, copy: Sequence[str],
+                  workers: int = 0) -> list[str]:
+    """Copy and hash in one round trip: run the ``copy`` argv (which makes ``copy_path``),
+    flush that filesystem, then hash the copy; meanwhile hash ``source``, which the copy
+    reads too.  Both halves keep the host's cores busy: a single large file hashes on one
+    core only.  Prints the source's sums, two NULs, the copy's (kept in ``sums_file``, a
+    scratch file of the caller's); exits :data:`COPY_FAILED` or :data:`HASH_FAILED`."""
+    script = ('hash_py=$1; src=$2; copy=$3; sums=$4; shift 4; ' + _HASH_FUNCTION
+              + f'{{ "$@" && sync -f -- "$copy" || exit {COPY_FAILED}; '
+              f'h "$copy" {workers} > "$sums" || exit {HASH_FAILED}; }} & copying=$!; '
               f'h "$src" {workers} || {{ wait $copying; exit {HASH_FAILED}; }}; '
-              f'wait $copying || exit {COPY_FAILED}')
-    return ["sh", "-c", script, "sh", HASH_PY, source, flush, *copy]
+              'wait $copying || exit $?; '
+              "printf '\\000\\000'; cat -- \"$sums\"")
+    return ["sh", "-c", script, "sh", HASH_PY, source, copy_path, sums_file, *copy]
+
+
+def parse_pair(out: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """The two sets of sums :func:`copy_and_hash` prints."""
+    first, _, second = out.partition(b"\0\0")
+    return parse_sums(first), parse_sums(second)
 
 
 def parse_sums(out: bytes) -> dict[str, str]:

@@ -59,24 +59,45 @@ def test_hash_tree_matches_sha256sum(host: Transport, tree: Path, tool: str) -> 
     assert remote.parse_sums(single) == {"": truth(tree)[HOSTILE[1]]}
 
 
-def test_copy_and_hash_copies_and_hashes_the_source(host: Transport, tree: Path,
-                                                    tmp_path: Path) -> None:
+def test_copy_and_hash_copies_then_hashes_both(host: Transport, tree: Path,
+                                               tmp_path: Path) -> None:
     copy = tmp_path / "work" / "payload"
     copy.parent.mkdir()
     argv = ["cp", "-a", "--no-dereference", "--", str(tree), str(copy)]
-    result = host.run(remote.copy_and_hash(str(tree), str(copy), argv))
-    assert remote.parse_sums(result.stdout) == truth(tree)
-    assert truth(copy) == truth(tree)
+    result = host.run(remote.copy_and_hash(str(tree), str(copy), str(copy.parent / "sums"),
+                                           argv))
+    source, copied = remote.parse_pair(result.stdout)
+    assert source == copied == truth(tree) == truth(copy)
     assert (copy / "link-out").is_symlink()
+    one = tmp_path / "work" / "single"
+    argv = ["cp", "-a", "--", str(tree / HOSTILE[1]), str(one)]
+    result = host.run(remote.copy_and_hash(str(tree / HOSTILE[1]), str(one),
+                                           str(copy.parent / "sums"), argv))
+    assert remote.parse_pair(result.stdout) == ({"": truth(tree)[HOSTILE[1]]},) * 2
+
+
+def test_a_copy_that_differs_is_seen(host: Transport, tree: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "payload"
+    victim = tree / "series 2" / "deeper" / "IM00002.dcm"
+    # A copy that flips a byte of one file: what a bad disk or a bug would do.
+    argv = ["sh", "-c", 'cp -a -- "$1" "$2" && printf X | dd of="$2/$3" bs=1 seek=100'
+            ' conv=notrunc status=none', "sh", str(tree), str(copy),
+            str(victim.relative_to(tree))]
+    result = host.run(remote.copy_and_hash(str(tree), str(copy), str(tmp_path / "s"), argv))
+    source, copied = remote.parse_pair(result.stdout)
+    rel = str(victim.relative_to(tree))
+    assert source == truth(tree) and copied == truth(copy)
+    assert {p for p in source if source[p] != copied[p]} == {rel}
 
 
 def test_copy_and_hash_says_which_half_failed(host: Transport, tree: Path,
                                               tmp_path: Path) -> None:
     nowhere = tmp_path / "missing" / "payload"
     argv = ["cp", "-a", "--", str(tree), str(nowhere)]
-    failed = host.run(remote.copy_and_hash(str(tree), str(tmp_path), argv), check=False)
+    failed = host.run(remote.copy_and_hash(str(tree), str(nowhere), str(tmp_path / "s"), argv),
+                      check=False)
     assert failed.exit_code == remote.COPY_FAILED and b"missing" in failed.stderr
     gone = tmp_path / "no-such-study"
-    argv = ["true"]
-    failed = host.run(remote.copy_and_hash(str(gone), str(tmp_path), argv), check=False)
+    failed = host.run(remote.copy_and_hash(str(gone), str(tmp_path), str(tmp_path / "s"),
+                                           ["true"]), check=False)
     assert failed.exit_code == remote.HASH_FAILED
