@@ -32,6 +32,7 @@ def simulate(inventory: Inventory, scenarios: Sequence[Scenario] = (), *, years:
     tape = Tape()
     _start_processes(twin, tape, scenarios)
     twin.env.run(until=days)
+    tape.close()
     return _result(twin, tape, scenarios)
 
 

@@ -22,18 +22,25 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from capacity.model import Procurement
+from capacity.model import Cluster, Procurement
 from capacity.sim.results import Order
 from capacity.sim.tiering import held_after_draining
-from capacity.sim.twin import PROCUREMENT, Twin
+from capacity.sim.twin import PROCUREMENT, Store, Twin
 from capacity.sizing.array import size_array
 
 TREND_DAYS = 30
 NOTE_EVERY_DAYS = 90
 RETRY_DAYS = 7
+"""A blocked order is looked at again a week later, as a purchasing desk would."""
 LOOK_AGAIN_DAYS = 14
 """The longest a resource far from its threshold goes unreviewed."""
-"""A blocked order is looked at again a week later, as a purchasing desk would."""
+
+
+ComputeInputs = tuple[Cluster, tuple[int, int, int], int, int]
+"""A cluster's configuration, the compute it gives, nodes on order, workloads known."""
+Review = tuple[str, Procurement, str, Store, int, int, float]
+"""A rule as the desk reviews it: name, rule, resource, its store, lead time, horizon,
+threshold."""
 
 
 @dataclass
@@ -56,7 +63,7 @@ class Ledger:
     """Nodes ordered but not installed, per cluster (they bring compute too)."""
     per_unit: dict[str, int] = field(default_factory=dict)
     """Effective bytes one more unit adds, per rule, for the current configuration."""
-    enough: dict[str, tuple[tuple[object, ...], float]] = field(default_factory=dict)
+    enough: dict[str, tuple[ComputeInputs, float]] = field(default_factory=dict)
     """Per node rule, what its compute check last saw when no node was needed, and the day
     a start date next comes within its horizon."""
 
@@ -93,7 +100,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
     ledger = new_ledger(twin)
     # Per rule, what does not change during the run: the resource reviewed (its store), the
     # lead time, how far ahead to look and the threshold to stay under.
-    rules = []
+    rules: list[Review] = []
     for name in reviewed(twin):
         rule = twin.inventory.procurement[name]
         ref = pool_ref(rule) if rule.unit == "parity-group" else rule.resource
@@ -101,30 +108,55 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
         lead = round(rule.lead_time * twin.lead_time_factor)
         rules.append((name, rule, ref, store, lead, lead + rule.safety_margin,
                       rule.reorder_at or store.thresholds.warning))
+    # Most days every rule is snoozed and every cluster has enough: the desk then has
+    # nothing to do until the first rule is due, unless the estate is reconfigured first.
+    quiet_until, quiet_as_of = -1.0, -1
     day = yield twin.at(PROCUREMENT)
     while True:
-        for name, rule, ref, store, lead, horizon, threshold in rules:
-            if rule.unit == "node":  # compute: cheap, and a start date is known ahead
-                nodes = nodes_for_compute(twin, ledger, name, ref, threshold, horizon)
-                if nodes:
-                    _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
-            if ledger.snoozed.get(name, -1) > day:
-                continue
-            offered = store.available + ledger.pending.get(ref, 0.0)
-            growth = trend(twin.history[ref])
-            projected = store.used + growth * horizon
-            if projected < threshold * offered:
-                # Far from the threshold: look again when half the distance could be gone.
-                days_left = (threshold * offered - projected) / growth if growth else math.inf
-                ledger.snoozed[name] = day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
-                continue
-            # Tier policies will move old data off before it fills: count on them.
-            drained = held_after_draining(twin, ref, horizon)
-            if drained is not None:
-                projected = min(projected, drained)
-            if projected >= threshold * offered:
-                _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
+        if day >= quiet_until or twin.reconfigured != quiet_as_of:
+            for name, rule, ref, store, lead, horizon, threshold in rules:
+                _review(twin, ledger, day, name, rule, ref, store, lead, horizon, threshold)
+            quiet_until, quiet_as_of = _next_due(twin, ledger, rules, day), twin.reconfigured
         day = yield twin.next_day()
+
+
+def _review(twin: Twin, ledger: Ledger, day: int, name: str, rule: Procurement, ref: str,
+            store: Store, lead: int, horizon: int, threshold: float) -> None:
+    """One rule's daily review: compute first (for nodes), then capacity."""
+    if rule.unit == "node":  # compute: cheap, and a start date is known ahead
+        nodes = nodes_for_compute(twin, ledger, name, ref, threshold, horizon)
+        if nodes:
+            _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
+    if ledger.snoozed.get(name, -1) > day:
+        return
+    offered = store.available + ledger.pending.get(ref, 0.0)
+    growth = trend(twin.history[ref])
+    projected = store.used + growth * horizon
+    if projected < threshold * offered:
+        # Far from the threshold: look again when half the distance could be gone.
+        days_left = (threshold * offered - projected) / growth if growth else math.inf
+        ledger.snoozed[name] = day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
+        return
+    # Tier policies will move old data off before it fills: count on them.
+    drained = held_after_draining(twin, ref, horizon)
+    if drained is not None:
+        projected = min(projected, drained)
+    if projected >= threshold * offered:
+        _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
+
+
+def _next_due(twin: Twin, ledger: Ledger, rules: list[Review], day: int) -> float:
+    """The first day after ``day`` on which some rule has something to do, as things stand:
+    its snooze ends, or (a node rule) a known start date comes within its horizon; tomorrow
+    for a node rule whose cluster was short today."""
+    due = math.inf
+    for name, rule, ref, *_ in rules:
+        due = min(due, max(day + 1, ledger.snoozed.get(name, -1)))
+        if rule.unit == "node":
+            enough = ledger.enough.get(name)
+            settled = enough is not None and enough[0] == _compute_inputs(twin, ledger, ref)
+            due = min(due, enough[1] if settled else day + 1)  # type: ignore[index]
+    return due
 
 
 def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, threshold: float,
@@ -133,15 +165,14 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, thres
     horizon (known start dates included) stays under ``threshold`` of what it gives after
     N+k, counting nodes already on order."""
     day = twin.day
-    config, have = twin.clusters[cluster], twin.compute[cluster]
-    pending = ledger.pending_nodes.get(cluster, 0)
     # The desk asks every day, but the answer moves only when the cluster, what it gives,
     # the nodes on order or the workloads change, or a known start date comes within the
     # horizon: until then, a cluster that had enough still has.
-    inputs = (config, have, pending, len(twin.workloads))
+    inputs = _compute_inputs(twin, ledger, cluster)
     enough = ledger.enough.get(name)
     if enough is not None and day < enough[1] and enough[0] == inputs:
         return 0
+    config, have, pending, _workloads = inputs
     demand, next_start = _demand_by(twin, cluster, day + horizon)
     node = twin.inventory.catalog.nodes[config.node_model]
     cores = (config.cores or node.cores) - config.controller_vm.cores
@@ -156,6 +187,12 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, thres
     if not needed:
         ledger.enough[name] = (inputs, next_start - horizon)
     return needed
+
+
+def _compute_inputs(twin: Twin, ledger: Ledger, cluster: str) -> ComputeInputs:
+    """What a cluster's compute check depends on, besides the day."""
+    return (twin.clusters[cluster], twin.compute[cluster], ledger.pending_nodes.get(cluster, 0),
+            len(twin.workloads))
 
 
 def _demand_by(twin: Twin, cluster: str,

@@ -7,7 +7,7 @@ import bisect
 import itertools
 import math
 import operator
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 import simpy
@@ -18,13 +18,50 @@ from capacity.sim.twin import RECORD, Twin
 
 @dataclass
 class Tape:
-    """Daily figures, appended by the recorder."""
+    """Daily figures, appended by the recorder (compute in runs: see ``Meter``)."""
 
     used: dict[str, list[int]] = field(default_factory=dict)
     capacity: dict[str, list[int]] = field(default_factory=dict)
     reached: dict[str, list[int]] = field(default_factory=dict)
     """The first day the tape shows each level reached (warning, critical, full), so far."""
     compute: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    meters: list[Meter] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Write out the compute figures still held as a run, up to the last day taped."""
+        days = max((len(used) for used in self.used.values()), default=0)
+        for meter in self.meters:
+            meter.write_until(days)
+
+
+NO_COMPUTE = (0, 0, 0)
+"""What a cluster gives while its site is down."""
+
+
+class Meter:
+    """One cluster's compute tape: demand and what the cluster gives, day by day.  Both
+    change only when nodes or workloads do, so the meter holds the current figures and
+    writes them out as a run of days when they change (and when the tape is closed)."""
+
+    def __init__(self, series: dict[str, list[int]]) -> None:
+        self.series = [series[k] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
+                                           "gpu_demand", "gpus")]
+        self.want: Sequence[int] = NO_COMPUTE
+        self.have: Sequence[int] = NO_COMPUTE
+        self.since = 0
+
+    def read(self, day: int, want: Sequence[int], have: Sequence[int]) -> None:
+        if want is not self.want or have is not self.have:  # the same objects until changed
+            self.write_until(day)
+            self.want, self.have = want, have
+
+    def write_until(self, day: int) -> None:
+        days = day - self.since
+        figures = (self.want[0], self.have[0], self.want[1], self.have[1], self.want[2],
+                   self.have[2])
+        for tape, figure in zip(self.series, figures, strict=True):
+            tape.extend(itertools.repeat(figure, days))
+        self.since = day
 
 
 def level_ratio(twin: Twin, ref: str, level: str) -> float:
@@ -47,7 +84,9 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
                [level_ratio(twin, ref, level) for level in LEVELS], tape.reached[ref])
               for ref, store in twin.stores.items()]
     levels_now = [0] * len(gauges)  # how many levels each resource is at or above now
-    meters = [(name, twin.stores[name], *tape.compute[name].values()) for name in twin.clusters]
+    tape.meters = [Meter(tape.compute[name]) for name in twin.clusters]
+    meters = [(name, twin.stores[name], meter)
+              for name, meter in zip(twin.clusters, tape.meters, strict=True)]
     demand = Demand(twin)
     day = yield twin.at(RECORD)
     while True:
@@ -72,15 +111,8 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
                               f"{level}: no capacity online", level=level)
                 levels_now[i] = level_now
         wanted = demand.on(day)
-        for name, store, vcpu_demand, vcpu, ram_demand, ram, gpu_demand, gpus in meters:
-            want = wanted[name]
-            have = (0, 0, 0) if store.offline else twin.compute[name]
-            vcpu_demand.append(want[0])
-            vcpu.append(have[0])
-            ram_demand.append(want[1])
-            ram.append(have[1])
-            gpu_demand.append(want[2])
-            gpus.append(have[2])
+        for name, store, meter in meters:
+            meter.read(day, wanted[name], NO_COMPUTE if store.offline else twin.compute[name])
         day = yield twin.next_day()
 
 

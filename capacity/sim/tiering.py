@@ -176,11 +176,12 @@ def _move_limit(policy: Policy, source: Store, draining: dict[str, bool]) -> flo
     """How much may leave the source today under the watermarks (inf without a trigger)."""
     if policy.trigger is None:
         return math.inf
-    if source.fill > policy.trigger.high:
+    used, available = source.used, source.available
+    if (used / available if available else math.inf) > policy.trigger.high:  # its fill
         draining[source.ref] = True
     if not draining.get(source.ref):
         return 0.0
-    excess = source.used - policy.trigger.low * source.available
+    excess = used - policy.trigger.low * available
     if excess <= 0:
         draining[source.ref] = False
         return 0.0

@@ -247,6 +247,9 @@ class Twin:
     """Capacity sized per configuration (see ``_sized``)."""
     lead_time_factor: float = 1.0
     afr_factor: float = 1.0
+    reconfigured: int = 0
+    """How many times a resource's capacity was worked out again or a workload added: a
+    judgement drawn from the configuration holds while this stands."""
     tomorrow: tuple[float, simpy.Event] | None = None
     """The event ``next_day`` hands out, and when it fires."""
 
@@ -286,6 +289,7 @@ class Twin:
 
     def add_workload(self, state: WorkloadState) -> None:
         self.workloads[state.name] = state
+        self.reconfigured += 1
         if state.model.policy:
             self.workloads_of_policy.setdefault(state.model.policy, []).append(state.name)
 
@@ -335,6 +339,7 @@ class Twin:
         return hit[1]  # type: ignore[return-value]
 
     def refresh_capacity(self, ref: str) -> None:
+        self.reconfigured += 1
         store = self.stores[ref]
         if store.kind == "pool":
             store.capacity = self.pool_capacity(ref)

@@ -38,7 +38,7 @@ from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import AlreadyExists, Transport, TransportError
-from capacity.transports.base import decode_path
+from capacity.transports.base import check_tree_root, decode_path
 
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
@@ -266,8 +266,7 @@ class Engine:
         # that the target holds exactly the verified files before the source may go.
         if not renamed_now and self._hashes(row.target) != _expected_hashes(row):
             raise UnitProblem(J.KEPT_BOTH, "the target does not match the verified copy")
-        self.t.run(["rm", "-rf", "--", posixpath.dirname(payload)], check=False)
-        self._remove_empty_work_dir(row)
+        self._roll_back_work(row)  # what is left of the work directory: the sums file
         self._audit(row, "renamed", target=row.target)
 
     def _finish(self, row: UnitRow) -> None:
@@ -291,18 +290,20 @@ class Engine:
     def _delete_source(self, row: UnitRow) -> None:
         policy = self.inventory.policies.get(row.policy)
         stub = bool(policy and policy.stub)
+        if not stub:
+            self.t.run(remote.delete_moved_source(check_tree_root(row.source)))
+            self._audit(row, "source-deleted", source=row.source, stub=stub)
+            return
         st = self.t.stat(row.source)
         if st is not None and not st.is_symlink:
-            if stub and not st.is_dir:
+            if not st.is_dir:
                 # Replace the file by a link in one atomic rename: never a moment without it.
                 link = f"{row.source}.capacity-stub"
                 self.t.run(["ln", "-sfn", "--", row.target or "", link])
                 self.t.rename(link, row.source, overwrite=True)
-            elif st.is_dir:
-                self.t.delete_tree(row.source, missing_ok=True)
             else:
-                self.t.delete(row.source, missing_ok=True)
-        if stub and not self.t.exists(row.source):
+                self.t.delete_tree(row.source, missing_ok=True)
+        if not self.t.exists(row.source):
             self.t.run(["ln", "-s", "--", row.target or "", row.source])
         self._audit(row, "source-deleted", source=row.source, stub=stub)
 
@@ -370,13 +371,7 @@ class Engine:
         or a placed target."""
         root = row.detail.get("target_root")
         if root:
-            self.t.run(["rm", "-rf", "--", work_path(root, row.id)], check=False)
-            self._remove_empty_work_dir(row)
-
-    def _remove_empty_work_dir(self, row: UnitRow) -> None:
-        root = row.detail.get("target_root")
-        if root:
-            self.t.run(["rmdir", "--", f"{root}/{WORK_DIR}"], check=False)
+            self.t.run(remote.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}"))
 
     def _listing(self, path: str, root: str) -> dict[str, tuple[int, float]]:
         """Regular files under ``path`` (or ``path`` itself): relative path -> (size, mtime).
