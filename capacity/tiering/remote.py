@@ -70,13 +70,16 @@ HASH_FAILED = 4
 def copy_and_hash(source: str, copy_path: str, sums_file: str, copy: Sequence[str],
                   workers: int = 0) -> list[str]:
     """Copy and hash in one round trip: run the ``copy`` argv (which makes ``copy_path``),
-    flush that filesystem, then hash the copy; meanwhile hash ``source``, which the copy
-    reads too.  Both halves keep the host's cores busy: a single large file hashes on one
-    core only.  Prints the source's sums, two NULs, the copy's (kept in ``sums_file``, a
-    scratch file of the caller's); exits :data:`COPY_FAILED` or :data:`HASH_FAILED`."""
+    then flush that filesystem while hashing the copy (both see the same page cache: the
+    flush writes exactly what is hashed, and fails loudly if it cannot); meanwhile hash
+    ``source``, which the copy reads too.  The halves keep the host's cores busy: a single
+    large file hashes on one core only.  Prints the source's sums, two NULs, the copy's
+    (kept in ``sums_file``, a scratch file of the caller's); exits :data:`COPY_FAILED` or
+    :data:`HASH_FAILED`."""
     script = ('hash_py=$1; src=$2; copy=$3; sums=$4; shift 4; ' + _HASH_FUNCTION
-              + f'{{ "$@" && sync -f -- "$copy" || exit {COPY_FAILED}; '
-              f'h "$copy" {workers} > "$sums" || exit {HASH_FAILED}; }} & copying=$!; '
+              + f'{{ "$@" || exit {COPY_FAILED}; sync -f -- "$copy" & flushing=$!; '
+              f'h "$copy" {workers} > "$sums" || exit {HASH_FAILED}; '
+              f'wait $flushing || exit {COPY_FAILED}; }} & copying=$!; '
               f'h "$src" {workers} || {{ wait $copying; exit {HASH_FAILED}; }}; '
               'wait $copying || exit $?; '
               "printf '\\000\\000'; cat -- \"$sums\"")
