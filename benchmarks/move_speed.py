@@ -7,7 +7,8 @@ hashes source and copy with sha256 on the host before the rename.  The engine ru
 production, through SSH (a local sshd started here) with the data moving on the host itself.
 
 Run as the user whose sshd keys it makes: python3 benchmarks/move_speed.py [--studies N]
-[--big-gb G] [--dir DIR]
+[--big-gb G] [--repeat R] [--dir DIR]; each round times both on fresh data, and the figure
+is the median ratio.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,27 +108,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=20)
     parser.add_argument("--big-gb", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds, each timing rsync then capacity on fresh data")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="capacity-move-", dir=args.dir))
     try:
         sshd = start_sshd(base / "sshd")
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; data in {base}")
-        figures = {}
-        for name in ("rsync", "capacity"):
-            src, dst = base / name / "hot", base / name / "warm"
-            src.mkdir(parents=True)
-            dst.mkdir(parents=True)
-            nbytes = make_set(src, args.studies, args.big_gb)
-            subprocess.run(["sync"], check=True)
-            seconds = (time_rsync(src, dst) if name == "rsync"
-                       else time_engine(src, dst, base / "state", sshd))
-            figures[name] = nbytes / seconds
-            print(f"{name:>8}: {nbytes / 1e9:.2f} GB in {seconds:.1f} s ="
-                  f" {figures[name] / 1e6:.0f} MB/s")
-            shutil.rmtree(base / name)
-        print(f"ratio capacity / rsync: {figures['capacity'] / figures['rsync']:.2f}"
-              " (target >= 0.8)")
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; data in {base};"
+              f" load average {os.getloadavg()[0]:.1f}")
+        rates: dict[str, list[float]] = {"rsync": [], "capacity": []}
+        for round_ in range(args.repeat):
+            for name in ("rsync", "capacity"):
+                src, dst = base / name / "hot", base / name / "warm"
+                src.mkdir(parents=True)
+                dst.mkdir(parents=True)
+                nbytes = make_set(src, args.studies, args.big_gb)
+                subprocess.run(["sync"], check=True)
+                seconds = (time_rsync(src, dst) if name == "rsync"
+                           else time_engine(src, dst, base / f"state{round_}", sshd))
+                rates[name].append(nbytes / seconds)
+                print(f"round {round_ + 1} {name:>8}: {nbytes / 1e9:.2f} GB in {seconds:.1f} s"
+                      f" = {nbytes / seconds / 1e6:.0f} MB/s")
+                shutil.rmtree(base / name)
+        ratios = [c / r for c, r in zip(rates["capacity"], rates["rsync"], strict=True)]
+        print(f"median: rsync {statistics.median(rates['rsync']) / 1e6:.0f} MB/s, capacity"
+              f" {statistics.median(rates['capacity']) / 1e6:.0f} MB/s; ratio capacity / rsync"
+              f" {statistics.median(ratios):.2f} (rounds: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.8);"
+              f" load average {os.getloadavg()[0]:.1f}")
         close_all()
         sshd.stop()
     finally:
