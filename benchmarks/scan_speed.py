@@ -6,7 +6,7 @@ Builds (once, then reuses) a PACS-like tree of small files, ROOT/YYYY/MM/STUDY/ 
 
 * ``find`` with our exact arguments, output to /dev/null: the floor, no parsing, no database;
 * ``scan_tier`` with the local transport into a fresh catalogue (first scan: all inserts);
-* ``scan_tier`` again into the same catalogue (a rescan: every row updated in place);
+* ``scan_tier`` again into the same catalogue (a rescan: a new generation, the old dropped);
 * ``scan_tier`` over SSH to a throwaway local sshd (skipped if OpenSSH is not installed).
 
 The target is ours/find >= 0.5: the scan should cost at most twice the walk itself.

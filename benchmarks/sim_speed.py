@@ -16,17 +16,21 @@ import copy
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import simpy
 
-from capacity.load import load_inventory
-from capacity.model import Inventory
-from capacity.sim import simulate
-
+# Measure this checkout, not whichever one an editable install happens to point at.
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from capacity.load import load_inventory  # noqa: E402
+from capacity.model import Inventory  # noqa: E402
+from capacity.sim import simulate  # noqa: E402
+
 YEARS = 10
 DAYS = 365 * YEARS
 

@@ -108,15 +108,26 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
         lead = round(rule.lead_time * twin.lead_time_factor)
         rules.append((name, rule, ref, store, lead, lead + rule.safety_margin,
                       rule.reorder_at or store.thresholds.warning))
-    # Most days every rule is snoozed and every cluster has enough: the desk then has
-    # nothing to do until the first rule is due, unless the estate is reconfigured first.
-    quiet_until, quiet_as_of = -1.0, -1
+    # The day each rule next has something to do: most days every rule is snoozed and every
+    # cluster has enough, and the desk passes them by.
+    due = [0.0] * len(rules)
+    node_rules = [i for i, review in enumerate(rules) if review[1].unit == "node"]
+    reconfigured = twin.reconfigured
     day = yield twin.at(PROCUREMENT)
     while True:
-        if day >= quiet_until or twin.reconfigured != quiet_as_of:
-            for name, rule, ref, store, lead, horizon, threshold in rules:
-                _review(twin, ledger, day, name, rule, ref, store, lead, horizon, threshold)
-            quiet_until, quiet_as_of = _next_due(twin, ledger, rules, day), twin.reconfigured
+        if twin.reconfigured != reconfigured:  # what clusters give or are asked may have moved
+            reconfigured = twin.reconfigured
+            for i in node_rules:
+                due[i] = day
+        for i, review in enumerate(rules):
+            if due[i] > day:
+                continue
+            orders = len(twin.orders)
+            _review(twin, ledger, day, *review)
+            due[i] = _next_due(twin, ledger, review, day)
+            if len(twin.orders) != orders:  # nodes on order may have moved: clusters look again
+                for j in node_rules:
+                    due[j] = min(due[j], day)
         day = yield twin.next_day()
 
 
@@ -145,17 +156,16 @@ def _review(twin: Twin, ledger: Ledger, day: int, name: str, rule: Procurement, 
         _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
 
 
-def _next_due(twin: Twin, ledger: Ledger, rules: list[Review], day: int) -> float:
-    """The first day after ``day`` on which some rule has something to do, as things stand:
-    its snooze ends, or (a node rule) a known start date comes within its horizon; tomorrow
-    for a node rule whose cluster was short today."""
-    due = math.inf
-    for name, rule, ref, *_ in rules:
-        due = min(due, max(day + 1, ledger.snoozed.get(name, -1)))
-        if rule.unit == "node":
-            enough = ledger.enough.get(name)
-            settled = enough is not None and enough[0] == _compute_inputs(twin, ledger, ref)
-            due = min(due, enough[1] if settled else day + 1)  # type: ignore[index]
+def _next_due(twin: Twin, ledger: Ledger, review: Review, day: int) -> float:
+    """The first day after ``day`` on which a rule has something to do, as things stand: its
+    snooze ends, or (a node rule) a known start date comes within its horizon; tomorrow for
+    a node rule whose cluster was short today."""
+    name, rule, ref = review[:3]
+    due = max(day + 1, ledger.snoozed.get(name, -1))
+    if rule.unit == "node":
+        enough = ledger.enough.get(name)
+        settled = enough is not None and enough[0] == _compute_inputs(twin, ledger, ref)
+        due = min(due, enough[1] if settled else day + 1)  # type: ignore[index]
     return due
 
 

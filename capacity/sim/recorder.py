@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import simpy
 
 from capacity.sim.results import LEVELS, Runway
-from capacity.sim.twin import RECORD, Twin
+from capacity.sim.twin import RECORD, Store, Twin
 
 
 @dataclass
 class Tape:
-    """Daily figures, appended by the recorder (compute in runs: see ``Meter``)."""
+    """Daily figures, written by the recorder's gauges and meters."""
 
     used: dict[str, list[int]] = field(default_factory=dict)
     capacity: dict[str, list[int]] = field(default_factory=dict)
@@ -32,6 +32,51 @@ class Tape:
         days = max((len(used) for used in self.used.values()), default=0)
         for meter in self.meters:
             meter.write_until(days)
+
+
+class Gauge:
+    """One storage resource on the tape: what it holds and offers each day in whole bytes,
+    the levels (warning, critical, full) it is at now, for threshold events, and the first
+    day the tape showed each level, for runways."""
+
+    __slots__ = ("capacity", "level", "level_bytes", "ratios", "reached", "store", "taped",
+                 "used", "whole_capacity")
+
+    def __init__(self, store: Store, used: list[int], capacity: list[int], ratios: list[float],
+                 reached: list[int]) -> None:
+        self.store = store
+        self.used = used
+        self.capacity = capacity
+        self.ratios = ratios
+        """Of each level; they ascend (the model checks warning <= critical <= 100%)."""
+        self.reached = reached
+        self.level = 0
+        """How many levels the store is at or above now."""
+        self.taped: float | None = None
+        """The capacity the tape's figures below were worked out for."""
+        self.whole_capacity = 0
+        self.level_bytes: float = math.inf
+        """Whole bytes used at which the tape first shows the next level not yet reached."""
+
+    def rescale(self, capacity: float) -> None:
+        """The store offers another capacity: work out its figures again (rarely: orders,
+        failures)."""
+        self.taped = capacity
+        self.whole_capacity = int(capacity + 0.5)
+        self._next_level()
+
+    def reach(self, day: int, whole_used: int) -> None:
+        """The tape shows the next level(s) reached today."""
+        while whole_used >= self.level_bytes:
+            self.reached.append(day)
+            self._next_level()
+
+    def _next_level(self) -> None:
+        # The tape is at a level when used >= ratio x capacity; for whole bytes used that is
+        # used >= ceil(ratio x capacity), an integer comparison instead of a float product.
+        n = len(self.reached)
+        self.level_bytes = (math.ceil(self.ratios[n] * self.whole_capacity)
+                            if n < len(self.ratios) else math.inf)
 
 
 NO_COMPUTE = (0, 0, 0)
@@ -70,46 +115,43 @@ def level_ratio(twin: Twin, ref: str, level: str) -> float:
 
 
 def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
-    refs = list(twin.stores)
-    for ref in refs:
+    gauges = []
+    for ref, store in twin.stores.items():
         tape.used[ref] = twin.history[ref] = []
         tape.capacity[ref] = []
         tape.reached[ref] = []
+        gauges.append(Gauge(store, tape.used[ref], tape.capacity[ref],
+                            [level_ratio(twin, ref, level) for level in LEVELS],
+                            tape.reached[ref]))
     for name in twin.clusters:
         tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
                                               "gpu_demand", "gpus")}
-    # Level ratios ascend (the model checks warning <= critical <= 100%), so how many levels
-    # a fill is at or above is one bisection.
-    gauges = [(store, tape.used[ref], tape.capacity[ref],
-               [level_ratio(twin, ref, level) for level in LEVELS], tape.reached[ref])
-              for ref, store in twin.stores.items()]
-    levels_now = [0] * len(gauges)  # how many levels each resource is at or above now
-    tape.meters = [Meter(tape.compute[name]) for name in twin.clusters]
+        tape.meters.append(Meter(tape.compute[name]))
     meters = [(name, twin.stores[name], meter)
               for name, meter in zip(twin.clusters, tape.meters, strict=True)]
     demand = Demand(twin)
     day = yield twin.at(RECORD)
     while True:
-        for i, (store, used_tape, capacity_tape, ratios, reached) in enumerate(gauges):
+        for gauge in gauges:
+            store = gauge.store
             used, capacity = store.used, store.available
-            whole_used, whole_capacity = int(used + 0.5), int(capacity + 0.5)
-            used_tape.append(whole_used)
-            capacity_tape.append(whole_capacity)
-            # Runways read the tape (whole bytes): the first day at or above each level.  A
-            # level is never first reached before the one below it (the ratios ascend).
-            while (len(reached) < len(ratios) and whole_used > 0
-                   and whole_used >= ratios[len(reached)] * whole_capacity):
-                reached.append(day)
+            whole_used = int(used + 0.5)
+            gauge.used.append(whole_used)
+            if capacity != gauge.taped:
+                gauge.rescale(capacity)
+            gauge.capacity.append(gauge.whole_capacity)
+            if whole_used > 0 and whole_used >= gauge.level_bytes:
+                gauge.reach(day, whole_used)
             level_now = 0
             if used > 0:
-                fill = used / capacity if capacity else float("inf")
-                level_now = bisect.bisect_right(ratios, fill)
-            if level_now != levels_now[i]:
-                for level in LEVELS[levels_now[i]:level_now]:
+                fill = used / capacity if capacity else math.inf
+                level_now = bisect.bisect_right(gauge.ratios, fill)
+            if level_now != gauge.level:
+                for level in LEVELS[gauge.level:level_now]:
                     twin.note("threshold", store.ref, f"{level} threshold reached"
                               f" ({fill:.0%} full)" if capacity else
                               f"{level}: no capacity online", level=level)
-                levels_now[i] = level_now
+                gauge.level = level_now
         wanted = demand.on(day)
         for name, store, meter in meters:
             meter.read(day, wanted[name], NO_COMPUTE if store.offline else twin.compute[name])

@@ -68,13 +68,14 @@ class Cohorts:
         gone = 0  # whole cohorts taken
         while gone < len(births) and limit > 0 and births[gone] <= born_by:
             nbytes = sizes[gone]
-            part = min(nbytes, limit)
-            taken.append((births[gone], part))
-            if part >= nbytes:
+            if nbytes <= limit:
+                taken.append((births[gone], nbytes))
+                limit -= nbytes
                 gone += 1
-            else:
-                sizes[gone] = nbytes - part
-            limit -= part
+            else:  # the limit ends in this cohort: split it
+                taken.append((births[gone], limit))
+                sizes[gone] = nbytes - limit
+                break
         del births[:gone], sizes[:gone]
         return taken
 
@@ -272,9 +273,10 @@ class Twin:
         difference (the new process would start after the other sharers, not before): the
         purchasing desk, which starts deliveries, is alone at its time of day."""
         at = self.env.now + 1
-        if self.tomorrow is None or self.tomorrow[0] != at:
-            self.tomorrow = (at, self.env.timeout(1, value=int(at)))
-        return self.tomorrow[1]
+        tomorrow = self.tomorrow
+        if tomorrow is None or tomorrow[0] != at:
+            tomorrow = self.tomorrow = (at, self.env.timeout(1, value=int(at)))
+        return tomorrow[1]
 
     def date(self, day: float | None = None) -> dt.date:
         return self.start + dt.timedelta(days=int(self.env.now if day is None else day))

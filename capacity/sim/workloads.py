@@ -67,6 +67,7 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)
                 where = [twin.stores[ref] for ref in places(twin, name)]
+            born_by = day - retention
             for store in where:
-                store.expire(name, day - retention)
+                store.expire(name, born_by)
         day = yield twin.next_day()
