@@ -44,6 +44,7 @@ def tree(tmp_path: Path) -> Path:
     make_study(root, "", len(HOSTILE), 3000, rng, names=HOSTILE)
     make_study(root, "series 2/deeper", 5, 70_000, rng)
     (root / "empty.dcm").write_bytes(b"")
+    (root / "large.svs").write_bytes(rng.randbytes(3 << 20))  # hashed through mmap
     (root / "link-out").symlink_to("/etc/passwd")  # a link is not hashed, nor followed
     (root / "dir-link").symlink_to(root / "series 2")
     return root
