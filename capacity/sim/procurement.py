@@ -19,6 +19,7 @@ import bisect
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import simpy
 
@@ -38,9 +39,22 @@ LOOK_AGAIN_DAYS = 14
 
 ComputeInputs = tuple[Cluster, tuple[int, int, int], int, int]
 """A cluster's configuration, the compute it gives, nodes on order, workloads known."""
-Review = tuple[str, Procurement, str, Store, int, int, float]
-"""A rule as the desk reviews it: name, rule, resource, its store, lead time, horizon,
-threshold."""
+
+
+class Review(NamedTuple):
+    """A rule as the desk reviews it: what does not change during the run."""
+
+    name: str
+    rule: Procurement
+    ref: str
+    """The resource reviewed (a pool for a parity-group rule)."""
+    store: Store
+    lead: int
+    """Lead time in days, scenario factor applied."""
+    horizon: int
+    """How far ahead the desk looks: lead time plus safety margin."""
+    threshold: float
+    """The share of capacity to stay under."""
 
 
 @dataclass
@@ -96,44 +110,46 @@ def reviewed(twin: Twin) -> list[str]:
 
 
 def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
-    """Every day, review every expandable resource and order what the trend says is due."""
+    """Every day, review every expandable resource and order what the trend says is due (a
+    rule that is snoozed, and whose cluster has enough, is passed by until it is due)."""
     ledger = new_ledger(twin)
-    # Per rule, what does not change during the run: the resource reviewed (its store), the
-    # lead time, how far ahead to look and the threshold to stay under.
     rules: list[Review] = []
     for name in reviewed(twin):
         rule = twin.inventory.procurement[name]
         ref = pool_ref(rule) if rule.unit == "parity-group" else rule.resource
         store = twin.stores[ref]
         lead = round(rule.lead_time * twin.lead_time_factor)
-        rules.append((name, rule, ref, store, lead, lead + rule.safety_margin,
-                      rule.reorder_at or store.thresholds.warning))
+        rules.append(Review(name, rule, ref, store, lead, lead + rule.safety_margin,
+                            rule.reorder_at or store.thresholds.warning))
     # The day each rule next has something to do: most days every rule is snoozed and every
     # cluster has enough, and the desk passes them by.
     due = [0.0] * len(rules)
-    node_rules = [i for i, review in enumerate(rules) if review[1].unit == "node"]
+    first_due = 0.0
+    node_rules = [i for i, review in enumerate(rules) if review.rule.unit == "node"]
     reconfigured = twin.reconfigured
     day = yield twin.at(PROCUREMENT)
     while True:
         if twin.reconfigured != reconfigured:  # what clusters give or are asked may have moved
             reconfigured = twin.reconfigured
             for i in node_rules:
-                due[i] = day
-        for i, review in enumerate(rules):
-            if due[i] > day:
-                continue
-            orders = len(twin.orders)
-            _review(twin, ledger, day, *review)
-            due[i] = _next_due(twin, ledger, review, day)
-            if len(twin.orders) != orders:  # nodes on order may have moved: clusters look again
-                for j in node_rules:
-                    due[j] = min(due[j], day)
+                due[i] = first_due = day
+        if day >= first_due:
+            for i, review in enumerate(rules):
+                if due[i] > day:
+                    continue
+                orders = len(twin.orders)
+                _review(twin, ledger, day, review)
+                due[i] = _next_due(twin, ledger, review, day)
+                if len(twin.orders) != orders:  # nodes on order moved: clusters look again
+                    for j in node_rules:
+                        due[j] = min(due[j], day)
+            first_due = min(due)
         day = yield twin.next_day()
 
 
-def _review(twin: Twin, ledger: Ledger, day: int, name: str, rule: Procurement, ref: str,
-            store: Store, lead: int, horizon: int, threshold: float) -> None:
+def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
     """One rule's daily review: compute first (for nodes), then capacity."""
+    name, rule, ref, store, lead, horizon, threshold = review
     if rule.unit == "node":  # compute: cheap, and a start date is known ahead
         nodes = nodes_for_compute(twin, ledger, name, ref, threshold, horizon)
         if nodes:
@@ -160,12 +176,12 @@ def _next_due(twin: Twin, ledger: Ledger, review: Review, day: int) -> float:
     """The first day after ``day`` on which a rule has something to do, as things stand: its
     snooze ends, or (a node rule) a known start date comes within its horizon; tomorrow for
     a node rule whose cluster was short today."""
-    name, rule, ref = review[:3]
-    due = max(day + 1, ledger.snoozed.get(name, -1))
-    if rule.unit == "node":
-        enough = ledger.enough.get(name)
-        settled = enough is not None and enough[0] == _compute_inputs(twin, ledger, ref)
-        due = min(due, enough[1] if settled else day + 1)  # type: ignore[index]
+    due = max(day + 1, ledger.snoozed.get(review.name, -1))
+    if review.rule.unit == "node":
+        enough = ledger.enough.get(review.name)
+        if enough is not None and enough[0] == _compute_inputs(twin, ledger, review.ref):
+            return min(due, enough[1])
+        return day + 1
     return due
 
 
