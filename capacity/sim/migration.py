@@ -15,6 +15,7 @@ from capacity.units import format_size
 
 def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int, None]:
     yield twin.env.timeout(day + MIGRATION - twin.env.now)
+    clock = twin.clock()
     target = twin.stores[wave.to]
     owner = wave.workload or f"migration:{wave.name}"
     if wave.workload and wave.to not in twin.workloads[wave.workload].extra_places:
@@ -34,7 +35,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
         remaining -= part
         if remaining <= 0:
             break
-        yield twin.next_day()
+        yield clock.tomorrow()
     if staging is not None:
         staging.copies.pop(key, None)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",

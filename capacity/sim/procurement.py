@@ -128,6 +128,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
     node_rules = [i for i, review in enumerate(rules) if review.rule.unit == "node"]
     reconfigured = twin.reconfigured
     day = yield twin.at(PROCUREMENT)
+    clock = twin.clock()
     while True:
         if twin.reconfigured != reconfigured:  # what clusters give or are asked may have moved
             reconfigured = twin.reconfigured
@@ -144,7 +145,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
                     for j in node_rules:
                         due[j] = min(due[j], day)
             first_due = min(due)
-        day = yield twin.next_day()
+        day = yield clock.tomorrow()
 
 
 def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:

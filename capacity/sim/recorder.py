@@ -131,6 +131,7 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
               for name, meter in zip(twin.clusters, tape.meters, strict=True)]
     demand = Demand(twin)
     day = yield twin.at(RECORD)
+    clock = twin.clock()
     while True:
         for gauge in gauges:
             store = gauge.store
@@ -155,7 +156,7 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
         wanted = demand.on(day)
         for name, store, meter in meters:
             meter.read(day, wanted[name], NO_COMPUTE if store.offline else twin.compute[name])
-        day = yield twin.next_day()
+        day = yield clock.tomorrow()
 
 
 class Demand:

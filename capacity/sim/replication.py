@@ -27,6 +27,7 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     earlier: deque[float] = deque(maxlen=rep.lag + 1)
     deleted: deque[float] = deque(maxlen=rep.retention + 1)  # source's expired total by day
     yield twin.env.timeout(REPLICATION)
+    clock = twin.clock()
     while True:
         held = source.own
         if kind == "async":
@@ -37,4 +38,4 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             locked = source.expired - deleted[0] if immutable else 0.0
             held = held * changes + locked
         copies[name] = held
-        yield twin.next_day()
+        yield clock.tomorrow()

@@ -139,6 +139,7 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     draining: dict[str, bool] = {}  # source -> above high, not yet down to low
     last_note: dict[str, int] = {}
     day = yield twin.at(TIERING)
+    clock = twin.clock()
     while True:
         allowance = allowance_per_day
         names = governed(twin, policy_name)  # add_workload events can join later
@@ -163,7 +164,7 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
                     target.add(name, birth, nbytes)
                     limit -= nbytes
                     allowance -= nbytes
-        day = yield twin.next_day()
+        day = yield clock.tomorrow()
 
 
 def _acts_at(policy: Policy, route: Route) -> int:

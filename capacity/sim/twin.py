@@ -90,6 +90,27 @@ class Cohorts:
         return total
 
 
+class Clock:
+    """One time of day, ticking daily, for the actors that act at that time.
+
+    They share one event a day: SimPy then schedules and pops one event for all of them
+    (most of its cost was one per actor), and resumes them in the order they asked, the
+    order their own events would have had.  Only a sharer that started a process would see
+    a difference (the new process would start after the other sharers, not before): the
+    purchasing desk, which starts deliveries, is alone at its time of day."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.event: simpy.Event | None = None
+
+    def tomorrow(self) -> simpy.Event:
+        """The same time tomorrow: the event gives the day."""
+        event = self.event
+        if event is None or event.callbacks is None:  # the first to ask since it fired
+            event = self.event = self.env.timeout(1, value=int(self.env.now) + 1)
+        return event
+
+
 @dataclass
 class Store:
     """A storage resource: effective capacity and what sits on it.
@@ -251,8 +272,8 @@ class Twin:
     reconfigured: int = 0
     """How many times a resource's capacity was worked out again or a workload added: a
     judgement drawn from the configuration holds while this stands."""
-    tomorrow: tuple[float, simpy.Event] | None = None
-    """The event ``next_day`` hands out, and when it fires."""
+    clocks: dict[float, Clock] = field(default_factory=dict)
+    """By the moment of their first tick (see ``clock``)."""
 
     @property
     def day(self) -> int:
@@ -262,21 +283,15 @@ class Twin:
         """Later today, at ``phase`` (a fraction of the day): the event gives the day."""
         return self.env.timeout(phase, value=self.day)
 
-    def next_day(self) -> simpy.Event:
-        """The same time tomorrow, for an actor that acts once a day: the event gives the
-        day, so the actor need not work it out from the clock.
-
-        Actors that act at the same time of day (every workload at INGEST, every replication
-        at REPLICATION) share one event: SimPy then schedules and pops one event for all of
-        them, which was most of its cost, and resumes them in the order they asked, the order
-        their own events would have had.  Only a sharer that started a process would see a
-        difference (the new process would start after the other sharers, not before): the
-        purchasing desk, which starts deliveries, is alone at its time of day."""
-        at = self.env.now + 1
-        tomorrow = self.tomorrow
-        if tomorrow is None or tomorrow[0] != at:
-            tomorrow = self.tomorrow = (at, self.env.timeout(1, value=int(at)))
-        return tomorrow[1]
+    def clock(self) -> Clock:
+        """The daily clock for an actor that acts once a day from now on.  Actors that start
+        at the very same moment share it: every day after, they are resumed by the same
+        event, so they stay at the same moment (every workload at INGEST, every replication
+        at REPLICATION)."""
+        clock = self.clocks.get(self.env.now)
+        if clock is None:
+            clock = self.clocks[self.env.now] = Clock(self.env)
+        return clock
 
     def date(self, day: float | None = None) -> dt.date:
         return self.start + dt.timedelta(days=int(self.env.now if day is None else day))
