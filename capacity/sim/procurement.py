@@ -77,6 +77,9 @@ class Ledger:
     """Nodes ordered but not installed, per cluster (they bring compute too)."""
     per_unit: dict[str, int] = field(default_factory=dict)
     """Effective bytes one more unit adds, per rule, for the current configuration."""
+    box_rules: dict[str, str] = field(default_factory=dict)
+    """Per array, the (first) drive-box rule that buys its boxes: looked up once, not per
+    order (a large estate orders often and has many rules)."""
     enough: dict[str, tuple[ComputeInputs, float]] = field(default_factory=dict)
     """Per node rule, what its compute check last saw when no node was needed, and the day
     a start date next comes within its horizon."""
@@ -92,6 +95,9 @@ def new_ledger(twin: Twin) -> Ledger:
     for site, use in twin.sites_start.items():
         ledger.rack_units[site] = use.rack_units
         ledger.power_w[site] = use.power_w
+    for name, rule in twin.inventory.procurement.items():
+        if rule.unit == "drive-box":
+            ledger.box_rules.setdefault(rule.resource, name)
     return ledger
 
 
@@ -144,7 +150,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
                 if len(twin.orders) != orders:  # nodes on order moved: clusters look again
                     for j in node_rules:
                         due[j] = min(due[j], day)
-            first_due = min(due)
+            first_due = min(due, default=math.inf)
         day = yield clock.tomorrow()
 
 
@@ -345,8 +351,7 @@ def _fit_slots(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: st
     free = ledger.slots[array] - ledger.drives[array]
     if units * width <= free:
         return units, 0, None
-    box_rule = next((n for n, r in twin.inventory.procurement.items()
-                     if r.unit == "drive-box" and r.resource == array), None)
+    box_rule = ledger.box_rules.get(array)
     boxes = 0
     if box_rule is not None:
         room_boxes = model.max_drive_boxes - ledger.boxes[array]

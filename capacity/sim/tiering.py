@@ -120,7 +120,8 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
             for wl in governed(twin, name):
                 for where in places(twin, wl):
                     cohorts = twin.stores[where].cohorts.get(wl)
-                    held += cohorts.born_between(oldest, youngest) if cohorts else 0.0
+                    if cohorts is not None:
+                        held += cohorts.born_between(oldest, youngest)
                 state = twin.workloads[wl]
                 if state.model.lands_on == ref:
                     held += state.bytes_on(day) * min(horizon, age_off)

@@ -45,9 +45,6 @@ class Cohorts:
         self.births: list[float] = []
         self.sizes: list[float] = []
 
-    def __len__(self) -> int:
-        return len(self.births)
-
     def add(self, birth: float, nbytes: float) -> None:
         births, sizes = self.births, self.sizes
         if births and births[-1] == birth:

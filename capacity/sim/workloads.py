@@ -71,6 +71,7 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             born_by = day - retention
             for store in where:
                 cohorts = store.cohorts.get(name)
-                if cohorts and cohorts.births[0] <= born_by:  # most days nothing is that old
+                # Most days nothing is that old: look at the oldest cohort before expiring.
+                if cohorts is not None and cohorts.births and cohorts.births[0] <= born_by:
                     store.expire(name, born_by)
         day = yield clock.tomorrow()
