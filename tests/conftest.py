@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real OpenSSH server (one per xdist worker)."""
+"""Fixtures shared by every test folder: a real OpenSSH server (one per xdist worker), and
+every transport in turn."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from capacity.transports import SshTarget, SshTransport, close_all
+from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport, close_all
 from tests.sshd import SSHD, SshServer, start_sshd
 
 
@@ -39,3 +40,16 @@ def ssh_target(sshd: SshServer) -> Iterator[SshTarget]:
         yield target
 
 
+
+
+@pytest.fixture(params=["local", "ssh"])
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """Each transport in turn; the files it touches are local, so tests can check them.  A
+    test that takes it runs against every backend."""
+    if request.param == "local":
+        with LocalTransport() as local:
+            yield local
+    else:
+        target: SshTarget = request.getfixturevalue("ssh_target")
+        with SshTransport(target) as ssh:
+            yield ssh

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import random
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from capacity.tiering import remote
-from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport
+from capacity.transports import Transport
 from tests.tiering.pacs_tree import HOSTILE, make_study
-
-
-@pytest.fixture(params=["local", "ssh"])
-def host(request: pytest.FixtureRequest) -> Iterator[Transport]:
-    if request.param == "local":
-        with LocalTransport() as local:
-            yield local
-    else:
-        target: SshTarget = request.getfixturevalue("ssh_target")
-        with SshTransport(target) as ssh:
-            yield ssh
 
 
 def truth(root: Path) -> dict[str, str]:
@@ -51,54 +39,54 @@ def tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("tool", ["python3", "sha256sum"])
-def test_hash_tree_matches_sha256sum(host: Transport, tree: Path, tool: str) -> None:
+def test_hash_tree_matches_sha256sum(transport: Transport, tree: Path, tool: str) -> None:
     env = ["env", "CAPACITY_SHA256SUM=1"] if tool == "sha256sum" else []
-    out = host.run([*env, *remote.hash_tree(str(tree), workers=2)]).stdout
+    out = transport.run([*env, *remote.hash_tree(str(tree), workers=2)]).stdout
     assert remote.parse_sums(out) == truth(tree)
     one = tree / HOSTILE[1]
-    single = host.run([*env, *remote.hash_tree(str(one))]).stdout
+    single = transport.run([*env, *remote.hash_tree(str(one))]).stdout
     assert remote.parse_sums(single) == {"": truth(tree)[HOSTILE[1]]}
 
 
-def test_copy_and_hash_copies_then_hashes_both(host: Transport, tree: Path,
+def test_copy_and_hash_copies_then_hashes_both(transport: Transport, tree: Path,
                                                tmp_path: Path) -> None:
     copy = tmp_path / "work" / "payload"
     copy.parent.mkdir()
     argv = ["cp", "-a", "--no-dereference", "--", str(tree), str(copy)]
-    result = host.run(remote.copy_and_hash(str(tree), str(copy), str(copy.parent / "sums"),
+    result = transport.run(remote.copy_and_hash(str(tree), str(copy), str(copy.parent / "sums"),
                                            argv))
     source, copied = remote.parse_pair(result.stdout)
     assert source == copied == truth(tree) == truth(copy)
     assert (copy / "link-out").is_symlink()
     one = tmp_path / "work" / "single"
     argv = ["cp", "-a", "--", str(tree / HOSTILE[1]), str(one)]
-    result = host.run(remote.copy_and_hash(str(tree / HOSTILE[1]), str(one),
+    result = transport.run(remote.copy_and_hash(str(tree / HOSTILE[1]), str(one),
                                            str(copy.parent / "sums"), argv))
     assert remote.parse_pair(result.stdout) == ({"": truth(tree)[HOSTILE[1]]},) * 2
 
 
-def test_a_copy_that_differs_is_seen(host: Transport, tree: Path, tmp_path: Path) -> None:
+def test_a_copy_that_differs_is_seen(transport: Transport, tree: Path, tmp_path: Path) -> None:
     copy = tmp_path / "payload"
     victim = tree / "series 2" / "deeper" / "IM00002.dcm"
     # A copy that flips a byte of one file: what a bad disk or a bug would do.
     argv = ["sh", "-c", 'cp -a -- "$1" "$2" && printf X | dd of="$2/$3" bs=1 seek=100'
             ' conv=notrunc status=none', "sh", str(tree), str(copy),
             str(victim.relative_to(tree))]
-    result = host.run(remote.copy_and_hash(str(tree), str(copy), str(tmp_path / "s"), argv))
+    result = transport.run(remote.copy_and_hash(str(tree), str(copy), str(tmp_path / "s"), argv))
     source, copied = remote.parse_pair(result.stdout)
     rel = str(victim.relative_to(tree))
     assert source == truth(tree) and copied == truth(copy)
     assert {p for p in source if source[p] != copied[p]} == {rel}
 
 
-def test_copy_and_hash_says_which_half_failed(host: Transport, tree: Path,
+def test_copy_and_hash_says_which_half_failed(transport: Transport, tree: Path,
                                               tmp_path: Path) -> None:
     nowhere = tmp_path / "missing" / "payload"
     argv = ["cp", "-a", "--", str(tree), str(nowhere)]
-    failed = host.run(remote.copy_and_hash(str(tree), str(nowhere), str(tmp_path / "s"), argv),
+    failed = transport.run(remote.copy_and_hash(str(tree), str(nowhere), str(tmp_path / "s"), argv),
                       check=False)
     assert failed.exit_code == remote.COPY_FAILED and b"missing" in failed.stderr
     gone = tmp_path / "no-such-study"
-    failed = host.run(remote.copy_and_hash(str(gone), str(tmp_path), str(tmp_path / "s"),
+    failed = transport.run(remote.copy_and_hash(str(gone), str(tmp_path), str(tmp_path / "s"),
                                            ["true"]), check=False)
     assert failed.exit_code == remote.HASH_FAILED

@@ -33,10 +33,8 @@ from capacity.transports import (
     TEMP_PREFIX,
     CommandResult,
     LocalTransport,
-    SshTransport,
     Transport,
 )
-from tests.sshd import SshServer
 
 HOST = "pacs1"
 T0 = 1_700_000_000.0  # 2023-11-14, a fixed past so every mtime is set, never "now"
@@ -125,16 +123,6 @@ def tree(tmp_path: Path) -> Path:
     root = tmp_path / "tiers" / "hot"
     build_tree(root, tmp_path / "outside")
     return root
-
-
-@pytest.fixture(params=["local", "ssh"])
-def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
-    if request.param == "local":
-        yield LocalTransport()
-        return
-    sshd: SshServer = request.getfixturevalue("sshd")
-    with SshTransport(sshd.target()) as t:
-        yield t
 
 
 @pytest.fixture
