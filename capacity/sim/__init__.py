@@ -81,8 +81,11 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
         env.process(workload(twin, name))
     for name in inv.policies:
         env.process(tiering.tiering(twin, name))
-    for name in inv.replications:
-        env.process(replication.replication(twin, name))
+    for name, rep in inv.replications.items():
+        if replication.is_mirror(rep):
+            replication.mirror(twin, name)
+        else:
+            env.process(replication.replication(twin, name))
     env.process(procurement.purchasing_desk(twin))
     for population in failures.populations(twin):
         env.process(failures.drive_failures(twin, population))

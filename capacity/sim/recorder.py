@@ -25,22 +25,27 @@ class Tape:
     reached: dict[str, list[int]] = field(default_factory=dict)
     """The first day the tape shows each level reached (warning, critical, full), so far."""
     compute: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    gauges: list[Gauge] = field(default_factory=list)
     meters: list[Meter] = field(default_factory=list)
 
     def close(self) -> None:
-        """Write out the compute figures still held as a run, up to the last day taped."""
+        """Write out the figures still held as runs, up to the last day taped."""
         days = max((len(used) for used in self.used.values()), default=0)
-        for meter in self.meters:
-            meter.write_until(days)
+        for run in (*self.gauges, *self.meters):
+            run.write_until(days)
 
 
 class Gauge:
     """One storage resource on the tape: what it holds and offers each day in whole bytes,
-    the levels (warning, critical, full) it is at now, for threshold events, and the first
-    day the tape showed each level, for runways."""
+    the level (warning, critical, full) it is at, for threshold events, and the first day
+    the tape showed each level, for runways.
 
-    __slots__ = ("capacity", "level", "level_bytes", "ratios", "reached", "store", "taped",
-                 "used", "whole_capacity")
+    Most days only the bytes used move, and the gauge checks little else: capacity is held
+    and written out as runs (like a meter's figures), and the level is worked out again only
+    when the bytes used leave the band of the level the store is at."""
+
+    __slots__ = ("bounds", "capacity", "high", "level", "level_bytes", "low", "ratios",
+                 "reached", "since", "store", "taped", "used", "whole_capacity")
 
     def __init__(self, store: Store, used: list[int], capacity: list[int], ratios: list[float],
                  reached: list[int]) -> None:
@@ -50,20 +55,33 @@ class Gauge:
         self.ratios = ratios
         """Of each level; they ascend (the model checks warning <= critical <= 100%)."""
         self.reached = reached
-        self.level = 0
-        """How many levels the store is at or above now."""
         self.taped: float | None = None
-        """The capacity the tape's figures below were worked out for."""
+        """The capacity the figures below were worked out for."""
         self.whole_capacity = 0
+        self.since = 0
+        """The capacity tape is written up to this day."""
         self.level_bytes: float = math.inf
         """Whole bytes used at which the tape first shows the next level not yet reached."""
+        self.level = 0
+        """How many levels the store is at or above now."""
+        self.bounds: list[float] = []
+        """Per level, the least bytes used at which the store is at it."""
+        self.low, self.high = -math.inf, math.inf
+        """The store stays at its level while low <= used < high."""
 
-    def rescale(self, capacity: float) -> None:
-        """The store offers another capacity: work out its figures again (rarely: orders,
-        failures)."""
+    def rescale(self, day: int, capacity: float) -> None:
+        """The store offers another capacity from ``day``: work out its figures again
+        (rarely: orders, failures)."""
+        self.write_until(day)
         self.taped = capacity
         self.whole_capacity = int(capacity + 0.5)
+        self.bounds = [least_used_at(ratio, capacity) for ratio in self.ratios]
         self._next_level()
+        self._band()
+
+    def write_until(self, day: int) -> None:
+        self.capacity.extend(itertools.repeat(self.whole_capacity, day - self.since))
+        self.since = day
 
     def reach(self, day: int, whole_used: int) -> None:
         """The tape shows the next level(s) reached today."""
@@ -71,12 +89,48 @@ class Gauge:
             self.reached.append(day)
             self._next_level()
 
+    def relevel(self, twin: Twin, used: float) -> None:
+        """The bytes used left the band of the store's level: note each level it rose
+        through (falling back below one is not an event) and take the new band."""
+        level_now = bisect.bisect_right(self.bounds, used)
+        capacity = self.taped
+        for level in LEVELS[self.level:level_now]:
+            twin.note("threshold", self.store.ref, f"{level} threshold reached"
+                      f" ({used / capacity:.0%} full)" if capacity else
+                      f"{level}: no capacity online", level=level)
+        self.level = level_now
+        self._band()
+
     def _next_level(self) -> None:
         # The tape is at a level when used >= ratio x capacity; for whole bytes used that is
         # used >= ceil(ratio x capacity), an integer comparison instead of a float product.
         n = len(self.reached)
         self.level_bytes = (math.ceil(self.ratios[n] * self.whole_capacity)
                             if n < len(self.ratios) else math.inf)
+
+    def _band(self) -> None:
+        n, bounds = self.level, self.bounds
+        self.low = bounds[n - 1] if n else -math.inf
+        self.high = bounds[n] if n < len(bounds) else math.inf
+
+
+LEAST_BYTES = math.ulp(0.0)
+"""The least bytes used above nothing: any data at all puts a store without capacity at
+every level."""
+
+
+def least_used_at(ratio: float, capacity: float) -> float:
+    """The least bytes used (more than none) at which ``used / capacity >= ratio``, exactly
+    as floating point divides: the level of a store is then a comparison of its bytes used
+    with these bounds, and comes out as the fill ratio would have it, to the last bit."""
+    if capacity <= 0:
+        return LEAST_BYTES
+    used = max(ratio * capacity, LEAST_BYTES)
+    while used > LEAST_BYTES and math.nextafter(used, 0) / capacity >= ratio:
+        used = math.nextafter(used, 0)
+    while used / capacity < ratio:
+        used = math.nextafter(used, math.inf)
+    return used
 
 
 NO_COMPUTE = (0, 0, 0)
@@ -95,10 +149,10 @@ class Meter:
         self.have: Sequence[int] = NO_COMPUTE
         self.since = 0
 
-    def read(self, day: int, want: Sequence[int], have: Sequence[int]) -> None:
-        if want is not self.want or have is not self.have:  # the same objects until changed
-            self.write_until(day)
-            self.want, self.have = want, have
+    def change(self, day: int, want: Sequence[int], have: Sequence[int]) -> None:
+        """From ``day`` on, the figures are these."""
+        self.write_until(day)
+        self.want, self.have = want, have
 
     def write_until(self, day: int) -> None:
         days = day - self.since
@@ -115,48 +169,41 @@ def level_ratio(twin: Twin, ref: str, level: str) -> float:
 
 
 def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
-    gauges = []
     for ref, store in twin.stores.items():
         tape.used[ref] = twin.history[ref] = []
         tape.capacity[ref] = []
         tape.reached[ref] = []
-        gauges.append(Gauge(store, tape.used[ref], tape.capacity[ref],
-                            [level_ratio(twin, ref, level) for level in LEVELS],
-                            tape.reached[ref]))
+        tape.gauges.append(Gauge(store, tape.used[ref], tape.capacity[ref],
+                                 [level_ratio(twin, ref, level) for level in LEVELS],
+                                 tape.reached[ref]))
     for name in twin.clusters:
         tape.compute[name] = {k: [] for k in ("vcpu_demand", "vcpu", "ram_demand", "ram",
                                               "gpu_demand", "gpus")}
         tape.meters.append(Meter(tape.compute[name]))
     meters = [(name, twin.stores[name], meter)
               for name, meter in zip(twin.clusters, tape.meters, strict=True)]
+    gauges = tape.gauges
     demand = Demand(twin)
     day = yield twin.at(RECORD)
     clock = twin.clock()
     while True:
         for gauge in gauges:
             store = gauge.store
-            used, capacity = store.used, store.available
+            used = store.used
             whole_used = int(used + 0.5)
             gauge.used.append(whole_used)
-            if capacity != gauge.taped:
-                gauge.rescale(capacity)
-            gauge.capacity.append(gauge.whole_capacity)
-            if whole_used > 0 and whole_used >= gauge.level_bytes:
+            if store.available != gauge.taped:
+                gauge.rescale(day, store.available)
+            if whole_used >= gauge.level_bytes and whole_used > 0:
                 gauge.reach(day, whole_used)
-            level_now = 0
-            if used > 0:
-                fill = used / capacity if capacity else math.inf
-                level_now = bisect.bisect_right(gauge.ratios, fill)
-            if level_now != gauge.level:
-                for level in LEVELS[gauge.level:level_now]:
-                    twin.note("threshold", store.ref, f"{level} threshold reached"
-                              f" ({fill:.0%} full)" if capacity else
-                              f"{level}: no capacity online", level=level)
-                gauge.level = level_now
+            if not gauge.low <= used < gauge.high:
+                gauge.relevel(twin, used)
         wanted = demand.on(day)
         for name, store, meter in meters:
-            meter.read(day, wanted[name], NO_COMPUTE if store.offline else twin.compute[name])
-        day = yield clock.tomorrow()
+            want, have = wanted[name], NO_COMPUTE if store.offline else twin.compute[name]
+            if want is not meter.want or have is not meter.have:  # the same until changed
+                meter.change(day, want, have)
+        day = yield clock
 
 
 class Demand:

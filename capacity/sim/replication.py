@@ -1,8 +1,10 @@
 """Replication: copies that consume capacity at their target.
 
-- ``gad`` and ``sync``: the target holds the source's data at all times (GAD consumes pool
-  capacity at both sites).
-- ``async``: the target holds what the source held ``lag`` days ago.
+- ``gad`` and ``sync``: the target holds the source's data at every moment (GAD consumes
+  pool capacity at both sites).  So does an ``async`` copy that trails by minutes (lag 0).
+  These are live mirrors: the target follows the source as it changes, and no process
+  copies them day by day.
+- ``async`` with a lag: the target holds what the source held ``lag`` days ago.
 - ``backup``: one full copy plus each day's changes for the retention; an immutable backup
   also keeps data the source deleted until the copies holding it reach their retention.
 
@@ -16,10 +18,23 @@ from collections.abc import Generator
 
 import simpy
 
+from capacity.model import Replication
 from capacity.sim.twin import REPLICATION, Twin
 
 
+def is_mirror(rep: Replication) -> bool:
+    """The copy holds the source's data at every moment."""
+    return rep.kind in ("gad", "sync") or (rep.kind == "async" and rep.lag == 0)
+
+
+def mirror(twin: Twin, name: str) -> None:
+    """Link a mirror's target to its source, for the whole run."""
+    rep = twin.inventory.replications[name]
+    twin.stores[rep.target].mirrors.append(twin.stores[rep.source])
+
+
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
+    """Every day, a trailing copy or a backup takes what the source holds now."""
     rep = twin.inventory.replications[name]
     source = twin.stores[rep.source]
     copies = twin.stores[rep.target].copies
@@ -38,4 +53,4 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             locked = source.expired - deleted[0] if immutable else 0.0
             held = held * changes + locked
         copies[name] = held
-        yield clock.tomorrow()
+        yield clock

@@ -165,7 +165,7 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
                     target.add(name, birth, nbytes)
                     limit -= nbytes
                     allowance -= nbytes
-        day = yield clock.tomorrow()
+        day = yield clock
 
 
 def _acts_at(policy: Policy, route: Route) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import simpy
+from pydantic import BaseModel
 
 from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
@@ -87,60 +88,87 @@ class Cohorts:
         return total
 
 
-class Clock:
-    """One time of day, ticking daily, for the actors that act at that time.
+class Clock(simpy.Event):
+    """One time of day, ticking daily, for the actors that act at that time: each waits for
+    the clock itself (``day = yield clock``).
 
     They share one event a day: SimPy then schedules and pops one event for all of them
     (most of its cost was one per actor), and resumes them in the order they asked, the
     order their own events would have had.  Only a sharer that started a process would see
     a difference (the new process would start after the other sharers, not before): the
-    purchasing desk, which starts deliveries, is alone at its time of day."""
+    purchasing desk, which starts deliveries, is alone at its time of day.
+
+    The clock is one event object, set again for the next day as it fires, before its
+    sharers run (a fresh event a day was a good share of a run's cost); it stops once a
+    day passes with nobody waiting (its sharers have all ended)."""
 
     def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self.event: simpy.Event | None = None
+        super().__init__(env)
+        self._ok = True  # an event that has a value once fired (a subclass sets these)
+        self._value = int(env.now)  # the day; one more as each day fires
+        self.callbacks.append(self._again)
+        self.waiting = self.callbacks  # SimPy drops it from the event as it fires
+        env.schedule(self, delay=1)
 
-    def tomorrow(self) -> simpy.Event:
-        """The same time tomorrow: the event gives the day."""
-        event = self.event
-        if event is None or event.callbacks is None:  # the first to ask since it fired
-            event = self.event = self.env.timeout(1, value=int(self.env.now) + 1)
-        return event
+    def _again(self, _event: simpy.Event) -> None:
+        self._value += 1  # today, for the sharers about to resume
+        if len(self.waiting) > 1:  # besides this callback, somebody waited for today
+            self.callbacks = self.waiting = [self._again]
+            self.env.schedule(self, delay=1)
 
 
-@dataclass
 class Store:
     """A storage resource: effective capacity and what sits on it.
 
     Workload data is kept as ``Cohorts`` per workload, so that retention and tier rules can
-    act by age; copies (replicas, backups, staging) are plain byte counts by name."""
+    act by age; copies (backups, trailing replicas, staging, rebuilds) are plain byte counts
+    by name; a synchronous mirror's source is followed live, as the array does."""
 
-    ref: str
-    kind: str
-    site: str
-    capacity: float
-    thresholds: Thresholds
-    cohorts: dict[str, Cohorts] = field(default_factory=dict)
-    copies: dict[str, float] = field(default_factory=dict)
-    own: float = 0.0
-    """Bytes of workload data (the sum of all cohorts)."""
-    offline: bool = False
-    """The site is down: the store holds its data but offers no capacity."""
-    expired: float = 0.0
-    """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
+    __slots__ = ("_capacity", "_offline", "available", "cohorts", "copies", "expired", "kind",
+                 "mirrors", "own", "ref", "site", "thresholds")
+
+    def __init__(self, ref: str, kind: str, site: str, capacity: float,
+                 thresholds: Thresholds) -> None:
+        self.ref, self.kind, self.site, self.thresholds = ref, kind, site, thresholds
+        self.cohorts: dict[str, Cohorts] = {}
+        self.copies: dict[str, float] = {}
+        self.mirrors: list[Store] = []
+        """Stores whose workload data this one mirrors at every moment (GAD, sync)."""
+        self.own = 0.0
+        """Bytes of workload data (the sum of all cohorts)."""
+        self.expired = 0.0
+        """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
+        self._capacity, self._offline = capacity, False
+        self.available = capacity
+        """What the store offers now: its capacity, or nothing while its site is down (a
+        plain attribute: it is read far more often than it changes)."""
+
+    @property
+    def capacity(self) -> float:
+        return self._capacity
+
+    @capacity.setter
+    def capacity(self, capacity: float) -> None:
+        self._capacity = capacity
+        self.available = 0.0 if self._offline else capacity
+
+    @property
+    def offline(self) -> bool:
+        """The site is down: the store holds its data but offers no capacity."""
+        return self._offline
+
+    @offline.setter
+    def offline(self, offline: bool) -> None:
+        self._offline = offline
+        self.available = 0.0 if offline else self._capacity
 
     @property
     def used(self) -> float:
-        # Most stores hold no copies: skip summing nothing (own + 0 is own, to the bit).
-        return self.own + sum(self.copies.values()) if self.copies else self.own
-
-    @property
-    def available(self) -> float:
-        return 0.0 if self.offline else self.capacity
-
-    @property
-    def fill(self) -> float:
-        return self.used / self.available if self.available else float("inf")
+        if not self.copies and not self.mirrors:  # most stores: their own data only
+            return self.own
+        held = [source.own for source in self.mirrors]
+        held += self.copies.values()
+        return self.own + sum(held)
 
     def add(self, workload: str, birth_day: float, nbytes: float) -> None:
         if nbytes <= 0:
@@ -171,10 +199,6 @@ class Store:
         gone = sum(c[1] for c in self.take_older(workload, born_by, limit))
         self.expired += gone
         return gone
-
-    def workload_bytes(self, workload: str) -> float:
-        cohorts = self.cohorts.get(workload)
-        return sum(cohorts.sizes) if cohorts is not None else 0
 
 
 @dataclass
@@ -262,7 +286,7 @@ class Twin:
     """Resource -> triggered policies with move rules that take data off it."""
     memo: dict[object, object] = field(default_factory=dict)
     """Derived facts worked out once per run (tier routes)."""
-    sizings: dict[tuple[object, ...], tuple[object, object]] = field(default_factory=dict)
+    sizings: dict[tuple[object, ...], object] = field(default_factory=dict)
     """Capacity sized per configuration (see ``_sized``)."""
     lead_time_factor: float = 1.0
     afr_factor: float = 1.0
@@ -341,16 +365,16 @@ class Twin:
             **self.inventory.object_stores, name: store}})
         return size_object_store(inv, name).usable
 
-    def _sized(self, key: tuple[object, ...], config: object, size: Callable[[], S]) -> S:
-        """Sizing is exact but not free (the desk asks what a unit would add, the delivery
-        what it did add): work it out once per configuration.  Configurations are immutable
-        model objects, replaced whenever something changes, so the object is the key (kept
-        in the entry, so that its id is not reused while the entry lives)."""
-        key = (*key, id(config))
+    def _sized(self, key: tuple[object, ...], config: BaseModel, size: Callable[[], S]) -> S:
+        """Sizing is exact but not free: work it out once per configuration.  The desk sizes
+        the same configurations again and again (what one unit more would add, what an
+        order adds, what the delivery did add), each time in a fresh model object, so they
+        are told apart by value."""
+        key = (*key, config.model_dump_json())
         hit = self.sizings.get(key)
-        if hit is None or hit[0] is not config:
-            hit = self.sizings[key] = (config, size())
-        return hit[1]  # type: ignore[return-value]
+        if hit is None:
+            hit = self.sizings[key] = size()
+        return hit  # type: ignore[return-value]
 
     def refresh_capacity(self, ref: str) -> None:
         self.reconfigured += 1
