@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import simpy
 from pydantic import BaseModel
+from simpy.events import NORMAL
 
 from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
@@ -106,15 +107,16 @@ class Clock(simpy.Event):
         super().__init__(env)
         self._ok = True  # an event that has a value once fired (a subclass sets these)
         self._value = int(env.now)  # the day; one more as each day fires
-        self.callbacks.append(self._again)
+        self.again = self._again  # bound once: this runs every day
+        self.callbacks.append(self.again)
         self.waiting = self.callbacks  # SimPy drops it from the event as it fires
-        env.schedule(self, delay=1)
+        env.schedule(self, NORMAL, 1)
 
     def _again(self, _event: simpy.Event) -> None:
         self._value += 1  # today, for the sharers about to resume
         if len(self.waiting) > 1:  # besides this callback, somebody waited for today
-            self.callbacks = self.waiting = [self._again]
-            self.env.schedule(self, delay=1)
+            self.callbacks = self.waiting = [self.again]
+            self.env.schedule(self, NORMAL, 1)
 
 
 class Store:
@@ -178,6 +180,12 @@ class Store:
             cohorts = self.cohorts[workload] = Cohorts()
         cohorts.add(birth_day, nbytes)
         self.own += nbytes
+
+    def hold(self, nbytes: float) -> None:
+        """Add workload data that nothing will act on by age (no retention, no tier policy):
+        counted, not kept by birth day."""
+        if nbytes > 0:
+            self.own += nbytes
 
     def take_older(self, workload: str, born_by: float,
                    limit: float) -> list[tuple[float, float]]:

@@ -60,10 +60,14 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     landing = twin.stores[state.model.lands_on]
     where: list[Store] = []  # the stores its data can sit on ...
     extra_places = -1  # ... as of this many migrations bringing it elsewhere
+    by_age = retention is not None or state.model.policy is not None  # kept by birth day?
     day = yield twin.at(INGEST)
     clock = twin.clock()
     while True:
-        landing.add(name, day, state.bytes_on(day))
+        if by_age:
+            landing.add(name, day, state.bytes_on(day))
+        else:
+            landing.hold(state.bytes_on(day))
         if retention is not None:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)
