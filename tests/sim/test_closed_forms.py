@@ -74,14 +74,32 @@ def test_workload_start_date_and_ramp(make) -> None:
     assert used[14] - used[13] == pytest.approx(daily)
 
 
-def test_gad_holds_the_same_data_at_both_ends(make) -> None:
+def two_sites(**replication: object) -> dict:
+    """The base estate, a constant workload on a/p, and the same pool 'b/p' at a DR site,
+    the target of ``replication``."""
     data = base(workloads={"w": {"lands_on": "a/p", "stored": "20TB", "per_year": "36.5TB"}})
     data["sites"]["dr"] = {"role": "dr", "racks": {"count": 1, "units": 42}}
     data["arrays"]["b"] = {"site": "dr", "model": "arr", "pools": {"p": data["arrays"]["a"]
                                                                       ["pools"]["p"]}}
-    data["replications"] = {"g": {"kind": "gad", "source": "a/p", "target": "b/p"}}
-    result = simulate(make(data), years=0.5)
+    data["replications"] = {"r": {"source": "a/p", "target": "b/p", **replication}}
+    return data
+
+
+@pytest.mark.parametrize("replication", [{"kind": "gad"}, {"kind": "sync"},
+                                         {"kind": "async", "lag": 0}])
+def test_mirrors_hold_the_same_data_at_both_ends(make, replication) -> None:
+    result = simulate(make(two_sites(**replication)), years=0.5)
     assert result.resources["b/p"].used == result.resources["a/p"].used
+
+
+def test_async_copy_trails_its_source_by_the_lag(make) -> None:
+    """With a 3-day lag, the copy on day d is what the source held on day d - 3 (and
+    nothing before the first copy is 3 days old: day 0's copy is day 0's data)."""
+    result = simulate(make(two_sites(kind="async", lag="3d")), years=0.5)
+    source, copy = result.resources["a/p"].used, result.resources["b/p"].used
+    assert copy[:3] == [source[0]] * 3
+    assert copy[3:] == source[:-3]
+    assert copy[100] < source[100]
 
 
 def test_backup_keeps_changes_for_its_retention(make) -> None:
