@@ -161,6 +161,8 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
             for name in names:
                 if limit <= 0:
                     break
+                if name not in source.cohorts:
+                    continue  # none of its data sits here (it lands on another tier)
                 for birth, nbytes in source.take_older(name, day - age, limit):
                     target.add(name, birth, nbytes)
                     limit -= nbytes
