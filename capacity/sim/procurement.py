@@ -260,12 +260,10 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
            lead: int, units: int | None = None) -> None:
     """Order enough units for ``needed`` more effective bytes (or exactly ``units``)."""
     step = max(1, rule.units_per_order)
-    one_more = None  # what one unit adds, if worked out for this very configuration
     if units is None:
         per_unit = ledger.per_unit.get(name)
         if per_unit is None:  # sizing is exact but not free: once per configuration
-            one_more = grow(twin, rule, 1, apply=False)
-            per_unit = ledger.per_unit[name] = max(1, one_more)
+            per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, 1, apply=False))
         units = math.ceil(needed / per_unit / step) * step
     else:
         units = math.ceil(units / step) * step
@@ -284,8 +282,7 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
                       step)
     if units <= 0:
         return
-    capacity = (one_more if units == 1 and one_more is not None
-                else grow(twin, rule, units, apply=False))
+    capacity = grow(twin, rule, units, apply=False)
     wait = lead
     if boxes:
         assert box_rule is not None

@@ -152,7 +152,7 @@ class Store:
     @capacity.setter
     def capacity(self, capacity: float) -> None:
         self._capacity = capacity
-        self.available = 0.0 if self._offline else capacity
+        self._offer()
 
     @property
     def offline(self) -> bool:
@@ -162,7 +162,10 @@ class Store:
     @offline.setter
     def offline(self, offline: bool) -> None:
         self._offline = offline
-        self.available = 0.0 if offline else self._capacity
+        self._offer()
+
+    def _offer(self) -> None:
+        self.available = 0.0 if self._offline else self._capacity
 
     @property
     def used(self) -> float:
