@@ -7,6 +7,7 @@ import bisect
 import itertools
 import math
 import operator
+import struct
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
@@ -122,15 +123,29 @@ every level."""
 def least_used_at(ratio: float, capacity: float) -> float:
     """The least bytes used (more than none) at which ``used / capacity >= ratio``, exactly
     as floating point divides: the level of a store is then a comparison of its bytes used
-    with these bounds, and comes out as the fill ratio would have it, to the last bit."""
+    with these bounds, and comes out as the fill ratio would have it, to the last bit.
+
+    Found by bisection over the floats' bit patterns (which order positive floats as their
+    values): at most 64 divisions, even where the quotient is subnormal and many floats
+    divide to the same value."""
     if capacity <= 0:
         return LEAST_BYTES
-    used = max(ratio * capacity, LEAST_BYTES)
-    while used > LEAST_BYTES and math.nextafter(used, 0) / capacity >= ratio:
-        used = math.nextafter(used, 0)
-    while used / capacity < ratio:
-        used = math.nextafter(used, math.inf)
-    return used
+    lo, hi = _bits(LEAST_BYTES), _bits(math.inf)  # inf / capacity >= any ratio
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _float(mid) / capacity >= ratio:
+            hi = mid
+        else:
+            lo = mid + 1
+    return _float(lo)
+
+
+def _bits(value: float) -> int:
+    return struct.unpack("<q", struct.pack("<d", value))[0]
+
+
+def _float(bits: int) -> float:
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
 
 
 NO_COMPUTE = (0, 0, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import simpy
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from capacity.sim.recorder import LEAST_BYTES, least_used_at
@@ -16,6 +16,7 @@ capacities = st.floats(min_value=1.0, max_value=1e18)
 
 
 @given(ratios, capacities)
+@example(5e-324, 1e18)  # a subnormal quotient: many floats divide to it (a linear walk hung)
 def test_level_bound_is_the_least_bytes_used_at_the_ratio(ratio: float, capacity: float) -> None:
     """The bound is at the level by the fill ratio as floating point divides it, and the
     float just below it is not (unless it is no data at all)."""
