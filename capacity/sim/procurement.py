@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -101,7 +101,7 @@ def new_ledger(twin: Twin) -> Ledger:
     return ledger
 
 
-def trend(history: list[float]) -> float:
+def trend(history: Sequence[float]) -> float:
     """Bytes a day the resource grew over the last TREND_DAYS (never below zero)."""
     if len(history) < 2:
         return 0.0

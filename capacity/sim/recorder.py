@@ -32,8 +32,10 @@ class Tape:
     def close(self) -> None:
         """Write out the figures still held as runs, up to the last day taped."""
         days = max((len(used) for used in self.used.values()), default=0)
-        for run in (*self.gauges, *self.meters):
-            run.write_until(days)
+        for gauge in self.gauges:
+            gauge.write_until(days)
+        for meter in self.meters:
+            meter.write_until(days)
 
 
 class Gauge:

@@ -41,19 +41,24 @@ def routes(twin: Twin, policy_name: str) -> list[Route]:
     """The storage each rule's tiers live on, through the policy's hosts (deduplicated);
     worked out once per run."""
     key = ("routes", policy_name)
-    if key not in twin.memo:
-        policy = twin.inventory.policies[policy_name]
-        found: list[Route] = []
-        for host_name in policy.hosts:
-            tiers = twin.inventory.hosts[host_name].tiers
-            for rule in policy.rules:
-                source = tiers[rule.source].storage
-                target = tiers[rule.target].storage if rule.target else None
-                route = Route(rule, source, target) if source else None
-                if route and (target or rule.action == "expire") and route not in found:
-                    found.append(route)
-        twin.memo[key] = found
-    return twin.memo[key]
+    found = twin.memo.get(key)
+    if not isinstance(found, list):
+        found = twin.memo[key] = _routes(twin, policy_name)
+    return found
+
+
+def _routes(twin: Twin, policy_name: str) -> list[Route]:
+    policy = twin.inventory.policies[policy_name]
+    found: list[Route] = []
+    for host_name in policy.hosts:
+        tiers = twin.inventory.hosts[host_name].tiers
+        for rule in policy.rules:
+            source = tiers[rule.source].storage
+            target = tiers[rule.target].storage if rule.target else None
+            route = Route(rule, source, target) if source else None
+            if route and (target or rule.action == "expire") and route not in found:
+                found.append(route)
+    return found
 
 
 def daily_allowance(twin: Twin, policy: Policy) -> float:

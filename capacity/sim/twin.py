@@ -288,8 +288,9 @@ class Twin:
     """Usable vCPU, RAM bytes and GPUs per cluster now (refreshed when nodes change)."""
     events: list[Event] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
-    history: dict[str, list[float]] = field(default_factory=dict)
-    """Bytes used at the end of each day so far, per store (for trends)."""
+    history: dict[str, list[int]] = field(default_factory=dict)
+    """Whole bytes used at the end of each day so far, per store (for trends): the
+    recorder's tape of bytes used."""
     workloads_of_policy: dict[str, list[str]] = field(default_factory=dict)
     mirror_of: dict[str, str] = field(default_factory=dict)
     """Mirror target (GAD, sync or async copy) -> its source."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capacity.model import Inventory
-from capacity.sizing.array import size_array
-from capacity.sizing.hci import size_cluster
-from capacity.sizing.objects import size_object_store
+from capacity.sizing.array import ArraySizing, size_array
+from capacity.sizing.hci import ClusterSizing, size_cluster
+from capacity.sizing.objects import ObjectStoreSizing, size_object_store
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def site_footprints(inventory: Inventory) -> dict[str, SiteFootprint]:
     """Every site of the inventory (empty ones too) with its arrays, clusters and stores."""
     units = dict.fromkeys(inventory.sites, 0)
     power = dict.fromkeys(inventory.sites, 0.0)
-    equipment = [
+    equipment: list[ArraySizing | ClusterSizing | ObjectStoreSizing] = [
         *(size_array(inventory, name) for name in inventory.arrays),
         *(size_cluster(inventory, name) for name in inventory.clusters),
         *(size_object_store(inventory, name) for name in inventory.object_stores),

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from capacity.transports.base import (
@@ -41,13 +41,19 @@ _PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask for, by default
 # directories on Linux; elsewhere we fall back to link+unlink (files) or check-then-rename.
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
-try:
-    _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                           ctypes.c_uint]
-    _renameat2.restype = ctypes.c_int
-except (AttributeError, OSError):  # not glibc >= 2.28 / not Linux
-    _renameat2 = None
+
+
+def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not glibc >= 2.28 / not Linux
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+_renameat2 = _load_renameat2()
 
 
 def rename_noreplace(src: str, dst: str) -> None:
@@ -164,9 +170,9 @@ class LocalTransport(Transport):
                     if not chunk:
                         break
                     yield chunk
-                left = None if deadline is None else max(deadline - time.monotonic(), 0)
+                wait_for = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
-                    code = proc.wait(left)
+                    code = proc.wait(wait_for)
                 except subprocess.TimeoutExpired as exc:
                     raise CommandTimeout(
                         f"command {args[0]!r} timed out after {timeout}s") from exc
