@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from capacity.bundled import EXAMPLE, scenario_names, scenario_path
 from capacity.checks import check_inventory, check_scenario
 from capacity.model import Inventory
 from capacity.model.hardware import Catalog
@@ -28,7 +29,6 @@ from capacity.yamlpos import (
     read_yaml,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "inventories" / "medical-center.yaml"
 CATALOG_SECTIONS = ("drives", "arrays", "nodes")
 
 
@@ -45,9 +45,9 @@ def load_with_scenarios(path: str | Path, scenario_paths: list[str | Path]
     located = read_tree(Path(path))
     scenarios: list[tuple[Scenario, Located]] = []
     problems: list[Problem] = []
-    for scenario_path in scenario_paths:
+    for given in scenario_paths:
         try:
-            scenario_located = read_file(Path(scenario_path))
+            scenario_located = read_scenario(given)
             scenario = validate(scenario_located, Scenario)
         except InputError as exc:
             problems += exc.problems
@@ -102,6 +102,16 @@ def read_file(path: Path) -> Located:
         raise InputError([Problem(located.where(()), "", "expected a mapping of sections at the"
                                   " top of the file")])
     return located
+
+
+def read_scenario(given: str | Path) -> Located:
+    """A scenario file, or a bundled scenario by name; an unknown name lists the bundled ones."""
+    path = scenario_path(given)
+    if not path.exists() and len(path.parts) == 1:
+        bundled = ", ".join(scenario_names())
+        raise InputError([Problem(Position(str(path), 1, 1), "", "no such file, and no bundled"
+                                  f" scenario of that name (bundled: {bundled})")])
+    return read_file(path)
 
 
 def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> Located:
