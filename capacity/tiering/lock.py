@@ -11,6 +11,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from capacity.transports import AlreadyExists, Transport
@@ -58,20 +59,33 @@ def _take_remote(transport: Transport, host: str, remote: str) -> None:
                 return
             except AlreadyExists:
                 owner = _owner(transport, remote)
-                if owner.get("controller") == me["controller"] and not _alive(
-                        int(owner.get("pid", 0))):
+                if (owner.controller == me["controller"] and owner.pid is not None
+                        and not _alive(owner.pid)):
                     transport.run(["rm", "-rf", "--", remote], check=False)
                     continue  # its apply was killed: the lock is stale
-                raise LockHeld(f"host {host} is locked by {owner.get('controller')} pid"
-                               f" {owner.get('pid')} (remove {remote} there if that apply"
+                raise LockHeld(f"host {host} is locked by {owner.controller} pid"
+                               f" {owner.pid} (remove {remote} there if that apply"
                                " is gone)") from None
         raise LockHeld(f"could not take the lock on host {host}")
     finally:
         transport.run(["rm", "-rf", "--", mine], check=False)
 
 
-def _owner(transport: Transport, remote: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Owner:
+    """Who holds a remote lock, as far as its owner.json tells; None where it does not."""
+
+    controller: str | None = None
+    pid: int | None = None
+
+
+def _owner(transport: Transport, remote: str) -> _Owner:
     try:
-        return json.loads(transport.read(f"{remote}/owner.json"))
+        data = json.loads(transport.read(f"{remote}/owner.json"))
     except (OSError, ValueError):
-        return {}
+        return _Owner()
+    if not isinstance(data, dict):  # not written by us: nothing to prove the owner gone
+        return _Owner()
+    controller, pid = data.get("controller"), data.get("pid")
+    return _Owner(controller if isinstance(controller, str) else None,
+                  pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
