@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from capacity.cli.common import Format, FormatOption, StateOption, console, print_json, state_dir
+from capacity.cli.common import (
+    Format,
+    FormatOption,
+    StateOption,
+    console,
+    console_err,
+    print_json,
+    state_dir,
+)
 from capacity.load import load_inventory
 from capacity.model import Inventory
 from capacity.tiering import journal as J
@@ -153,8 +161,12 @@ def resume_command(
         else:
             console.print("nothing to resume")
         raise typer.Exit(0)
-    inv_path = inventory or Path(rows[0].detail.get("inventory", ""))
-    inv = load_inventory(inv_path)
+    recorded = next((r.detail["inventory"] for r in rows if r.detail.get("inventory")), None)
+    if inventory is None and recorded is None:
+        console_err.print("the journal does not say which inventory its units came from:"
+                          " pass --inventory")
+        raise typer.Exit(2)
+    inv = load_inventory(inventory or Path(str(recorded)))
     hosts = sorted({r.host for r in rows})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
     reports = _run_hosts(inv, hosts, where, trust, options, lambda engine: engine.recover())

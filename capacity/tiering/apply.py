@@ -336,20 +336,16 @@ class Engine:
     def _enter(self, plan: Plan, plan_name: str, unit: PlannedUnit) -> UnitRow:
         source_root = plan.root(unit.host, unit.source)
         target_root = plan.root(unit.host, unit.target) if unit.target else None
-        row = self.journal.add(
+        files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
+        # A unit is a directory when its files lie below it, a file when it is one.
+        is_dir = any(f.path != unit.unit for f in unit.files)
+        return self.journal.add(
             unit.id, plan_name, unit.host, unit.policy, unit.rule, unit.action,
             f"{source_root}/{unit.unit}",
-            f"{target_root}/{unit.unit}" if target_root else None, unit.unit, unit.bytes)
-        if row.state == J.PENDING and "files" not in row.detail:
-            files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
-            # A unit is a directory when its files lie below it, a file when it is one.
-            is_dir = any(f.path != unit.unit for f in unit.files)
-            self.journal.set(unit.id, J.PENDING, files=_relative(files, unit.unit),
-                             source_root=source_root, target_root=target_root,
-                             is_dir=is_dir, inventory=plan.inventory,
-                             source_tier=unit.source, target_tier=unit.target)
-            row = self._reload(row)
-        return row
+            f"{target_root}/{unit.unit}" if target_root else None, unit.unit, unit.bytes,
+            {"files": _relative(files, unit.unit), "source_root": source_root,
+             "target_root": target_root, "is_dir": is_dir, "inventory": plan.inventory,
+             "source_tier": unit.source, "target_tier": unit.target})
 
     def _set(self, row: UnitRow, state: str, **detail: Any) -> None:
         self.journal.set(row.id, state, **detail)

@@ -81,14 +81,17 @@ class Journal:
         return _row(row) if row else None
 
     def add(self, unit_id: str, plan: str, host: str, policy: str, rule: str, action: str,
-            source: str, target: str | None, unit: str, nbytes: int) -> UnitRow:
-        """Record a planned unit as pending, unless the journal knows it already."""
+            source: str, target: str | None, unit: str, nbytes: int,
+            detail: dict[str, Any]) -> UnitRow:
+        """Record a planned unit as pending with all that resuming it needs, in one statement
+        (a crash never leaves a row without its detail), unless the journal knows it already."""
         now = time.time()
         self.db.execute(
             "INSERT OR IGNORE INTO units (id, plan, host, policy, rule, action, source, target,"
-            " unit, bytes, state, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " unit, bytes, state, detail, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (unit_id, plan, host, policy, rule, action, source, target,
-             unit.encode("utf-8", "surrogateescape"), nbytes, PENDING, now))
+             unit.encode("utf-8", "surrogateescape"), nbytes, PENDING,
+             json.dumps(detail, ensure_ascii=False), now))
         row = self.get(unit_id)
         assert row is not None
         return row

@@ -346,8 +346,9 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
     roots = {h: {t: tier.path for t, tier in inventory.hosts[h].tiers.items()}
              for h in dict.fromkeys(planned_hosts)}
     measured = tuple(u for key, u in sorted(usage.items()) if key[0] in roots)
-    return Plan(inventory=str(inventory_path), created=created or now, now=now, roots=roots,
-                units=tuple(units), skipped=tuple(skipped), usage=measured)
+    # Absolute, so apply and resume work from any folder.
+    return Plan(inventory=str(Path(inventory_path).resolve()), created=created or now, now=now,
+                roots=roots, units=tuple(units), skipped=tuple(skipped), usage=measured)
 
 
 def triggered_tiers(inventory: Inventory, *, policies: Collection[str] | None = None,
