@@ -120,7 +120,7 @@ class RecordParser:
 @dataclass
 class _Tally:
     files: int = 0
-    bytes: int = 0
+    nbytes: int = 0  # not "bytes": in this class that name would shadow the type
     dirs: int = 0
     links: int = 0
 
@@ -131,13 +131,13 @@ class _Tally:
         dirs, links = kinds.count(b"d"), kinds.count(b"l")
         files = len(kinds) - dirs - links
         # A directory's or a link's own size is not data.
-        nbytes = (sum(sizes) - sum(compress(sizes, map(b"d".__eq__, kinds)))
-                  - sum(compress(sizes, map(b"l".__eq__, kinds))))
+        data = (sum(sizes) - sum(compress(sizes, map(b"d".__eq__, kinds)))
+                - sum(compress(sizes, map(b"l".__eq__, kinds))))
         self.dirs += dirs
         self.links += links
         self.files += files
-        self.bytes += nbytes
-        return files, nbytes
+        self.nbytes += data
+        return files, data
 
 
 def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_name: str,
@@ -185,7 +185,7 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     written += _write(catalogue, scan_id, batch, tally)
     with _WRITE_LOCK:
         removed = catalogue.finish_scan(scan_id)
-    return ScanResult(files=tally.files, bytes=tally.bytes,
+    return ScanResult(files=tally.files, bytes=tally.nbytes,
                       seconds=time.monotonic() - started, removed=removed, dirs=tally.dirs,
                       links=tally.links)
 

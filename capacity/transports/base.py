@@ -21,7 +21,7 @@ import secrets
 import shlex
 import stat as _stat
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -230,7 +230,8 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> Iterator[bytes]:
+    def stream(self, argv: Sequence[str], *,
+               timeout: float | None = None) -> Generator[bytes, None, None]:
         """Yield the stdout of ``argv`` in chunks as it arrives (for scans too big to buffer).
 
         Chunks do not respect record boundaries.  After the last chunk, a non-zero exit raises

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from capacity.transports.base import (
@@ -139,12 +139,14 @@ class LocalTransport(Transport):
             result = CommandResult(args, proc.returncode, out, err)
         return result.check() if check else result
 
-    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> Iterator[bytes]:
+    def stream(self, argv: Sequence[str], *,
+               timeout: float | None = None) -> Generator[bytes, None, None]:
         # Validate now; the process starts on the first next() so an unused iterator
         # leaves nothing running.
         return self._stream(check_argv(argv), timeout)
 
-    def _stream(self, args: tuple[str, ...], timeout: float | None) -> Iterator[bytes]:
+    def _stream(self, args: tuple[str, ...],
+                timeout: float | None) -> Generator[bytes, None, None]:
         deadline = None if timeout is None else time.monotonic() + timeout
         # stderr goes to a file: a pipe nobody drains would block the child once it fills.
         with tempfile.TemporaryFile() as errfile:

@@ -36,10 +36,10 @@ import shlex
 import stat as _stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import paramiko
@@ -191,7 +191,7 @@ class _RefuseUnknownHostKey(paramiko.RejectPolicy):
         self.resolved = resolved
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
-                         key: paramiko.PKey) -> None:
+                         key: paramiko.PKey) -> NoReturn:
         files = ", ".join(self.resolved.known_hosts_files)
         raise HostKeyError(
             f"unknown host key for {hostname}: {key.get_name()} {fingerprint(key)} is in none "
@@ -283,7 +283,7 @@ class _Connection:
                 self._sftp = paramiko.SFTPClient.from_transport(current)
                 assert self._sftp is not None
                 if self.target.command_timeout is not None:
-                    self._sftp.get_channel().settimeout(self.target.command_timeout)
+                    self._sftp.sock.settimeout(self.target.command_timeout)
             return self._sftp
 
     def claim_shell(self) -> ShellSession | None:
@@ -363,7 +363,8 @@ class _Connection:
         try:
             client.connect(
                 r.hostname, port=r.port, username=r.user,
-                key_filename=list(r.key_filenames) or None,
+                # paramiko takes a list of key files too; types-paramiko says str only.
+                key_filename=list(r.key_filenames) or None,  # type: ignore[arg-type]
                 password=None, allow_agent=True, look_for_keys=True,
                 timeout=t.connect_timeout, banner_timeout=t.connect_timeout,
                 auth_timeout=t.connect_timeout, channel_timeout=t.connect_timeout)
@@ -457,6 +458,20 @@ def _dash_safe(path: str) -> str:
     return "./" + path if path.startswith("-") else path
 
 
+class _SftpRequests(Protocol):
+    """The request call every paramiko SFTPClient has, private (so types-paramiko leaves it
+    out); it waits for the reply and returns its type and message."""
+
+    def _request(self, t: int, *args: object) -> tuple[int, paramiko.Message]: ...
+
+
+def _extended_request(sftp: paramiko.SFTPClient, name: str,
+                      *args: object) -> tuple[int, paramiko.Message]:
+    """An OpenSSH extension request (fsync@, statvfs@): paramiko has no public call for one.
+    An error status raises OSError ("unsupported" for an extension the server lacks)."""
+    return cast(_SftpRequests, sftp)._request(CMD_EXTENDED, name, *args)
+
+
 # --------------------------------------------------------------------------- transport
 
 
@@ -544,7 +559,7 @@ class SshTransport(Transport):
         return code  # -1 with a live connection: killed by a signal
 
     def _execute(self, args: tuple[str, ...], deadline: float | None,
-                 status: list[int]) -> Iterator[tuple[bool, bytes]]:
+                 status: list[int]) -> Generator[tuple[bool, bytes], None, None]:
         """Run a command, yielding (is_stderr, data); its exit code is appended to ``status``.
 
         In the connection's shell when it is free (no login shell per command), else on an
@@ -605,10 +620,12 @@ class SshTransport(Transport):
             raise CommandFailed(result, host=self.label)
         return result
 
-    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> Iterator[bytes]:
+    def stream(self, argv: Sequence[str], *,
+               timeout: float | None = None) -> Generator[bytes, None, None]:
         return self._stream(check_argv(argv), timeout)
 
-    def _stream(self, args: tuple[str, ...], timeout: float | None) -> Iterator[bytes]:
+    def _stream(self, args: tuple[str, ...],
+                timeout: float | None) -> Generator[bytes, None, None]:
         deadline = None if timeout is None else time.monotonic() + timeout
         err = bytearray()
         status: list[int] = []
@@ -680,12 +697,12 @@ class SshTransport(Transport):
             raise
         return True
 
-    def _sftp_fsync(self, sftp: paramiko.SFTPClient, handle: bytes) -> None:
-        """fsync@openssh.com: paramiko has no public call for it."""
+    def _sftp_fsync(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
+        """fsync@openssh.com of an open file."""
         if not self._conn.fsync_supported:
             return
         try:
-            sftp._request(CMD_EXTENDED, "fsync@openssh.com", handle)
+            _extended_request(sftp, "fsync@openssh.com", f.handle)
         except OSError as exc:
             if exc.errno is None and "unsupported" in str(exc).lower():
                 self._conn.fsync_supported = False  # an old server: data is written, not synced
@@ -696,7 +713,7 @@ class SshTransport(Transport):
         """Sync a directory after a rename in it; OpenSSH lets us open it like a file."""
         try:
             with sftp.open(raw_dir, "r") as d:
-                self._sftp_fsync(sftp, d.handle)
+                self._sftp_fsync(sftp, d)
         except OSError:
             pass  # durability of the name is best effort, as for local directories
 
@@ -744,7 +761,7 @@ class SshTransport(Transport):
                     f.set_pipelined(True)
                     f.write(data)
                     f.flush()
-                    self._sftp_fsync(sftp, f.handle)
+                    self._sftp_fsync(sftp, f)
                 # close() above waited for every write to be acknowledged
                 renaming = True
                 if overwrite:
@@ -858,7 +875,7 @@ class SshTransport(Transport):
 
             def op(sftp: paramiko.SFTPClient) -> DiskSpace | None:
                 try:
-                    kind, msg = sftp._request(CMD_EXTENDED, "statvfs@openssh.com", raw)
+                    kind, msg = _extended_request(sftp, "statvfs@openssh.com", raw)
                 except OSError as exc:
                     if exc.errno is None and "unsupported" in str(exc).lower():
                         return None
