@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from capacity.cli import inventory_commands, sim_commands, tier_commands
+from capacity.cli import catalog_commands, inventory_commands, sim_commands, tier_commands
 from capacity.cli.common import print_problems
 from capacity.yamlpos import InputError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 sim_commands.register(app)
 inventory_commands.register(app)
+catalog_commands.register(app)
 tier_commands.register(app)
 
 
