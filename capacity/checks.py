@@ -105,10 +105,10 @@ def _references(inv: Inventory) -> Iterator[Finding]:
     for name, host in inv.hosts.items():
         if host.site is not None and host.site not in sites:
             yield ("hosts", name, "site"), _missing("site", host.site, sites)
-        for tier_name, tier in host.tiers.items():
-            if tier.storage is not None:
+        for tier_name, host_tier in host.tiers.items():
+            if host_tier.storage is not None:
                 yield from _ref(inv, ("hosts", name, "tiers", tier_name, "storage"),
-                                tier.storage)
+                                host_tier.storage)
     yield from _policy_references(inv)
     yield from _procurement_references(inv)
 
