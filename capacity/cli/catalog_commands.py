@@ -16,10 +16,10 @@ from capacity.model.hardware import Catalog
 from capacity.report import catalog as report
 
 KindArg = Annotated[str | None, typer.Argument(
-    metavar="[KIND]", show_default=False,
+    metavar="KIND", show_default=False,
     help="drives, arrays or nodes (default: all three); or an entry's name.")]
 NameArg = Annotated[str | None, typer.Argument(
-    metavar="[NAME]", show_default=False, help="One entry: every figure and its source.")]
+    metavar="NAME", show_default=False, help="One entry: every figure and its source.")]
 InventoryOption = Annotated[Path | None, typer.Option(
     "--inventory", "-i", show_default=False,
     help="Show the catalogue this inventory sees: the built-in one plus its `catalog:`"

@@ -199,7 +199,7 @@ def print_entry(kind: str, name: str, entry: dict[str, Any], console: Console) -
         table.add_row(figure.label, escape(f"{value} {figure.unit}" if figure.unit and
                                            value != "-" else value))
     table.add_row("source", escape(entry["source"] or "-"))
-    table.add_row("assumed", "[yellow]yes: stand-in figures, check before buying[/yellow]"
+    table.add_row("assumed", "[yellow]yes: some figures are stand-ins; check before buying[/yellow]"
                   if entry["assumed"] else "no")
     if entry["overridden"]:
         table.add_row("overridden", ", ".join(entry["overridden"]) + " (by the inventory)")
