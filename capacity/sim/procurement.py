@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import simpy
 
-from capacity.model import Cluster, Procurement
+from capacity.model import Cluster, PoolTier, Procurement
 from capacity.sim.results import Order
 from capacity.sim.tiering import held_after_draining
 from capacity.sim.twin import PROCUREMENT, Store, Twin
@@ -401,7 +401,7 @@ def _group_width(twin: Twin, rule: Procurement) -> int:
     return _tier(twin, rule).parity_groups[0].layout.width
 
 
-def _tier(twin: Twin, rule: Procurement):
+def _tier(twin: Twin, rule: Procurement) -> PoolTier:
     array, pool, tier = rule.resource.split("/")
     return next(t for t in twin.pools[f"{array}/{pool}"].tiers if t.name == tier)
 

@@ -267,9 +267,9 @@ class Catalogue:
         return Scan(*row) if row else None
 
     def tiers(self) -> list[tuple[str, str]]:
-        return [tuple(r) for r in self.db.execute(
+        return [(host, tier) for host, tier in self.db.execute(
             "SELECT DISTINCT host, tier FROM scans WHERE finished IS NOT NULL"
-            " ORDER BY host, tier")]  # type: ignore[misc]
+            " ORDER BY host, tier")]
 
     def _current(self, host: str, tier: str) -> int | None:
         row = self.db.execute("SELECT max(id) FROM scans WHERE host = ? AND tier = ?"
