@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import typing
+import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from capacity.bundled import EXAMPLE, scenario_names, scenario_path
 from capacity.checks import check_inventory, check_scenario
+from capacity.lint import inventory_warnings, scenario_warnings
 from capacity.model import Inventory
 from capacity.model.hardware import Catalog
 from capacity.model.scenario import Scenario
@@ -32,6 +35,25 @@ from capacity.yamlpos import (
 CATALOG_SECTIONS = ("drives", "arrays", "nodes")
 
 
+class InventoryWarning(UserWarning):
+    """Something in a valid inventory that silently does nothing (capacity.lint), issued
+    through ``warnings`` by load_inventory and load_with_scenarios; ``load`` returns them."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An inventory that passed every check, the scenarios applied to it, and the warnings."""
+
+    inventory: Inventory
+    scenarios: list[Scenario]
+    warnings: list[Problem]
+    """Each at FILE:LINE:COL, in file order."""
+
+
 def load_inventory(path: str | Path) -> Inventory:
     """Read, merge and validate an inventory; raise InputError listing every problem."""
     return load_with_scenarios(path, [])[0]
@@ -39,9 +61,17 @@ def load_inventory(path: str | Path) -> Inventory:
 
 def load_with_scenarios(path: str | Path, scenario_paths: list[str | Path]
                         ) -> tuple[Inventory, list[Scenario]]:
+    """As ``load``, with the warnings issued as InventoryWarning."""
+    loaded = load(path, scenario_paths)
+    for problem in loaded.warnings:
+        warnings.warn(InventoryWarning(problem), stacklevel=2)
+    return loaded.inventory, loaded.scenarios
+
+
+def load(path: str | Path, scenario_paths: typing.Sequence[str | Path] = ()) -> Loaded:
     """An inventory with scenarios applied in order: each scenario's ``changes`` are merged
     over the inventory (positions then point into the scenario file), its events checked
-    against the result."""
+    against the result.  Problems raise InputError; warnings come back with the result."""
     located = read_tree(Path(path))
     scenarios: list[tuple[Scenario, Located]] = []
     problems: list[Problem] = []
@@ -64,7 +94,14 @@ def load_with_scenarios(path: str | Path, scenario_paths: list[str | Path]
                      for p, m in findings]
     if problems:
         raise InputError(problems)
-    return inventory, [s for s, _ in scenarios]
+    found = [Problem(_where(located, p), format_path(p), m)
+             for p, m in inventory_warnings(inventory, [s for s, _ in scenarios])]
+    for scenario, scenario_located in scenarios:
+        found += [Problem(_where(scenario_located, p), format_path(p), m)
+                  for p, m in scenario_warnings(inventory, scenario)]
+    in_file_order = sorted(set(found), key=lambda p: (p.position.file, p.position.line,
+                                                       p.position.col, p.field, p.message))
+    return Loaded(inventory, [s for s, _ in scenarios], in_file_order)
 
 
 def overlay(into: Located, other: Located, prefix: PathKey) -> None:
@@ -353,5 +390,5 @@ def _tag_matches(model: type[BaseModel], data: dict[str, Any]) -> bool:
     return False
 
 
-__all__ = ["EXAMPLE", "Catalog", "InputError", "Problem", "load_inventory", "load_with_scenarios",
-           "validate"]
+__all__ = ["EXAMPLE", "Catalog", "InputError", "InventoryWarning", "Loaded", "Problem", "load",
+           "load_inventory", "load_with_scenarios", "validate"]

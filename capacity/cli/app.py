@@ -7,7 +7,7 @@ import sys
 import typer
 
 from capacity.cli import catalog_commands, inventory_commands, sim_commands, tier_commands
-from capacity.cli.common import print_problems
+from capacity.cli.common import inventory_warnings_printed, print_problems
 from capacity.yamlpos import InputError
 
 app = typer.Typer(
@@ -28,7 +28,8 @@ def main() -> None:
     """Console entry point.  Usage errors exit 2 (click's own handling); bad input exits 2
     with every problem listed, never a traceback."""
     try:
-        app()
+        with inventory_warnings_printed():
+            app()
     except InputError as exc:
         print_problems(exc.problems)
         sys.exit(2)

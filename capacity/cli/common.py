@@ -6,13 +6,16 @@ import datetime as dt
 import enum
 import json
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from capacity.load import EXAMPLE, load_inventory
+from capacity.load import EXAMPLE, InventoryWarning, load_inventory
 from capacity.model import Inventory
 from capacity.tiering.state import StateDir, default_state_dir
 from capacity.yamlpos import Problem
@@ -45,6 +48,35 @@ def print_problems(problems: list[Problem]) -> None:
     """One problem a line, FILE:LINE:COL first, never wrapped, so editors can jump to it."""
     for problem in problems:
         print(problem, file=sys.stderr)
+
+
+def warning_line(warning: Problem) -> str:
+    """``FILE:LINE:COL: warning: field: message``: a problem's line, marked as a warning."""
+    field = f"{warning.field}: " if warning.field else ""
+    return f"{warning.position}: warning: {field}{warning.message}"
+
+
+def print_warnings(found: list[Problem]) -> None:
+    for warning in found:
+        print(warning_line(warning), file=sys.stderr)
+
+
+@contextmanager
+def inventory_warnings_printed() -> Iterator[None]:
+    """Print each InventoryWarning the loader issues, once (compare loads an inventory per
+    column), as a one-line warning; every command that loads an inventory runs inside."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if isinstance(message, InventoryWarning):
+            print_warnings([message.problem])
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+        warnings.simplefilter("once", InventoryWarning)
+        warnings.showwarning = show
+        yield
 
 
 def inventory_path(path: Path | None) -> Path:

@@ -17,8 +17,9 @@ from capacity.cli.common import (
     open_inventory,
     print_json,
     print_problems,
+    print_warnings,
 )
-from capacity.load import load_inventory
+from capacity.load import load
 from capacity.report import schema_doc
 from capacity.yamlpos import InputError, Problem
 
@@ -27,30 +28,40 @@ def validate(
     files: Annotated[list[Path] | None, typer.Argument(
         help="Inventory files, each checked on its own with its includes (default: the"
              " bundled example).", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 2) on warnings too: what is valid but silently does"
+        " nothing.")] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Check inventories: YAML, types, units, references and physical limits."""
+    """Check inventories: YAML, types, units, references and physical limits; warn about
+    what silently does nothing."""
     paths = files or [inventory_path(None)]
-    found: list[list[Problem]] = []
+    found: list[tuple[list[Problem], list[Problem]]] = []
     for path in paths:
         try:
-            load_inventory(path)
-            found.append([])
+            found.append(([], load(path).warnings))
         except InputError as exc:
-            found.append(exc.problems)
-    results = [{"file": str(path), "ok": not problems, "problems": [
-        {"file": p.position.file, "line": p.position.line, "col": p.position.col,
-         "field": p.field, "message": p.message} for p in problems]}
-        for path, problems in zip(paths, found, strict=True)]
+            found.append((exc.problems, []))
+    results = [{"file": str(path), "ok": not problems and not (strict and warned),
+                "problems": _as_json(problems), "warnings": _as_json(warned)}
+               for path, (problems, warned) in zip(paths, found, strict=True)]
     if fmt is Format.json:
         print_json({"ok": all(r["ok"] for r in results), "files": results})
     else:
-        for path, result, problems in zip(paths, results, found, strict=True):
+        for path, result, (problems, warned) in zip(paths, results, found, strict=True):
             if result["ok"]:
-                console.print(f"[green]ok[/green] {path}")
+                count = f" ({len(warned)} warning{'s' if len(warned) > 1 else ''})" if (
+                    warned) else ""
+                console.print(f"[green]ok[/green] {path}{count}")
             print_problems(problems)
+            print_warnings(warned)
     if not all(r["ok"] for r in results):
         raise typer.Exit(2)
+
+
+def _as_json(problems: list[Problem]) -> list[dict[str, object]]:
+    return [{"file": p.position.file, "line": p.position.line, "col": p.position.col,
+             "field": p.field, "message": p.message} for p in problems]
 
 
 class SchemaOf(enum.StrEnum):
