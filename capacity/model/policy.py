@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, WithJsonSchema, model_validator
@@ -189,10 +190,26 @@ class Hold(Model):
     until: Date | None = None
     """The hold lapses after this date; none means until removed."""
 
-    def holds(self, path: str, today: dt.date) -> bool:
+    def covers(self, unit: str, files: Iterable[str], today: dt.date) -> bool:
+        """Whether the hold reaches a unit: a pattern that matches the unit, a folder above
+        it, or any file or folder inside it (``files``: paths relative to the tier root).
+        A hold on one study thus keeps a whole year when units are years."""
         if self.until is not None and today > self.until:
             return False
-        return any(fnmatch.fnmatchcase(path, p) for p in self.paths)
+        return any(fnmatch.fnmatchcase(path, pattern)
+                   for path in _paths_touching(unit, files) for pattern in self.paths)
+
+
+def _paths_touching(unit: str, files: Iterable[str]) -> Iterator[str]:
+    """The unit, every folder above it, and every file and folder inside it."""
+    parts = unit.split("/")
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+    inside = len(parts) + 1 if unit else 1
+    for path in files:
+        below = path.split("/")
+        for i in range(inside, len(below) + 1):
+            yield "/".join(below[:i])
 
 
 class Grouping(Model):
@@ -265,6 +282,13 @@ class Policy(Model):
                 return rule
         return None
 
-    def may_expire(self, path: str, age_days: float, today: dt.date) -> bool:
-        """Expiry is allowed only past the retention and outside every hold."""
-        return age_days >= self.retention and not any(h.holds(path, today) for h in self.holds)
+    def holding(self, unit: str, files: Iterable[str], today: dt.date) -> list[Hold]:
+        """The holds that reach the unit (see :meth:`Hold.covers`)."""
+        files = list(files)
+        return [h for h in self.holds if h.covers(unit, files, today)]
+
+    def may_expire(self, unit: str, files: Iterable[str], age_days: float,
+                   today: dt.date) -> bool:
+        """Expiry is allowed only past the retention (``age_days``: the unit's newest file)
+        and when no hold reaches the unit or anything in it."""
+        return age_days >= self.retention and not self.holding(unit, files, today)

@@ -38,7 +38,7 @@ from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import AlreadyExists, Transport, TransportError
-from capacity.transports.base import check_tree_root, decode_path
+from capacity.transports.base import decode_path
 
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
@@ -74,8 +74,18 @@ class HostReport:
     problems: list[str] = field(default_factory=list)
 
 
+UNLINK_BATCH = 512
+"""Paths per ``rm`` command: well inside any host's argument limit."""
+
+
 def work_path(target_root: str, unit_id: str) -> str:
     return f"{target_root}/{WORK_DIR}/{unit_id}"
+
+
+def _aside(row: UnitRow) -> str:
+    """Where a source waits while exactly its verified files are deleted: beside it (same
+    file system, so the rename is atomic), under a name the scanner skips."""
+    return f"{posixpath.dirname(row.source)}/.capacity-deleting-{row.id}"
 
 
 class Engine:
@@ -289,45 +299,81 @@ class Engine:
 
     def _delete_source(self, row: UnitRow) -> None:
         policy = self.inventory.policies.get(row.policy)
-        stub = bool(policy and policy.stub)
-        if not stub:
-            self.t.run(remote.delete_moved_source(check_tree_root(row.source)))
-            self._audit(row, "source-deleted", source=row.source, stub=stub)
+        stub = row.target if policy and policy.stub else None
+        verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
+        self._delete_verified(row, verified, stub=stub)
+        self._audit(row, "source-deleted", source=row.source, stub=bool(stub))
+
+    def _delete_verified(self, row: UnitRow, verified: dict[str, tuple[int, float]], *,
+                         stub: str | None = None) -> None:
+        """Delete exactly the files that were verified, and nothing that came since.
+
+        The source is renamed aside first (atomic, on its own file system: a writer that
+        comes later makes a new source, which is left alone), listed again, and only the
+        listed files that match the verified set are unlinked; folders go bottom-up, each
+        only once empty.  Anything else (a late image, a changed file) is put back and the
+        unit ends kept-both, naming it.  Safe to run again from any point after a crash."""
+        aside = _aside(row)
+        if not self.t.exists(aside):
+            st = self.t.stat(row.source)
+            if st is not None and not st.is_symlink:
+                self.t.rename(row.source, aside)
+        if stub:
+            # symlink() never replaces: a source a writer made meanwhile stays as it is.
+            self.t.run(["ln", "-s", "--", stub, row.source], check=False)
+        if not self.t.exists(aside):
             return
-        st = self.t.stat(row.source)
-        if st is not None and not st.is_symlink:
-            if not st.is_dir:
-                # Replace the file by a link in one atomic rename: never a moment without it.
-                link = f"{row.source}.capacity-stub"
-                self.t.run(["ln", "-sfn", "--", row.target or "", link])
-                self.t.rename(link, row.source, overwrite=True)
-            else:
-                self.t.delete_tree(row.source, missing_ok=True)
-        if not self.t.exists(row.source):
-            self.t.run(["ln", "-s", "--", row.target or "", row.source])
-        self._audit(row, "source-deleted", source=row.source, stub=stub)
+        found = self._entries(aside)
+        doomed = [p for p, (kind, size, mtime) in found.items()
+                  if kind == "f" and p in verified and verified[p][0] == size
+                  and abs(verified[p][1] - mtime) <= MTIME_TOLERANCE]
+        self._unlink(aside, doomed)
+        # -empty and the rmdir it leads to are one test: a folder that is not empty stays.
+        self.t.run(["find", aside, "-depth", "-type", "d", "-empty", "-delete"], check=False)
+        if not self.t.exists(aside):
+            return
+        extra = sorted(p for p, (kind, _, _) in found.items()
+                       if kind != "d" and p not in set(doomed))
+        kept = row.source
+        try:
+            self.t.rename(aside, row.source)
+        except AlreadyExists:
+            kept = f"{row.source}.capacity-kept-{row.id[:12]}"
+            self.t.rename(aside, kept)
+        names = ", ".join(repr(p or posixpath.basename(row.source)) for p in extra[:5])
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        raise UnitProblem(J.KEPT_BOTH, f"{len(extra)} file(s) arrived or changed after the"
+                          f" check and were kept at {kept}: {names}{more}; the next run picks"
+                          " them up")
+
+    def _unlink(self, top: str, paths: list[str]) -> None:
+        """Unlink regular files under ``top`` (``''``: ``top`` itself), a bounded batch of
+        arguments per command."""
+        names = [f"{top}/{p}" if p else top for p in paths]
+        for at in range(0, len(names), UNLINK_BATCH):
+            self.t.run(["rm", "-f", "--", *names[at:at + UNLINK_BATCH]])
 
     # --- expiry ---------------------------------------------------------------------
 
     def _expire(self, row: UnitRow) -> None:
+        """Check the unit again (unchanged, past retention, not held), then delete what was
+        checked.  Resuming a unit left deleting checks its policy again first."""
+        if not self.options.allow_delete:
+            raise UnitProblem(J.SKIPPED, "expiry deletes data: run with --allow-delete")
+        policy = self.inventory.policies.get(row.policy)
+        if policy is None:
+            raise UnitProblem(J.SKIPPED, f"no policy {row.policy!r} in the inventory")
+        planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
         if row.state in (J.PENDING, J.CHECKING):
             self._set(row, J.CHECKING)
-            if not self.options.allow_delete:
-                raise UnitProblem(J.SKIPPED, "expiry deletes data: run with --allow-delete")
-            policy = self.inventory.policies[row.policy]
             self._check_source(row)
-            today = self.options.clock().date()
-            newest = max((f["mtime"] for f in row.detail["files"]), default=0.0)
-            age = (self.options.clock().timestamp() - newest) / 86400
-            if not policy.may_expire(row.unit, age, today):
-                raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
-            self._set(row, J.DELETING)
-        st = self.t.stat(row.source)
-        if st is not None:
-            if st.is_dir:
-                self.t.delete_tree(row.source, missing_ok=True)
-            else:
-                self.t.delete(row.source, missing_ok=True)
+        today = self.options.clock().date()
+        newest = max((mtime for _, mtime in planned.values()), default=0.0)
+        age = (self.options.clock().timestamp() - newest) / 86400
+        if not policy.may_expire(row.unit, _tier_paths(row), age, today):
+            raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
+        self._set(row, J.DELETING)
+        self._delete_verified(row, planned)
         self._audit(row, "expired", source=row.source, bytes=row.bytes)
         self._set(row, J.DONE)
 
@@ -369,22 +415,27 @@ class Engine:
         if root:
             self.t.run(remote.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}"))
 
+    def _entries(self, path: str) -> dict[str, tuple[str, int, float]]:
+        """Everything under ``path`` (or ``path`` itself, keyed ``''``), not following links:
+        relative path -> (find's kind letter, size, mtime)."""
+        out = b"".join(self.t.stream(["find", path, "-printf", r"%y\0%s\0%T@\0%P\0"]))
+        fields = out.split(b"\0")
+        return {decode_path(fields[i + 3]): (fields[i].decode(), int(fields[i + 1]),
+                                             float(fields[i + 2]))
+                for i in range(0, len(fields) - 3, 4)}
+
     def _listing(self, path: str, root: str) -> dict[str, tuple[int, float]]:
         """Regular files under ``path`` (or ``path`` itself): relative path -> (size, mtime).
         Anything that is not a regular file or a directory stops the unit: moving it could
         follow a link out of the tier."""
-        out = b"".join(self.t.stream(["find", path, "-printf", r"%y\0%s\0%T@\0%P\0"]))
-        fields = out.split(b"\0")
         found: dict[str, tuple[int, float]] = {}
-        for i in range(0, len(fields) - 3, 4):
-            kind, size, mtime, rel = fields[i:i + 4]
-            name = decode_path(rel)
-            if kind == b"d":
+        for name, (kind, size, mtime) in self._entries(path).items():
+            if kind == "d":
                 continue
-            if kind != b"f":
+            if kind != "f":
                 raise UnitProblem(J.SKIPPED, f"{name or path}: not a regular file (a link or"
                                   " device); the unit is left alone")
-            found[name] = (int(size), float(mtime))
+            found[name] = (size, mtime)
         return found
 
     def _hashes(self, path: str) -> dict[str, str]:
@@ -446,6 +497,11 @@ def _relative(files: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
         rel = "" if f["path"] == unit else f["path"][len(unit) + 1:]
         out.append({**f, "path": rel})
     return out
+
+
+def _tier_paths(row: UnitRow) -> list[str]:
+    """The unit's planned files, relative to the tier root (as holds name them)."""
+    return [f"{row.unit}/{f['path']}" if f["path"] else row.unit for f in row.detail["files"]]
 
 
 def _same_files(found: dict[str, tuple[int, float]],

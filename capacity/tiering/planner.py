@@ -201,13 +201,14 @@ class _Run:
                 " the tier")
 
     def _expiry(self, c: Candidate) -> str | None:
-        if c.rule.action != "expire" or self.policy.may_expire(c.unit.path, c.written_days,
-                                                                 self.today):
+        if c.rule.action != "expire":
             return None
         if c.written_days < self.policy.retention:
             return (f"under retention {format_days(self.policy.retention)}: newest file"
                     f" {math.floor(c.written_days)} days old")
-        held = [h for h in self.policy.holds if h.holds(c.unit.path, self.today)]
+        held = self.policy.holding(c.unit.path, (r.path for r in c.unit.files), self.today)
+        if not held:
+            return None
         return "held: " + "; ".join(
             h.reason + (f" (until {h.until.isoformat()})" if h.until else "") for h in held)
 

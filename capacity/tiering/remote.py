@@ -119,12 +119,6 @@ def remove_work(work: str, work_root: str) -> list[str]:
             work_root]
 
 
-def delete_moved_source(path: str) -> list[str]:
-    """Delete a moved unit's source (a file or a tree) unless it is a symbolic link by now
-    (the stub an earlier attempt left); rm -r never follows links below it."""
-    return ["sh", "-c", '[ -L "$1" ] || rm -rf -- "$1"', "sh", path]
-
-
 def parse_pair(out: bytes) -> tuple[dict[str, str], dict[str, str]]:
     """The two sets of sums :func:`copy_and_hash` prints."""
     first, _, second = out.partition(b"\0\0")

@@ -292,6 +292,44 @@ def test_a_hold_lapses_the_day_after_its_until(day: dt.date, held: bool) -> None
         assert skipped(skips) == {"2014/05/COHORT1": "held: Lung cohort (until 2026-06-30)"}
 
 
+@pytest.mark.parametrize(("depth", "pattern"), [
+    (1, "2014/1.2.410.99999.20140105.*"),  # a study pattern, deeper than the year units
+    (1, "2014/1.2.410.99999.20140105.7/IM0002.dcm"),  # one file
+    (2, "2014"),  # an ancestor of the unit
+    (2, "2014/*"),  # the unit itself
+])
+def test_a_hold_reaches_the_unit_that_contains_what_it_names(depth: int, pattern: str) -> None:
+    """The reproduced case: with year units, a hold on one study expired the whole year."""
+    pol = policy([{"name": "expire", "action": "expire", "from": "archive",
+                   "select": {"older_than": "5y"}}], unit={"depth": depth}, retention="10y",
+                 holds=[{"paths": [pattern], "reason": "Litigation 2026-001"}])
+    files = [rec("2014/1.2.410.99999.20140105.7/IM0001.dcm", 4500, tier="archive"),
+             rec("2014/1.2.410.99999.20140105.7/IM0002.dcm", 4500, tier="archive"),
+             rec("2014/1.2.410.99999.20140311.2/IM0001.dcm", 4500, tier="archive"),
+             rec("2013/1.2.410.99999.20130105.1/IM0001.dcm", 4900, tier="archive")]
+    planned, skips = run(pol, files)
+    held_unit = "2014" if depth == 1 else "2014/1.2.410.99999.20140105.7"
+    assert held_unit in skipped(skips)
+    assert skipped(skips)[held_unit] == "held: Litigation 2026-001"
+    assert held_unit not in [u.unit for u in planned]
+    # A hold on a folder above the units holds all of them; a study pattern only its study.
+    expected = {(1, "2014/1.2.410.99999.20140105.*"): ["2013"],
+                (1, "2014/1.2.410.99999.20140105.7/IM0002.dcm"): ["2013"],
+                (2, "2014"): ["2013/1.2.410.99999.20130105.1"],
+                (2, "2014/*"): ["2013/1.2.410.99999.20130105.1"]}[(depth, pattern)]
+    assert [u.unit for u in planned] == expected
+
+
+def test_a_unit_is_as_young_as_its_youngest_file() -> None:
+    pol = policy([{"name": "expire", "action": "expire", "from": "archive",
+                   "select": {"older_than": "5y"}}], unit={"depth": 1}, retention="10y")
+    files = [rec("2014/A/old.dcm", 4500, tier="archive"),
+             rec("2014/B/key-image.dcm", 3, tier="archive")]  # written into an old study
+    planned, skips = run(pol, files)
+    assert planned == []  # too young for the rule, so not even a candidate
+    assert skips == []
+
+
 def test_retention_counts_from_the_last_write_even_for_atime_rules() -> None:
     pol = policy([{"name": "x", "action": "expire", "from": "hot",
                    "select": {"older_than": "30d", "age_of": "atime"}}], retention="1y")

@@ -1,0 +1,212 @@
+"""A PACS writes late images, key images and reports into old studies: one that arrives while
+its study is being deleted must never be lost.
+
+A writer watches the journal from another thread and, the moment a unit enters ``deleting``,
+writes ``late.dcm`` into its study over its own SSH connection, as a PACS node would (making
+the study folder again if it is gone).  After the run, every late image and every planned
+file must exist, byte for byte, somewhere under the tier roots.  A unit that got a late image
+ends kept-both, with the image named, and a second plan picks it up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capacity.load import load_inventory
+from capacity.tiering import journal as J
+from capacity.tiering.apply import Engine, Options
+from capacity.tiering.audit import AuditLog
+from capacity.tiering.journal import Journal
+from capacity.tiering.state import StateDir
+from capacity.transports import SshTransport, TransportError
+from tests.sshd import SshServer
+from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, plan_from_disk
+from tests.tiering.test_apply import capacity
+
+STUDIES = 20
+ROUNDS = 3  # 60 units a case, four cases: hundreds of late images in all
+
+
+def every_file(*roots: Path) -> dict[bytes, int]:
+    """Content -> how many copies exist under the roots (links not followed)."""
+    found: dict[bytes, int] = {}
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    digest = hashlib.sha256(path.read_bytes()).digest()
+                    found[digest] = found.get(digest, 0) + 1
+    return found
+
+
+class LateWriter(threading.Thread):
+    """Writes one late image into each unit's source the moment the journal says it is
+    being deleted; records what it wrote."""
+
+    def __init__(self, journal: Path, sshd: SshServer, roots: dict[str, Path], tier: str,
+                 rng: random.Random):
+        super().__init__(daemon=True)
+        self.journal, self.sshd, self.root, self.rng = journal, sshd, roots[tier], rng
+        self.written: dict[str, bytes] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with SshTransport(self.sshd.target()) as t:
+            while not self.stop.is_set():
+                for unit in self._deleting():
+                    if unit not in self.written:
+                        self._write(t, unit)
+                time.sleep(0.0002)
+
+    def _deleting(self) -> list[str]:
+        if not self.journal.exists():
+            return []
+        try:
+            db = sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True, timeout=1)
+            try:
+                rows = db.execute("SELECT unit FROM units WHERE state = 'deleting'").fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return []
+        return [bytes(r[0]).decode() for r in rows]
+
+    def _write(self, t: SshTransport, unit: str) -> None:
+        data = self.rng.randbytes(3000)
+        folder = f"{self.root}/{unit}"
+        try:
+            t.write(f"{folder}/late.dcm", data)
+        except TransportError:  # the study folder is gone: a PACS makes it again
+            t.mkdir(folder)
+            t.write(f"{folder}/late.dcm", data)
+        self.written[unit] = data
+
+
+def run_with_late_writer(tmp: Path, sshd: SshServer, *, action: str, policy: dict,
+                         seed: int) -> tuple[dict[str, Path], dict[bytes, int], LateWriter,
+                                             dict]:
+    roots = make_roots(tmp)
+    rng = random.Random(seed)
+    tier = "hot" if action == "move" else "warm"
+    units = [f"2014/{i // 10 + 1:02d}/STUDY-{i}" for i in range(STUDIES)]
+    for unit in units:
+        make_study(roots[tier], unit, rng.randint(1, 4), rng.randint(500, 20_000), rng,
+                   age_days=4000)
+    inventory = inventory_file(tmp, sshd, roots, policy=policy)
+    before = every_file(*roots.values())
+    if action == "move":
+        plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
+    else:
+        plan = plan_from_disk(inventory, roots, [("warm", "", u) for u in units],
+                              action="expire", rule="expire")
+    plan.write(tmp / "plan.json")
+    state = tmp / "state"
+    writer = LateWriter(state / "journal.sqlite", sshd, roots, tier, rng)
+    writer.start()
+    try:
+        run = capacity("tier", "apply", str(tmp / "plan.json"), "--allow-delete",
+                       "--format", "json", state=state)
+    finally:
+        writer.stop.set()
+        writer.join()
+    report = json.loads(run.stdout)["hosts"][0]
+    return roots, before, writer, report
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+@pytest.mark.parametrize(("action", "policy"), [
+    ("move", {}), ("move", {"stub": True}), ("expire", {"retention": "10y"})],
+    ids=["move", "move-stub", "expire"])
+def test_a_late_image_is_never_lost(tmp_path: Path, sshd: SshServer, action: str,
+                                    policy: dict, round_: int) -> None:
+    roots, before, writer, report = run_with_late_writer(
+        tmp_path, sshd, action=action, policy=policy, seed=round_)
+    assert len(writer.written) == STUDIES, "the writer saw every unit enter deleting"
+    after = every_file(*roots.values())
+    for unit, data in writer.written.items():
+        assert after.get(hashlib.sha256(data).digest(), 0) >= 1, f"late image of {unit} lost"
+    if action == "move":
+        assert all(after.get(d, 0) >= 1 for d in before), "a moved image was lost"
+        for unit in writer.written:  # every planned file is at the target, whole
+            assert (roots["warm"] / unit).is_dir()
+    # Each unit whose late image landed before its source was gone says so.
+    assert report["done"] + report["kept_both"] == STUDIES
+    audit = [json.loads(line) for line in
+             (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    kept = [r for r in audit if r["step"] == "kept-both"]
+    assert len(kept) == report["kept_both"]
+    assert all("arrived or changed after the check" in r["error"] for r in kept)
+
+
+def test_an_expiry_leaves_exactly_the_late_images(tmp_path: Path, sshd: SshServer) -> None:
+    roots, _, writer, report = run_with_late_writer(
+        tmp_path, sshd, action="expire", policy={"retention": "10y"}, seed=99)
+    assert report["done"] + report["kept_both"] == STUDIES
+    for unit in writer.written:  # nothing of the expired units but the late images is left
+        assert [p.name for p in (roots["warm"] / unit).iterdir()] == ["late.dcm"]
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class Killed(BaseException):
+    """The process dies: nothing after this instant runs."""
+
+
+class KilledOnDeleting(Journal):
+    """A journal whose process dies the instant a unit is durably marked deleting."""
+
+    def set(self, unit_id: str, state: str, **kw: Any) -> None:
+        super().set(unit_id, state, **kw)
+        if state == J.DELETING:
+            raise Killed
+
+
+@pytest.mark.parametrize("action", ["move", "expire"])
+def test_resume_looks_again_before_it_deletes(tmp_path: Path, sshd: SshServer,
+                                              action: str) -> None:
+    """A unit left deleting is finished by resume; an image that arrived in between stays
+    (for an expiry: a file 0 days old under a 10-year retention)."""
+    roots = make_roots(tmp_path)
+    tier = "hot" if action == "move" else "warm"
+    make_study(roots[tier], "2014/01/STUDY", 3, 5000, random.Random(5), age_days=4000)
+    inventory = inventory_file(tmp_path, sshd, roots, policy={"retention": "10y"})
+    before = every_file(*roots.values())
+    if action == "move":
+        plan = plan_from_disk(inventory, roots, [("hot", "warm", "2014/01/STUDY")])
+    else:
+        plan = plan_from_disk(inventory, roots, [("warm", "", "2014/01/STUDY")],
+                              action="expire", rule="expire")
+    state = StateDir(tmp_path / "state")
+    journal = KilledOnDeleting(state.journal)
+    audit = AuditLog(state.audit)
+    with SshTransport(sshd.target()) as transport:
+        engine = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                        Options(allow_delete=True))
+        with pytest.raises(Killed):
+            engine.run_plan(plan, "plan.json")
+    journal.close()
+    audit.close()
+
+    late = roots[tier] / "2014/01/STUDY/late.dcm"
+    late.write_bytes(b"key image written after the study was marked for deletion")
+    run = capacity("tier", "resume", "--allow-delete", "--format", "json", state=state.root)
+    assert run.returncode == 1, run.stdout + run.stderr  # kept-both is not a clean run
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["kept_both"] == 1
+    assert late.read_bytes().startswith(b"key image")
+    assert sorted(p.name for p in late.parent.iterdir()) == ["late.dcm"]
+    if action == "move":
+        after = every_file(*roots.values())
+        assert all(after.get(d, 0) >= 1 for d in before)
