@@ -49,9 +49,9 @@ class Compute(Model):
     cluster: Name
     """The HCI cluster the workload runs on."""
     vcpu: NonNegative = 0
-    """Virtual CPUs."""
+    """Virtual CPUs its VMs take, against the cluster's cores times CPU overcommit."""
     ram: Bytes = 0
-    """Memory."""
+    """Memory its VMs take, against the cluster's RAM times RAM overcommit."""
     gpus: NonNegative = 0
     """GPUs (AI inference for pathology, say)."""
 
@@ -107,7 +107,8 @@ class Replication(Model):
     source: str
     """The resource copied: 'ARRAY/POOL', a cluster or an object store."""
     target: str
-    """Where the copy lives."""
+    """The resource that holds the copy: 'ARRAY/POOL', a cluster or an object store (a pool
+    for gad and sync)."""
     lag: Days = 0
     """For async copies: how far the copy trails (whole days; 0 for minutes)."""
     retention: Days = 0
@@ -140,7 +141,7 @@ class Procurement(Model):
     unit: Literal["node", "parity-group", "drive-box", "array", "raw"]
     """What one unit of expansion is."""
     units_per_order: NonNegative = 1
-    """Units bought in one order."""
+    """Units bought together: an order is a whole multiple of it."""
     lead_time: Days
     """Days from order to installed capacity."""
     unit_cost: float = Field(ge=0)

@@ -15,7 +15,11 @@ class Thresholds(Model):
     threshold (defaults 70% and 80%, from the VSP manuals)."""
 
     warning: Ratio = 0.70
+    """Fill level that gives notice the resource is filling up; procurement orders at it
+    unless a rule says ``reorder_at``."""
     critical: Ratio = 0.80
+    """Fill level that must not be reached (a Hitachi pool's depletion threshold); tier
+    moves never fill a target past it."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -28,7 +32,8 @@ class Racks(Model):
     """The rack space and power a site has for this estate."""
 
     count: NonNegative = 0
-    """Racks available."""
+    """Racks this estate may use at the site (0: none, so equipment that takes rack units
+    does not fit)."""
     units: Positive = 42
     """Rack units per rack."""
     power_kw: float = Field(default=0, ge=0)
@@ -41,7 +46,7 @@ class Site(Model):
     role: Literal["primary", "dr", "branch"]
     """primary or dr data centre, or a branch (a hospital server room)."""
     description: str = ""
-    """Free text."""
+    """What and where the site is, for people reading the inventory."""
     racks: Racks = Field(default_factory=Racks)
     """Rack space and power for this estate at the site."""
 

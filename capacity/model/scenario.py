@@ -42,6 +42,8 @@ class SetGrowth(At):
     workload: Name
     """The workload that changes."""
     growth: Growth
+    """Compound yearly growth of its daily volume from this date, continuing from the volume
+    reached."""
 
 
 class SetCompression(At):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from capacity.model import Inventory
+from pydantic import TypeAdapter
+
+from capacity import units
+from capacity.model import Inventory, base
 from capacity.model.scenario import Scenario
 
 HEADER = """# Inventory reference
@@ -26,8 +29,49 @@ Unknown keys are errors. Units are written as text and parsed once:
 
 References: a storage resource is written `ARRAY/POOL` for a pool, or the bare name of a
 cluster or object store; a pool tier for procurement is `ARRAY/POOL/TIER`. Hardware names
-(`model`, `node_model`, `drive`) come from the catalogue (`capacity/catalog/*.yaml`), which
-an inventory extends or overrides under `catalog:`.
+(`model`, `node_model`, `drive`) come from [the built-in hardware catalogue](catalog.md)
+(`capacity/catalog/*.yaml`), which an inventory extends or overrides under `catalog:`.
+Defaults below are written as an inventory would write them.
+
+## Warnings
+
+Some things an inventory may say are valid but do nothing, or less than they seem to.
+`capacity validate` reports them as warnings, one a line on standard error, and still
+succeeds (exit 0); `show`, `simulate`, `compare` and the `tier` commands print them once and
+carry on. In CI, make them fail (exit 2):
+
+```sh
+capacity validate --strict inventories/*.yaml
+```
+
+Each warning reads `FILE:LINE:COL: warning: field.path: message` (in `--format json`, a
+file's `warnings` list beside its `problems`). A `warning` threshold above `critical` is an
+error, not a warning.
+
+| field | warns when | what to do |
+|---|---|---|
+| workload `growth` | the workload ingests nothing (no `per_year`, no `drivers`): growth applies to what arrives, so its stored data stays as it is | give `per_year` or `drivers` |
+| workload `stored` | there are no `stored_ages`, and its retention or a rule of its policy acts on age: the simulator takes the data as new up to the age of its first move, its retention or 5 years | give `stored_ages` (`youngest`, `oldest`) as the data really is |
+| workload `stored_ages` | the workload stores nothing | drop `stored_ages`, or give `stored` |
+| workload `ramp` | there is no `start`: the ramp counts from it | give `start` |
+| workload `policy` | no rule of the policy takes from where the workload's data lands or moves to (or the policy's hosts' tiers name no `storage`) | name the right policy, or give the host tiers their `storage` |
+| workload `retention` | the data expires before a rule of its policy would take it, or before the policy's own `retention` allows | lengthen the retention, or shorten the rule's `older_than` |
+| `thresholds.warning` | it equals `critical`: no notice comes before critical | set it lower |
+| policy | no workload names it, though its tiers have storage: the simulator moves nothing by it | set `policy:` on the workloads it governs |
+| policy `trigger` | the policy has no move rules to start and stop | drop the trigger |
+| policy `trigger.high` | it is at or past the critical threshold of a tier's storage: the resource is critical before moves start | lower the watermarks, or raise the thresholds |
+| policy `retention` | the policy has no expire rule (its retention only holds those back) | add an expire rule, or rely on the workloads' `retention` |
+| hold `until` | the hold lapsed before the inventory's `as_of` | remove the hold, or extend it |
+| rule `select` | it selects no unit (`smaller_than` not above `larger_than`, an exclude of `*`) | fix the bounds or patterns |
+| rule | an earlier rule takes from the same tier and selects every unit this one does (the first match wins) | put the narrower rule first |
+| procurement `max_units` | it is 0: nothing is ever ordered | raise it, or drop the rule |
+| procurement `units_per_order` | it is 0, taken as 1 | write 1 or more |
+| procurement `reorder_at` | it is 0% (read as unset: the warning threshold applies), beyond 100%, or at or past the resource's critical threshold | order below the critical threshold |
+| procurement `capacity` | the unit is not `raw`: what a node or parity group adds comes from the hardware | drop it |
+| procurement `unit` | the unit is `array` (never ordered by the simulator), or `drive-box` with no parity-group rule on that array (boxes come only with parity groups) | add the parity-group rule, or plan arrays by hand |
+| procurement `resource` | a parity group can never get its drive slots (no free slots, no drive-box rule that adds enough), or a drive-box rule's array has all its boxes | add a drive-box rule, or plan a new array |
+| replication `target` | the copy does not fit in what the target has free on `as_of` | give the target room, or copy elsewhere |
+| scenario event `workload`, `modality` | `set_growth` or `scale_demand` on a workload that ingests nothing; `set_compression` on one without drivers, or for a modality none of its drivers has | name the workload or modality meant |
 
 Every section below is one kind of object; the top level is **Inventory**.
 """
@@ -53,7 +97,49 @@ def schema_json(kind: str = "inventory") -> str:
     return json.dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
 
 
+# The descriptions the unit types carry: a field without its own shows one of these, which
+# only names the type again.
+UNIT_TEXTS = {TypeAdapter(t).json_schema().get("description")
+              for t in (base.Bytes, base.Ratio, base.Days, base.ByteRate, base.Growth, base.Date)}
+SIZE_UNITS = [(name.replace("I", "i") if name.endswith("IB") else name, factor)
+              for name, factor in {**units.SI, **units.IEC}.items() if name]
+
+
+def _unit(prop: dict[str, Any]) -> str | None:
+    """The unit kind of a field (size, ratio, duration, rate, growth, date), if it has one."""
+    for part in (prop, *prop.get("anyOf", [])):
+        if "x-unit" in part:
+            return str(part["x-unit"])
+    return None
+
+
+def _exact_size(n: int) -> str:
+    """The shortest exact form: 34359738368 -> '32 GiB', 10**12 -> '1 TB'."""
+    if n == 0:
+        return "0"
+    return min((f"{n // f} {name}" for name, f in SIZE_UNITS if n % f == 0), key=len)
+
+
+def _in_units(unit: str, value: float) -> str:
+    """A default as an inventory would write it."""
+    if unit == "size":
+        return _exact_size(int(value))
+    if unit == "ratio":
+        return units.format_ratio(value)
+    if unit == "growth":
+        return units.format_ratio(value) + "/y"
+    if unit == "duration":
+        days = int(value)
+        return f"{days // 365}y" if days and days % 365 == 0 else f"{days}d"
+    if unit == "rate":
+        return units.format_byte_rate(value)
+    return str(value)
+
+
 def _type(prop: dict[str, Any]) -> str:
+    unit = _unit(prop)
+    if unit is not None:
+        return unit
     if "$ref" in prop:
         name = prop["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{name.lower()})"
@@ -66,6 +152,8 @@ def _type(prop: dict[str, Any]) -> str:
             return prop["description"].split(":")[0].removeprefix("a ").removeprefix("an ")
         kinds = [_type(p) for p in prop["anyOf"] if p.get("type") != "null"]
         return " or ".join(dict.fromkeys(kinds))
+    if "oneOf" in prop:
+        return " or ".join(_type(p) for p in prop["oneOf"])
     kind = prop.get("type", "any")
     if kind == "array":
         return f"list of {_type(prop.get('items', {}))}"
@@ -90,6 +178,9 @@ def _default(prop: dict[str, Any], required: bool) -> str:
         return "none"
     if value in ({}, []):
         return "empty"
+    unit = _unit(prop)
+    if unit is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"`{_in_units(unit, value)}`"
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
@@ -105,8 +196,8 @@ def _section(name: str, schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", []))
     for key, prop in schema.get("properties", {}).items():
         meaning = prop.get("description", "")
-        if "anyOf" in prop and meaning.startswith("a ") and ":" in meaning:
-            meaning = ""  # the unit's own description already names the type
+        if meaning in UNIT_TEXTS:
+            meaning = ""  # the unit's own description only names the type
         lines.append(f"| `{key}` | {_cell(_type(prop))} | {_default(prop, key in required)} |"
                      f" {_cell(meaning)} |")
     return [*lines, ""]
