@@ -33,9 +33,9 @@ OutOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 
 
-def _run(inventory: Path | None, scenarios: list[Path], years: float,
+def _run(inventory: Path, scenarios: list[Path], years: float,
          start: dt.datetime | None, seed: int) -> SimResult:
-    inv, loaded = load_with_scenarios(inventory_path(inventory), list(scenarios))
+    inv, loaded = load_with_scenarios(inventory, list(scenarios))
     with console.status("simulating ...", spinner="dots"):
         return simulate(inv, loaded, years=years, start=start.date() if start else None,
                         seed=seed)
@@ -65,7 +65,7 @@ def simulate_command(
     when, rack space and power."""
     from capacity.report import files, simulation
 
-    result = _run(inventory, scenario or [], years, start, seed)
+    result = _run(inventory_path(inventory), scenario or [], years, start, seed)
     written = files.write_outputs(result, out) if out is not None else []
     _emit(fmt, written, lambda: simulation.summary(result),
           lambda: simulation.print_summary(result, console))
@@ -85,10 +85,11 @@ def compare_command(
     """Compare scenarios side by side with the baseline: runways, orders, cost, racks, power."""
     from capacity.report import files, simulation
 
-    results = {"baseline": _run(inventory, [], years, start, seed)}
+    path = inventory_path(inventory)  # once: it says so when it falls back to the example
+    results = {"baseline": _run(path, [], years, start, seed)}
     for spec in scenario:
         parts = [Path(p) for p in str(spec).split("+")]
-        result = _run(inventory, parts, years, start, seed)
+        result = _run(path, parts, years, start, seed)
         results[" + ".join(result.scenarios)] = result
     written = files.write_compare(results, out) if out is not None else []
     _emit(fmt, written, lambda: simulation.compare_summary(results),

@@ -8,10 +8,11 @@ from rich.console import Console
 from rich.table import Table
 
 from capacity.model import Inventory
-from capacity.sizing import size_estate
+from capacity.report import UNITS_LINE
+from capacity.sizing import Level, size_estate
 from capacity.units import format_size
 
-LEVELS = ("warning", "critical")
+LEVELS: tuple[Level, ...] = ("warning", "critical")
 
 
 def _compute_demand(inv: Inventory) -> dict[str, dict[str, int]]:
@@ -76,7 +77,12 @@ def estate_report(inv: Inventory) -> dict[str, Any]:
 
 
 def _size(n: int) -> str:
-    return format_size(n, precision=1) if n >= 0 else "-" + format_size(-n, precision=1)
+    return format_size(n, precision=1)
+
+
+def _ram(n: int) -> str:
+    """RAM is bought and quoted in binary units (GiB, TiB), as ``simulate`` shows it."""
+    return format_size(n, binary=True, precision=1)
 
 
 def _pct(part: float, whole: float) -> str:
@@ -84,9 +90,9 @@ def _pct(part: float, whole: float) -> str:
 
 
 def print_estate(report: dict[str, Any], console: Console) -> None:
-    """Render ``estate_report`` as tables (decimal units: TB = 10^12 bytes)."""
-    console.print(f"[bold]{report['inventory']}[/bold]  as of {report['as_of']}"
-                  "  (sizes in decimal units: 1 TB = 10^12 bytes)")
+    """Render ``estate_report`` as tables (storage in decimal units, RAM in binary)."""
+    console.print(f"[bold]{report['inventory']}[/bold]  as of {report['as_of']}")
+    console.print(f"[dim]{UNITS_LINE}[/dim]")
 
     storage = Table(title="Storage", title_justify="left")
     for col in ("resource", "site", "raw", "usable", "effective", "used", "fill",
@@ -126,7 +132,7 @@ def print_estate(report: dict[str, Any], console: Console) -> None:
         compute.add_row(
             c["name"], str(c["nodes"]), c["storage_policy"],
             f"{m['vcpu_demand']}/{m['vcpu']} ({_pct(m['vcpu_demand'], m['vcpu'])})",
-            f"{_size(m['ram_demand_bytes'])}/{_size(m['ram_bytes'])}"
+            f"{_ram(m['ram_demand_bytes'])}/{_ram(m['ram_bytes'])}"
             f" ({_pct(m['ram_demand_bytes'], m['ram_bytes'])})",
             f"{m['gpus_demand']}/{m['gpus']}")
     if report["clusters"]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from capacity.report.charts import compare_chart, compute_chart, resource_chart, site_chart
+from capacity.report.charts import compute_chart, resource_chart, site_chart
+from capacity.report.compare_charts import compare_chart, compare_compute_chart
 from capacity.report.simulation import (
     Cell,
     Grid,
     compare_grid,
     compare_summary,
     ordered_names,
-    run_line,
     summary,
     summary_grids,
 )
@@ -64,8 +64,19 @@ def table(grid: Grid) -> str:
             f"<tbody>\n{body}\n</tbody></table></div>")
 
 
-def _figures(svgs: Iterable[str]) -> str:
-    return "\n".join(f'<figure class="chart">\n{svg}</figure>' for svg in svgs)
+def _figures(charts: Iterable[tuple[str, str | None]], nothing: str) -> str:
+    """Each chart in a ``figure``; what had nothing to draw is named once, in words, after
+    them (``nothing`` says why), rather than shown as an empty frame."""
+    drawn, empty = [], []
+    for name, svg in charts:
+        if svg is None:
+            empty.append(name)
+        else:
+            drawn.append(f'<figure class="chart">\n{svg}</figure>')
+    if empty:
+        drawn.append(f'<p class="note">Not drawn, {escape(nothing)}: '
+                     f"{escape(', '.join(empty))}.</p>")
+    return "\n".join(drawn)
 
 
 def page(title: str, parts: Iterable[str]) -> str:
@@ -76,9 +87,17 @@ def page(title: str, parts: Iterable[str]) -> str:
             f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n")
 
 
-UNITS_NOTE = ('<p class="note">Sizes in decimal units (1 TB = 10<sup>12</sup> bytes). A runway'
+UNITS_NOTE = ('<p class="note">Storage in decimal units as vendors quote it (1 TB = 10<sup>12'
+              "</sup> bytes), RAM in binary units (1 TiB = 2<sup>40</sup> bytes). A runway"
               " date is the first day a resource reaches the level; coloured when within a"
               " year.</p>")
+
+
+def _levels(result: SimResult, cluster: str) -> list[tuple[str, float]]:
+    """A cluster's warning and critical levels, from its storage series (one set of
+    thresholds per resource)."""
+    s = result.resources.get(cluster)
+    return [("critical", s.critical), ("warning", s.warning)] if s is not None else []
 
 
 def render_report(result: SimResult) -> str:
@@ -90,23 +109,25 @@ def render_report(result: SimResult) -> str:
         ("days", str(s["days"])), ("currency", s["currency"]))], left=2)
     sites = sorted(set(result.sites_start) | set(result.sites_end))
     return page(f"Capacity simulation: {result.inventory}", [
-        f'<p class="note">{escape(run_line(s))}</p>', UNITS_NOTE, table(params),
+        UNITS_NOTE, table(params),
         "<h2>Runway and plan</h2>", *(table(g) for g in summary_grids(s)),
         "<h2>Storage: used against capacity</h2>",
-        _figures(resource_chart(result.resources[ref], result.start, result.orders)
-                 for ref in sorted(result.resources)),
+        _figures(((ref, resource_chart(result.resources[ref], result.start, result.orders))
+                  for ref in sorted(result.resources)), "no capacity and no data"),
         *(["<h2>Compute: demand against usable</h2>", _figures(
-            compute_chart(result.compute[name], result.start, result.orders)
-            for name in sorted(result.compute))] if result.compute else []),
+            ((name, compute_chart(result.compute[name], result.start, result.orders,
+                                  _levels(result, name)))
+             for name in sorted(result.compute)), "no compute given or asked")]
+          if result.compute else []),
         *(["<h2>Sites: rack units and power</h2>", _figures(
-            site_chart(name, result.sites_start.get(name),
-                       result.sites_end.get(name) or result.sites_start[name])
-            for name in sites)] if sites else []),
+            ((name, site_chart(name, result.sites_start.get(name),
+                               result.sites_end.get(name) or result.sites_start[name]))
+             for name in sites), "no equipment and no budget")] if sites else []),
     ])
 
 
 def render_compare(results: dict[str, SimResult]) -> str:
-    """Runs side by side, baseline first, and one overlay chart per resource."""
+    """Runs side by side, baseline first, and one overlay chart per resource and cluster."""
     names = ordered_names(results)
     c = compare_summary(results)
     runs = Grid("Runs", ["run", "inventory", "scenarios", "seed", "start", "end"], [
@@ -114,10 +135,15 @@ def render_compare(results: dict[str, SimResult]) -> str:
          Cell(str(r["seed"])), Cell(r["start"]), Cell(r["end"])] for r in c["runs"]], left=4,
         empty="no runs")
     refs = sorted({ref for result in results.values() for ref in result.resources})
+    clusters = sorted({name for result in results.values() for name in result.compute})
     inventories = ", ".join(sorted({r.inventory for r in results.values()}))
     return page(f"Capacity scenarios compared: {inventories}" if inventories else
                 "Capacity scenarios compared", [
         UNITS_NOTE, table(runs), table(compare_grid(c)),
         "<h2>Storage: used and capacity per scenario</h2>",
-        _figures(compare_chart(ref, results, names) for ref in refs),
+        _figures(((ref, compare_chart(ref, results, names)) for ref in refs),
+                 "no capacity and no data in any run"),
+        *(["<h2>Compute: demand and usable per scenario</h2>", _figures(
+            ((name, compare_compute_chart(name, results, names)) for name in clusters),
+            "no compute given or asked in any run")] if clusters else []),
     ])

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from capacity.report import UNITS_LINE
 from capacity.sim.results import LEVELS, Order, SimResult, SiteUse
 from capacity.units import format_size
 
@@ -269,12 +270,17 @@ def _orders_grid(s: dict[str, Any]) -> Grid:
 
 
 def _cost_grid(s: dict[str, Any]) -> Grid:
-    count = Counter(o["ordered"][:4] for o in s["orders"])
-    grid = Grid("Cost per year (by order date)", ["year", "orders", "cost"])
+    count, units = Counter[str](), Counter[str]()
+    for o in s["orders"]:
+        count[o["ordered"][:4]] += 1
+        units[o["ordered"][:4]] += o["units"]
+    grid = Grid("Cost per year (by order date)", ["year", "orders", "units", "cost"])
     for year, cost in s["cost_per_year"].items():
-        grid.rows.append([Cell(year), Cell(str(count[year])), Cell(_money(cost, s["currency"]))])
+        grid.rows.append([Cell(year), Cell(str(count[year])), Cell(str(units[year])),
+                          Cell(_money(cost, s["currency"]))])
     if grid.rows:
         grid.rows.append([Cell("total", "bold"), Cell(str(len(s["orders"])), "bold"),
+                          Cell(str(units.total()), "bold"),
                           Cell(_money(s["total_cost"], s["currency"]), "bold")])
     return grid
 
@@ -366,8 +372,8 @@ def print_summary(result: SimResult, console: Console) -> None:
     """The run as tables (decimal units: 1 TB = 10^12 bytes)."""
     s = summary(result)
     console.print(Text(run_line(s), style="bold"))
-    console.print(Text("sizes in decimal units: 1 TB = 10^12 bytes; runway dates are when a"
-                       " resource first reaches the level", style="dim"))
+    console.print(Text(f"{UNITS_LINE}; runway dates are when a resource first reaches the"
+                       " level", style="dim"))
     _print_grids(summary_grids(s), console)
 
 
@@ -382,6 +388,9 @@ def _compare_run(name: str, result: SimResult) -> dict[str, Any]:
     s = summary(result)
     levels = {(r["resource"], r["level"]): r for r in s["runways"]}
     orders = Counter(o["resource"] for o in s["orders"])
+    units = Counter[str]()
+    for o in s["orders"]:
+        units[o["resource"]] += o["units"]
     # runway refs include 'CLUSTER:vcpu'; order refs include arrays (drive boxes add slots)
     refs = sorted({r["resource"] for r in s["runways"]} | set(result.resources) | set(orders))
     resources = []
@@ -392,14 +401,15 @@ def _compare_run(name: str, result: SimResult) -> dict[str, Any]:
             # None: the run does not watch this level here, which is not 'beyond horizon'
             row[level] = {k: rw[k] for k in ("date", "days_from_start", "beyond_horizon")
                           } if rw else None
-        row["orders"] = orders[ref]
+        row["orders"], row["units"] = orders[ref], units[ref]
         resources.append(row)
     sites = [{k: site[k] for k in ("site", "rack_units_end", "rack_units_budget", "power_w_end",
                                    "power_budget_w", "rack_units_over_budget",
                                    "power_over_budget")} for site in s["sites"]]
     return {"name": name, **{k: s[k] for k in ("inventory", "scenarios", "seed", "start", "end",
                                                "days", "currency")},
-            "orders": len(s["orders"]), "total_cost": s["total_cost"],
+            "orders": len(s["orders"]), "units": sum(units.values()),
+            "total_cost": s["total_cost"],
             "cost_per_year": s["cost_per_year"], "resources": resources, "sites": sites}
 
 
@@ -412,6 +422,15 @@ def compare_summary(results: dict[str, SimResult]) -> dict[str, Any]:
 
 
 NONE = Cell("-", "dim")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def bought(units: int, orders: int) -> str:
+    """``5 units in 2 orders``: what was bought, not only how often."""
+    return f"{_plural(units, 'unit')} in {_plural(orders, 'order')}"
 
 
 def _row_of(run: dict[str, Any], key: str, field_: str, name: str) -> dict[str, Any] | None:
@@ -429,8 +448,8 @@ def _compare_resource_rows(runs: list[dict[str, Any]]) -> list[list[Cell]]:
         found = [_row_of(r, "resources", "resource", ref) for r in runs]
         rows.append([Cell(f"{ref} critical"), *(_runway_of(f, "critical") for f in found)])
         rows.append([Cell(f"{ref} full"), *(_runway_of(f, "full") for f in found)])
-        rows.append([Cell(f"{ref} orders"), *(Cell(str(f["orders"])) if f and f["orders"]
-                                              else NONE for f in found)])
+        rows.append([Cell(f"{ref} bought"), *(Cell(bought(f["units"], f["orders"]))
+                                              if f and f["orders"] else NONE for f in found)])
     # a row of nothing (a cluster's vCPU has no critical level, a pool no orders) is noise
     return [row for row in rows if any(c != NONE for c in row[1:])]
 
@@ -458,7 +477,8 @@ def compare_grid(c: dict[str, Any]) -> Grid:
     base = runs[0]["total_cost"]
     return Grid("Scenarios compared", ["", *(r["name"] for r in runs)], rows=[
         *_compare_resource_rows(runs),
-        [Cell("orders", "bold"), *(Cell(str(r["orders"]), "bold") for r in runs)],
+        [Cell("bought", "bold"), *(Cell(bought(r["units"], r["orders"]), "bold")
+                                   for r in runs)],
         [Cell("total cost", "bold"), *(
             Cell(_money(r["total_cost"], r["currency"])
                  + (f" ({_delta(_num(r['total_cost'] - base))})" if i else ""), "bold")
@@ -468,6 +488,6 @@ def compare_grid(c: dict[str, Any]) -> Grid:
 
 def print_compare(results: dict[str, SimResult], console: Console) -> None:
     """Scenarios side by side, baseline in the first column."""
-    console.print(Text("sizes in decimal units: 1 TB = 10^12 bytes; cost in brackets is the"
-                       " difference to the first column", style="dim"))
+    console.print(Text(f"{UNITS_LINE}; cost in brackets is the difference to the first"
+                       " column", style="dim"))
     _print_grids([compare_grid(compare_summary(results))], console)

@@ -16,7 +16,7 @@ from capacity.model.demand import YEAR_DAYS
 from capacity.model.scenario import FailNode, FailSite, Migrate, Scenario
 from capacity.sim import events, failures, migration, procurement, replication, tiering
 from capacity.sim.recorder import Tape, recorder, runways
-from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse
+from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
 from capacity.sim.twin import Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
@@ -107,7 +107,8 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
 
 def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:
     resources = {ref: ResourceSeries(ref, s.kind, s.site, tape.used[ref], tape.capacity[ref],
-                                     s.thresholds.warning, s.thresholds.critical)
+                                     s.thresholds.warning, s.thresholds.critical,
+                                     _watermarks(twin, ref))
                  for ref, s in twin.stores.items()}
     compute = {name: ComputeSeries(name, twin.stores[name].site, **series)
                for name, series in tape.compute.items()}
@@ -126,6 +127,20 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:
         orders=list(twin.orders), events=events, runways=runways(twin, tape),
         sites_start=dict(twin.sites_start), sites_end=sites_end,
         currency=twin.inventory.currency)
+
+
+def _watermarks(twin: Twin, ref: str) -> tuple[Watermarks, ...]:
+    """The triggers of the tier policies that drain ``ref``; a mirror follows its source's."""
+    seen = {ref}
+    while ref in twin.mirror_of and twin.mirror_of[ref] not in seen:
+        ref = twin.mirror_of[ref]
+        seen.add(ref)
+    found = []
+    for name in twin.policies_draining.get(ref, ()):
+        trigger = twin.inventory.policies[name].trigger
+        if trigger is not None:
+            found.append(Watermarks(name, trigger.high, trigger.low, ref))
+    return tuple(found)
 
 
 def _site_of(twin: Twin, ref: str) -> str:

@@ -11,6 +11,18 @@ LEVELS: tuple[Level, ...] = ("warning", "critical", "full")
 
 
 @dataclass(frozen=True)
+class Watermarks:
+    """The trigger of a tier policy that drains a resource: its move rules start above
+    ``high`` full and stop at ``low``, so a fill held flat at ``low`` is the policy at work."""
+
+    policy: str
+    high: float
+    low: float
+    tier: str
+    """The resource the policy drains: this one, or the source a mirror follows."""
+
+
+@dataclass(frozen=True)
 class ResourceSeries:
     """One storage resource, day by day (index i is ``start + i`` days)."""
 
@@ -24,6 +36,7 @@ class ResourceSeries:
     """Effective bytes available at the end of each day (orders and failures move it)."""
     warning: float
     critical: float
+    watermarks: tuple[Watermarks, ...] = ()
 
 
 @dataclass(frozen=True)

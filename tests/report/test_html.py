@@ -81,7 +81,7 @@ def test_compare_overlays_each_resource_with_the_baseline_first() -> None:
     results = {"high": make_result(seed=1, names=("A/pool1", "B/objects", "C/new")),
                "baseline": make_result(seed=2)}
     page = render_compare(results)
-    assert page.count("<svg") == 3  # the union of resources
+    assert page.count("<svg") == 3 + 1  # the union of resources, and the one cluster
     assert not EXTERNAL.search(page) and "<script" not in page
     assert page.index("<th>baseline</th>") < page.index("<th>high</th>")
     chart = page[page.index("<svg"):page.index("</svg>")]

@@ -136,13 +136,15 @@ def test_compare_puts_the_baseline_first() -> None:
     assert data["baseline"] == "baseline"
     assert [r["name"] for r in data["runs"]] == ["baseline", "growth-high", "tiering"]
     run = data["runs"][0]
-    assert (run["orders"], run["total_cost"], run["seed"]) == (2, 200_000.75, 2)
+    # two orders: 16 drive packs for the pool, 2 nodes for the object store
+    assert (run["orders"], run["units"], run["total_cost"], run["seed"]) == (
+        2, 18, 200_000.75, 2)
     pool = run["resources"][0]
     assert pool == {"resource": "A/pool1",
                     "critical": {"date": "2026-05-31", "days_from_start": 150,
                                  "beyond_horizon": False},
                     "full": {"date": None, "days_from_start": None, "beyond_horizon": True},
-                    "orders": 1}
+                    "orders": 1, "units": 16}
     assert {s["site"]: s["rack_units_end"] for s in run["sites"]} == {"A": 44, "B": 22}
     json.dumps(data, allow_nan=False)  # plain JSON, no dates or sets left
 
@@ -171,3 +173,35 @@ def test_print_compare_columns_start_with_the_baseline() -> None:
     print_compare({"zz": make_result(), "baseline": make_result()}, console)
     header = next(line for line in console.export_text().splitlines() if "baseline" in line)
     assert header.index("baseline") < header.index("zz")
+
+
+def test_compare_counts_units_bought_not_only_orders() -> None:
+    console = _text()
+    print_compare({"baseline": make_result(), "other": make_result(seed=3)}, console)
+    out = console.export_text()
+    pool = next(line for line in out.splitlines() if "A/pool1 bought" in line)
+    assert pool.count("16 units in 1 order") == 2
+    objects = next(line for line in out.splitlines() if "B/objects bought" in line)
+    assert objects.count("2 units in 1 order") == 2
+    total = next(line for line in out.splitlines() if line.strip("│ ").startswith("bought"))
+    assert total.count("18 units in 2 orders") == 2
+
+
+def test_cost_per_year_counts_orders_and_units(result: SimResult) -> None:
+    console = _text()
+    print_summary(result, console)
+    rows = console.export_text().split("Cost per year")[1].splitlines()
+    cells = [line.replace("│", " ").split() for line in rows]
+    assert ["2026", "1", "16", "120,000.50", "EUR"] in cells
+    assert ["2027", "1", "2", "80,000.25", "EUR"] in cells
+    assert ["total", "2", "18", "200,000.75", "EUR"] in cells
+
+
+def test_tables_state_one_units_convention(result: SimResult) -> None:
+    """Storage decimal (TB), RAM binary (TiB), said above the tables of simulate and compare."""
+    for show in (lambda c: print_summary(result, c), lambda c: print_compare(
+            {"baseline": result}, c)):
+        console = _text()
+        show(console)
+        out = console.export_text()
+        assert "storage in decimal units" in out and "RAM in binary units (1 TiB = 2^40" in out
