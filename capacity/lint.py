@@ -51,7 +51,9 @@ def scenario_warnings(inv: Inventory, scenario: Scenario) -> list[Finding]:
     for i, event in enumerate(scenario.events):
         at: PathKey = ("events", i)
         match event:
-            case AddWorkload(name=name, workload=wl):
+            case AddWorkload(name=name, workload=wl, on=on):
+                # Its start defaults to the event's day (capacity.sim.events).
+                wl = wl if wl.start is not None else wl.model_copy(update={"start": on})
                 found += workload_warnings(inv, (*at, "workload"), wl)
                 workloads[name] = wl
             case SetGrowth(workload=name) | ScaleDemand(workload=name):
@@ -366,12 +368,16 @@ def _replications(inv: Inventory) -> Iterator[Finding]:
     written: dict[str, int] = {}
     for wl in inv.workloads.values():
         written[wl.lands_on] = written.get(wl.lands_on, 0) + wl.stored
+    # Copies join their target in inventory order; the one that overfills it is named, once.
+    held = dict(written)
+    full: set[str] = set()
     for name, rep in inv.replications.items():
-        target = estate.resource(rep.target)
         copy = copy_size(rep, written.get(rep.source, 0))
-        room = target.effective - (target.used - copy)
-        if copy > room:
+        held[rep.target] = held.get(rep.target, 0) + copy
+        effective = estate.resource(rep.target).effective
+        if held[rep.target] > effective and rep.target not in full:
+            full.add(rep.target)
             yield ("replications", name, "target"), (
-                f"the copy ({format_size(copy)}) does not fit: {rep.target} has"
-                f" {format_size(max(0, room))} free of {format_size(target.effective)} on"
-                f" {inv.as_of} besides it")
+                f"the copy ({format_size(copy)}) does not fit: with it {rep.target} would hold"
+                f" {format_size(held[rep.target])} in {format_size(effective)} effective on"
+                f" {inv.as_of}")

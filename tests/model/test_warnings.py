@@ -279,8 +279,8 @@ CASES = [
      [("hosts:\n", "replications:\n  copy: {kind: async, source: arr/hot, target: hci}\n"
        "hosts:\n")],
      ("hci}", ""), "replications.copy.target",
-     "the copy (20 TB) does not fit: hci has 17.28 TB free of 17.28 TB on 2026-11-01 besides"
-     " it"),
+     "the copy (20 TB) does not fit: with it hci would hold 20 TB in 17.28 TB effective on"
+     " 2026-11-01"),
 ]
 
 
@@ -496,3 +496,26 @@ def test_simulate_prints_the_warnings_once_and_succeeds(tmp_path: Path) -> None:
     assert [x.split(": warning: ")[1].split(":")[0] for x in warning_lines] == [
         "workloads.images.ramp", "events[0].workload", "events[1].workload",
         "events[2].workload", "events[4].modality", "events[5].workload.growth"]
+
+
+def test_only_the_copy_that_overfills_a_target_is_named(tmp_path: Path) -> None:
+    """archive: 2 PB raw x 10/14 = 1.43 PB.  With 1.4 PB of its own, a 20 TB copy fits
+    (1.42 PB); a 30-day backup of the same 20 TB at 1%/day then adds 20 x 1.3 = 26 TB."""
+    path = write(tmp_path, edit(
+        BASE, ("    stored: 100TB\n", "    stored: 1.4PB\n"),
+        ("hosts:\n", "replications:\n  mirror: {kind: async, source: arr/hot, target: archive}\n"
+         "  backup: {kind: backup, source: arr/hot, target: archive, retention: 30d,"
+         " change_rate: 1%}\nhosts:\n")))
+    assert warned(path) == [(where(path, "archive,", "backup:"), "replications.backup.target",
+                             "the copy (26 TB) does not fit: with it archive would hold"
+                             " 1.45 PB in 1.43 PB effective on 2026-11-01")]
+
+
+def test_a_scenario_workload_starts_on_its_event_day(tmp_path: Path) -> None:
+    """add_workload's start defaults to its 'on': a ramp there counts from that day."""
+    inv = write(tmp_path, BASE)
+    scenario = write(tmp_path, "name: go-live\nevents:\n  - on: 2027-02-01\n"
+                               "    action: add_workload\n    name: pathology\n"
+                               "    workload:\n      lands_on: arr/hot\n      per_year: 50TB\n"
+                               "      ramp: 180d\n      policy: lifecycle\n", "go-live.yaml")
+    assert warned(inv, (scenario,)) == []
