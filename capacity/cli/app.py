@@ -16,7 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # markdown: help paragraphs reflow to the terminal (in "rich" mode a docstring's own line
+    # breaks stay, and cut sentences in the command list)
+    rich_markup_mode="markdown",
 )
 sim_commands.register(app)
 inventory_commands.register(app)

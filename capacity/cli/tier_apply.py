@@ -143,8 +143,11 @@ def apply_command(
 def resume_command(
     inventory: InventoryOption = None,
     state: StateOption = None,
-    allow_delete: Annotated[bool, typer.Option("--allow-delete")] = False,
-    ignore_windows: Annotated[bool, typer.Option("--ignore-windows")] = False,
+    allow_delete: Annotated[bool, typer.Option(
+        "--allow-delete", help="Let expire rules delete data (never held or retained).")]
+        = False,
+    ignore_windows: Annotated[bool, typer.Option(
+        "--ignore-windows", help="Run outside the policies' time windows.")] = False,
     trust: TrustOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
