@@ -3,6 +3,7 @@ would not fit, never cut where a docstring happened to break its line."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import click
@@ -37,7 +38,7 @@ def _help(args: tuple[str, ...], width: int) -> str:
 
 def _loose(lines: list[str], room: int) -> list[str]:
     """Lines of one paragraph broken early: the next line's first word would have fitted."""
-    return [a for a, b in zip(lines, lines[1:], strict=False)
+    return [a for a, b in itertools.pairwise(lines)
             if len(a) + 1 + len(b.split()[0]) <= room]
 
 
