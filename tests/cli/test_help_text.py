@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 import re
 
-import click
 import pytest
 import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from capacity.cli.app import app
@@ -17,10 +17,10 @@ WIDTHS = (72, 100, 140)
 ROW = re.compile(r"^│ (\S+)( +)(\S.*?) *│$")
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(group: TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]
     for name, command in sorted(group.commands.items()):
-        if isinstance(command, click.Group):
+        if isinstance(command, TyperGroup):
             found += _commands(command, (*prefix, name))
         else:
             found.append((*prefix, name))
@@ -37,9 +37,10 @@ def _help(args: tuple[str, ...], width: int) -> str:
 
 
 def _loose(lines: list[str], room: int) -> list[str]:
-    """Lines of one paragraph broken early: the next line's first word would have fitted."""
+    """Lines of one paragraph broken early: the next line's first word would have fitted
+    (after two spaces where a sentence ends: the docstrings' convention, which rich keeps)."""
     return [a for a, b in itertools.pairwise(lines)
-            if len(a) + 1 + len(b.split()[0]) <= room]
+            if len(a) + (2 if a.endswith(".") else 1) + len(b.split()[0]) <= room]
 
 
 def _description(text: str) -> list[list[str]]:
