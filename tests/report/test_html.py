@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.report.charts import sample_indices, step_indices
+from capacity.report.chart_base import sample_indices, step_indices
 from capacity.report.files import write_outputs
 from capacity.report.html import render_compare, render_report
 
