@@ -112,7 +112,7 @@ class Engine:
             if unit.host != self.host_name:
                 continue
             row = self._enter(plan, plan_name, unit)
-            if row.state in J.FINAL:
+            if row.state == J.DONE:
                 continue  # applied before: applying a plan twice changes nothing
             policy = self.inventory.policies.get(unit.policy)
             closed = self._window_closed(policy)
@@ -216,7 +216,10 @@ class Engine:
 
     def _check_target(self, row: UnitRow) -> None:
         assert row.target is not None
-        if self.t.exists(row.target):
+        st = self.t.stat(row.target)
+        # A study moved before, whose late images follow it now, merges into its folder
+        # file by file; anything else in the way is never overwritten.
+        if st is not None and not (st.is_dir and not st.is_symlink and row.detail["is_dir"]):
             raise UnitProblem(J.FAILED, f"the target {row.target} exists already; it is"
                               " never overwritten")
         target_root = self._root_of(row)
@@ -268,16 +271,43 @@ class Engine:
                 self.t.rename(payload, row.target)
                 renamed_now = True
             except AlreadyExists:
-                raise UnitProblem(J.KEPT_BOTH, f"the target {row.target} appeared meanwhile;"
-                                  " nothing was overwritten") from None
+                if not row.detail["is_dir"]:
+                    raise UnitProblem(J.KEPT_BOTH, f"the target {row.target} appeared"
+                                      " meanwhile; nothing was overwritten") from None
+                self._merge(row, payload)
         if not self.t.exists(row.target):
             raise UnitProblem(J.FAILED, "neither the verified copy nor the target exists")
-        # After a crash the rename may have happened without being journaled: then check
-        # that the target holds exactly the verified files before the source may go.
-        if not renamed_now and self._hashes(row.target) != _expected_hashes(row):
-            raise UnitProblem(J.KEPT_BOTH, "the target does not match the verified copy")
+        # After a crash the rename may have happened without being journaled, and a merge
+        # leaves other files beside ours: check that the target holds every verified file
+        # before the source may go.
+        if not renamed_now:
+            found = self._hashes(row.target)
+            wrong = sorted(p for p, h in _expected_hashes(row).items() if found.get(p) != h)
+            if wrong:
+                raise UnitProblem(J.KEPT_BOTH, "the target does not hold the verified copy"
+                                  f" of {len(wrong)} file(s), e.g. {wrong[0]!r}")
         self._roll_back_work(row)  # what is left of the work directory: the sums file
         self._audit(row, "renamed", target=row.target)
+
+    def _merge(self, row: UnitRow, payload: str) -> None:
+        """Rename the verified files one by one into the existing target folder, never over
+        a file there: one of the same content counts as placed (a merge cut short by a
+        crash), one of other content keeps both."""
+        assert row.target is not None
+        expected = _expected_hashes(row)
+        clash = []
+        for rel in sorted(self._listing(payload, payload)):
+            dst = f"{row.target}/{rel}"
+            self.t.mkdir(posixpath.dirname(dst))
+            try:
+                self.t.rename(f"{payload}/{rel}", dst)
+            except AlreadyExists:
+                if self._hashes(dst).get("") != expected.get(rel):
+                    clash.append(rel)
+        if clash:
+            raise UnitProblem(J.KEPT_BOTH, f"the target {row.target} holds other content"
+                              f" under {len(clash)} of the unit's names, e.g. {clash[0]!r};"
+                              " nothing was overwritten")
 
     def _finish(self, row: UnitRow) -> None:
         policy = self.inventory.policies.get(row.policy)
@@ -319,10 +349,17 @@ class Engine:
             if st is not None and not st.is_symlink:
                 self.t.rename(row.source, aside)
         if stub:
-            # symlink() never replaces: a source a writer made meanwhile stays as it is.
-            self.t.run(["ln", "-s", "--", stub, row.source], check=False)
-        if not self.t.exists(aside):
-            return
+            # symlink() never replaces, and -T never puts the link inside a folder a writer
+            # made meanwhile: that source stays as it is.
+            self.t.run(["ln", "-s", "-T", "--", stub, row.source], check=False)
+        if self.t.exists(aside):
+            self._clear_aside(row, aside, verified, stub)
+        if stub and not self._is_link_to(row.source, stub):
+            raise UnitProblem(J.KEPT_BOTH, f"new files appeared at {row.source} after the"
+                              " check: kept there, no stub made; the next run picks them up")
+
+    def _clear_aside(self, row: UnitRow, aside: str, verified: dict[str, tuple[int, float]],
+                     stub: str | None) -> None:
         found = self._entries(aside)
         doomed = [p for p, (kind, size, mtime) in found.items()
                   if kind == "f" and p in verified and verified[p][0] == size
@@ -332,9 +369,13 @@ class Engine:
         self.t.run(["find", aside, "-depth", "-type", "d", "-empty", "-delete"], check=False)
         if not self.t.exists(aside):
             return
-        extra = sorted(p for p, (kind, _, _) in found.items()
-                       if kind != "d" and p not in set(doomed))
+        gone = set(doomed)
+        extra = sorted(p for p, (kind, _, _) in found.items() if kind != "d" and p not in gone)
         kept = row.source
+        if stub and self._is_link_to(row.source, stub):
+            # The late files go back where the application wrote them; the next run merges
+            # them into the target and makes the stub again.
+            self.t.delete(row.source)
         try:
             self.t.rename(aside, row.source)
         except AlreadyExists:
@@ -345,6 +386,13 @@ class Engine:
         raise UnitProblem(J.KEPT_BOTH, f"{len(extra)} file(s) arrived or changed after the"
                           f" check and were kept at {kept}: {names}{more}; the next run picks"
                           " them up")
+
+    def _is_link_to(self, path: str, target: str) -> bool:
+        st = self.t.stat(path)
+        if st is None or not st.is_symlink:
+            return False
+        link = self.t.run(["readlink", "--", path], check=False)
+        return link.ok and decode_path(link.stdout.rstrip(b"\n")) == target
 
     def _unlink(self, top: str, paths: list[str]) -> None:
         """Unlink regular files under ``top`` (``''``: ``top`` itself), a bounded batch of
@@ -385,13 +433,17 @@ class Engine:
         files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
         # A unit is a directory when its files lie below it, a file when it is one.
         is_dir = any(f.path != unit.unit for f in unit.files)
-        return self.journal.add(
+        detail = {"files": _relative(files, unit.unit), "source_root": source_root,
+                  "target_root": target_root, "is_dir": is_dir, "inventory": plan.inventory,
+                  "source_tier": unit.source, "target_tier": unit.target}
+        row = self.journal.add(
             unit.id, plan_name, unit.host, unit.policy, unit.rule, unit.action,
             f"{source_root}/{unit.unit}",
             f"{target_root}/{unit.unit}" if target_root else None, unit.unit, unit.bytes,
-            {"files": _relative(files, unit.unit), "source_root": source_root,
-             "target_root": target_root, "is_dir": is_dir, "inventory": plan.inventory,
-             "source_tier": unit.source, "target_tier": unit.target})
+            detail)
+        if row.state in J.FINAL and row.state != J.DONE:
+            row = self.journal.restart(unit.id, detail)
+        return row
 
     def _set(self, row: UnitRow, state: str, **detail: Any) -> None:
         self.journal.set(row.id, state, **detail)

@@ -96,6 +96,16 @@ class Journal:
         assert row is not None
         return row
 
+    def restart(self, unit_id: str, detail: dict[str, Any]) -> UnitRow:
+        """A unit that ended short of done (skipped, failed, kept both) tries again."""
+        self.db.execute(
+            "UPDATE units SET state = ?, detail = ?, error = NULL, started = NULL,"
+            " finished = NULL, updated = ? WHERE id = ?",
+            (PENDING, json.dumps(detail, ensure_ascii=False), time.time(), unit_id))
+        row = self.get(unit_id)
+        assert row is not None
+        return row
+
     def set(self, unit_id: str, state: str, *, error: str | None = None,
             **detail: Any) -> None:
         """Durably record that the unit enters ``state`` (before acting on it)."""

@@ -50,10 +50,12 @@ class PlannedUnit:
 
     @property
     def id(self) -> str:
-        """Stable identity of the unit's job: the same unit and rule give the same id, so
-        applying a plan twice recognises what is done."""
+        """Stable identity of the unit's job: the same unit, rule and files give the same
+        id, so applying a plan twice recognises what is done; the same study with late
+        images in it later is a new job."""
+        files = "\0".join(f"{f.path}\0{f.size}\0{f.mtime!r}" for f in self.files)
         key = "\0".join((self.host, self.source, self.target or "", self.unit, self.rule,
-                         self.action))
+                         self.action, files))
         return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 

@@ -288,7 +288,9 @@ def test_error_brake_stops_the_run(tmp_path: Path, sshd) -> None:
     units = [f"2025/01/S{i}" for i in range(4)]
     for unit in units:
         make_study(roots["hot"], unit, 1, 100, rng)
-        (roots["warm"] / unit).mkdir(parents=True)  # in the way: never overwritten
+        # A file in the way: never overwritten (a folder would be merged into).
+        (roots["warm"] / unit).parent.mkdir(parents=True, exist_ok=True)
+        (roots["warm"] / unit).write_bytes(b"not the study")
     inventory = inventory_file(tmp_path, sshd, roots,
                                policy={"error_brake": {"failures": 2}})
     before = snapshot(roots["hot"])
@@ -301,3 +303,36 @@ def test_error_brake_stops_the_run(tmp_path: Path, sshd) -> None:
                                  state=tmp_path / "s").stdout)["hosts"][0]["states"]
     assert states == {"failed": 2}  # the other two were never started
     assert snapshot(roots["hot"]) == before
+
+
+def test_a_move_merges_into_the_existing_study_but_never_overwrites(tmp_path: Path,
+                                                                    sshd) -> None:
+    roots = make_roots(tmp_path)
+    rng = random.Random(12)
+    make_study(roots["hot"], "2025/01/S1", 3, 1000, rng)
+    make_study(roots["hot"], "2025/01/S2", 2, 1000, rng)
+    same = (roots["hot"] / "2025/01/S1/IM00000.dcm").read_bytes()
+    # S1 moved before: one of its names already holds the same image at the target.
+    (roots["warm"] / "2025/01/S1").mkdir(parents=True)
+    (roots["warm"] / "2025/01/S1/IM00000.dcm").write_bytes(same)
+    (roots["warm"] / "2025/01/S1/earlier.dcm").write_bytes(b"moved by an earlier run")
+    # S2's target holds other content under one of its names.
+    (roots["warm"] / "2025/01/S2").mkdir(parents=True)
+    (roots["warm"] / "2025/01/S2/IM00001.dcm").write_bytes(b"another image")
+    inventory = inventory_file(tmp_path, sshd, roots)
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1", "2025/01/S2"])
+    run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "s")
+    report = json.loads(run.stdout)["hosts"][0]
+    assert run.returncode == 1 and report["done"] == 1 and report["kept_both"] == 1
+    warm = snapshot(roots["warm"])
+    assert {k: v for k, v in warm.items() if k.startswith("2025/01/S1/")
+            and k != "2025/01/S1/earlier.dcm"} == {
+        k: v for k, v in before.items() if k.startswith("2025/01/S1/")}
+    assert (roots["warm"] / "2025/01/S1/earlier.dcm").read_bytes() == b"moved by an earlier run"
+    assert not (roots["hot"] / "2025/01/S1").exists()
+    # S2: nothing overwritten, the source whole.
+    assert (roots["warm"] / "2025/01/S2/IM00001.dcm").read_bytes() == b"another image"
+    assert snapshot(roots["hot"]) == {k: v for k, v in before.items()
+                                      if k.startswith("2025/01/S2/")}
+    assert no_work_left(*roots.values())
