@@ -242,6 +242,12 @@ def _policy(inv: Inventory, at: PathKey, policy: Policy, named: bool) -> Iterato
                                    " nothing expires by it (a workload's own retention"
                                    " expires its data)")
     for i, hold in enumerate(policy.holds):
+        for j, pattern in enumerate(hold.paths):
+            if not policy.unit.depth or pattern.count("/") < policy.unit.depth:
+                continue
+            yield (*at, "holds", i, "paths", j), (
+                f"{pattern!r} names something inside a unit (units are {policy.unit.depth}"
+                " folder(s) deep): the hold keeps the whole unit that contains it")
         if hold.until is not None and hold.until < inv.as_of:
             yield (*at, "holds", i, "until"), (f"the hold lapsed on {hold.until}, before the"
                                                f" inventory's as_of ({inv.as_of}): it holds"

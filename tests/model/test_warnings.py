@@ -273,6 +273,12 @@ CASES = [
      ("arr/hot/nvme", ""), "procurement.hot-groups.resource",
      "a 6D+2P group needs 8 drive slots; arr has 0 free and no drive-box rule adds slots:"
      " the rule never orders"),
+    ("a hold deeper than the units",
+     [("    retention: 10y\nprocurement:", "    retention: 10y\n    unit: {depth: 1}\n"
+       "    holds:\n      - paths: ['2014/1.2.3.*']\n        reason: case 1\nprocurement:")],
+     ("'2014", "holds:"), "policies.lifecycle.holds[0].paths[0]",
+     "'2014/1.2.3.*' names something inside a unit (units are 1 folder(s) deep): the hold"
+     " keeps the whole unit that contains it"),
     ("a replication whose target has no room",
      # hci: 4 nodes x 4 x 3.84 TB = 61.44 TB raw; N+1 keeps 3/4, mirroring halves it and
      # 25% slack leaves 17.28 TB for a 20 TB copy.
