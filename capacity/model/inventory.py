@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Literal, Self
@@ -14,6 +17,7 @@ from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site
 from capacity.model.hardware import Catalog
 from capacity.model.policy import Pacing, Policy
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
 _SECRET = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^(AKIA|ASIA)[A-Z0-9]{16}$")
 
 
@@ -36,7 +40,19 @@ class HostTier(Model):
     def _absolute(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError(f"a tier root must be an absolute path, got {value!r}")
-        return value.rstrip("/") or "/"
+        return posixpath.normpath(value)
+
+
+def path_contains(outer: str, inner: str) -> bool:
+    """Whether ``inner`` is ``outer`` or lies below it (normalised absolute paths)."""
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
+def overlapping_roots(roots: dict[str, str]) -> list[tuple[str, str]]:
+    """Pairs of tiers (outer, inner) whose roots are one folder or one inside the other: an
+    expiry on the outer tier would plan the inner tier's root as a unit and delete it."""
+    return [(a, b) for a, b in itertools.permutations(roots, 2)
+            if path_contains(roots[a], roots[b]) and (roots[a] != roots[b] or a < b)]
 
 
 class Host(Model):
@@ -62,6 +78,33 @@ class Host(Model):
     lock: str = ".capacity-apply.lock"
     """Where the apply lock lives on the host (relative paths are in the remote user's
     home): one apply per host at a time, whichever controller runs it."""
+
+    @field_validator("address")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        # ssh_config may run commands on what it is given (Match exec "... %h"): only a
+        # host name, an ssh_config alias of the same syntax, or an IP address gets through.
+        try:
+            ipaddress.ip_address(value)
+            return value
+        except ValueError:
+            pass
+        if not _HOST_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a host name or an IP address (letters, digits,"
+                             " '.', '-' and '_', not starting with '-' or '.')")
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _roots_apart(cls, tiers: dict[str, HostTier]) -> dict[str, HostTier]:
+        clash = overlapping_roots({name: tier.path for name, tier in tiers.items()})
+        if clash:
+            outer, inner = clash[0]
+            where = ("is the same folder as" if tiers[outer].path == tiers[inner].path
+                     else "lies inside")
+            raise ValueError(f"tier {inner!r} ({tiers[inner].path}) {where} tier {outer!r}"
+                             f" ({tiers[outer].path}): tier roots may not nest or overlap")
+        return tiers
 
     @field_validator("key", "address", "user")
     @classmethod

@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capacity.model import Host, Inventory, Policy
+from capacity.model.inventory import path_contains
 from capacity.model.policy import Window
 from capacity.tiering import journal as J
 from capacity.tiering import remote
 from capacity.tiering.audit import AuditLog
+from capacity.tiering.hosts import real_roots
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import AlreadyExists, Transport, TransportError
@@ -101,6 +103,7 @@ class Engine:
         self.audit = audit
         self.options = options
         self._real_roots: dict[str, str] = {}
+        self._tier_roots: dict[str, str] | None = None
 
     # --- the public steps -------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class Engine:
                     raise UnitProblem(J.DONE, "already in place at the target")
             raise UnitProblem(J.SKIPPED, "the source is gone")
         self._inside_root(row.source, row.detail["source_root"])
+        self._holds_no_tier_root(row)
         found = self._listing(row.source, row.detail["source_root"])
         if not _same_files(found, planned):
             raise UnitProblem(J.SKIPPED, "the source changed since it was planned: "
@@ -505,6 +509,19 @@ class Engine:
         if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
             raise UnitProblem(J.SKIPPED, f"{path} resolves to {real}, outside its tier root"
                               f" {root}: symbolic links are never followed out of a tier")
+
+    def _holds_no_tier_root(self, row: UnitRow) -> None:
+        """Refuse a unit that is, or contains, another tier's root once links are resolved:
+        moving or expiring it would take that whole tier with it."""
+        if self._tier_roots is None:
+            self._tier_roots = real_roots(self.t, self.host)
+        real = decode_path(self.t.run(["realpath", "-e", "--", row.source]).stdout
+                           .rstrip(b"\n"))
+        own = row.detail.get("source_tier")
+        for tier, root in self._tier_roots.items():
+            if tier != own and path_contains(real, root):
+                raise UnitProblem(J.SKIPPED, f"{row.source} holds the root of tier {tier!r}"
+                                  f" ({root}): a unit never takes another tier with it")
 
     def _bandwidth(self, row: UnitRow) -> float | None:
         policy = self.inventory.policies.get(row.policy)

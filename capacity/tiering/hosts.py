@@ -7,6 +7,7 @@ import os
 
 from capacity.model import Host
 from capacity.transports import SshTarget, SshTransport, Transport
+from capacity.transports.base import decode_path
 
 
 def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
@@ -21,3 +22,19 @@ def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
 def connect(host: Host, *, trust_on_first_use: bool = False) -> Transport:
     """A transport to the host; connections are pooled, so this is cheap to call again."""
     return SshTransport(ssh_target(host, trust_on_first_use=trust_on_first_use))
+
+
+def real_roots(transport: Transport, host: Host) -> dict[str, str]:
+    """Tier -> its root with every symbolic link resolved, on the host (missing roots are
+    left out: the scan of that tier says so)."""
+    names = list(host.tiers)
+    result = transport.run(["realpath", "-z", "-q", "-e", "--",
+                            *(host.tiers[t].path for t in names)], check=False)
+    resolved = [decode_path(p) for p in result.stdout.split(b"\0")[:-1]]
+    if len(resolved) != len(names):  # some root is missing: resolve one by one
+        resolved = []
+        for tier in names:
+            one = transport.run(["realpath", "-z", "-q", "-e", "--", host.tiers[tier].path],
+                                check=False)
+            resolved.append(decode_path(one.stdout.rstrip(b"\0")) if one.ok else "")
+    return {t: r for t, r in zip(names, resolved, strict=True) if r}

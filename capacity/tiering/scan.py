@@ -22,6 +22,7 @@ from itertools import compress
 from pathlib import Path
 
 from capacity.model import Host, Inventory
+from capacity.model.inventory import overlapping_roots
 from capacity.tiering import hosts
 from capacity.tiering.catalog import FIELDS, Catalogue, group_by_directory
 from capacity.transports import TEMP_PREFIX, CommandFailed, Transport, TransportError
@@ -297,6 +298,18 @@ def _outcome(name: str, result: Callable[[], HostOutcome]) -> HostOutcome:
         return HostOutcome(name, error=exc)
 
 
+def _overlap_on_host(transport: Transport, host: Host) -> str | None:
+    """Why the host's tier roots may not be scanned: two of them resolve to one folder or
+    one inside the other (the inventory's paths are apart, a symbolic link joins them)."""
+    real = hosts.real_roots(transport, host)
+    clash = overlapping_roots(real)
+    if not clash:
+        return None
+    outer, inner = clash[0]
+    return (f"tier {inner!r} resolves to {real[inner]}, inside tier {outer!r} ({real[outer]}):"
+            " tier roots may not nest or overlap; nothing on this host is scanned")
+
+
 @dataclass(frozen=True)
 class _Job:
     """What every host's thread shares."""
@@ -314,6 +327,12 @@ class _Job:
         except (TransportError, ValueError) as exc:
             return HostOutcome(name, error=exc)
         with transport, Catalogue(self.catalogue_path) as catalogue:
+            clash = _overlap_on_host(transport, host)
+            if clash:
+                return HostOutcome(name, tuple(
+                    TierOutcome(name, tier, spec.path, error=ScanError(
+                        f"{name}/{tier} ({spec.path}): {clash}", host=name, tier=tier,
+                        root=spec.path)) for tier, spec in host.tiers.items()))
             return HostOutcome(name, tuple(self._tiers(transport, catalogue, name, host)))
 
     def _tiers(self, transport: Transport, catalogue: Catalogue, name: str,
