@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal, Self
 
@@ -200,6 +201,9 @@ class Hold(Model):
                    for path in _paths_touching(unit, files) for pattern in self.paths)
 
 
+_PLACEHOLDER = re.compile(r"\{(source|target|unit)\}")
+
+
 def _paths_touching(unit: str, files: Iterable[str]) -> Iterator[str]:
     """The unit, every folder above it, and every file and folder inside it."""
     parts = unit.split("/")
@@ -281,6 +285,12 @@ class Policy(Model):
             if rule.source == tier and rule.select.matches(path, size, age):
                 return rule
         return None
+
+    def hook_argv(self, *, source: str, target: str, unit: str) -> list[str]:
+        """The hook's arguments for one unit, each placeholder replaced in one pass: a study
+        named ``{target}`` stays its own name and is never read as a placeholder."""
+        values = {"source": source, "target": target, "unit": unit}
+        return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.hook]
 
     def holding(self, unit: str, files: Iterable[str], today: dt.date) -> list[Hold]:
         """The holds that reach the unit (see :meth:`Hold.covers`)."""

@@ -316,8 +316,7 @@ class Engine:
     def _finish(self, row: UnitRow) -> None:
         policy = self.inventory.policies.get(row.policy)
         if policy and policy.hook:
-            argv = [a.replace("{source}", row.source).replace("{target}", row.target or "")
-                    .replace("{unit}", row.unit) for a in policy.hook]
+            argv = policy.hook_argv(source=row.source, target=row.target or "", unit=row.unit)
             result = self.t.run(argv, check=False)
             self._audit(row, "hook", argv=argv, exit_code=result.exit_code)
             if not result.ok:

@@ -336,3 +336,19 @@ def test_a_move_merges_into_the_existing_study_but_never_overwrites(tmp_path: Pa
     assert snapshot(roots["hot"]) == {k: v for k, v in before.items()
                                       if k.startswith("2025/01/S2/")}
     assert no_work_left(*roots.values())
+
+
+def test_the_hook_gets_exactly_its_arguments(tmp_path: Path, sshd) -> None:
+    """A study named '{target}' (or '{unit}') is a name, never a placeholder."""
+    roots = make_roots(tmp_path)
+    unit = "2025/01/{target}{unit}"
+    make_study(roots["hot"], unit, 2, 100, random.Random(13))
+    record = tmp_path / "hook-argv.json"
+    inventory = inventory_file(tmp_path, sshd, roots, policy={"hook": [
+        sys.executable, "-c", "import json, sys; open(sys.argv[1], 'w').write("
+        "json.dumps(sys.argv[2:]))", str(record), "{source}", "{target}", "{unit}",
+        "{source}{target}"]})
+    plan = write_plan(tmp_path, roots, inventory, [unit])
+    assert capacity("tier", "apply", str(plan), state=tmp_path / "s").returncode == 0
+    source, target = f"{roots['hot']}/{unit}", f"{roots['warm']}/{unit}"
+    assert json.loads(record.read_text()) == [source, target, unit, source + target]

@@ -465,3 +465,9 @@ def test_a_later_policy_judges_watermarks_on_what_earlier_ones_leave() -> None:
     assert second["2025/02/S2/a"] == "tier hot 84% <= high 85%: no move needed"
     assert second["2025/01/S1/a"] == "already planned by policy first"
     assert plan.usage == (MEASURED[("pacs", "hot")],)  # the plan records what was measured
+
+
+def test_hook_placeholders_are_replaced_in_one_pass() -> None:
+    pol = policy([move("m", "1d")], hook=["x", "{source}", "--to={target}", "{unit}", "{other}"])
+    assert pol.hook_argv(source="/hot/{target}", target="/warm/{unit}", unit="{source}") == [
+        "x", "/hot/{target}", "--to=/warm/{unit}", "{source}", "{other}"]
