@@ -1,0 +1,140 @@
+"""Every command line in the README and docs/ is run: those that need only the bundled files
+as a reader would type them, the tier schedule of docs/tiering.md against the test sshd, and
+all of them through the CLI's own parser first, so a wrong argument in the docs fails here."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from capacity.cli.app import app
+from tests.sshd import SshServer
+from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+COMMAND = re.compile(r"(?:^|[\s'&;]|/bin/)(capacity\s+[a-z][^&|;#'\\>\n]*)")
+
+
+def doc_commands() -> list[tuple[str, str]]:
+    """(doc, command) for every `capacity ...` in a fenced block of any kind (sh, ini,
+    cron): each step of an `&&` chain, without comments, redirections or the shell's quotes."""
+    found = []
+    for doc in DOCS:
+        for block in re.findall(r"```[a-z]*\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+            text = block.replace("\\\n", " ")
+            for line in text.splitlines():
+                for command in COMMAND.findall(re.sub(r"(^|\s)#.*", "", line)):
+                    found.append((doc.name, " ".join(command.split())))
+    return found
+
+
+def parse(argv: list[str]) -> None:
+    """Find the subcommand and parse its arguments as the CLI would, running nothing; a
+    usage error raises (typer's own click, whose classes are its business: duck-typed)."""
+    command = typer.main.get_command(app)
+    ctx = command.make_context("capacity", argv[:1], resilient_parsing=True)
+    while hasattr(command, "get_command"):  # a group: the next word names a command in it
+        name, argv = argv[0], argv[1:]
+        sub = command.get_command(ctx, name)
+        if sub is None:
+            raise UsageError(f"no command {name!r}")
+        command = sub
+        ctx = command.make_context(name, argv[:1] if hasattr(command, "get_command")
+                                   else argv, parent=ctx)
+
+
+class UsageError(Exception):
+    pass
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    return any(c.__name__ == "UsageError" for c in type(exc).__mro__)
+
+
+COMMANDS = doc_commands()
+
+
+def test_the_docs_show_commands() -> None:
+    docs = {doc for doc, _ in COMMANDS}
+    assert {"README.md", "tiering.md", "cli.md", "simulation.md"} <= docs
+    assert len(COMMANDS) > 25
+
+
+@pytest.mark.parametrize(("doc", "command"), COMMANDS, ids=[f"{d}: {c}" for d, c in COMMANDS])
+def test_every_documented_command_parses(doc: str, command: str) -> None:
+    argv = shlex.split(command)[1:]
+    try:
+        parse(argv)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        pytest.fail(f"{doc}: `{command}`: {exc}")
+
+
+@pytest.mark.parametrize("wrong", [["tier", "resume", "/etc/estate.yaml"], ["nope"],
+                                   ["simulate", "--yearz", "1"], ["tier", "nope"]])
+def test_the_parser_check_catches_wrong_lines(wrong: list[str]) -> None:
+    with pytest.raises(Exception) as caught:
+        parse(wrong)
+    assert _is_usage_error(caught.value)
+
+
+def _runs_alone(command: str) -> bool:
+    """Lines that need nothing but the bundled files (tier commands need hosts: below)."""
+    return not command.startswith(("capacity tier", "capacity exporter", "capacity schedule"))
+
+
+@pytest.mark.parametrize(("doc", "command"), [c for c in COMMANDS if _runs_alone(c[1])],
+                         ids=[f"{d}: {c}" for d, c in COMMANDS if _runs_alone(c)])
+def test_every_documented_command_runs(doc: str, command: str, tmp_path: Path) -> None:
+    """In a fresh folder holding the bundled inventories and scenarios, as after a clone."""
+    for folder in ("inventories", "scenarios"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    python = shlex.quote(sys.executable)
+    run = subprocess.run(f"{python} -m {command}", shell=True, cwd=tmp_path,
+                         capture_output=True, text=True, check=False, timeout=600)
+    assert "Traceback" not in run.stderr, (doc, command, run.stderr)
+    # validate --strict exits 2 on the bundled example's (true) warnings; nothing else may.
+    allowed = {0, 2} if "--strict" in command else {0}
+    assert run.returncode in allowed, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
+
+
+def _schedule_chains() -> list[str]:
+    """The schedule of docs/tiering.md: the systemd ExecStart and the cron line, each as the
+    shell would run it."""
+    text = (ROOT / "docs" / "tiering.md").read_text(encoding="utf-8")
+    service = re.search(r"ExecStart=/bin/sh -c '(.*?)'\n", text.replace("\\\n", " "), re.S)
+    cron = re.search(r"```cron\n\S+ \S+ \S+ \S+ \S+\s+\S+\s+(.*?)\n```", text, re.S)
+    assert service and cron
+    return [" ".join(service.group(1).split()), cron.group(1)]
+
+
+@pytest.mark.parametrize("chain", _schedule_chains(), ids=["systemd", "cron"])
+def test_the_documented_schedule_moves_the_studies(chain: str, tmp_path: Path,
+                                                   sshd: SshServer) -> None:
+    roots = make_roots(tmp_path)
+    rng = random.Random(21)
+    for i in range(3):
+        make_study(roots["hot"], f"2025/0{i + 1}/STUDY-{i}", 2, 2000, rng, age_days=400)
+    before = snapshot(roots["hot"])
+    inventory = inventory_file(tmp_path, sshd, roots)
+    state = tmp_path / "state"
+    state.mkdir()
+    shell = (chain.replace("/etc/capacity/estate.yaml", shlex.quote(str(inventory)))
+             .replace("/var/lib/capacity", shlex.quote(str(state)))
+             .replace("capacity tier", f"{shlex.quote(sys.executable)} -m capacity tier"))
+    env = {**os.environ, "CAPACITY_STATE": str(state)}
+    run = subprocess.run(["sh", "-c", shell], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=False, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert snapshot(roots["warm"]) == before
+    assert not any(p.is_file() for p in roots["hot"].rglob("*"))
