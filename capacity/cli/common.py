@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import sys
 import warnings
 from collections.abc import Iterator
@@ -14,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
+from capacity import jsontext
 from capacity.load import EXAMPLE, InventoryWarning, load_inventory
 from capacity.model import Inventory
 from capacity.tiering.state import StateDir, default_state_dir
@@ -42,6 +43,15 @@ StateOption = Annotated[Path | None, typer.Option(
 
 def state_dir(path: Path | None) -> StateDir:
     return StateDir(path or default_state_dir())
+
+
+def shown(text: str) -> Text:
+    """Text from a host (a file name, an error about one) fit for the terminal: bytes that
+    are not UTF-8 as \\xNN, control characters (ESC, BEL, newlines: a name could retitle the
+    window or erase the line a reviewer reads) as escapes, and never read as rich markup."""
+    safe = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return Text("".join(c if c.isprintable() else c.encode("unicode_escape").decode()
+                        for c in safe))
 
 
 def print_problems(problems: list[Problem]) -> None:
@@ -102,7 +112,7 @@ def _encode(value: Any) -> Any:
 
 def to_json(data: Any) -> str:
     """Stable JSON: sizes are integer bytes, dates ISO 8601, keys in the order given."""
-    return json.dumps(data, default=_encode, indent=2, ensure_ascii=False)
+    return jsontext.dumps(data, default=_encode, indent=2)
 
 
 def print_json(data: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from capacity.cli.common import (
     Format,
@@ -17,6 +18,7 @@ from capacity.cli.common import (
     console,
     console_err,
     print_json,
+    shown,
     state_dir,
 )
 from capacity.load import load_inventory
@@ -106,7 +108,8 @@ def _print_reports(reports: list[HostReport], fmt: Format) -> None:
         table.add_column(col, justify="left" if col in ("host", "note") else "right")
     for r in reports:
         table.add_row(r.host, str(r.done), format_size(r.bytes), str(r.skipped),
-                      str(r.kept_both), str(r.failed), f"{r.seconds:.1f}", r.stopped or "")
+                      str(r.kept_both), str(r.failed), f"{r.seconds:.1f}",
+                      shown(r.stopped or ""))
     console.print(table)
 
 
@@ -204,8 +207,8 @@ def status_command(state: StateOption = None, fmt: FormatOption = Format.table,
                       f"{format_size(round(rate))}/s" if rate else "-")
     console.print(table)
     for f in report["failures"][:failures]:
-        console.print(f"[red]{f['state']}[/red] {f['host']}:{f['unit']} ({f['rule']}):"
-                      f" {f['error']}", markup=True, highlight=False)
+        console.print(Text.assemble((f["state"], "red"), " ", shown(
+            f"{f['host']}:{f['unit']} ({f['rule']}): {f['error']}")), highlight=False)
 
 
 def status_report(rows: list[J.UnitRow]) -> dict[str, Any]:

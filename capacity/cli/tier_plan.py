@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import sys
 from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from capacity import jsontext
 from capacity.cli.common import (
     Format,
     FormatOption,
@@ -28,6 +28,7 @@ from capacity.cli.common import (
     console,
     console_err,
     inventory_path,
+    shown,
     state_dir,
 )
 from capacity.load import load_inventory
@@ -190,16 +191,8 @@ def plan(
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    # Paths may hold undecodable bytes (as surrogates): write them back as the same bytes.
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.flush()
-
-
-def _shown(path: str) -> str:
-    """A path fit for the terminal: undecodable bytes as \\x escapes, no rich markup."""
-    return escape(path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    # Paths may hold undecodable bytes (as surrogates): escaped, so the JSON stays UTF-8.
+    print(jsontext.dumps(data, indent=2))
 
 
 def _size(n: int) -> str:
@@ -230,15 +223,15 @@ def _print_tables(plan: Plan, sums: dict[str, Any], limit: int) -> None:
                    ("host", "rule", "action", "from -> to", "unit", "reason"))
     for u in plan.units[:limit]:
         units.add_row(u.host, u.rule, u.action, f"{u.source} -> {u.target or '(delete)'}",
-                      _shown(u.unit), str(len(u.files)), _size(u.bytes),
-                      f"{int(u.age_days)}d", _shown(u.reason))
+                      shown(u.unit), str(len(u.files)), _size(u.bytes),
+                      f"{int(u.age_days)}d", shown(u.reason))
     if plan.units:
         console.print(units)
         _more(min(limit, len(plan.units)), len(plan.units), "units")
     skipped = _table("Skipped", ("host", "rule", "unit", "size", "reason"),
                      ("host", "rule", "unit", "reason"))
     for s in plan.skipped[:limit]:
-        skipped.add_row(s.host, s.rule, _shown(s.unit), _size(s.bytes), _shown(s.reason))
+        skipped.add_row(s.host, s.rule, shown(s.unit), _size(s.bytes), shown(s.reason))
     if plan.skipped:
         console.print(skipped)
         _more(min(limit, len(plan.skipped)), len(plan.skipped), "skipped units")

@@ -23,6 +23,7 @@ from capacity.cli.common import (
     console_err,
     open_inventory,
     print_json,
+    shown,
     state_dir,
 )
 from capacity.model import Inventory
@@ -54,13 +55,6 @@ def _hosts(inv: Inventory, wanted: list[str] | None) -> list[str]:
 def _raw_safe(path: str) -> str:
     """A name that is not valid UTF-8 shows its odd bytes as \\xNN (JSON cannot hold them)."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _shown(path: str) -> Text:
-    """A name for a table: control characters escaped, never read as rich markup."""
-    text = _raw_safe(path)
-    return Text("".join(c if c.isprintable() else c.encode("unicode_escape").decode()
-                        for c in text))
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -226,7 +220,7 @@ def _print_du(report: dict[str, Any]) -> None:
                          no_wrap=col != "root", overflow="fold")
     for t in report["tiers"]:
         scanned = t["scanned"].replace("T", " ")[:16] if t["scanned"] else "[yellow]never[/]"
-        tiers.add_row(t["host"], t["tier"], _shown(t["root"]), f"{t['files']:,}",
+        tiers.add_row(t["host"], t["tier"], shown(t["root"]), f"{t['files']:,}",
                       _size(t["bytes"]), f"{t['links']:,}", f"{t['unit_count']:,}",
                       day(t["oldest_mtime"]), day(t["newest_mtime"]), scanned)
     console.print(tiers)
@@ -239,7 +233,7 @@ def _print_du(report: dict[str, Any]) -> None:
             units.add_column(col, justify="left" if col == "unit" else "right",
                              no_wrap=col != "unit", overflow="fold")
         for u in t["units"]:
-            units.add_row(_shown(u["unit"]), f"{u['files']:,}", _size(u["bytes"]),
+            units.add_row(shown(u["unit"]), f"{u['files']:,}", _size(u["bytes"]),
                           day(u["oldest_mtime"]), day(u["newest_mtime"]))
         more = t["unit_count"] - len(t["units"])
         if more:

@@ -4,10 +4,11 @@ checksums it verified.  Each line is flushed and fsynced before the action is re
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 from typing import Any
+
+from capacity import jsontext
 
 
 class AuditLog:
@@ -18,8 +19,8 @@ class AuditLog:
 
     def write(self, **record: Any) -> None:
         record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        os.write(self.fd, line.encode("utf-8", "surrogateescape"))
+        line = jsontext.dumps(record, default=str) + "\n"
+        os.write(self.fd, line.encode("utf-8"))
         os.fsync(self.fd)
 
     def close(self) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from capacity import jsontext
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY,
@@ -22,8 +24,8 @@ CREATE TABLE IF NOT EXISTS units (
     policy TEXT NOT NULL,
     rule TEXT NOT NULL,
     action TEXT NOT NULL,
-    source TEXT NOT NULL,
-    target TEXT,
+    source BLOB NOT NULL,
+    target BLOB,
     unit BLOB NOT NULL,
     bytes INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -89,9 +91,9 @@ class Journal:
         self.db.execute(
             "INSERT OR IGNORE INTO units (id, plan, host, policy, rule, action, source, target,"
             " unit, bytes, state, detail, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (unit_id, plan, host, policy, rule, action, source, target,
-             unit.encode("utf-8", "surrogateescape"), nbytes, PENDING,
-             json.dumps(detail, ensure_ascii=False), now))
+            (unit_id, plan, host, policy, rule, action, _blob(source),
+             None if target is None else _blob(target), _blob(unit), nbytes, PENDING,
+             jsontext.dumps(detail), now))
         row = self.get(unit_id)
         assert row is not None
         return row
@@ -101,7 +103,7 @@ class Journal:
         self.db.execute(
             "UPDATE units SET state = ?, detail = ?, error = NULL, started = NULL,"
             " finished = NULL, updated = ? WHERE id = ?",
-            (PENDING, json.dumps(detail, ensure_ascii=False), time.time(), unit_id))
+            (PENDING, jsontext.dumps(detail), time.time(), unit_id))
         row = self.get(unit_id)
         assert row is not None
         return row
@@ -116,7 +118,7 @@ class Journal:
         self.db.execute(
             "UPDATE units SET state = ?, detail = ?, error = ?, updated = ?,"
             " started = COALESCE(started, ?), finished = ? WHERE id = ?",
-            (state, json.dumps(merged, ensure_ascii=False), error, now, now,
+            (state, jsontext.dumps(merged), None if error is None else _text(error), now, now,
              now if state in FINAL else None, unit_id))
 
     def units(self, *, host: str | None = None, unfinished: bool = False) -> Iterator[UnitRow]:
@@ -134,8 +136,24 @@ class Journal:
             yield _row(row)
 
 
+def _blob(path: str) -> bytes:
+    """Paths are stored as the bytes they name: any byte string is a file name."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _path(value: bytes | str | None) -> str | None:
+    if value is None or isinstance(value, str):  # str: a journal written before blobs
+        return value
+    return bytes(value).decode("utf-8", "surrogateescape")
+
+
+def _text(message: str) -> str:
+    """Messages for people: a byte that is not UTF-8 shows as \\xNN."""
+    return message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _row(row: tuple[Any, ...]) -> UnitRow:
     values = list(row)
-    values[8] = bytes(values[8]).decode("utf-8", "surrogateescape")
+    values[6], values[7], values[8] = _path(values[6]), _path(values[7]), _path(values[8])
     values[11] = json.loads(values[11])
     return UnitRow(*values)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from capacity import jsontext
 from capacity.tiering.records import TierUsage
 
 FORMAT = "capacity-tier-plan"
@@ -99,7 +100,7 @@ class Plan:
             "usage": [{**_plain(u), "fill_ratio": round(u.fill, 6)} for u in self.usage],
             **({"extra": self.extra} if self.extra else {}),
         }
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return jsontext.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -127,7 +128,7 @@ class Plan:
 
     def write(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8", errors="surrogateescape")
+        tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)
 
     @classmethod
