@@ -23,6 +23,7 @@ from capacity.cli.common import (
 )
 from capacity.load import load_inventory
 from capacity.model import Inventory
+from capacity.tiering import binding
 from capacity.tiering import journal as J
 from capacity.tiering.apply import Engine, HostReport, Options
 from capacity.tiering.audit import AuditLog
@@ -48,12 +49,18 @@ def _bad_input(path: Path, message: str) -> InputError:
     return InputError([Problem(Position(str(path), 1, 1), "", message)])
 
 
-def _read_plan(path: Path) -> Plan:
+def _read_plan(path: Path, state: StateDir) -> Plan:
+    """The plan, if this state folder's key sealed it; nothing else is read from it first."""
     try:
-        return Plan.read(path)
+        text = path.read_text(encoding="utf-8")
+        if not binding.sealed_ok(text, binding.plan_key(state)):
+            raise _bad_input(path, "not sealed with the plan key of the state folder"
+                             f" {state.root} (edited since it was planned, or planned with"
+                             " another --state): re-plan")
+        return Plan.from_json(text)
     except OSError as exc:
         raise _bad_input(path, f"cannot read: {exc.strerror or exc}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise _bad_input(path, f"not a plan file: {exc}") from None
 
 
@@ -131,9 +138,13 @@ def apply_command(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Execute exactly this plan: every unit journaled, verified, resumable, idempotent."""
-    plan = _read_plan(plan_file)
-    inv = load_inventory(inventory or Path(plan.inventory))
     where = state_dir(state)
+    plan = _read_plan(plan_file, where)
+    inv = load_inventory(inventory or Path(plan.inventory))
+    refused = binding.refusals(plan, inv)
+    if refused:
+        raise InputError([Problem(Position(str(plan_file), 1, 1), field, why)
+                          for field, why in refused])
     hosts = sorted({u.host for u in plan.units})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
     reports = _run_hosts(inv, hosts, where, trust, options,

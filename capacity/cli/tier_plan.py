@@ -33,7 +33,7 @@ from capacity.cli.common import (
 )
 from capacity.load import load_inventory
 from capacity.model import Inventory
-from capacity.tiering import planner
+from capacity.tiering import binding, planner
 from capacity.tiering.catalog import Catalogue
 from capacity.tiering.hosts import connect
 from capacity.tiering.planfile import Plan
@@ -176,7 +176,7 @@ def plan(
     result = _make_plan(inv, path, catalogue_path if scans else None, usage, moment, scope)
     result = dataclasses.replace(result, extra={"scans": scans, "offline": offline})
     if out is not None:
-        result.write(out)
+        binding.write_plan(result, out, binding.plan_key(state_dir(state)))
     sums = planner.totals(result, {n: p for n, _h, p in planner.runs(inv, **scope)})
     if fmt is Format.json:
         _print_json({**json.loads(result.to_json()), "totals": sums})

@@ -86,6 +86,8 @@ class Plan:
     usage: tuple[TierUsage, ...] = ()
     """Tier fill levels the watermarks were judged on."""
     extra: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""
+    """sha256 of the inventory's hosts and policies it was made from (tiering.binding)."""
 
     def root(self, host: str, tier: str) -> str:
         return self.roots[host][tier]
@@ -93,6 +95,7 @@ class Plan:
     def to_json(self) -> str:
         data = {
             "format": FORMAT, "version": VERSION, "inventory": self.inventory,
+            "digest": self.digest,
             "created": self.created.isoformat(), "now": self.now.isoformat(),
             "roots": self.roots,
             "units": [{**_plain(u), "id": u.id} for u in self.units],
@@ -124,12 +127,7 @@ class Plan:
             skipped=tuple(Skipped(**s) for s in data.get("skipped", [])),
             usage=tuple(TierUsage(**{k: v for k, v in u.items() if k != "fill_ratio"})
                         for u in data.get("usage", [])),
-            extra=data.get("extra", {}))
-
-    def write(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)
+            extra=data.get("extra", {}), digest=str(data.get("digest", "")))
 
     @classmethod
     def read(cls, path: Path) -> Plan:

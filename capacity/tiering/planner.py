@@ -32,6 +32,7 @@ from typing import Any
 
 from capacity.model import Host, Inventory, Policy
 from capacity.model.policy import Rule
+from capacity.tiering.binding import config_digest
 from capacity.tiering.planfile import Plan, PlannedUnit, Skipped, UnitFile
 from capacity.tiering.records import FileRecord, TierUsage
 from capacity.units import format_days, format_size
@@ -349,7 +350,8 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
     measured = tuple(u for key, u in sorted(usage.items()) if key[0] in roots)
     # Absolute, so apply and resume work from any folder.
     return Plan(inventory=str(Path(inventory_path).resolve()), created=created or now, now=now,
-                roots=roots, units=tuple(units), skipped=tuple(skipped), usage=measured)
+                roots=roots, units=tuple(units), skipped=tuple(skipped), usage=measured,
+                digest=config_digest(inventory))
 
 
 def triggered_tiers(inventory: Inventory, *, policies: Collection[str] | None = None,

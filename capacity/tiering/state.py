@@ -34,5 +34,10 @@ class StateDir:
         return self.root / "audit.jsonl"
 
     @property
+    def plan_key(self) -> Path:
+        """The key that seals plans made here (see tiering.binding)."""
+        return self.root / "plan.key"
+
+    @property
     def locks(self) -> Path:
         return self.root / "locks"

@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
+from capacity.load import load_inventory
+from capacity.tiering.binding import config_digest, plan_key, write_plan
 from capacity.tiering.planfile import Plan, PlannedUnit, UnitFile
+from capacity.tiering.state import StateDir
 from tests.sshd import SshServer
 
 HOSTILE = ["with space.dcm", "new\nline.dcm", "quote'single.dcm", 'quote"double.dcm',
@@ -98,4 +101,15 @@ def plan_from_disk(inventory: Path, roots: dict[str, Path], units: list[tuple[st
     now = dt.datetime.now(dt.UTC)
     return Plan(inventory=str(inventory), created=now, now=now,
                 roots={"pacs1": {name: str(path) for name, path in roots.items()}},
-                units=tuple(planned))
+                units=tuple(planned), digest=config_digest(load_inventory(inventory)))
+
+
+def write_sealed(plan: Plan, path: Path, *states: Path) -> Path:
+    """Write the plan sealed with the key of the (first) state folder apply will use; the
+    other state folders get the same key, as if they were one controller's."""
+    key = plan_key(StateDir(states[0]))
+    for state in states[1:]:
+        state.mkdir(parents=True, exist_ok=True)
+        StateDir(state).plan_key.write_bytes(key)
+    write_plan(plan, path, key)
+    return path

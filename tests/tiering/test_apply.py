@@ -20,6 +20,7 @@ from tests.tiering.pacs_tree import (
     make_study,
     plan_from_disk,
     snapshot,
+    write_sealed,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,9 +45,7 @@ def estate(tmp_path: Path, sshd: SshServer):
 def write_plan(tmp: Path, roots: dict[str, Path], inventory: Path,
                units: list[str], **kw: str) -> Path:
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units], **kw)
-    path = tmp / "plan.json"
-    plan.write(path)
-    return path
+    return write_sealed(plan, tmp / "plan.json", tmp / "state", tmp / "s")
 
 
 def no_work_left(*roots: Path) -> bool:
@@ -89,6 +88,9 @@ def test_applying_twice_changes_nothing(estate) -> None:
     assert json.loads(second.stdout)["hosts"][0]["done"] == 0
     assert (snapshot(roots["hot"]), snapshot(roots["warm"])) == after_first
     # Even with its journal gone, a second apply finds the unit in place and moves nothing.
+    # (the plan key stays: it seals what this controller planned)
+    (tmp / "other-state").mkdir()
+    (tmp / "other-state" / "plan.key").write_bytes((tmp / "state" / "plan.key").read_bytes())
     third = capacity("tier", "apply", str(plan), state=tmp / "other-state")
     assert third.returncode == 0, third.stdout
     assert (snapshot(roots["hot"]), snapshot(roots["warm"])) == after_first
@@ -121,7 +123,7 @@ def test_symlink_out_of_the_tier_is_never_followed(estate) -> None:
     # A unit reached through a symlinked directory, planned as if it were inside the tier.
     outside_plan = plan_from_disk(inventory, roots, [("hot", "warm", "2024/01/STUDY-X")])
     both = type(plan)(**{**plan.__dict__, "units": plan.units + outside_plan.units})
-    both.write(tmp / "plan.json")
+    write_sealed(both, tmp / "plan.json", tmp / "state")
     run = capacity("tier", "apply", str(tmp / "plan.json"), "--format", "json",
                    state=tmp / "state")
     assert json.loads(run.stdout)["hosts"][0]["skipped"] == 2
@@ -142,14 +144,14 @@ def test_full_target_fails_cleanly_and_keeps_the_source(tmp_path: Path, sshd) ->
         inventory = inventory_file(tmp_path, sshd, roots)
         before = snapshot(roots["hot"])
         plan = write_plan(tmp_path, roots, inventory, ["2025/01/BIG", "2025/01/SMALL"])
-        run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "st")
+        run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "state")
         assert run.returncode == 1
         report = json.loads(run.stdout)["hosts"][0]
         assert report["failed"] == 1 and report["done"] == 1
         assert snapshot(roots["hot"], roots["warm"]) == before
         assert no_work_left(*roots.values())
         status = json.loads(capacity("tier", "status", "--format", "json",
-                                     state=tmp_path / "st").stdout)
+                                     state=tmp_path / "state").stdout)
         assert "target tier full" in status["failures"][0]["error"]
     finally:
         subprocess.run(["umount", str(roots["warm"])], check=False)
@@ -176,7 +178,7 @@ def test_expiry_needs_allow_delete_and_honours_holds(tmp_path: Path, sshd) -> No
     plan = plan_from_disk(inventory, roots, [("warm", "", "2014/01/OLD"),
                                              ("warm", "", "2014/02/HELD")],
                           action="expire", rule="expire")
-    plan.write(tmp_path / "plan.json")
+    write_sealed(plan, tmp_path / "plan.json", tmp_path / "s1", tmp_path / "s2")
     run = capacity("tier", "apply", str(tmp_path / "plan.json"), "--format", "json",
                    state=tmp_path / "s1")
     assert json.loads(run.stdout)["hosts"][0]["skipped"] == 2

@@ -22,6 +22,7 @@ from tests.tiering.pacs_tree import (
     make_study,
     plan_from_disk,
     snapshot,
+    write_sealed,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,11 +59,14 @@ def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> 
         make_study(roots["hot"], unit, 10 if i else len(HOSTILE), 20_000 + 7 * i, rng, names)
         units.append(unit)
     # One multi-megabyte file, so kills also land inside a long copy and hash.
-    (roots["hot"] / "2025/04/STUDY-3/big.dcm").write_bytes(rng.randbytes(8_000_000))
+    big = roots["hot"] / "2025/04/STUDY-3/big.dcm"
+    big.write_bytes(rng.randbytes(8_000_000))
+    when = (roots["hot"] / "2025/04/STUDY-3/IM00000.dcm").stat().st_mtime
+    os.utime(big, (when, when))  # as old as its study: the policy chooses the study
     inventory = inventory_file(tmp_path, sshd, roots)
     before = snapshot(roots["hot"])
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
-    plan.write(tmp_path / "plan.json")
+    write_sealed(plan, tmp_path / "plan.json", tmp_path / "state")
     state = str(tmp_path / "state")
 
     # Spread the kill instants over the whole run, one slice per trial.

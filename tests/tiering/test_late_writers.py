@@ -30,7 +30,13 @@ from capacity.tiering.journal import Journal
 from capacity.tiering.state import StateDir
 from capacity.transports import SshTransport, TransportError
 from tests.sshd import SshServer
-from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, plan_from_disk
+from tests.tiering.pacs_tree import (
+    inventory_file,
+    make_roots,
+    make_study,
+    plan_from_disk,
+    write_sealed,
+)
 from tests.tiering.test_apply import capacity
 
 STUDIES = 20
@@ -110,8 +116,8 @@ def run_with_late_writer(tmp: Path, sshd: SshServer, *, action: str, policy: dic
     else:
         plan = plan_from_disk(inventory, roots, [("warm", "", u) for u in units],
                               action="expire", rule="expire")
-    plan.write(tmp / "plan.json")
     state = tmp / "state"
+    write_sealed(plan, tmp / "plan.json", state)
     writer = LateWriter(state / "journal.sqlite", sshd, roots, tier, rng)
     writer.start()
     try:
@@ -223,9 +229,15 @@ def test_the_next_run_merges_late_images_into_the_moved_study(tmp_path: Path, ss
     left = sorted(str(p.relative_to(roots["hot"])) for p in roots["hot"].glob("2014/*/*")
                   if p.is_dir() and not p.is_symlink())
     assert left, "late images wait at the source"
+    # The late images are as young as the day they came; a later run, once they are old
+    # enough for the rule, moves them: make them that old.
+    old = time.time() - 400 * 86400
+    for unit in left:
+        for path in (roots["hot"] / unit).rglob("*"):
+            os.utime(path, (old, old))
     inventory = tmp_path / "inventory.yaml"
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in left])
-    plan.write(tmp_path / "plan2.json")
+    write_sealed(plan, tmp_path / "plan2.json", tmp_path / "state")
     run = capacity("tier", "apply", str(tmp_path / "plan2.json"), "--format", "json",
                    state=tmp_path / "state")
     again = json.loads(run.stdout)["hosts"][0]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from capacity.tiering import binding
 from capacity.tiering.catalog import Catalogue
 from capacity.tiering.planfile import Plan
 from capacity.tiering.records import FileRecord
@@ -153,7 +154,10 @@ def test_plan_json_says_what_moves_and_why_and_changes_nothing(
     run = capacity(tmp_path, *plan_args(inv, state, "--offline", "--format", "json",
                                         "--out", out))
     assert run.returncode == 0, run.stderr
-    assert snapshot(root, state) == before  # tree, mtimes and catalogue byte for byte
+    after = snapshot(root, state)
+    # The one thing planning writes to its state: the key that seals plans, made once.
+    assert after.pop(str(state / "plan.key"))[1] == 32
+    assert after == before  # tree, mtimes and catalogue byte for byte
 
     data = json.loads(run.stdout)
     assert [(u["rule"], u["unit"]) for u in data["units"]] == [
@@ -179,11 +183,13 @@ def test_plan_json_says_what_moves_and_why_and_changes_nothing(
     assert (tiers["warm"]["move_in_units"], tiers["warm"]["move_in_bytes"]) == (2, 3500)
     assert (tiers["archive"]["expire_units"], tiers["archive"]["expire_bytes"]) == (1, 300)
 
-    # The plan file is the printed plan without the totals, and reads back whole.
-    written = out.read_text()
-    assert json.loads(written) == {k: v for k, v in data.items() if k != "totals"}
+    # The plan file is the printed plan without the totals, sealed, and reads back whole.
+    written = json.loads(out.read_text())
+    assert binding.sealed_ok(out.read_text(), (state / "plan.key").read_bytes())
+    assert {k: v for k, v in written.items() if k != "seal"} == {
+        k: v for k, v in data.items() if k != "totals"}
     plan = Plan.read(out)
-    assert plan.to_json() == written
+    assert json.loads(plan.to_json()) == {k: v for k, v in written.items() if k != "seal"}
     assert [u.id for u in plan.units] == [u["id"] for u in data["units"]]
 
 
@@ -196,6 +202,7 @@ def test_planning_twice_gives_the_same_plan(tmp_path: Path,
     plans = [json.loads((tmp_path / f"plan{i}.json").read_text()) for i in (1, 2)]
     for p in plans:
         del p["created"]  # when the plan was made: the one thing that differs
+        del p["seal"]  # and so the seal over it
     assert plans[0] == plans[1]
 
 

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.tiering.pacs_tree import inventory_file, make_study, plan_from_disk, snapshot
+from tests.tiering.pacs_tree import (
+    inventory_file,
+    make_study,
+    plan_from_disk,
+    snapshot,
+    write_sealed,
+)
 from tests.tiering.test_apply import capacity as apply_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +86,7 @@ def test_apply_never_takes_another_tier_with_a_unit(tmp_path: Path, sshd) -> Non
     before = snapshot(hot)
     plan = plan_from_disk(inventory, roots, [("hot", "", "2014/archive")], action="expire",
                           rule="expire")
-    plan.write(tmp_path / "plan.json")
+    write_sealed(plan, tmp_path / "plan.json", tmp_path / "state")
     run = apply_cli("tier", "apply", str(tmp_path / "plan.json"), "--allow-delete",
                     "--format", "json", state=tmp_path / "state")
     report = json.loads(run.stdout)["hosts"][0]
