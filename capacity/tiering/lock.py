@@ -1,7 +1,11 @@
 """One apply per host at a time: a lock on the controller (flock) and one on the host itself
 (a directory in the remote user's home, put in place by an atomic rename with its owner
-already inside), so two controllers cannot work on one host either.  A remote lock left by
-a controller process that no longer runs (killed, power lost) is recognised and broken."""
+already inside), so two controllers cannot work on one host either.
+
+A remote lock is broken only when its owner is provably gone.  The owner is named by its
+machine (machine-id), boot (boot_id), PID namespace, pid and the process's start time: a
+second controller with the same host name, or in another container, never breaks a live
+lock; a pid reused by a later process is not mistaken for the owner."""
 
 from __future__ import annotations
 
@@ -21,14 +25,37 @@ class LockHeld(RuntimeError):
     """Another apply holds the host."""
 
 
-def _alive(pid: int) -> bool:
+def _read(path: str) -> str | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (/proc/PID/stat field 22)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the name before ')' may hold spaces
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return None
+
+
+def identity(pid: int | None = None) -> dict[str, str | int | None]:
+    """This controller process, as a lock's owner.json names it."""
+    pid = os.getpid() if pid is None else pid
+    return {"controller": socket.gethostname(), "pid": pid,
+            "machine_id": _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
+            "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+            "pid_namespace": _pid_namespace(), "start_time": _start_time(pid)}
 
 
 @contextlib.contextmanager
@@ -47,7 +74,7 @@ def host_lock(transport: Transport, host: str, locks_dir: Path, remote: str) -> 
 
 
 def _take_remote(transport: Transport, host: str, remote: str) -> None:
-    me = {"controller": socket.gethostname(), "pid": os.getpid()}
+    me = identity()
     mine = f"{remote}.{me['controller']}.{me['pid']}"
     transport.run(["rm", "-rf", "--", mine], check=False)
     transport.mkdir(mine)
@@ -59,10 +86,9 @@ def _take_remote(transport: Transport, host: str, remote: str) -> None:
                 return
             except AlreadyExists:
                 owner = _owner(transport, remote)
-                if (owner.controller == me["controller"] and owner.pid is not None
-                        and not _alive(owner.pid)):
+                if owner.gone():
                     transport.run(["rm", "-rf", "--", remote], check=False)
-                    continue  # its apply was killed: the lock is stale
+                    continue  # its apply was killed, or its machine rebooted: stale
                 raise LockHeld(f"host {host} is locked by {owner.controller} pid"
                                f" {owner.pid} (remove {remote} there if that apply"
                                " is gone)") from None
@@ -77,6 +103,26 @@ class _Owner:
 
     controller: str | None = None
     pid: int | None = None
+    machine_id: str | None = None
+    boot_id: str | None = None
+    pid_namespace: str | None = None
+    start_time: int | None = None
+
+    def gone(self) -> bool:
+        """True only when the owner provably no longer runs: it was on this machine, and
+        the machine has booted since, or (same boot, same PID namespace) no process of its
+        pid and start time exists."""
+        here = identity()
+        if self.machine_id is None or self.machine_id != here["machine_id"]:
+            return False
+        if self.boot_id is not None and here["boot_id"] is not None \
+                and self.boot_id != here["boot_id"]:
+            return True
+        if (self.boot_id != here["boot_id"] or self.pid_namespace is None
+                or self.pid_namespace != here["pid_namespace"] or self.pid is None
+                or self.start_time is None):
+            return False
+        return _start_time(self.pid) != self.start_time
 
 
 def _owner(transport: Transport, remote: str) -> _Owner:
@@ -86,6 +132,14 @@ def _owner(transport: Transport, remote: str) -> _Owner:
         return _Owner()
     if not isinstance(data, dict):  # not written by us: nothing to prove the owner gone
         return _Owner()
-    controller, pid = data.get("controller"), data.get("pid")
-    return _Owner(controller if isinstance(controller, str) else None,
-                  pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) else None
+
+    def whole(key: str) -> int | None:
+        value = data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return _Owner(text("controller"), whole("pid"), text("machine_id"), text("boot_id"),
+                  text("pid_namespace"), whole("start_time"))
