@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +35,7 @@ from capacity.tiering.journal import Journal
 from capacity.tiering.lock import LockHeld, host_lock
 from capacity.tiering.planfile import Plan
 from capacity.tiering.state import StateDir
-from capacity.transports import TransportError
+from capacity.transports import HostKeyTrusted, TransportError
 from capacity.units import format_size
 from capacity.yamlpos import InputError, Position, Problem
 
@@ -77,10 +79,11 @@ def _run_hosts(inventory: Inventory, hosts: list[str], state: StateDir, trust: b
                 reports.append(HostReport(name, failed=1, stopped="not in the inventory"))
                 continue
             try:
-                transport = connect(inventory.hosts[name], trust_on_first_use=trust)
-                with host_lock(transport, name, state.locks, inventory.hosts[name].lock):
-                    engine = Engine(inventory, name, transport, journal, audit, options)
-                    reports.append(work(engine))
+                with _host_keys_reported(audit, name):
+                    transport = connect(inventory.hosts[name], trust_on_first_use=trust)
+                    with host_lock(transport, name, state.locks, inventory.hosts[name].lock):
+                        engine = Engine(inventory, name, transport, journal, audit, options)
+                        reports.append(work(engine))
             except (TransportError, LockHeld) as exc:
                 reports.append(HostReport(name, stopped=f"{type(exc).__name__}: {exc}"
                                           " (run `capacity tier resume` when it is back)",
@@ -89,6 +92,24 @@ def _run_hosts(inventory: Inventory, hosts: list[str], state: StateDir, trust: b
         journal.close()
         audit.close()
     return reports
+
+
+@contextlib.contextmanager
+def _host_keys_reported(audit: AuditLog, host: str) -> Iterator[None]:
+    """Every host key trusted on first use is said on stderr and written to the audit log."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", HostKeyTrusted)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if isinstance(w.message, HostKeyTrusted):
+                    key = w.message
+                    console_err.print(shown(f"warning: {key}"))
+                    audit.write(host=host, step="host-key-trusted", key_type=key.key_type,
+                                fingerprint=key.fingerprint, known_hosts=key.known_hosts)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _forget_moved(state: StateDir, plan: Plan) -> None:

@@ -61,8 +61,8 @@ class Host(Model):
 
     address: str
     """Host name or IP address to reach over SSH (~/.ssh/config aliases work)."""
-    port: int = Field(default=22, ge=1, le=65535)
-    """SSH port."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """SSH port; default: the Port ~/.ssh/config gives the host, else 22 (as OpenSSH)."""
     user: str | None = None
     """Remote user; default from ~/.ssh/config or the local user."""
     key: str | None = None

@@ -154,6 +154,17 @@ class HostKeyError(TransportError):
     """The host presented a key that is unknown (and may not be trusted) or changed."""
 
 
+class HostKeyTrusted(UserWarning):
+    """A host key was trusted on first use and recorded: said aloud, never silently."""
+
+    def __init__(self, host: str, key_type: str, fingerprint: str, known_hosts: str):
+        super().__init__(f"trusted the new host key of {host}: {key_type} {fingerprint},"
+                         f" recorded in {known_hosts}; check it against the host's own"
+                         " (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub there)")
+        self.host, self.key_type, self.fingerprint = host, key_type, fingerprint
+        self.known_hosts = known_hosts
+
+
 class ConnectionLost(TransportError, ConnectionError):
     """The host could not be reached, or the connection dropped during the operation."""
 

@@ -32,10 +32,12 @@ import errno
 import getpass
 import os
 import posixpath
+import re
 import shlex
 import stat as _stat
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +56,7 @@ from capacity.transports.base import (
     DiskSpace,
     FileStat,
     HostKeyError,
+    HostKeyTrusted,
     NotFound,
     Transport,
     TransportError,
@@ -140,6 +143,7 @@ def resolve(target: SshTarget) -> ResolvedTarget:
     config_path = os.path.expanduser(target.ssh_config or "~/.ssh/config")
     options: dict[str, object] = {}
     if os.path.isfile(config_path):
+        _refuse_match_exec(config_path)
         options = dict(paramiko.SSHConfig.from_path(config_path).lookup(target.host))
     hostname = str(options.get("hostname") or target.host)
     port = target.port or int(str(options.get("port") or 22))
@@ -158,6 +162,19 @@ def resolve(target: SshTarget) -> ResolvedTarget:
         files = (*(os.path.expanduser(f) for f in user_files), _GLOBAL_KNOWN_HOSTS)
     return ResolvedTarget(hostname=hostname, port=port, user=user, key_filenames=keys,
                           known_hosts_files=files, record_known_hosts=files[0])
+
+
+_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _refuse_match_exec(config_path: str) -> None:
+    """``Match exec`` runs a command on the controller for each lookup, with the host name
+    substituted: capacity never evaluates it."""
+    with open(config_path, encoding="utf-8", errors="replace") as f:
+        if _MATCH_EXEC.search(f.read()):
+            raise TransportError(f"{config_path} has a 'Match exec' line: capacity does not"
+                                 " run commands from ssh_config; remove it, or give the"
+                                 " hosts their own config (ssh_config)")
 
 
 def parse_target(where: str, **fields: Any) -> SshTarget:
@@ -226,6 +243,8 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
             raise HostKeyError(f"cannot record the host key of {hostname} in {path}: {exc}",
                                host=hostname) from exc
         client.get_host_keys().add(hostname, key.get_name(), key)
+        warnings.warn(HostKeyTrusted(hostname, key.get_name(), fingerprint(key), path),
+                      stacklevel=2)
 
 
 def _ends_with_newline(path: str) -> bool:
@@ -353,10 +372,15 @@ class _Connection:
         if t.key_filename and not os.path.isfile(r.key_filenames[0]):
             raise TransportError(f"{self.label}: key file {r.key_filenames[0]} not found",
                                  path=r.key_filenames[0], code=errno.ENOENT, host=self.label)
+        if t.trust_on_first_use and os.path.realpath(r.record_known_hosts) == os.devnull:
+            raise HostKeyError(f"{self.label}: trust on first use needs a known_hosts file"
+                               f" to remember the key, and {r.record_known_hosts} remembers"
+                               " nothing: every run would accept any key", host=self.label)
         client = paramiko.SSHClient()
+        revoked: set[tuple[str, str]] = set()
         for path in r.known_hosts_files:
             if os.path.isfile(path):
-                client.get_host_keys().load(path)
+                revoked |= _load_known_hosts(client.get_host_keys(), path, self.label)
         policy: paramiko.MissingHostKeyPolicy = (
             _TrustOnFirstUse(r) if t.trust_on_first_use else _RefuseUnknownHostKey(r))
         client.set_missing_host_key_policy(policy)
@@ -388,9 +412,43 @@ class _Connection:
             raise ConnectionLost(f"{self.label}: cannot connect: {exc}",
                                  host=self.label) from exc
         current = client.get_transport()
+        presented = current.get_remote_server_key() if current is not None else None
+        if presented is not None and (presented.get_name(), presented.get_base64()) in revoked:
+            client.close()
+            raise HostKeyError(f"{self.label}: the host presented {presented.get_name()}"
+                               f" {fingerprint(presented)}, which known_hosts marks"
+                               " @revoked; refusing it", host=self.label)
         if current is not None and t.keepalive > 0:
             current.set_keepalive(t.keepalive)
         return client
+
+
+def _load_known_hosts(keys: paramiko.HostKeys, path: str, label: str
+                      ) -> set[tuple[str, str]]:
+    """Load a known_hosts file as OpenSSH reads it; returns its @revoked keys (type,
+    base64).  @cert-authority lines are not supported: skipped, and a host whose key only a
+    CA vouches for is then unknown, as the refusal says."""
+    revoked: set[tuple[str, str]] = set()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("@"):
+                marker, _, rest = line.partition(" ")
+                fields = rest.split()
+                if marker == "@revoked" and len(fields) >= 3:
+                    revoked.add((fields[1], fields[2]))
+                continue  # @cert-authority: not supported
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+            except (paramiko.SSHException, ValueError, TypeError) as exc:
+                raise HostKeyError(f"{label}: {path}:{number}: not a known_hosts line: {exc}",
+                                   host=label) from exc
+            if entry is not None:
+                for name in entry.hostnames:
+                    keys.add(name, entry.key.get_name(), entry.key)
+    return revoked
 
 
 _POOL: dict[SshTarget, _Connection] = {}

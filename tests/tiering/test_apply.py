@@ -354,3 +354,22 @@ def test_the_hook_gets_exactly_its_arguments(tmp_path: Path, sshd) -> None:
     assert capacity("tier", "apply", str(plan), state=tmp_path / "s").returncode == 0
     source, target = f"{roots['hot']}/{unit}", f"{roots['warm']}/{unit}"
     assert json.loads(record.read_text()) == [source, target, unit, source + target]
+
+
+def test_a_host_key_trusted_on_first_use_is_said_and_audited(tmp_path: Path, sshd) -> None:
+    roots = make_roots(tmp_path)
+    make_study(roots["hot"], "2025/01/S1", 1, 100, random.Random(14))
+    known = tmp_path / "fresh_known_hosts"
+    inventory = inventory_file(tmp_path, sshd, roots, host={"known_hosts": str(known)})
+    plan = write_plan(tmp_path, roots, inventory, ["2025/01/S1"])
+    refused = capacity("tier", "apply", str(plan), state=tmp_path / "state")
+    assert refused.returncode == 1 and "unknown host key" in refused.stdout
+    run = capacity("tier", "apply", str(plan), "--trust-new-host-keys",
+                   state=tmp_path / "state")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "trusted the new host key" in run.stderr
+    audit = [json.loads(line) for line in
+             (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    (record,) = [r for r in audit if r["step"] == "host-key-trusted"]
+    assert record["fingerprint"] in run.stderr and record["known_hosts"] == str(known)
+    assert known.read_text() == sshd.known_hosts_line()

@@ -15,6 +15,7 @@ from capacity.transports import (
     CommandTimeout,
     ConnectionLost,
     HostKeyError,
+    HostKeyTrusted,
     SshTarget,
     SshTransport,
     TransportError,
@@ -331,3 +332,70 @@ def test_free_space_df_fallback_matches_statvfs(sshd: SshServer, tmp_path: Path)
     tolerance = 256 * 1024 * 1024
     assert abs(via_df.free - vfs.f_bfree * vfs.f_frsize) <= tolerance
     assert abs(via_df.available - vfs.f_bavail * vfs.f_frsize) <= tolerance
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def _keygen_fingerprint(public_line: str, tmp_path: Path) -> str:
+    """The fingerprint as OpenSSH's own ssh-keygen prints it."""
+    import subprocess
+
+    pub = tmp_path / "host.pub"
+    pub.write_text(public_line + "\n")
+    out = subprocess.run(["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True,
+                         check=True).stdout
+    return out.split()[1]
+
+
+def test_trust_on_first_use_says_which_key_it_trusted(sshd: SshServer, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    with pytest.warns(HostKeyTrusted) as caught:
+        SshTransport(sshd.target(known_hosts=str(known), trust_on_first_use=True)).close()
+    (trusted,) = [w.message for w in caught if isinstance(w.message, HostKeyTrusted)]
+    assert trusted.fingerprint == _keygen_fingerprint(sshd.host_key_line, tmp_path)
+    assert trusted.known_hosts == str(known)
+    assert trusted.fingerprint in str(trusted)
+
+
+def test_trust_on_first_use_into_dev_null_is_refused(sshd: SshServer) -> None:
+    with pytest.raises(HostKeyError, match="remembers nothing"):
+        SshTransport(sshd.target(known_hosts=os.devnull, trust_on_first_use=True))
+
+
+def test_a_revoked_key_is_refused_even_when_also_listed(sshd: SshServer,
+                                                        tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    key_type, key_b64 = sshd.host_key_line.split()[:2]
+    known.write_text(sshd.known_hosts_line() + f"@revoked * {key_type} {key_b64}\n")
+    with pytest.raises(HostKeyError, match="@revoked"):
+        SshTransport(sshd.target(known_hosts=str(known)))
+
+
+def test_a_cert_authority_line_is_no_crash(sshd: SshServer, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    key_type, key_b64 = sshd.host_key_line.split()[:2]
+    known.write_text(f"@cert-authority *.hospital.example {key_type} {key_b64}\n")
+    with pytest.raises(HostKeyError, match="unknown host key"):  # not InvalidHostKey
+        SshTransport(sshd.target(known_hosts=str(known)))
+    known.write_text(f"@cert-authority * {key_type} {key_b64}\n" + sshd.known_hosts_line())
+    with SshTransport(sshd.target(known_hosts=str(known))) as ssh:  # the plain line counts
+        assert ssh.run(["true"]).ok
+
+
+def test_match_exec_in_ssh_config_is_never_run(sshd: SshServer, tmp_path: Path) -> None:
+    marker = tmp_path / "RAN"
+    config = tmp_path / "ssh_config"
+    config.write_text(f'Match exec "touch {marker} %h"\n    User nobody\n')
+    with pytest.raises(TransportError, match="Match exec"):
+        SshTransport(SshTarget(sshd.host, port=sshd.port, ssh_config=str(config),
+                               known_hosts=sshd.known_hosts))
+    assert not marker.exists()
+
+
+def test_an_inventory_host_without_a_port_takes_ssh_configs() -> None:
+    from capacity.model import Host
+    from capacity.tiering.hosts import ssh_target
+
+    assert ssh_target(Host(address="pacs1", tiers={"hot": "/srv/hot"})).port is None
+    assert ssh_target(Host(address="pacs1", port=2222, tiers={"hot": "/srv/hot"})).port == 2222
