@@ -39,7 +39,13 @@ from capacity.tiering.audit import AuditLog
 from capacity.tiering.hosts import real_roots
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
-from capacity.transports import AlreadyExists, Transport, TransportError
+from capacity.transports import (
+    AlreadyExists,
+    CommandTimeout,
+    ConnectionLost,
+    HostKeyError,
+    Transport,
+)
 from capacity.transports.base import decode_path
 
 WORK_DIR = ".capacity-work"
@@ -76,6 +82,8 @@ class HostReport:
     problems: list[str] = field(default_factory=list)
 
 
+HOST_TROUBLE = (ConnectionLost, CommandTimeout, HostKeyError)
+"""Errors that stop the host (resume picks its units up); any other ends one unit."""
 UNLINK_BATCH = 512
 """Paths per ``rm`` command: well inside any host's argument limit."""
 
@@ -104,6 +112,8 @@ class Engine:
         self.options = options
         self._real_roots: dict[str, str] = {}
         self._tier_roots: dict[str, str] | None = None
+        self.errors = 0
+        """Units ended by an unexpected error (counted by the error brake)."""
 
     # --- the public steps -------------------------------------------------------------
 
@@ -123,8 +133,9 @@ class Engine:
                 report.stopped = closed
                 break
             tries += 1
+            errors = self.errors
             final = self.advance(row)
-            failures += final == J.FAILED
+            failures += final == J.FAILED or self.errors > errors
             _count(report, final, row.bytes)
             brake = policy.error_brake if policy else None
             if brake and (failures >= brake.failures
@@ -162,11 +173,27 @@ class Engine:
             self._roll_back_work(row)
             self.journal.set(row.id, final, error=str(problem))
             self._audit(row, final, error=str(problem))
-        except TransportError as exc:
+        except HOST_TROUBLE as exc:
             # The host or the connection failed mid-step: the journal still says where the
             # unit stood; resume picks it up from there.
             self._audit(row, "interrupted", error=str(exc))
             raise
+        except Exception as exc:  # the unit's own trouble ends that unit only
+            # A file it may not delete, a read-only target, a bug: this unit ends, the run
+            # goes on (and the error brake counts it).
+            final = self._end_on_error(row, exc)
+        return final
+
+    def _end_on_error(self, row: UnitRow, exc: Exception) -> str:
+        message = f"{type(exc).__name__}: {exc}"
+        row = self._reload(row)
+        placed = row.state in (J.RENAMING, J.FINISHING, J.DELETING) and bool(
+            row.target) and self.t.exists(row.target or "")
+        final = J.KEPT_BOTH if placed else J.FAILED
+        self._roll_back_work(row)
+        self.journal.set(row.id, final, error=message)
+        self._audit(row, final, error=message)
+        self.errors += 1
         return final
 
     # --- moves ----------------------------------------------------------------------

@@ -373,3 +373,36 @@ def test_a_host_key_trusted_on_first_use_is_said_and_audited(tmp_path: Path, ssh
     (record,) = [r for r in audit if r["step"] == "host-key-trusted"]
     assert record["fingerprint"] in run.stderr and record["known_hosts"] == str(known)
     assert known.read_text() == sshd.known_hosts_line()
+
+
+@pytest.mark.parametrize("read_only", ["warm", "hot"])
+def test_one_units_trouble_stops_one_unit(tmp_path: Path, sshd, read_only: str) -> None:
+    """A read-only target (nothing can be copied) or a read-only source (a moved source
+    cannot be deleted) ends each unit on its own; every unit is tried and the run goes on."""
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("a read-only bind mount needs root (CI runs as root)")
+    roots = make_roots(tmp_path)
+    rng = random.Random(15)
+    units = [f"2025/01/S{i}" for i in range(3)]
+    for unit in units:
+        make_study(roots["hot"], unit, 2, 500, rng)
+    inventory = inventory_file(tmp_path, sshd, roots)
+    before = snapshot(roots["hot"])
+    plan = write_plan(tmp_path, roots, inventory, units)
+    where = roots[read_only]
+    subprocess.run(["mount", "--bind", str(where), str(where)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(where)], check=True)
+    try:
+        run = capacity("tier", "apply", str(plan), "--format", "json", state=tmp_path / "s")
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    report = json.loads(run.stdout)["hosts"][0]
+    assert report["stopped"] is None  # not a host failure: every unit was tried
+    if read_only == "warm":
+        assert report["failed"] == 3 and report["done"] == 0
+        assert snapshot(roots["hot"]) == before
+    else:
+        assert report["kept_both"] == 3  # copied and verified; the source could not go
+        assert snapshot(roots["warm"]) == before and snapshot(roots["hot"]) == before
+    assert "Traceback" not in run.stderr
