@@ -84,11 +84,22 @@ def format_size(n: int, binary: bool = False, precision: int = 2) -> str:
     raise AssertionError("unreachable")
 
 
+MAX_GROWTH = 10.0
+"""1000% a year: past that a growth figure is a typo, and compounding it overflows."""
+
+
+def _finite(number: float, value: object) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"not a finite number: {value!r}")
+    return number
+
+
 def parse_ratio(value: object) -> float:
     """``"30%"`` -> 0.3; a bare number is a fraction (0.3) and must lie in [0, 1]."""
     if isinstance(value, bool):
         raise UnitError("expected a percentage such as '30%', got a boolean")
     if isinstance(value, int | float):
+        _finite(value, value)
         if not 0 <= value <= 1:
             raise UnitError(f"a bare ratio must lie between 0 and 1 (or write '{value}%'):"
                             f" {value}")
@@ -99,7 +110,7 @@ def parse_ratio(value: object) -> float:
             pct = float(number)
         except ValueError:
             raise UnitError(f"not a percentage: {value!r}") from None
-        if not math.isfinite(pct) or pct < 0:
+        if _finite(pct, value) < 0:
             raise UnitError(f"a percentage cannot be negative: {value!r}")
         return pct / 100
     raise UnitError(f"expected a percentage such as '30%', got {value!r}")
@@ -142,7 +153,7 @@ def format_days(days: int) -> str:
 def parse_seconds(value: object) -> float:
     """Short durations for timeouts and windows: ``"30s"``, ``"5min"``, ``"2h"``."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
+        return _finite(float(value), value)
     if isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match and match.group("unit").lower() in SECONDS:
@@ -154,7 +165,7 @@ def parse_byte_rate(value: object) -> float:
     """``"200MB/s"`` -> bytes per second; ``"10TB/d"`` is converted from per day; a bare
     number is bytes per second."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
+        return _finite(float(value), value)
     if isinstance(value, str):
         match = _RATE_RE.match(value)
         if match and match.group("per").lower() in SECONDS:
@@ -169,9 +180,16 @@ def format_byte_rate(bytes_per_second: float) -> str:
 
 def parse_growth(value: object) -> float:
     """Compound growth per year: ``"12%/y"`` or ``"12%"`` -> 0.12; ``"1%/mo"`` is annualised;
-    a bare number is the yearly fraction (0.12)."""
+    a bare number is the yearly fraction (0.12).  At most :data:`MAX_GROWTH` a year."""
+    growth = _yearly_growth(value)
+    if growth > MAX_GROWTH:
+        raise UnitError(f"growth above {MAX_GROWTH:.0%}/y is not a plan: {value!r}")
+    return growth
+
+
+def _yearly_growth(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= -1:
+        if _finite(value, value) <= -1:
             raise UnitError(f"growth cannot shrink data below nothing: {value}")
         return float(value)
     if isinstance(value, str) and "/" in value:
@@ -182,14 +200,34 @@ def parse_growth(value: object) -> float:
         if per not in DAYS:
             raise UnitError(f"growth is per d, w, mo or y, got {value!r}")
         ratio = parse_ratio(match.group("amount"))
-        return (1 + ratio) ** (DAYS["y"] / DAYS[per]) - 1
+        if ratio > MAX_GROWTH:
+            raise UnitError(f"growth above {MAX_GROWTH:.0%}/y is not a plan: {value!r}")
+        try:
+            return (1 + ratio) ** (DAYS["y"] / DAYS[per]) - 1
+        except OverflowError:
+            raise UnitError(f"growth above {MAX_GROWTH:.0%}/y is not a plan: {value!r}"
+                            ) from None
     if isinstance(value, str):
         return parse_ratio(value)
     raise UnitError(f"expected a growth rate such as '12%/y', got {value!r}")
 
 
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2200, 12, 31)
+"""Plans run at most 50 years past any date; past 2200 the calendar arithmetic runs out."""
+
+
 def parse_date(value: object) -> dt.date:
-    """ISO 8601 dates (``2026-03-01``); YAML hands most of them over already parsed."""
+    """ISO 8601 dates (``2026-03-01``) from 1900 to 2200; YAML hands most of them over
+    already parsed."""
+    date = _date(value)
+    if not EARLIEST_DATE <= date <= LATEST_DATE:
+        raise UnitError(f"{date.isoformat()} is outside the years a plan can cover"
+                        f" ({EARLIEST_DATE.year} to {LATEST_DATE.year})")
+    return date
+
+
+def _date(value: object) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

@@ -75,16 +75,34 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+MAX_BYTES = 16 * 2**20
+"""An inventory is kilobytes; a larger input is a mistake (or an attack) to refuse early."""
+MAX_NODES = 500_000
+"""Values after aliases are expanded: a few aliases can stand for billions ("laughs")."""
+MAX_DEPTH = 64
+"""Nesting of mappings and lists: the model's own is under ten."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def read_yaml(text: str, file: str) -> Located:
-    """Parse one YAML document; raise InputError on syntax errors or duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; raise InputError on syntax errors, duplicate keys, values
+    that cannot be read, and inputs too large, too deep or too self-referential to be an
+    inventory."""
+    if len(text) > MAX_BYTES:
+        raise InputError([Problem(Position(file, 1, 1), "", f"{len(text):,} characters: more"
+                                  f" than the {MAX_BYTES:,} an inventory may have")])
+    problems: list[Problem] = []
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             return Located({}, {(): Position(file, 1, 1)}, {})
         located = Located(None, {}, {})
-        problems: list[Problem] = []
-        located.data = _build(loader, node, (), file, located, problems)
+        located.data = _Builder(loader, file, located, problems).build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
@@ -93,10 +111,21 @@ def read_yaml(text: str, file: str) -> Located:
             start = exc.context_mark
             text += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
         raise InputError([Problem(pos, "", f"YAML syntax: {text}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError([Problem(Position(file, line, col), "", f"YAML: {exc.reason}"
+                                  f" (character {exc.character!r})")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(Position(file, 1, 1), "", f"YAML: {exc}")]) from None
+    except RecursionError:
+        raise InputError([Problem(Position(file, 1, 1), "", "YAML nested too deep to be an"
+                                  f" inventory (more than {MAX_DEPTH} levels)")]) from None
+    except _TooLarge as exc:
+        raise InputError([Problem(Position(file, 1, 1), "", str(exc))]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise InputError(problems)
     return located
@@ -106,29 +135,69 @@ def _pos(file: str, node: yaml.Node) -> Position:
     return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, file: str, out: Located,
-           problems: list[Problem]) -> Any:
-    out.values[path] = _pos(file, node)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+class _Builder:
+    """Plain data from the node tree, recording where each value stands.  Aliases are
+    followed (a value may stand in several places) but counted, and a node inside itself is
+    refused: both would otherwise run without end."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str, out: Located,
+                 problems: list[Problem]):
+        self.loader, self.file, self.out, self.problems = loader, file, out, problems
+        self.built = 0
+        self.inside: set[int] = set()
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.built += 1
+        if self.built > MAX_NODES:
+            raise _TooLarge(f"more than {MAX_NODES:,} values once aliases are expanded: not"
+                            " an inventory (an alias bomb?)")
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep: not an inventory")
+        if id(node) in self.inside:
+            raise _TooLarge(f"{format_path(path) or 'the document'} at {_pos(self.file, node)}"
+                            " contains itself (a recursive alias)")
+        self.out.values[path] = _pos(self.file, node)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        self.inside.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node, path)
+        finally:
+            self.inside.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str) and isinstance(key_node, yaml.ScalarNode):
+            if isinstance(key_node, yaml.ScalarNode):
                 # Keys are names: 'on', 'no' or '2024' mean themselves, not YAML 1.1 booleans
                 # or numbers.
                 key = key_node.value
-            elif not isinstance(key, str):
-                key = str(key)
+            else:
+                key = str(self.build(key_node, (*path, "<key>")))
             child = (*path, key)
             if key in result:
-                problems.append(Problem(_pos(file, key_node), format_path(child),
-                                        f"duplicate key (first at line {out.keys[child].line})"))
+                self.problems.append(Problem(
+                    _pos(self.file, key_node), format_path(child),
+                    f"duplicate key (first at line {self.out.keys[child].line})"))
                 continue
-            out.keys[child] = _pos(file, key_node)
-            result[key] = _build(loader, value_node, child, file, out, problems)
+            self.out.keys[child] = _pos(self.file, key_node)
+            result[key] = self.build(value_node, child)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), file, out, problems)
-                for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:  # 2026-13-45, a 5,000-digit integer
+            self.problems.append(Problem(_pos(self.file, node), format_path(path),
+                                         f"cannot read {_short(node)}: {exc}"))
+            return None
+
+
+def _short(node: yaml.Node) -> str:
+    value = str(getattr(node, "value", ""))
+    return repr(value if len(value) <= 40 else value[:37] + "...")

@@ -19,6 +19,7 @@ from capacity.cli.common import (
 )
 from capacity.load import load_with_scenarios
 from capacity.sim import SimResult, simulate
+from capacity.units import EARLIEST_DATE, LATEST_DATE
 
 ScenarioOption = Annotated[list[Path] | None, typer.Option(
     "--scenario", "-s", help="Scenario file; repeat to apply several, in order.",
@@ -35,6 +36,10 @@ OutOption = Annotated[Path | None, typer.Option(
 
 def _run(inventory: Path, scenarios: list[Path], years: float,
          start: dt.datetime | None, seed: int) -> SimResult:
+    if start is not None and not EARLIEST_DATE <= start.date() <= LATEST_DATE:
+        raise typer.BadParameter(f"{start.date()} is outside the years a plan can cover"
+                                 f" ({EARLIEST_DATE.year} to {LATEST_DATE.year})",
+                                 param_hint="--start")
     inv, loaded = load_with_scenarios(inventory, list(scenarios))
     with console.status("simulating ...", spinner="dots"):
         return simulate(inv, loaded, years=years, start=start.date() if start else None,

@@ -15,7 +15,7 @@ class Model(BaseModel):
     """Every model object: unknown keys are errors, objects are immutable once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              use_attribute_docstrings=True)
+                              use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 def _unit(parse: Callable[[object], Any], schema: dict[str, Any]) -> tuple[Any, ...]:
