@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import typer
@@ -34,4 +35,9 @@ def main() -> None:
             app()
     except InputError as exc:
         print_problems(exc.problems)
+        sys.exit(2)
+    except sqlite3.DatabaseError as exc:  # damage found past a state file's first page
+        print(f"capacity: a state database (catalogue or journal) is damaged: {exc}; move"
+              " it aside: a catalogue is made again by `capacity tier scan`, a journal's"
+              " story is in the audit log", file=sys.stderr)
         sys.exit(2)

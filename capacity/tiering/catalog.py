@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import posixpath
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from capacity.tiering.records import FileRecord
+from capacity.tiering.state import open_database
 
 LAYOUT = 2
 """``PRAGMA user_version`` of this layout."""
@@ -127,10 +127,9 @@ class Catalogue:
     """The catalogue database; one writer at a time, readers any time (WAL)."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_database(path, "capacity catalogue", "scan again (`capacity tier"
+                                " scan`): the catalogue is only a listing")
         self.db.execute("PRAGMA synchronous=NORMAL")
         if self.db.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
             with self._transaction():

@@ -7,7 +7,6 @@ SQLite in WAL mode with synchronous=FULL: a committed transition survives power 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from capacity import jsontext
+from capacity.tiering.state import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
@@ -69,9 +69,8 @@ class UnitRow:
 
 class Journal:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_database(path, "capacity journal", "check the tiers by hand: the"
+                                " audit log says what each unit did")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
 

@@ -5,8 +5,11 @@ audit log and the local locks.  One folder, by default ``$CAPACITY_STATE`` or
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from capacity.yamlpos import InputError, Position, Problem
 
 
 def default_state_dir() -> Path:
@@ -41,3 +44,18 @@ class StateDir:
     @property
     def locks(self) -> Path:
         return self.root / "locks"
+
+
+def open_database(path: Path, what: str, remedy: str) -> sqlite3.Connection:
+    """A state database, or bad input naming it when it is not one (damaged, truncated,
+    another file): nothing is written to it then."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise InputError([Problem(Position(str(path), 1, 1), "", f"not a {what} ({exc});"
+                                  f" move it aside, then {remedy}")]) from None
+    return db

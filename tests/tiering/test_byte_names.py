@@ -90,3 +90,40 @@ def test_tables_show_such_names_escaped(tmp_path: Path, sshd: SshServer) -> None
         assert "\x1b" not in out and "\x07" not in out  # no terminal control reaches it
         assert "STUDY-\\xe9\\x1b]0;pwned\\x07[" in out, out  # escaped, and the markup
         assert "bold]B" in out  # shown as written (a table may wrap it), not applied
+
+
+def test_damaged_state_files_are_bad_input(tmp_path: Path) -> None:
+    """A journal or catalogue that is not one (garbage, truncated, damaged inside): exit 2
+    naming it, no traceback, and the file left as it was."""
+    state = tmp_path / "state"
+    state.mkdir()
+    import random as _random
+
+    garbage = _random.Random(3).randbytes(5000)
+    for name, commands in (("journal.sqlite", [["tier", "status"], ["tier", "resume"]]),
+                           ("catalogue.sqlite", [["tier", "du"]])):
+        (state / name).write_bytes(garbage)
+        for args in commands:
+            run = capacity(*args, "--state", state)
+            assert run.returncode == 2, run.stderr
+            err = run.stderr.decode()
+            assert "Traceback" not in err and f"{state / name}:1:1: not a capacity" in err
+        assert (state / name).read_bytes() == garbage
+        (state / name).unlink()
+    # A real journal with its pages damaged past the header.
+    subprocess.run([sys.executable, "-c", "from pathlib import Path;"
+                    "from capacity.tiering.journal import Journal;"
+                    f"j = Journal(Path({str(state / 'journal.sqlite')!r}));"
+                    "[j.add(str(i), 'p', 'h', 'pol', 'r', 'move', '/a/' + str(i), '/b/',"
+                    " str(i) * 200, 1, {'files': ['x' * 500] * 20}) for i in range(300)];"
+                    "j.close()"], check=True, cwd=ROOT)
+    path = state / "journal.sqlite"
+    for leftover in state.glob("journal.sqlite-*"):
+        leftover.unlink()
+    data = bytearray(path.read_bytes())
+    for at in range(4096, len(data) - 4096, 8192):  # every other page past the first
+        data[at:at + 4096] = garbage[:4096]
+    path.write_bytes(bytes(data))
+    run = capacity("tier", "status", "--state", state)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr.decode()
