@@ -13,6 +13,11 @@ from capacity.transports import LocalTransport, SshTarget, SshTransport, Transpo
 from tests.sshd import SSHD, SshServer, start_sshd
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--trials", type=int, default=None,
+                     help="kill instants of the tier apply crash test (default 50)")
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     """A real OpenSSH server for this test session (one per xdist worker)."""

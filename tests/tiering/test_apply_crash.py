@@ -11,10 +11,12 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.sshd import SshServer
 from tests.tiering.pacs_tree import (
     HOSTILE,
     inventory_file,
@@ -27,8 +29,13 @@ from tests.tiering.pacs_tree import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 50
-SPAN = 7.0
-"""Seconds over which the kill instants are spread: about one uninterrupted apply here."""
+"""Kill instants a run; `pytest --trials 500 tests/tiering/test_apply_crash.py` runs more."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "trial" in metafunc.fixturenames:
+        count = metafunc.config.getoption("--trials") or TRIALS
+        metafunc.parametrize("trial", range(count))
 
 
 def start(*args: str) -> subprocess.Popen[bytes]:
@@ -48,9 +55,10 @@ def kill_after(proc: subprocess.Popen[bytes], seconds: float) -> bool:
         return True
 
 
-@pytest.mark.parametrize("trial", range(TRIALS))
-def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> None:
-    rng = random.Random(trial)
+def build(tmp_path: Path, sshd: SshServer, rng: random.Random
+          ) -> tuple[dict[str, Path], dict[str, str], Path]:
+    """Four studies (one of hostile names, one with a multi-megabyte file, so kills also
+    land inside a long copy and hash) and their sealed plan."""
     roots = make_roots(tmp_path)
     units = []
     for i in range(4):
@@ -66,16 +74,47 @@ def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> 
     inventory = inventory_file(tmp_path, sshd, roots)
     before = snapshot(roots["hot"])
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
-    write_sealed(plan, tmp_path / "plan.json", tmp_path / "state")
+    return roots, before, write_sealed(plan, tmp_path / "plan.json", tmp_path / "state")
+
+
+@pytest.fixture(scope="module")
+def span(tmp_path_factory: pytest.TempPathFactory, sshd: SshServer) -> float:
+    """Seconds an uninterrupted apply of the trial's estate takes on this machine, now:
+    the kill instants are spread over it."""
+    tmp = tmp_path_factory.mktemp("span")
+    _roots, _before, plan = build(tmp, sshd, random.Random(0))
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
+                          "--state", str(tmp / "state")], cwd=ROOT, capture_output=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    return max(0.5, (time.monotonic() - started) * 1.1)
+
+
+def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd: SshServer,
+                                           span: float, request: pytest.FixtureRequest
+                                           ) -> None:
+    """SIGKILL of apply at an instant spread over a measured run (every other trial kills
+    a resume too); every third trial cuts the SSH connection instead, from the server."""
+    rng = random.Random(trial)
+    roots, before, plan = build(tmp_path, sshd, rng)
     state = str(tmp_path / "state")
+    trials = request.config.getoption("--trials") or TRIALS
 
     # Spread the kill instants over the whole run, one slice per trial.
-    delay = (trial + rng.random()) / TRIALS * SPAN
-    apply = start("tier", "apply", str(tmp_path / "plan.json"), "--state", state)
-    kill_after(apply, delay)
+    delay = (trial + rng.random()) / trials * span
+    apply = start("tier", "apply", str(plan), "--state", state)
+    if trial % 3 == 2:
+        try:
+            apply.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            sshd.drop_connections()
+        apply.wait(timeout=300)
+    else:
+        kill_after(apply, delay)
     if trial % 2:
         first = start("tier", "resume", "--state", state)
-        kill_after(first, rng.random() * 3)
+        kill_after(first, rng.random() * span / 2)
     resume = subprocess.run([sys.executable, "-m", "capacity", "tier", "resume", "--state",
                              state, "--format", "json"], cwd=ROOT, capture_output=True,
                             text=True, timeout=300, check=False)
@@ -98,7 +137,7 @@ def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd) -> 
             "pending", 0) == status["hosts"][0]["units"]
     # And a fresh apply of the plan finishes whatever is left, still losing nothing.
     again = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply",
-                            str(tmp_path / "plan.json"), "--state", state], cwd=ROOT,
+                            str(plan), "--state", state], cwd=ROOT,
                            capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     assert snapshot(roots["warm"]) == before
