@@ -103,20 +103,44 @@ def copy_and_hash(source: str, copy_path: str, sums_file: str, copy: Sequence[st
     large file hashes on one core only.  Prints the source's sums, two NULs, the copy's
     (kept in ``sums_file``, a scratch file of the caller's); exits :data:`COPY_FAILED` or
     :data:`HASH_FAILED`."""
-    script = ('hash_py=$1; src=$2; copy=$3; sums=$4; shift 4; ' + _HASH_FUNCTION
+    script = ('hash_py=$1; src=$2; copy=$3; sums=$4; shift 4; ' + _RECORD_GROUP
+              + _HASH_FUNCTION
               + f'{{ "$@" || exit {COPY_FAILED}; sync -f -- "$copy" & flushing=$!; '
               f'h "$copy" {workers} > "$sums" || exit {HASH_FAILED}; '
               f'wait $flushing || exit {COPY_FAILED}; }} & copying=$!; '
               f'h "$src" {workers} || {{ wait $copying; exit {HASH_FAILED}; }}; '
               'wait $copying || exit $?; '
               "printf '\\000\\000'; cat -- \"$sums\"")
-    return ["sh", "-c", script, "sh", HASH_PY, source, copy_path, sums_file, *copy]
+    # setsid: the copy and its hashers are one process group of their own, which outlives
+    # a controller killed mid-copy; remove_work ends that group before it removes anything.
+    return ["setsid", "-w", "sh", "-c", script, "sh", HASH_PY, source, copy_path, sums_file,
+            *copy]
+
+
+GROUP_FILE = "copy.group"
+"""In a unit's work directory: the process group copying into it, and when it started."""
+
+# Written before the copy starts: the group's id (this shell's pid, as setsid made it the
+# leader) and its start time (field 22 of /proc/PID/stat), so a later pid is not taken for it.
+_RECORD_GROUP = ('read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ start _ < /proc/$$/stat'
+                 ' 2>/dev/null; echo "$$ $start" > "${copy%/*}/' + GROUP_FILE + '"; ')
 
 
 def remove_work(work: str, work_root: str) -> list[str]:
-    """Remove a unit's work directory, and the tier's work root if that leaves it empty."""
-    return ["sh", "-c", 'rm -rf -- "$1"; rmdir -- "$2" 2>/dev/null; true', "sh", work,
-            work_root]
+    """Remove a unit's work directory, and the tier's work root if that leaves it empty;
+    first end a copy still running into it (a controller killed mid-copy leaves it behind),
+    and wait until it is gone."""
+    script = (f'g="$1/{GROUP_FILE}"; if [ -f "$g" ] && read -r pid start < "$g" && '
+              '[ -n "$pid" ]; then '
+              # The leader's start time while it runs (a zombie has ended: nothing).
+              'now() { read -r _ _ st _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ s _ < /proc/$pid/stat'
+              ' 2>/dev/null && [ "$st" != Z ] && echo "$s"; }; '
+              'if [ -n "$start" ] && [ "$(now)" = "$start" ]; then '
+              'kill -KILL -- "-$pid" 2>/dev/null; n=0; '
+              'while [ "$(now)" = "$start" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); '
+              'done; fi; fi; '
+              'rm -rf -- "$1"; rmdir -- "$2" 2>/dev/null; true')
+    return ["sh", "-c", script, "sh", work, work_root]
 
 
 def parse_pair(out: bytes) -> tuple[dict[str, str], dict[str, str]]:

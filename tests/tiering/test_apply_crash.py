@@ -144,3 +144,64 @@ def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd: Ssh
     assert not any(p.is_file() for p in roots["hot"].rglob("*"))
     # The lock a killed apply left was recognised as stale, broken, and released.
     assert not (tmp_path / "host.lock").exists()
+
+
+def _copiers(marker: str) -> list[int]:
+    """Copy-and-hash processes (the script, rsync, cp) working under ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            argv0 = cmdline.split(b"\0", 1)[0].rsplit(b"/", 1)[-1]
+            if marker.encode() in cmdline and (b"hash_py=" in cmdline
+                                               or argv0 in (b"rsync", b"cp")):
+                found.append(int(entry.name))
+    return found
+
+
+def test_resume_ends_a_copy_the_killed_apply_left_running(tmp_path: Path,
+                                                          sshd: SshServer) -> None:
+    """SIGKILL of apply leaves the host-side copy running; resume must not work beside it:
+    it ends that copy (its process group, by its recorded pid and start time) first."""
+    roots = make_roots(tmp_path)
+    rng = random.Random(99)
+    make_study(roots["hot"], "2025/01/SLOW", 1, 1000, rng)
+    (roots["hot"] / "2025/01/SLOW/big.dcm").write_bytes(rng.randbytes(6_000_000))
+    when = (roots["hot"] / "2025/01/SLOW/IM00000.dcm").stat().st_mtime
+    os.utime(roots["hot"] / "2025/01/SLOW/big.dcm", (when, when))
+    inventory = inventory_file(tmp_path, sshd, roots, host={"pacing": {"bandwidth": "2MB/s"}})
+    before = snapshot(roots["hot"])
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", "2025/01/SLOW")])
+    path = write_sealed(plan, tmp_path / "plan.json", tmp_path / "state")
+    state = str(tmp_path / "state")
+    apply = start("tier", "apply", str(path), "--state", state)
+    work = str(roots["warm"] / ".capacity-work")
+    deadline = time.monotonic() + 60
+    while not _copiers(work) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _copiers(work):
+        apply.kill()
+        raise AssertionError(f"the copy never started: {apply.communicate()[1]!r}")
+    assert kill_after(apply, 0.3)
+    time.sleep(0.5)
+    orphans = set(_copiers(work))
+    assert orphans, "the copy outlived its apply (the case this test is about)"
+    resume = subprocess.Popen([sys.executable, "-m", "capacity", "tier", "resume",
+                               "--state", state, "--format", "json"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The moment resume's own copy starts, nothing of the old one may still run.
+    overlap = set()
+    while resume.poll() is None:
+        running = set(_copiers(work))
+        if running - orphans:
+            overlap |= running & orphans
+        time.sleep(0.01)
+    out, err = resume.communicate()
+    assert resume.returncode == 0, out + err
+    assert not overlap, f"the killed apply's copy ran beside resume's: {sorted(overlap)}"
+    assert not set(_copiers(work)) & orphans
+    assert snapshot(roots["warm"]) == before
+    assert not any(p.is_file() for p in roots["hot"].rglob("*"))
