@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 SI = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
       "EB": 10**18}
@@ -49,7 +50,7 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise UnitError(f"a size cannot be negative: {value}")
-        return value
+        return _at_most(value, MAX_SIZE, value, "a size (at most 1 ZiB)")
     if isinstance(value, float):
         raise UnitError(f"a size needs a unit, such as '{value}TB'; bare numbers are bytes and"
                         " must be whole")
@@ -66,7 +67,7 @@ def parse_size(value: object) -> int:
     exact = _decimal(match.group("num")) * SIZE_FACTORS[unit]
     if exact != exact.to_integral_value():
         raise UnitError(f"{value!r} is not a whole number of bytes")
-    return int(exact)
+    return _at_most(int(exact), MAX_SIZE, value, "a size (at most 1 ZiB)")
 
 
 def format_size(n: int, binary: bool = False, precision: int = 2) -> str:
@@ -84,8 +85,24 @@ def format_size(n: int, binary: bool = False, precision: int = 2) -> str:
     raise AssertionError("unreachable")
 
 
+_N = TypeVar("_N", int, float)
+
 MAX_GROWTH = 10.0
 """1000% a year: past that a growth figure is a typo, and compounding it overflows."""
+MAX_SIZE = 2**70
+"""1 ZiB: far beyond any estate; larger sizes are typos that would overflow float sums."""
+MAX_RATE = 10**12
+"""1 TB/s: more than any link or array delivers."""
+MAX_DAYS = 300 * 365
+"""As long as the span of dates the model accepts (1900 to 2200)."""
+MAX_SECONDS = 366 * 86_400
+"""Timeouts and window lengths: a year at most."""
+
+
+def _at_most(number: _N, limit: float, value: object, what: str) -> _N:
+    if number > limit:
+        raise UnitError(f"{what} is too large: {value!r}")
+    return number
 
 
 def _finite(number: float, value: object) -> float:
@@ -127,7 +144,7 @@ def parse_days(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise UnitError(f"a duration cannot be negative: {value}")
-        return value
+        return _at_most(value, MAX_DAYS, value, "a duration (at most 300y)")
     if not isinstance(value, str):
         raise UnitError(f"expected a duration such as '90d', '12w', '6mo' or '5y', got {value!r}")
     if value.strip().startswith("-"):
@@ -140,7 +157,7 @@ def parse_days(value: object) -> int:
     days = _decimal(match.group("num")) * DAYS[unit]
     if days != days.to_integral_value():
         raise UnitError(f"{value!r} is not a whole number of days")
-    return int(days)
+    return _at_most(int(days), MAX_DAYS, value, "a duration (at most 300y)")
 
 
 def format_days(days: int) -> str:
@@ -153,11 +170,14 @@ def format_days(days: int) -> str:
 def parse_seconds(value: object) -> float:
     """Short durations for timeouts and windows: ``"30s"``, ``"5min"``, ``"2h"``."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return _finite(float(value), value)
+        seconds = _finite(float(value), value)
+        return _at_most(seconds, MAX_SECONDS, value, "a duration (at most a year)")
     if isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match and match.group("unit").lower() in SECONDS:
-            return float(match.group("num")) * SECONDS[match.group("unit").lower()]
+            seconds = float(match.group("num")) * SECONDS[match.group("unit").lower()]
+            return _at_most(_finite(seconds, value), MAX_SECONDS, value,
+                            "a duration (at most a year)")
     raise UnitError(f"expected a duration such as '30s', '5min' or '2h', got {value!r}")
 
 
@@ -165,12 +185,13 @@ def parse_byte_rate(value: object) -> float:
     """``"200MB/s"`` -> bytes per second; ``"10TB/d"`` is converted from per day; a bare
     number is bytes per second."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return _finite(float(value), value)
+        return _at_most(_finite(float(value), value), MAX_RATE, value, "a rate (at most 1TB/s)")
     if isinstance(value, str):
         match = _RATE_RE.match(value)
         if match and match.group("per").lower() in SECONDS:
             per = SECONDS[match.group("per").lower()]
-            return parse_size(match.group("amount")) / per
+            rate = parse_size(match.group("amount")) / per
+            return _at_most(rate, MAX_RATE, value, "a rate (at most 1TB/s)")
     raise UnitError(f"expected a rate such as '200MB/s' or '10TB/d', got {value!r}")
 
 

@@ -66,5 +66,11 @@ Date = Annotated[dt.date, *_unit(units.parse_date, {
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
 """An identifier that other parts of the inventory refer to."""
 
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
+MAX_COUNT = 1_000_000
+"""Nodes, racks, drives, cores: a million of anything is a typo, and the simulator would
+spend minutes on it."""
+
+Positive = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+NonNegative = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Factor = Annotated[float, Field(gt=0, le=1000)]
+"""A multiplier: above zero, at most a thousandfold."""

@@ -79,6 +79,15 @@ class Host(Model):
     """Where the apply lock lives on the host (relative paths are in the remote user's
     home): one apply per host at a time, whichever controller runs it."""
 
+    @field_validator("lock")
+    @classmethod
+    def _lock_file(cls, value: str) -> str:
+        if not value.strip() or value.endswith("/") or len(value) > 4096:
+            raise ValueError("the lock must name a file, such as '.capacity-apply.lock'")
+        if any(ord(char) < 32 for char in value):
+            raise ValueError("the lock path has a control character")
+        return value
+
     @field_validator("address")
     @classmethod
     def _host_name(cls, value: str) -> str:

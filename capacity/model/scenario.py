@@ -11,7 +11,18 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from capacity.model.base import ByteRate, Bytes, Date, Days, Growth, Model, Name, Positive
+from capacity.model.base import (
+    MAX_COUNT,
+    ByteRate,
+    Bytes,
+    Date,
+    Days,
+    Factor,
+    Growth,
+    Model,
+    Name,
+    Positive,
+)
 from capacity.model.demand import Workload
 from capacity.model.policy import WindowText, hours_per_day
 
@@ -66,7 +77,7 @@ class ScaleDemand(At):
     """The kind of event."""
     workload: Name
     """The workload that changes."""
-    factor: float = Field(gt=0)
+    factor: Factor
     """Multiplier of the daily volume (2.0 doubles it)."""
 
 
@@ -77,7 +88,7 @@ class AddNodes(At):
     """The kind of event."""
     cluster: Name
     """The cluster that changes."""
-    count: int
+    count: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
     """Nodes added; negative to remove."""
 
 
@@ -157,9 +168,9 @@ ScenarioEvent = Annotated[AddWorkload | SetGrowth | SetCompression | ScaleDemand
 class Adjust(Model):
     """Scenario-wide adjustments that would be tedious to write field by field."""
 
-    lead_time_factor: float = Field(default=1.0, gt=0)
+    lead_time_factor: Factor = 1.0
     """Multiply every procurement lead time (2.0: supply chains double)."""
-    afr_factor: float = Field(default=1.0, gt=0)
+    afr_factor: Factor = 1.0
     """Multiply every drive's annualised failure rate."""
 
 

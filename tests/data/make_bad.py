@@ -36,6 +36,12 @@ cases = [
  ("procurement-unit-mismatch", "    unit: parity-group\n", "    unit: node\n", "node\n    lead_time", "procurement.nlsas-groups.unit", "a node expands a cluster"),
  ("dangling-site", "  arr2:\n    site: dr\n", "  arr2:\n    site: dr-dc\n", "dr-dc", "arrays.arr2.site", "no site named 'dr-dc'"),
  ("dangling-replication-target", "  pacs-gad: {kind: gad, source: arr1/pacs, target: arr2/pacs}\n", "  pacs-gad: {kind: gad, source: arr1/pacs, target: arr1/other}\n", "arr1/other}", "replications.pacs-gad.target", "no storage resource named 'arr1/other'"),
+ ("absurd-node-count", "    nodes: 4\n", "    nodes: 1000000000\n", "1000000000", "clusters.hci.nodes", "less than or equal to 1000000"),
+ ("absurd-rack-count", "    racks: {count: 1, units: 42, power_kw: 10}\n  dr", "    racks: {count: 1000000000000, units: 42, power_kw: 10}\n  dr", "1000000000000", "sites.main.racks.count", "less than or equal to 1000000"),
+ ("absurd-size", "    stored: 50TB\n", "    stored: 1e400TB\n", "1e400TB", "workloads.pacs.stored", "not a size"),
+ ("absurd-size-digits", "    stored: 50TB\n", "    stored: 1000000000000000000000000000000000000000000000000000TB\n", "10000000", "workloads.pacs.stored", "too large"),
+ ("absurd-bandwidth", "bandwidth: 500MB/s}", "bandwidth: 100000000000000000000000000MB/s}", "100000000000000000000000000MB/s", "policies.lifecycle.pacing.bandwidth", "too large"),
+ ("empty-lock", "    address: 127.0.0.1\n", "    address: 127.0.0.1\n    lock: \"\"\n", '""', "hosts.store1.lock", "must name a file"),
 ]
 out = pathlib.Path("tests/data/bad")
 for name, old, new, marker, field, msg in cases:

@@ -79,3 +79,19 @@ def test_cli_json_lists_problems_with_positions() -> None:
     line, col, *_ = expectations(path)[0][1:]
     assert (problem["line"], problem["col"], problem["field"]) == (
         line, col, "workloads.pacs.lands_on")
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ("adjust: {lead_time_factor: 1e300}", "adjust.lead_time_factor"),
+    ("adjust: {afr_factor: 0}", "adjust.afr_factor"),
+    ("events: [{at: 2027-01-01, action: add_nodes, cluster: hci, count: 10000000000}]",
+     "events[0].count")])
+def test_scenario_magnitudes_are_bounded(tmp_path: Path, line: str, field: str) -> None:
+    scenario = tmp_path / "absurd.yaml"
+    scenario.write_text(f"name: absurd\n{line}\n")
+    run = subprocess.run([sys.executable, "-m", "capacity", "simulate",
+                          str(BAD.parent / "good" / "minimal.yaml"), "-s", str(scenario)],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"{scenario}:2:" in run.stderr and field in run.stderr, run.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -78,8 +79,22 @@ SUFFIXES = st.sampled_from(sorted(units.SIZE_FACTORS))
 
 @given(st.integers(min_value=0, max_value=10**6), SUFFIXES)
 def test_size_text_round_trip(n: int, unit: str) -> None:
-    """Whole numbers with any unit parse to exactly n * factor."""
-    assert units.parse_size(f"{n}{unit}") == n * units.SIZE_FACTORS[unit]
+    """Whole numbers with any unit parse to exactly n * factor, up to 1 ZiB; above, refused."""
+    exact = n * units.SIZE_FACTORS[unit]
+    if exact <= 2**70:
+        assert units.parse_size(f"{n}{unit}") == exact
+    else:
+        with pytest.raises(units.UnitError, match="too large"):
+            units.parse_size(f"{n}{unit}")
+
+
+@pytest.mark.parametrize(("parse", "text"), [
+    (units.parse_size, 2**70 + 1), (units.parse_byte_rate, "1000000PB/s"),
+    (units.parse_byte_rate, 10**13), (units.parse_days, "301y"), (units.parse_days, 10**9),
+    (units.parse_seconds, "400d"), (units.parse_seconds, 10**100)])
+def test_absurd_magnitudes_are_refused(parse: Any, text: object) -> None:
+    with pytest.raises(units.UnitError, match="too large"):
+        parse(text)
 
 
 @given(st.integers(min_value=0, max_value=2**62))
