@@ -160,6 +160,10 @@ PrintLastLog no
 X11Forwarding no
 AllowTcpForwarding no
 LogLevel INFO
+# bash sources ~/.bashrc for sshd sessions only at SHLVL 1: this keeps the controller's own
+# login files (a pyenv rehash, with its lock file) out of the test host's sessions, so a
+# killed session cannot leave them half done.
+SetEnv SHLVL=1
 """
 
 

@@ -284,11 +284,13 @@ class Engine:
 
     def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
                 source: dict[str, str], copy: dict[str, str]) -> dict[str, Any]:
-        if source != copy:
-            raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
+        # A study that gained or changed a file during the copy (a late image) is not a
+        # failed copy: it is skipped whole, and the next run plans it as it is now.
         if set(source) != set(listing) or not _same_files(
                 self._listing(row.source, row.detail["source_root"]), listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was copied")
+        if source != copy:
+            raise UnitProblem(J.FAILED, "verification failed: the copy differs from the source")
         sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(source.items())}
         self._audit(row, "verified", files=len(sums), sha256=source)
         return sums

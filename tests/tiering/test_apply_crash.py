@@ -1,16 +1,19 @@
 """Kill `capacity tier apply` with SIGKILL at random instants, then `capacity tier resume`:
 after every trial, every original file exists whole (its sha256 unchanged) in at least one
 place, no work or temporary files are left, and every unit is done.  Some trials kill the
-first resume too."""
+first resume too, some cut the SSH connections from the server, and in all of them a writer
+adds late images to the studies being moved."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,50 +94,125 @@ def span(tmp_path_factory: pytest.TempPathFactory, sshd: SshServer) -> float:
     return max(0.5, (time.monotonic() - started) * 1.1)
 
 
+class LateWriter(threading.Thread):
+    """Writes late images into the studies while apply and resume run, as a PACS writes key
+    images and reports into old studies; remembers every file it finished writing.
+
+    A few land at random instants (a study changed before its move began is skipped); one
+    burst lands the moment a copy is seen under way, into every study still on hot, so the
+    study being moved gains a file between its check and its deletion."""
+
+    def __init__(self, roots: dict[str, Path], units: list[str], rng: random.Random,
+                 span: float) -> None:
+        super().__init__(daemon=True)
+        self.roots, self.units, self.rng, self.span = roots, units, rng, span
+        self.written: dict[str, str] = {}
+        self.halt = threading.Event()
+        self.count = 0
+
+    def run(self) -> None:
+        instants = [self.rng.random() * self.span for _ in range(self.rng.randrange(3))]
+        started, burst = time.monotonic(), False
+        work = self.roots["warm"] / ".capacity-work"
+        while not self.halt.wait(0.005):
+            now = time.monotonic() - started
+            if instants and now >= min(instants):
+                instants.remove(min(instants))
+                self.write(self.rng.choice(self.units))
+            if not burst and work.is_dir() and any(work.iterdir()):
+                burst = True
+                for unit in self.units:
+                    if (self.roots["hot"] / unit).is_dir():
+                        self.write(unit)
+
+    def write(self, unit: str) -> None:
+        study, data = self.roots["hot"] / unit, self.rng.randbytes(self.rng.randrange(1, 30_000))
+        self.count += 1
+        name = f"late-{self.count}.dcm"
+        try:
+            study.mkdir(parents=True, exist_ok=True)  # the PACS makes it again if gone
+            (study / name).write_bytes(data)
+        except OSError:
+            return  # the folder vanished under us: nothing was written, nothing lost
+        self.written[hashlib.sha256(data).hexdigest()] = f"{unit}/{name}"
+
+    def stop(self) -> dict[str, str]:
+        self.halt.set()
+        self.join()
+        return self.written
+
+
+def contents(*roots: Path) -> set[str]:
+    """sha256 of every regular file anywhere under the roots (a kept-both folder too)."""
+    return {hashlib.sha256(p.read_bytes()).hexdigest() for r in roots for p in r.rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
 def test_kill_at_any_instant_loses_nothing(trial: int, tmp_path: Path, sshd: SshServer,
                                            span: float, request: pytest.FixtureRequest
                                            ) -> None:
     """SIGKILL of apply at an instant spread over a measured run (every other trial kills
-    a resume too)."""
+    a resume too; every third cuts the SSH connections from the server instead), while a
+    writer adds late images to the studies."""
     rng = random.Random(trial)
     roots, before, plan = build(tmp_path, sshd, rng)
     state = str(tmp_path / "state")
     trials = request.config.getoption("--trials") or TRIALS
+    units = sorted({rel.rsplit("/", 1)[0] for rel in before})
+    writer = LateWriter(roots, units, random.Random(trial + 10_000), span)
+    writer.start()
 
     # Spread the kill instants over the whole run, one slice per trial.
     delay = (trial + rng.random()) / trials * span
     apply = start("tier", "apply", str(plan), "--state", state)
-    kill_after(apply, delay)
+    if trial % 3 == 2:
+        try:
+            apply.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            sshd.drop_connections()
+        apply.wait(timeout=300)
+    else:
+        kill_after(apply, delay)
     if trial % 2:
         first = start("tier", "resume", "--state", state)
         kill_after(first, rng.random() * span / 2)
+    late = writer.stop()
     resume = subprocess.run([sys.executable, "-m", "capacity", "tier", "resume", "--state",
                              state, "--format", "json"], cwd=ROOT, capture_output=True,
                             text=True, timeout=300, check=False)
     assert resume.returncode == 0, resume.stdout + resume.stderr
 
-    # Every file whole in at least one place, wherever it is.
-    assert snapshot(roots["hot"], roots["warm"]) == before
-    for rel in before:
-        places = [r / rel for r in roots.values() if (r / rel).is_file()]
-        assert places, rel
+    # Every file, original or late, whole in at least one place, wherever it is.
+    assert set(before.values()) | set(late) <= contents(roots["hot"], roots["warm"])
+    for rel, digest in before.items():
+        assert digest in {snapshot(r).get(rel) for r in roots.values()}, rel
     leftovers = [p for r in roots.values() for p in r.rglob("*")
                  if ".capacity-work" in str(p) or ".capacity-tmp" in p.name
-                 or p.name.endswith(".capacity-stub")]
+                 or ".capacity-deleting" in p.name or p.name.endswith(".capacity-stub")]
     assert not leftovers
     status = json.loads(subprocess.run(
         [sys.executable, "-m", "capacity", "tier", "status", "--state", state, "--format",
          "json"], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     if status["hosts"]:  # empty when the apply was killed before it journaled anything
-        assert status["hosts"][0]["states"].get("done", 0) + status["hosts"][0]["states"].get(
-            "pending", 0) == status["hosts"][0]["units"]
-    # And a fresh apply of the plan finishes whatever is left, still losing nothing.
+        states = status["hosts"][0]["states"]
+        # A late image makes a study skipped or kept-both, never a failure.
+        assert not [f for f in status["failures"] if f["state"] == "failed"], status
+        assert sum(states.get(s, 0) for s in ("done", "pending", "kept-both", "skipped")) == \
+            status["hosts"][0]["units"], states
+    # And a fresh apply of the plan finishes whatever is left, still losing nothing: each
+    # study is on warm, or still on hot when late images changed it since it was planned
+    # (apply skips a study that changed); hot holds nothing else.
     again = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply",
                             str(plan), "--state", state], cwd=ROOT,
                            capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert snapshot(roots["warm"]) == before
-    assert not any(p.is_file() for p in roots["hot"].rglob("*"))
+    on = {name: snapshot(root) for name, root in roots.items()}
+    for rel, digest in before.items():
+        assert digest in (on["warm"].get(rel), on["hot"].get(rel)), rel
+    assert contents(roots["hot"]) <= set(late) | set(before.values())
+    assert set(late) <= contents(roots["hot"], roots["warm"])
+    if not late:
+        assert on["warm"] == before and not on["hot"]
     # The lock a killed apply left was recognised as stale, broken, and released.
     assert not (tmp_path / "host.lock").exists()
 

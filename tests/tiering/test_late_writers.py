@@ -57,31 +57,33 @@ def every_file(*roots: Path) -> dict[bytes, int]:
 
 
 class LateWriter(threading.Thread):
-    """Writes one late image into each unit's source the moment the journal says it is
-    being deleted; records what it wrote."""
+    """Writes one late image into each unit's source the moment the journal says it is in
+    ``state`` (being deleted, by default); records what it wrote."""
 
     def __init__(self, journal: Path, sshd: SshServer, roots: dict[str, Path], tier: str,
-                 rng: random.Random):
+                 rng: random.Random, state: str = J.DELETING):
         super().__init__(daemon=True)
         self.journal, self.sshd, self.root, self.rng = journal, sshd, roots[tier], rng
+        self.state = state
         self.written: dict[str, bytes] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         with SshTransport(self.sshd.target()) as t:
             while not self.stop.is_set():
-                for unit in self._deleting():
+                for unit in self._in_state():
                     if unit not in self.written:
                         self._write(t, unit)
                 time.sleep(0.0002)
 
-    def _deleting(self) -> list[str]:
+    def _in_state(self) -> list[str]:
         if not self.journal.exists():
             return []
         try:
             db = sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True, timeout=1)
             try:
-                rows = db.execute("SELECT unit FROM units WHERE state = 'deleting'").fetchall()
+                rows = db.execute("SELECT unit FROM units WHERE state = ?",
+                                  (self.state,)).fetchall()
             finally:
                 db.close()
         except sqlite3.Error:
@@ -100,8 +102,8 @@ class LateWriter(threading.Thread):
 
 
 def run_with_late_writer(tmp: Path, sshd: SshServer, *, action: str, policy: dict,
-                         seed: int) -> tuple[dict[str, Path], dict[bytes, int], LateWriter,
-                                             dict]:
+                         seed: int, state: str = J.DELETING
+                         ) -> tuple[dict[str, Path], dict[bytes, int], LateWriter, dict]:
     roots = make_roots(tmp)
     rng = random.Random(seed)
     tier = "hot" if action == "move" else "warm"
@@ -116,13 +118,13 @@ def run_with_late_writer(tmp: Path, sshd: SshServer, *, action: str, policy: dic
     else:
         plan = plan_from_disk(inventory, roots, [("warm", "", u) for u in units],
                               action="expire", rule="expire")
-    state = tmp / "state"
-    write_sealed(plan, tmp / "plan.json", state)
-    writer = LateWriter(state / "journal.sqlite", sshd, roots, tier, rng)
+    state_dir = tmp / "state"
+    write_sealed(plan, tmp / "plan.json", state_dir)
+    writer = LateWriter(state_dir / "journal.sqlite", sshd, roots, tier, rng, state)
     writer.start()
     try:
         run = capacity("tier", "apply", str(tmp / "plan.json"), "--allow-delete",
-                       "--format", "json", state=state)
+                       "--format", "json", state=state_dir)
     finally:
         writer.stop.set()
         writer.join()
@@ -155,6 +157,80 @@ def test_a_late_image_is_never_lost(tmp_path: Path, sshd: SshServer, action: str
     assert len(kept) == report["kept_both"]
     assert all("arrived or changed after the check" in r["error"]
                or "new files appeared" in r["error"] for r in kept)
+
+
+def test_a_late_image_during_the_copy_skips_the_study(tmp_path: Path,
+                                                      sshd: SshServer) -> None:
+    """An image that arrives while its study is copied is a changed study, not a failed
+    copy: the study stays whole where it was, is skipped (so the error brake does not
+    count it), and the next run plans it as it is now."""
+    roots, before, writer, report = run_with_late_writer(
+        tmp_path, sshd, action="move", policy={}, seed=7, state=J.COPYING)
+    assert writer.written, "the writer caught no unit while it was copying"
+    after = every_file(*roots.values())
+    assert all(after.get(d, 0) >= 1 for d in before), "a planned image was lost"
+    assert all(after.get(hashlib.sha256(data).digest(), 0) >= 1
+               for data in writer.written.values()), "a late image was lost"
+    assert report["failed"] == 0
+    assert report["done"] + report["skipped"] + report["kept_both"] == STUDIES
+    audit = [json.loads(line) for line in
+             (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    skipped = {r["unit"] for r in audit if r["step"] == "skipped"}
+    assert skipped and skipped <= set(writer.written)
+    for unit in skipped:  # whole at its source, nothing of it at the target
+        assert (roots["hot"] / unit / "late.dcm").is_file()
+        assert not (roots["warm"] / unit).exists()
+
+
+def test_a_study_rewritten_during_its_copy_is_skipped_not_failed(tmp_path: Path,
+                                                                 sshd: SshServer) -> None:
+    """A file the PACS rewrites in place while it is copied (a corrected header): the
+    source's hash is of the old bytes, the copy holds some of each, and the listing shows
+    the change.  That is a changed study, skipped whole; not a failed copy."""
+    roots = make_roots(tmp_path)
+    rng = random.Random(5)
+    make_study(roots["hot"], "2014/01/STUDY", 2, 1000, rng, age_days=4000)
+    big = roots["hot"] / "2014/01/STUDY/big.dcm"
+    big.write_bytes(rng.randbytes(6_000_000))
+    when = (roots["hot"] / "2014/01/STUDY/IM00000.dcm").stat().st_mtime
+    os.utime(big, (when, when))
+    inventory = inventory_file(tmp_path, sshd, roots, host={"pacing": {"bandwidth": "3MB/s"}})
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", "2014/01/STUDY")])
+    state = tmp_path / "state"
+    write_sealed(plan, tmp_path / "plan.json", state)
+    rewritten = rng.randbytes(6_000_000)
+
+    def rewrite_mid_copy() -> None:
+        journal = state / "journal.sqlite"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if journal.exists():
+                db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1)
+                try:
+                    copying = db.execute("SELECT 1 FROM units WHERE state = ?",
+                                         (J.COPYING,)).fetchone()
+                except sqlite3.Error:
+                    copying = None
+                finally:
+                    db.close()
+                if copying:
+                    time.sleep(0.8)  # the source is hashed; the copy is a third through
+                    with open(big, "r+b") as f:  # in place: the copy never sees it shrink
+                        f.write(rewritten)
+                    return
+            time.sleep(0.001)
+
+    writer = threading.Thread(target=rewrite_mid_copy, daemon=True)
+    writer.start()
+    run = capacity("tier", "apply", str(tmp_path / "plan.json"), "--format", "json",
+                   state=state)
+    writer.join()
+    report = json.loads(run.stdout)["hosts"][0]
+    assert (report["failed"], report["skipped"]) == (0, 1), run.stdout
+    assert big.read_bytes() == rewritten
+    assert not (roots["warm"] / "2014/01/STUDY").exists()
+    audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    assert any("changed while it was copied" in str(r.get("error")) for r in audit)
 
 
 def test_an_expiry_leaves_exactly_the_late_images(tmp_path: Path, sshd: SshServer) -> None:
