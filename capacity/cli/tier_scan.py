@@ -52,11 +52,6 @@ def _hosts(inv: Inventory, wanted: list[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted)) if wanted else list(inv.hosts)
 
 
-def _raw_safe(path: str) -> str:
-    """A name that is not valid UTF-8 shows its odd bytes as \\xNN (JSON cannot hold them)."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
@@ -202,7 +197,7 @@ def du_report(inv: Inventory, catalogue: Catalogue, names: list[str], tiers: lis
                 "scanned": _iso(last.finished) if last else None,
                 **_usage_json(total),
                 "unit_count": len(units),
-                "units": [{"unit": _raw_safe(u.unit or ""), **_usage_json(u)}
+                "units": [{"unit": u.unit or "", **_usage_json(u)}
                           for u in (units[:top] if top else units)],
             })
     return {"catalogue": str(catalogue.path), "tiers": found}

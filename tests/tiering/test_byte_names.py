@@ -90,6 +90,10 @@ def test_tables_show_such_names_escaped(tmp_path: Path, sshd: SshServer) -> None
         assert "\x1b" not in out and "\x07" not in out  # no terminal control reaches it
         assert "STUDY-\\xe9\\x1b]0;pwned\\x07[" in out, out  # escaped, and the markup
         assert "bold]B" in out  # shown as written (a table may wrap it), not applied
+    # In JSON the name's bytes survive a round trip (os.fsencode of what json.loads gives).
+    du = capacity("tier", "du", inventory, "--state", state, "--depth", "3", "--format", "json")
+    units = [u["unit"] for t in json.loads(du.stdout.decode("utf-8"))["tiers"] for u in t["units"]]
+    assert os.fsencode("2014/01/STUDY-\udce9\x1b]0;pwned\x07[bold]B") in map(os.fsencode, units)
 
 
 def test_damaged_state_files_are_bad_input(tmp_path: Path) -> None:
