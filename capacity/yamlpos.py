@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from capacity.errors import BadInput, located
+
 PathKey = tuple[str | int, ...]
 
 
@@ -34,17 +36,27 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.position}: {self.field}: {self.message}" if self.field else (
-            f"{self.position}: {self.message}")
+        return located(str(self.position), self.field, self.message)
 
 
-class InputError(Exception):
-    """Bad input: every problem found, each with its position."""
+class InputError(BadInput):
+    """Bad input: every problem found, each with its position (one line each)."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(set(problems), key=lambda p: (p.position.file, p.position.line,
                                                              p.position.col, p.field))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        one = self.problems[0] if len(self.problems) == 1 else None
+        if one is None:
+            super().__init__("\n".join(str(p) for p in self.problems))
+        else:  # where it is, for a caller that wants the parts
+            super().__init__(one.message, file=one.position.file, line=one.position.line,
+                             col=one.position.col, field=one.field)
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
 
 
 @dataclass

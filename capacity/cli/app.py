@@ -4,15 +4,43 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from capacity.cli import catalog_commands, inventory_commands, sim_commands, tier_commands
-from capacity.cli.common import inventory_warnings_printed, print_problems
-from capacity.yamlpos import InputError
+from capacity.cli.common import inventory_warnings_printed, printable
+from capacity.errors import BadInput, CapacityError
+
+DAMAGED = ("capacity: a state database (catalogue or journal) is damaged: {}; move it aside:"
+           " a catalogue is made again by `capacity tier scan`, a journal's story is in the"
+           " audit log")
+
+
+class _ErrorsMapped(TyperGroup):
+    """The one place errors become exit codes: a :class:`CapacityError` out of any command
+    prints its lines on stderr and exits with its code (2 bad input, 1 a failed job).  Here
+    rather than in ``main``, so the app invoked any other way (tests) exits the same."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as exc:  # damage found past a state file's first page
+            raise _exit(BadInput(DAMAGED.format(exc))) from None
+        except CapacityError as exc:
+            raise _exit(exc) from None
+
+
+def _exit(error: CapacityError) -> typer.Exit:
+    for line in error.lines():
+        print(printable(line), file=sys.stderr)
+    return typer.Exit(error.exit_status)
+
 
 app = typer.Typer(
     name="capacity",
+    cls=_ErrorsMapped,
     help="Capacity planning and storage-tier management from one declarative inventory.",
     no_args_is_help=True,
     add_completion=False,
@@ -28,16 +56,7 @@ tier_commands.register(app)
 
 
 def main() -> None:
-    """Console entry point.  Usage errors exit 2 (click's own handling); bad input exits 2
-    with every problem listed, never a traceback."""
-    try:
-        with inventory_warnings_printed():
-            app()
-    except InputError as exc:
-        print_problems(exc.problems)
-        sys.exit(2)
-    except sqlite3.DatabaseError as exc:  # damage found past a state file's first page
-        print(f"capacity: a state database (catalogue or journal) is damaged: {exc}; move"
-              " it aside: a catalogue is made again by `capacity tier scan`, a journal's"
-              " story is in the audit log", file=sys.stderr)
-        sys.exit(2)
+    """Console entry point.  Usage errors exit 2 (click's own handling); the tool's errors
+    exit as :class:`_ErrorsMapped` says, never with a traceback."""
+    with inventory_warnings_printed():
+        app()

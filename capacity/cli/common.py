@@ -45,13 +45,17 @@ def state_dir(path: Path | None) -> StateDir:
     return StateDir(path or default_state_dir())
 
 
-def shown(text: str) -> Text:
+def printable(text: str) -> str:
     """Text from a host (a file name, an error about one) fit for the terminal: bytes that
     are not UTF-8 as \\xNN, control characters (ESC, BEL, newlines: a name could retitle the
-    window or erase the line a reviewer reads) as escapes, and never read as rich markup."""
+    window or erase the line a reviewer reads) as escapes."""
     safe = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return Text("".join(c if c.isprintable() else c.encode("unicode_escape").decode()
-                        for c in safe))
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in safe)
+
+
+def shown(text: str) -> Text:
+    """:func:`printable` text for rich, never read as markup."""
+    return Text(printable(text))
 
 
 def print_problems(problems: list[Problem]) -> None:

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from capacity.errors import HostTrouble
 from capacity.transports import AlreadyExists, Transport
 
 
-class LockHeld(RuntimeError):
+class LockHeld(RuntimeError, HostTrouble):
     """Another apply holds the host."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
 
+from capacity.errors import JobFailed
 from capacity.model import Host, Inventory
 from capacity.model.inventory import overlapping_roots
 from capacity.tiering import hosts
@@ -45,7 +46,7 @@ _WRITE_LOCK = threading.Lock()
 Connect = Callable[[Host], Transport]
 
 
-class ScanError(RuntimeError):
+class ScanError(RuntimeError, JobFailed):
     """A tier could not be scanned (completely); the catalogue keeps its previous scan."""
 
     def __init__(self, message: str, *, host: str, tier: str, root: str) -> None:

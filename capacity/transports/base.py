@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from capacity.errors import HostTrouble
+
 #: Prefix of the temporary names that :meth:`Transport.write` creates next to its target.
 #: A crash can leave one behind; scanners should skip such names and cleanup may delete them.
 TEMP_PREFIX = ".capacity-tmp."
@@ -122,8 +124,9 @@ class DiskSpace:
 # --------------------------------------------------------------------------- errors
 
 
-class TransportError(OSError):
-    """Any failure of a transport operation.  ``errno`` is set when the host told us one."""
+class TransportError(OSError, HostTrouble):
+    """Any failure of a transport operation.  ``errno`` is set when the host told us one.
+    Host trouble to the CLI (exit 1) when nothing on the way caught it."""
 
     def __init__(self, message: str, *, path: str | None = None, code: int | None = None,
                  host: str | None = None) -> None:
