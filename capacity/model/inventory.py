@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from capacity.model.base import Date, Model, Name
 from capacity.model.demand import Procurement, Replication, Workload
-from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site
+from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site, Thresholds
 from capacity.model.hardware import Catalog
 from capacity.model.policy import Pacing, Policy
 
@@ -194,6 +194,17 @@ class Inventory(Model):
         if ref in self.object_stores:
             return Resource("object_store", ref, self.object_stores[ref].site)
         return None
+
+    def thresholds(self, ref: str) -> Thresholds | None:
+        """The fill thresholds of the storage resource ``ref`` names (None: no such)."""
+        found = self.resource(ref)
+        if found is None:
+            return None
+        if found.kind == "pool":
+            return self.pool(ref).thresholds
+        if found.kind == "cluster":
+            return self.clusters[ref].thresholds
+        return self.object_stores[ref].thresholds
 
     def pool(self, ref: str) -> Pool:
         array_name, _, pool_name = ref.partition("/")

@@ -24,7 +24,8 @@ from capacity.model.base import (
     Positive,
 )
 from capacity.model.demand import Workload
-from capacity.model.policy import WindowText, hours_per_day
+from capacity.model.policy.language import WindowText
+from capacity.model.policy.windows import hours_per_day
 
 
 class At(Model):

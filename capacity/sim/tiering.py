@@ -1,28 +1,41 @@
-"""Tier policies played forward: the very policy objects the tiering engine applies to hosts.
+"""Tier policies played forward: scheduled runs of the very rules the tiering engine applies.
 
-Each day a policy's rules act in order.  A move rule takes the oldest eligible data of the
-workloads the policy governs from its source tier to its target tier, only while the source
-is above the high watermark (when the policy has a trigger) and until it is down to the low
-one, within the day's bandwidth x window allowance and the per-run byte cap, and never
-filling the target past its critical threshold.  An expire rule deletes data past both its
-age and the policy's retention.
+At each instant the policy's schedule starts a run (``policy.run_times``), the simulator
+shows ``policy.decide`` its storage as tier states and its cohorts as candidate units, and
+does what the decision says, as far as ``policy.paced`` lets it in the time the host's and
+the policy's windows leave at the bandwidth limit.  Nothing here decides anything.
 
-Modelled: age (``older_than``).  Not modelled: path and size selections and holds, which
-need file names; the simulator assumes they match the governed workloads' data.
+A cohort is shown as units of its workload's study size (the mean of its drivers; 100 MB
+without drivers), in age bands: between two ages at which rules of its tier change
+their minds, every unit is chosen by the same rule.  Data has no names in the simulator, so
+path selections are taken to match and holds to hold nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import simpy
 
-from capacity.model import Policy, Rule
-from capacity.sim.twin import TIERING, Store, Twin
+from capacity.model import Policy, Rule, Workload
+from capacity.model.policy import (
+    Candidate,
+    OpenHours,
+    RunDecision,
+    TierState,
+    budget,
+    decide,
+    effective,
+    paced,
+)
+from capacity.model.policy.windows import run_times
+from capacity.sim.twin import TIERING, Clock, Store, Twin
 
 NOTE_EVERY_DAYS = 90
+"""A target held at its critical threshold is noted once a quarter, not every run."""
 RECOUNT_DAYS = 7
 """How long a forecast of what tiering leaves on a resource is reused: it moves slowly, and
 counting every cohort daily would dominate a long run."""
@@ -59,13 +72,6 @@ def _routes(twin: Twin, policy_name: str) -> list[Route]:
             if route and (target or rule.action == "expire") and route not in found:
                 found.append(route)
     return found
-
-
-def daily_allowance(twin: Twin, policy: Policy) -> float:
-    """Bytes the policy may move in a day: its own and its hosts' pacing, and its cap."""
-    limits = [policy.pacing.bytes_per_day(), policy.caps.bytes]
-    limits += [twin.inventory.hosts[h].pacing.bytes_per_day() for h in policy.hosts]
-    return min((float(x) for x in limits if x is not None), default=math.inf)
 
 
 def governed(twin: Twin, policy_name: str) -> Sequence[str]:
@@ -135,63 +141,124 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
     return max(held, low * twin.stores[ref].available)
 
 
-def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
+@dataclass(frozen=True)
+class _Band:
+    """Data of one workload on one store between two ages (in days, [youngest, oldest))."""
+
+    workload: str
+    store: Store
+    youngest: int
+    oldest: float
+
+
+def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event | Clock, int, None]:
+    """The policy's runs, at the instants its schedule names, every day."""
     policy = twin.inventory.policies[policy_name]
-    allowance_per_day = daily_allowance(twin, policy)
-    # Each rule as it runs: where from, where to (None: expire), and the age it acts at.
-    plan = [(route, twin.stores[route.source],
-             twin.stores[route.target] if route.target is not None else None,
-             _acts_at(policy, route)) for route in routes(twin, policy_name)]
-    draining: dict[str, bool] = {}  # source -> above high, not yet down to low
-    last_note: dict[str, int] = {}
+    plan = routes(twin, policy_name)
+    if not plan:
+        return
+    host = twin.inventory.hosts[policy.hosts[0]]
+    stores = {r.rule.source: twin.stores[r.source] for r in plan}
+    stores.update({r.rule.target: twin.stores[r.target] for r in plan
+                   if r.target and r.rule.target})
+    hours, bandwidth = effective(host.pacing, policy.pacing)
+    ages = {tier: _ages(policy, tier) for tier in {r.rule.source for r in plan}}
+    noted: dict[str, int] = {}  # target -> day it was last noted as held back
+    sizes: dict[str, float] = {}  # workload -> its unit's bytes
     day = yield twin.at(TIERING)
     clock = twin.clock()
     while True:
-        allowance = allowance_per_day
-        names = governed(twin, policy_name)  # add_workload events can join later
-        for route, source, target, age in plan:
-            if target is None:
-                for name in names:
-                    source.expire(name, day - age)
-                continue
-            limit = _move_limit(policy, source, draining)
-            if limit <= 0:
-                continue  # under a trigger, most days: nothing may leave the source
-            room = target.available * target.thresholds.critical - target.used
-            if room < limit and day - last_note.get(target.ref, -10**9) >= NOTE_EVERY_DAYS:
-                last_note[target.ref] = day
-                twin.note("tiering-held", target.ref, f"{route.rule.name}: target at its"
-                          " critical threshold; moves held back", rule=route.rule.name)
-            limit = min(limit, allowance, max(0.0, room))
-            for name in names:
-                if limit <= 0:
-                    break
-                if name not in source.cohorts:
-                    continue  # none of its data sits here (it lands on another tier)
-                for birth, nbytes in source.take_older(name, day - age, limit):
-                    target.add(name, birth, nbytes)
-                    limit -= nbytes
-                    allowance -= nbytes
+        today = twin.date(day)
+        times = run_times(policy.schedule, hours, today)
+        for i, start in enumerate(times):
+            until = times[i + 1] if i + 1 < len(times) else None
+            _run(twin, policy_name, stores, ages, day, start, until, hours, bandwidth,
+                 noted, sizes)
         day = yield clock
 
 
-def _acts_at(policy: Policy, route: Route) -> int:
-    """The age at which a rule takes data: an expire rule never before the retention."""
-    age = route.rule.select.older_than or 0
-    return age if route.target is not None else max(age, policy.retention)
+def _ages(policy: Policy, tier: str) -> list[int]:
+    """Ages at which the rules of ``tier`` may change their minds: band edges."""
+    edges = {0}
+    for rule in policy.rules:
+        if rule.source == tier:
+            edges.add(rule.select.older_than or 0)
+            if rule.action == "expire":
+                edges.add(policy.retention)
+    return sorted(edges)
 
 
-def _move_limit(policy: Policy, source: Store, draining: dict[str, bool]) -> float:
-    """How much may leave the source today under the watermarks (inf without a trigger)."""
-    if policy.trigger is None:
-        return math.inf
-    used, available = source.used, source.available
-    if (used / available if available else math.inf) > policy.trigger.high:  # its fill
-        draining[source.ref] = True
-    if not draining.get(source.ref):
-        return 0.0
-    excess = used - policy.trigger.low * available
-    if excess <= 0:
-        draining[source.ref] = False
-        return 0.0
-    return excess
+def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
+         ages: dict[str, list[int]], day: int, start: dt.datetime, until: dt.datetime | None,
+         hours: OpenHours, bandwidth: float | None, noted: dict[str, int],
+         sizes: dict[str, float]) -> None:
+    """One run: the policy decides on the stores as they are, and what it may do is done."""
+    policy = twin.inventory.policies[policy_name]
+    tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
+             for tier, s in stores.items()}
+    candidates = [c for tier in ages for c in _candidates(
+        twin, policy_name, tier, stores[tier], ages[tier], day, sizes)]
+    if not candidates:
+        return
+    decision = decide(policy, tiers, candidates, start.date(), explain=False)
+    _note_held_back(twin, decision, stores, day, noted)
+    seconds = hours.seconds_open_from(start.time())
+    if until is not None:
+        seconds = min(seconds, (until - start).total_seconds())
+    for d in paced(decision, budget(bandwidth, seconds)):
+        band: _Band = d.candidate.ref
+        nbytes = min(d.bytes, band.store.cohorts[band.workload].born_between(
+            day - band.oldest, day - band.youngest))
+        if d.rule.target is None:
+            band.store.expire(band.workload, day - band.youngest, nbytes)
+        else:
+            target = stores[d.rule.target]
+            for birth, part in band.store.take_older(band.workload, day - band.youngest,
+                                                     nbytes):
+                target.add(band.workload, birth, part)
+
+
+def _note_held_back(twin: Twin, decision: RunDecision, stores: dict[str, Store],
+                    day: int, noted: dict[str, int]) -> None:
+    for d in decision.left:
+        target = stores[d.rule.target] if d.limit == "target" and d.rule.target else None
+        if target is not None and day - noted.get(target.ref, -10**9) >= NOTE_EVERY_DAYS:
+            noted[target.ref] = day
+            twin.note("tiering-held", target.ref, f"{d.rule.name}: target at its critical"
+                      " threshold; moves held back", rule=d.rule.name)
+
+
+def _candidates(twin: Twin, policy_name: str, tier: str, store: Store, ages: list[int],
+                day: int, sizes: dict[str, float]) -> list[Candidate]:
+    """The governed workloads' data on ``store`` as candidate units, by age band."""
+    policy = twin.inventory.policies[policy_name]
+    found = []
+    for name in governed(twin, policy_name):
+        cohorts = store.cohorts.get(name)
+        if cohorts is None or not cohorts.births:
+            continue
+        unit = sizes.get(name) or sizes.setdefault(name, _unit_bytes(twin.workloads[name].model))
+        for i, youngest in enumerate(ages):
+            oldest = ages[i + 1] if i + 1 < len(ages) else math.inf
+            if cohorts.births[0] > day - youngest:
+                break  # nothing this old yet (bands go from young to old)
+            if policy.first_rule(tier, None, unit, youngest) is None:
+                continue  # no rule takes data of this age: no need to count it
+            held = cohorts.born_between(day - oldest, day - youngest)
+            if held > 0:
+                found.append(Candidate(tier, None, unit, float(youngest),
+                                       count=math.ceil(held / unit),
+                                       ref=_Band(name, store, youngest, oldest)))
+    return found
+
+
+STUDY_BYTES = 100 * 10**6
+"""The unit of a workload without drivers: a 100 MB study (CT studies are 100-500 MB)."""
+
+
+def _unit_bytes(model: Workload) -> float:
+    """A workload's unit: its mean study as stored (``STUDY_BYTES`` without drivers)."""
+    studies = sum(d.studies_per_day for d in model.drivers)
+    if studies:
+        return sum(d.bytes_per_day for d in model.drivers) / studies
+    return STUDY_BYTES

@@ -32,7 +32,7 @@ from typing import Any
 
 from capacity.model import Host, Inventory, Policy
 from capacity.model.inventory import path_contains
-from capacity.model.policy import Window
+from capacity.model.policy import OpenHours, effective
 from capacity.tiering import journal as J
 from capacity.tiering import remote
 from capacity.tiering.audit import AuditLog
@@ -137,10 +137,9 @@ class Engine:
             final = self.advance(row)
             failures += final == J.FAILED or self.errors > errors
             _count(report, final, row.bytes)
-            brake = policy.error_brake if policy else None
-            if brake and (failures >= brake.failures
-                          or (tries >= 20 and failures / tries >= brake.ratio)):
-                report.stopped = f"error brake: {failures} of {tries} units failed"
+            tripped = policy.error_brake.tripped(failures, tries) if policy else None
+            if tripped:
+                report.stopped = tripped
                 break
         report.seconds = time.monotonic() - started
         return report
@@ -551,27 +550,19 @@ class Engine:
                 raise UnitProblem(J.SKIPPED, f"{row.source} holds the root of tier {tier!r}"
                                   f" ({root}): a unit never takes another tier with it")
 
+    def _pacing(self, policy: Policy | None) -> tuple[OpenHours, float | None]:
+        return effective(self.host.pacing, *([policy.pacing] if policy else []))
+
     def _bandwidth(self, row: UnitRow) -> float | None:
-        policy = self.inventory.policies.get(row.policy)
-        limits = [self.host.pacing.bandwidth, policy.pacing.bandwidth if policy else None]
-        found = [x for x in limits if x]
-        return min(found) if found else None
+        return self._pacing(self.inventory.policies.get(row.policy))[1]
 
     def _window_closed(self, policy: Policy | None) -> str | None:
         if not self.options.respect_windows:
             return None
-        windows: list[Window] = [*self.host.pacing.windows,
-                                 *(policy.pacing.windows if policy else [])]
-        if not windows:
+        hours = self._pacing(policy)[0]
+        if hours.open_at(self.options.clock().time()):
             return None
-        now = self.options.clock().time()
-        if any(w.contains(now) for w in windows):
-            return None
-        return f"outside the time windows ({', '.join(_window_text(w) for w in windows)})"
-
-
-def _window_text(w: Window) -> str:
-    return f"{w.start:%H:%M}-{w.end:%H:%M}"
+        return f"outside the time windows (open {hours.text()})"
 
 
 def _count(report: HostReport, final: str, nbytes: int) -> None:

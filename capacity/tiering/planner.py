@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from capacity.model import Host, Inventory, Policy
-from capacity.model.policy import Rule
+from capacity.model.policy import Candidate, Decision, TierState, decide
 from capacity.tiering.binding import config_digest
 from capacity.tiering.planfile import Plan, PlannedUnit, Skipped, UnitFile
 from capacity.tiering.records import FileRecord, TierUsage
-from capacity.units import format_days, format_size
 
 SECONDS_PER_DAY = 86400.0
 
@@ -92,190 +90,49 @@ def age_days(now: dt.datetime, timestamp: float) -> float:
     return (now.timestamp() - timestamp) / SECONDS_PER_DAY
 
 
-# --------------------------------------------------------------------------- candidates
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A unit and the rule that chose it (first match wins)."""
-
-    unit: Unit
-    rule: Rule
-    age_days: float
-    """Age as the rule judges it (modification or access time)."""
-    written_days: float
-    """Modification age: retention always counts from the last write, whatever the rule
-    selects on, so reading old data never makes it expirable sooner or later."""
-
-
-def choose(policy: Policy, units: Iterable[Unit], now: dt.datetime) -> dict[str, list[Candidate]]:
-    """Rule name -> the units it chose, in the policy's order (oldest or largest first)."""
-    chosen: dict[str, list[Candidate]] = {rule.name: [] for rule in policy.rules}
-    for unit in units:
-        written = age_days(now, unit.newest_mtime)
-        accessed = age_days(now, unit.newest_atime)
-        rule = policy.first_rule(unit.tier, unit.path, unit.bytes, written,
-                                 atime_age_days=accessed)
-        if rule is not None:
-            age = accessed if rule.select.age_of == "atime" else written
-            chosen[rule.name].append(Candidate(unit, rule, age, written))
-    for candidates in chosen.values():
-        candidates.sort(key=_order_key(policy))
-    return chosen
-
-
-def _order_key(policy: Policy) -> Callable[[Candidate], tuple[Any, ...]]:
-    if policy.order == "largest":
-        return lambda c: (-c.unit.bytes, -c.age_days, c.unit.path)
-    return lambda c: (-c.age_days, c.unit.path)
-
-
-# --------------------------------------------------------------------------- reasons
-
-
-def _pct(ratio: float) -> str:
-    # Two decimals, so a fill just above a mark never reads as equal to it.
-    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def why_selected(candidate: Candidate) -> str:
-    """The selection conditions that chose the unit, with the unit's own figures."""
-    select, unit = candidate.rule.select, candidate.unit
-    days = math.floor(candidate.age_days)
-    parts = []
-    if select.older_than is not None:
-        figure = (f"newest access {days} days ago" if select.age_of == "atime"
-                  else f"newest file {days} days old")
-        parts.append(f"older than {format_days(select.older_than)}: {figure}")
-    if select.larger_than is not None:
-        parts.append(f"larger than {format_size(select.larger_than)}: "
-                     f"{format_size(unit.bytes)}")
-    if select.smaller_than is not None:
-        parts.append(f"smaller than {format_size(select.smaller_than)}: "
-                     f"{format_size(unit.bytes)}")
-    if select.paths:
-        parts.append("path matches " + ", ".join(repr(p) for p in select.paths))
-    if select.exclude:
-        parts.append("not excluded by " + ", ".join(repr(p) for p in select.exclude))
-    return "; ".join(parts) or "the rule selects every unit"
-
-
 # --------------------------------------------------------------------------- one run
 
 
-@dataclass
-class _Run:
-    """What one run of a policy on one host has taken so far: caps and projected fill."""
+def candidate(unit: Unit, now: dt.datetime, claimed: Mapping[tuple[str, str], str]
+              ) -> Candidate:
+    """A catalogue unit as the policy rules see it, with what the catalogue knows stops it."""
+    return Candidate(tier=unit.tier, path=unit.path, unit_bytes=unit.bytes,
+                     age_days=age_days(now, unit.newest_mtime),
+                     atime_age_days=age_days(now, unit.newest_atime),
+                     files=tuple(r.path for r in unit.files),
+                     blocked=_overlap(unit, claimed) or _odd(unit), ref=unit)
 
-    policy: Policy
-    usage: Mapping[str, TierUsage]
-    today: dt.date
-    claimed: Mapping[tuple[str, str], str]
-    taken_bytes: int = 0
-    taken_units: int = 0
-    capped: str | None = None
-    freed: dict[str, int] = field(default_factory=dict)
-    """Tier -> bytes this run takes off it (moves and expiry)."""
 
-    def projected_fill(self, tier: str) -> float:
-        usage = self.usage[tier]
-        return (usage.used - self.freed.get(tier, 0)) / usage.total if usage.total else 0.0
+def _overlap(unit: Unit, claimed: Mapping[tuple[str, str], str]) -> str | None:
+    for record in unit.files:
+        owner = claimed.get((unit.tier, record.path))
+        if owner is not None:
+            return f"already planned by policy {owner}"
+    return None
 
-    def refusal(self, c: Candidate) -> str | None:
-        """Why the plan leaves this chosen unit alone, or None to plan it."""
-        return (self._overlap(c) or self._odd(c) or self._expiry(c) or self._watermark(c)
-                or self._cap(c))
 
-    def _overlap(self, c: Candidate) -> str | None:
-        for record in c.unit.files:
-            owner = self.claimed.get((c.unit.tier, record.path))
-            if owner is not None:
-                return f"already planned by policy {owner}"
+def _odd(unit: Unit) -> str | None:
+    if not unit.odd:
         return None
-
-    def _odd(self, c: Candidate) -> str | None:
-        if not c.unit.odd:
-            return None
-        first = min(c.unit.odd, key=lambda r: r.path)
-        return (f"holds {_ODD_KINDS.get(first.kind, 'a non-regular file')} ({first.path}):"
-                " only regular files move, and moving the unit could follow a link out of"
-                " the tier")
-
-    def _expiry(self, c: Candidate) -> str | None:
-        if c.rule.action != "expire":
-            return None
-        if c.written_days < self.policy.retention:
-            return (f"under retention {format_days(self.policy.retention)}: newest file"
-                    f" {math.floor(c.written_days)} days old")
-        held = self.policy.holding(c.unit.path, (r.path for r in c.unit.files), self.today)
-        if not held:
-            return None
-        return "held: " + "; ".join(
-            h.reason + (f" (until {h.until.isoformat()})" if h.until else "") for h in held)
-
-    def _expirable(self, c: Candidate) -> str:
-        retention = self.policy.retention
-        text = f"; past retention {format_days(retention)}" if retention else "; no retention"
-        if retention and c.rule.select.age_of == "atime":
-            text += f" (newest file {math.floor(c.written_days)} days old)"
-        return text + ("; no hold applies" if self.policy.holds else "")
-
-    def _watermark(self, c: Candidate) -> str | None:
-        trigger, tier = self.policy.trigger, c.rule.source
-        if c.rule.action != "move" or trigger is None:
-            return None
-        if tier not in self.usage:
-            return (f"tier {tier} not measured: the rule acts only above high"
-                    f" {_pct(trigger.high)}")
-        if self.usage[tier].fill <= trigger.high:
-            return (f"tier {tier} {_pct(self.usage[tier].fill)} <= high {_pct(trigger.high)}:"
-                    " no move needed")
-        projected = self.projected_fill(tier)
-        if projected <= trigger.low:
-            return (f"tier {tier} projected {_pct(projected)} <= low {_pct(trigger.low)}:"
-                    " enough moved")
-        return None
-
-    def _cap(self, c: Candidate) -> str | None:
-        caps = self.policy.caps
-        if self.capped is None:
-            if caps.count is not None and self.taken_units >= caps.count:
-                self.capped = f"cap reached: {caps.count} units per run"
-            elif caps.bytes is not None and self.taken_bytes + c.unit.bytes > caps.bytes:
-                # Caps stop the run in order: no smaller unit jumps the queue.
-                self.capped = f"cap reached: {format_size(caps.bytes)} per run"
-                if c.unit.bytes > caps.bytes:  # it would stop every run: say so
-                    return (f"{self.capped} (this unit alone is {format_size(c.unit.bytes)}:"
-                            " it moves only under a larger cap)")
-        return self.capped
-
-    def take(self, c: Candidate) -> str:
-        """Count the unit against caps and fill; returns the reason it was chosen."""
-        reason = why_selected(c)
-        trigger, tier = self.policy.trigger, c.rule.source
-        if c.rule.action == "move" and trigger is not None:
-            reason += (f"; tier {tier} {_pct(self.usage[tier].fill)} > high"
-                       f" {_pct(trigger.high)} (projected {_pct(self.projected_fill(tier))}"
-                       f" before this unit, stop at low {_pct(trigger.low)})")
-        if c.rule.action == "expire":
-            reason += self._expirable(c)
-        self.taken_bytes += c.unit.bytes
-        self.taken_units += 1
-        self.freed[tier] = self.freed.get(tier, 0) + c.unit.bytes
-        return reason
+    first = min(unit.odd, key=lambda r: r.path)
+    return (f"holds {_ODD_KINDS.get(first.kind, 'a non-regular file')} ({first.path}):"
+            " only regular files move, and moving the unit could follow a link out of"
+            " the tier")
 
 
 def plan_policy(policy_name: str, policy: Policy, host_name: str, host: Host,
                 files: Mapping[str, Iterable[FileRecord]],
                 usage: Mapping[str, TierUsage] | None, now: dt.datetime, *,
                 claimed: Mapping[tuple[str, str], str] | None = None,
+                critical: Mapping[str, float] | None = None,
                 ) -> tuple[list[PlannedUnit], list[Skipped]]:
-    """One policy's run on one host.
+    """One policy's run on one host: the catalogue's units through ``policy.decide``.
 
     ``files``: tier -> its catalogue entries (tiers left out hold nothing);
     ``usage``: tier -> its measured fill (None or a missing tier: not measured, so triggered
     move rules plan nothing there); ``now``: a timezone-aware moment ages count from;
-    ``claimed``: (tier, file path) -> name of an earlier policy that already planned it.
+    ``claimed``: (tier, file path) -> name of an earlier policy that already planned it;
+    ``critical``: tier -> the fill a move must not take it past, as a target.
     Returns the planned units in the order they should run, and the skipped ones.
     """
     if now.tzinfo is None:
@@ -283,30 +140,25 @@ def plan_policy(policy_name: str, policy: Policy, host_name: str, host: Host,
     sources = {r.source for r in policy.rules if r.source in host.tiers}
     units = [u for tier in sorted(sources) for u in group_units(policy, tier,
                                                                  files.get(tier, ()))]
-    chosen = choose(policy, units, now)
-    run = _Run(policy, usage or {}, now.astimezone(dt.UTC).date(), claimed or {})
-    planned: list[PlannedUnit] = []
-    skipped: list[Skipped] = []
-    for rule in policy.rules:
-        for c in chosen[rule.name]:
-            refusal = run.refusal(c)
-            if refusal is not None:
-                skipped.append(Skipped(policy_name, host_name, rule.name, c.unit.path,
-                                       c.unit.bytes, refusal))
-                continue
-            reason = run.take(c)
-            planned.append(_planned(policy_name, host_name, c, reason))
+    tiers = {tier: TierState(u.used, u.total, (critical or {}).get(tier))
+             for tier, u in (usage or {}).items()}
+    decision = decide(policy, tiers, (candidate(u, now, claimed or {}) for u in units),
+                      now.astimezone(dt.UTC).date())
+    planned = [_planned(policy_name, host_name, d) for d in decision.taken]
+    skipped = [Skipped(policy_name, host_name, d.rule.name, d.candidate.ref.path,
+                       d.candidate.ref.bytes, d.reason) for d in decision.left]
     return planned, skipped
 
 
-def _planned(policy_name: str, host_name: str, c: Candidate, reason: str) -> PlannedUnit:
+def _planned(policy_name: str, host_name: str, d: Decision) -> PlannedUnit:
+    unit, rule = d.candidate.ref, d.rule
     files = tuple(UnitFile(r.path, r.size, r.mtime)
-                  for r in sorted(c.unit.files, key=lambda r: r.path))
+                  for r in sorted(unit.files, key=lambda r: r.path))
     return PlannedUnit(
-        policy=policy_name, host=host_name, rule=c.rule.name, action=c.rule.action,
-        source=c.rule.source, target=c.rule.target, unit=c.unit.path, files=files,
+        policy=policy_name, host=host_name, rule=rule.name, action=rule.action,
+        source=rule.source, target=rule.target, unit=unit.path, files=files,
         bytes=sum(f.size for f in files), newest_mtime=max(f.mtime for f in files),
-        age_days=round(c.age_days, 6), reason=reason)
+        age_days=round(d.candidate.age_for(rule), 6), reason=d.reason)
 
 
 # --------------------------------------------------------------------------- the estate
@@ -336,7 +188,7 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
             policy_name, policy, host_name, host,
             {tier: catalogue_files(host_name, tier) for tier in sources},
             {t: u for (h, t), u in left.items() if h == host_name}, now,
-            claimed=claimed.get(host_name))
+            claimed=claimed.get(host_name), critical=critical_fills(inventory, host))
         mine = claimed.setdefault(host_name, {})
         for unit in done:
             mine.update({(unit.source, f.path): policy_name for f in unit.files})
@@ -354,15 +206,32 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
                 digest=config_digest(inventory))
 
 
+def critical_fills(inventory: Inventory, host: Host) -> dict[str, float]:
+    """Tier -> the fill a move must not take it past: its storage's critical threshold
+    (tiers without a ``storage`` are guarded by apply's free-space check only)."""
+    found = {}
+    for name, tier in host.tiers.items():
+        thresholds = inventory.thresholds(tier.storage) if tier.storage else None
+        if thresholds is not None:
+            found[name] = thresholds.critical
+    return found
+
+
 def triggered_tiers(inventory: Inventory, *, policies: Collection[str] | None = None,
                     hosts: Collection[str] | None = None) -> list[tuple[str, str]]:
-    """(host, tier) pairs whose fill a plan needs: sources of move rules with a trigger."""
+    """(host, tier) pairs whose fill a plan needs: sources of move rules with a trigger,
+    and targets of move rules that have a critical threshold to keep."""
     found: dict[tuple[str, str], None] = {}
     for _name, host_name, policy in runs(inventory, policies, hosts):
-        if policy.trigger is not None:
-            for rule in policy.rules:
-                if rule.action == "move" and rule.source in inventory.hosts[host_name].tiers:
-                    found[(host_name, rule.source)] = None
+        host = inventory.hosts[host_name]
+        guarded = critical_fills(inventory, host)
+        for rule in policy.rules:
+            if rule.action != "move" or rule.source not in host.tiers:
+                continue
+            if policy.trigger is not None:
+                found[(host_name, rule.source)] = None
+            if rule.target in guarded:
+                found[(host_name, rule.target)] = None
     return sorted(found)
 
 

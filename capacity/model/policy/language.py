@@ -1,0 +1,350 @@
+"""The tier and lifecycle policy language: what a policy says, as data.
+
+What a run of a policy does with it (first match, watermarks, caps, pacing, the brake) is
+in ``capacity.model.policy.decide`` and ``.windows``: one set of rules, which the planner
+applies to a host's catalogue and the simulator to its cohorts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Literal, Self
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+
+from capacity import units
+from capacity.model.base import (
+    ByteRate,
+    Bytes,
+    Date,
+    Days,
+    Model,
+    Name,
+    NonNegative,
+    Positive,
+    Ratio,
+)
+
+
+class Selection(Model):
+    """Which units a rule may choose.  All given conditions must hold."""
+
+    older_than: Days | None = None
+    """Minimum age: '180d'. Age counts from the unit's newest file (a study is as young as
+    its last image)."""
+    age_of: Literal["mtime", "atime"] = "mtime"
+    """Which time stamp ages a file: modification (default) or last access."""
+    larger_than: Bytes | None = None
+    """Only units larger than this."""
+    smaller_than: Bytes | None = None
+    """Only units smaller than this."""
+    paths: list[str] = Field(default_factory=list)
+    """Glob patterns, relative to the tier root, that a unit's path must match ('*/CT/*')."""
+    exclude: list[str] = Field(default_factory=list)
+    """Glob patterns that rule a unit out."""
+
+    def matches(self, path: str | None, size: float, age_days: float) -> bool:
+        """Whether a unit with this relative path, total size and age is selected.  With no
+        path (the simulator's data has none) path patterns are taken to match."""
+        if self.older_than is not None and age_days < self.older_than:
+            return False
+        if self.larger_than is not None and size <= self.larger_than:
+            return False
+        if self.smaller_than is not None and size >= self.smaller_than:
+            return False
+        if path is None:
+            return True
+        if self.paths and not any(fnmatch.fnmatchcase(path, p) for p in self.paths):
+            return False
+        return not any(fnmatch.fnmatchcase(path, p) for p in self.exclude)
+
+
+class Rule(Model):
+    """One step of a policy: move units from one tier to another, or expire them."""
+
+    name: Name
+    """Rule name, shown in plans and audit logs."""
+    action: Literal["move", "expire"] = "move"
+    """move to another tier, or expire (delete once retention allows)."""
+    source: Name = Field(alias="from")
+    """Tier the rule takes units from."""
+    target: Name | None = Field(default=None, alias="to")
+    """Tier the rule moves units to (move rules only)."""
+    select: Selection = Field(default_factory=Selection)
+    """Which units the rule chooses."""
+
+    @model_validator(mode="after")
+    def _target_fits_action(self) -> Self:
+        if self.action == "move" and self.target is None:
+            raise ValueError("a move rule needs 'to': the tier it moves units to")
+        if self.action == "expire" and self.target is not None:
+            raise ValueError("an expire rule deletes; it has no 'to'")
+        if self.target is not None and self.target == self.source:
+            raise ValueError("'from' and 'to' name the same tier")
+        return self
+
+
+class Watermarks(Model):
+    """Act on a tier only above ``high`` full, and stop once it is down to ``low``."""
+
+    high: Ratio = 0.85
+    """Start moving above this fill level."""
+    low: Ratio = 0.80
+    """Stop moving at this fill level."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not 0 < self.low <= self.high <= 1:
+            raise ValueError("watermarks need 0 < low <= high <= 100%")
+        return self
+
+
+class Window(Model):
+    """A daily time window such as 22:00-06:00 (it may cross midnight)."""
+
+    start: dt.time
+    """Opening time."""
+    end: dt.time
+    """Closing time (may be earlier than start: the window crosses midnight)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise ValueError(f"expected a window such as 22:00-06:00, got {value!r}")
+            try:
+                return {"start": units.parse_clock(start), "end": units.parse_clock(end)}
+            except units.UnitError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def hours(self) -> float:
+        """Length of the window in hours (24 when start equals end: always open)."""
+        minutes = (self.end.hour * 60 + self.end.minute) - (self.start.hour * 60
+                                                             + self.start.minute)
+        return (minutes % (24 * 60) or 24 * 60) / 60
+
+    def contains(self, moment: dt.time) -> bool:
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+def _clock(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return units.parse_clock(value)
+        except units.UnitError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _seconds(value: object) -> float:
+    try:
+        return units.parse_seconds(value)
+    except units.UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+WindowText = Annotated[Window, WithJsonSchema({
+    "type": "string", "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+    "description": "a daily window: '22:00-06:00'"})]
+"""A window as written in YAML."""
+
+
+class Pacing(Model):
+    """When and how fast data may move."""
+
+    windows: list[WindowText] = Field(default_factory=list)
+    """Daily windows in which moves run; none means any time."""
+    bandwidth: ByteRate | None = None
+    """Upper bound on copy throughput, such as '500MB/s'."""
+
+
+ClockTime = Annotated[dt.time, BeforeValidator(_clock), WithJsonSchema({
+    "type": "string", "pattern": r"^\s*\d{1,2}:\d{2}\s*$",
+    "description": "a time of day: '22:00'"})]
+"""A time of day as written in YAML."""
+
+
+class Schedule(Model):
+    """When a policy's runs start (the timer that runs `tier plan` and `tier apply`; the
+    simulator plays runs at the same instants): every ``every`` from ``at``."""
+
+    every: Annotated[float, BeforeValidator(_seconds), WithJsonSchema({
+        "type": "string", "description": "a duration: '6h', '24h', '7d'"})] = 86400.0
+    """Time between runs: whole hours that divide a day ('6h'), or whole days ('7d')."""
+    at: ClockTime | None = None
+    """Time of day of the first run; default: when the windows open (midnight without
+    windows)."""
+
+    @model_validator(mode="after")
+    def _whole(self) -> Self:
+        hours = self.every / 3600
+        if not (hours == int(hours) and hours >= 1 and (24 % hours == 0 or hours % 24 == 0)):
+            raise ValueError("every: whole hours that divide a day (1h, 2h, 3h, 4h, 6h, 8h,"
+                             " 12h, 24h) or whole days ('7d')")
+        return self
+
+
+class Caps(Model):
+    """Limits on one run of a policy."""
+
+    bytes: Bytes | None = None
+    """Most bytes moved or expired per run ('20TB')."""
+    count: Positive | None = None
+    """Most units per run."""
+
+
+BRAKE_MIN_TRIES = 20
+"""The brake's ratio counts only after this many units were tried: one failure in the
+first three units is not a pattern."""
+
+
+class ErrorBrake(Model):
+    """Stop a run once failures pile up."""
+
+    failures: Positive = 10
+    """Stop after this many failed units."""
+    ratio: Ratio = 0.05
+    """Stop when this share of the units tried so far failed (after at least 20 tries)."""
+
+    def tripped(self, failures: int, tries: int) -> str | None:
+        """Why the run must stop now, or None to go on."""
+        if failures >= self.failures or (tries >= BRAKE_MIN_TRIES
+                                         and failures / tries >= self.ratio):
+            return f"error brake: {failures} of {tries} units failed"
+        return None
+
+
+class Hold(Model):
+    """A legal or clinical hold: matching units are never expired, whatever their age."""
+
+    paths: list[str]
+    """Glob patterns relative to the tier root."""
+    reason: str
+    """Why the data is held (case number, order)."""
+    until: Date | None = None
+    """The hold lapses after this date; none means until removed."""
+
+    def covers(self, unit: str, files: Iterable[str], today: dt.date) -> bool:
+        """Whether the hold reaches a unit: a pattern that matches the unit, a folder above
+        it, or any file or folder inside it (``files``: paths relative to the tier root).
+        A hold on one study thus keeps a whole year when units are years."""
+        if self.until is not None and today > self.until:
+            return False
+        return any(fnmatch.fnmatchcase(path, pattern)
+                   for path in _paths_touching(unit, files) for pattern in self.paths)
+
+
+_PLACEHOLDER = re.compile(r"\{(source|target|unit)\}")
+
+
+def _paths_touching(unit: str, files: Iterable[str]) -> Iterator[str]:
+    """The unit, every folder above it, and every file and folder inside it."""
+    parts = unit.split("/")
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+    inside = len(parts) + 1 if unit else 1
+    for path in files:
+        below = path.split("/")
+        for i in range(inside, len(below) + 1):
+            yield "/".join(below[:i])
+
+
+class Grouping(Model):
+    """How files form units that move whole: a PACS study is one directory."""
+
+    depth: NonNegative = 0
+    """Directory depth below the tier root that makes a unit: with studies stored as
+    ROOT/YYYY/MM/STUDY/, depth 3 makes each STUDY a unit; 0 makes every file its own unit."""
+
+    def unit_of(self, relative_path: str) -> str:
+        """The unit a file (path relative to the tier root) belongs to."""
+        if self.depth == 0:
+            return relative_path
+        parts = relative_path.split("/")
+        return "/".join(parts[: self.depth]) if len(parts) > self.depth else relative_path
+
+
+class Policy(Model):
+    """A tier and lifecycle policy, applied to the named hosts (or simulated on the
+    storage behind their tiers)."""
+
+    hosts: list[Name] = Field(min_length=1)
+    """Hosts the policy runs on."""
+    rules: list[Rule] = Field(min_length=1)
+    """Ordered rules; the first whose selection matches a unit chooses it."""
+    unit: Grouping = Field(default_factory=Grouping)
+    """How files group into units that move whole."""
+    order: Literal["oldest", "largest"] = "oldest"
+    """Which eligible units go first."""
+    trigger: Watermarks | None = None
+    """Move rules act only while their source tier is above the high watermark; none means
+    they always act."""
+    pacing: Pacing = Field(default_factory=Pacing)
+    """Time windows and bandwidth."""
+    schedule: Schedule | None = None
+    """When runs start; default: daily, when the windows open (midnight without windows)."""
+    caps: Caps = Field(default_factory=Caps)
+    """Limits per run."""
+    error_brake: ErrorBrake = Field(default_factory=ErrorBrake)
+    """When to stop a run that keeps failing."""
+    retention: Days = 0
+    """Nothing younger than this is ever expired (5y for radiographs in Korea)."""
+    holds: list[Hold] = Field(default_factory=list)
+    """Legal or clinical holds: never expired."""
+    stub: bool = False
+    """After a move, leave a symbolic link at the old path pointing to the new one, so the
+    application finds its data without updating its pointers."""
+    hook: list[str] = Field(default_factory=list)
+    """A command (argv, no shell) run on the host once a unit is in place at its target and
+    before its source is deleted, so the application (the PACS) can update its pointers;
+    {source}, {target} and {unit} are replaced by the paths.  A failing hook keeps the
+    source: the unit then exists in both places and is reported."""
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> Self:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"two rules are named {rule.name!r}")
+            seen.add(rule.name)
+        return self
+
+    def first_rule(self, tier: str, path: str | None, size: float, age_days: float,
+                   atime_age_days: float | None = None) -> Rule | None:
+        """The rule that chooses a unit on ``tier``: the first whose selection matches.
+        ``age_days`` is the unit's modification age; ``atime_age_days`` its access age, which
+        rules with ``age_of: atime`` judge instead (the modification age when not given)."""
+        for rule in self.rules:
+            age = (atime_age_days if rule.select.age_of == "atime" and atime_age_days is not None
+                   else age_days)
+            if rule.source == tier and rule.select.matches(path, size, age):
+                return rule
+        return None
+
+    def hook_argv(self, *, source: str, target: str, unit: str) -> list[str]:
+        """The hook's arguments for one unit, each placeholder replaced in one pass: a study
+        named ``{target}`` stays its own name and is never read as a placeholder."""
+        values = {"source": source, "target": target, "unit": unit}
+        return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.hook]
+
+    def holding(self, unit: str, files: Iterable[str], today: dt.date) -> list[Hold]:
+        """The holds that reach the unit (see :meth:`Hold.covers`)."""
+        files = list(files)
+        return [h for h in self.holds if h.covers(unit, files, today)]
+
+    def may_expire(self, unit: str, files: Iterable[str], age_days: float,
+                   today: dt.date) -> bool:
+        """Expiry is allowed only past the retention (``age_days``: the unit's newest file)
+        and when no hold reaches the unit or anything in it."""
+        return age_days >= self.retention and not self.holding(unit, files, today)
