@@ -3,7 +3,6 @@ source or assumed mark."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 
 from capacity.checks import _missing
 from capacity.cli.common import Format, FormatOption, console, print_json
+from capacity.errors import BadInput
 from capacity.load import builtin_catalog, load_inventory, validate
 from capacity.model.hardware import Catalog
 from capacity.report import catalog as report
@@ -28,9 +28,8 @@ MarkdownOption = Annotated[bool, typer.Option(
     "--markdown", help="Print the whole catalogue as Markdown (docs/catalog.md) instead.")]
 
 
-def _usage_error(message: str) -> typer.Exit:
-    print(f"capacity catalog: {message}", file=sys.stderr)
-    return typer.Exit(2)
+def _usage_error(message: str) -> BadInput:
+    return BadInput(f"capacity catalog: {message}")
 
 
 def _resolve(cat: Catalog, kind: str | None, name: str | None) -> tuple[str | None, str | None]:

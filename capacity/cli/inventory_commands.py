@@ -19,6 +19,7 @@ from capacity.cli.common import (
     print_problems,
     print_warnings,
 )
+from capacity.errors import BadInput
 from capacity.load import load
 from capacity.report import schema_doc
 from capacity.yamlpos import InputError, Problem
@@ -56,7 +57,7 @@ def validate(
             print_problems(problems)
             print_warnings(warned)
     if not all(r["ok"] for r in results):
-        raise typer.Exit(2)
+        raise BadInput()  # every problem is printed above
 
 
 def _as_json(problems: list[Problem]) -> list[dict[str, object]]:

@@ -23,6 +23,7 @@ from capacity.cli.common import (
     shown,
     state_dir,
 )
+from capacity.errors import BadInput, JobFailed
 from capacity.load import load_inventory
 from capacity.model import Inventory
 from capacity.tiering import binding
@@ -141,8 +142,9 @@ def _print_reports(reports: list[HostReport], fmt: Format) -> None:
     console.print(table)
 
 
-def _exit_code(reports: list[HostReport]) -> int:
-    return 1 if any(r.failed or r.kept_both for r in reports) else 0
+def _check(reports: list[HostReport]) -> None:
+    if any(r.failed or r.kept_both for r in reports):
+        raise JobFailed()  # the table says which units and hosts
 
 
 def apply_command(
@@ -172,7 +174,7 @@ def apply_command(
                          lambda engine: engine.run_plan(plan, str(plan_file)))
     _forget_moved(where, plan)
     _print_reports(reports, fmt)
-    raise typer.Exit(_exit_code(reports))
+    _check(reports)
 
 
 def resume_command(
@@ -198,18 +200,17 @@ def resume_command(
             print_json({"hosts": []})
         else:
             console.print("nothing to resume")
-        raise typer.Exit(0)
+        return
     recorded = next((r.detail["inventory"] for r in rows if r.detail.get("inventory")), None)
     if inventory is None and recorded is None:
-        console_err.print("the journal does not say which inventory its units came from:"
-                          " pass --inventory")
-        raise typer.Exit(2)
+        raise BadInput("the journal does not say which inventory its units came from: pass"
+                       " --inventory")
     inv = load_inventory(inventory or Path(str(recorded)))
     hosts = sorted({r.host for r in rows})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
     reports = _run_hosts(inv, hosts, where, trust, options, lambda engine: engine.recover())
     _print_reports(reports, fmt)
-    raise typer.Exit(_exit_code(reports))
+    _check(reports)
 
 
 def status_command(state: StateOption = None, fmt: FormatOption = Format.table,

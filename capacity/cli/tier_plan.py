@@ -26,11 +26,11 @@ from capacity.cli.common import (
     InventoryArg,
     StateOption,
     console,
-    console_err,
     inventory_path,
     shown,
     state_dir,
 )
+from capacity.errors import BadInput, HostTrouble, JobFailed
 from capacity.load import load_inventory
 from capacity.model import Inventory
 from capacity.tiering import binding, planner
@@ -43,11 +43,6 @@ from capacity.units import format_size
 SCAN_FIRST = "scan first: capacity tier scan"
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    console_err.print(escape(message), soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _parse_now(text: str | None) -> dt.datetime:
     """The moment ages count from: --now (naive means UTC), else the clock, in UTC."""
     if text is None:
@@ -55,7 +50,7 @@ def _parse_now(text: str | None) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--now: not an ISO 8601 date-time: {text!r}", 2) from None
+        raise BadInput(f"not an ISO 8601 date-time: {text!r}", field="--now") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
@@ -65,8 +60,8 @@ def _check_names(inv: Inventory, hosts: list[str] | None, policies: list[str] | 
     for kind, given, known in (("host", hosts, inv.hosts), ("policy", policies, inv.policies)):
         unknown = [n for n in given or () if n not in known]
         if unknown:
-            raise _fail(f"--{kind}: no {kind} named {', '.join(map(repr, unknown))} in the"
-                        f" inventory (known: {', '.join(known) or 'none'})", 2)
+            raise BadInput(f"no {kind} named {', '.join(map(repr, unknown))} in the"
+                           f" inventory (known: {', '.join(known) or 'none'})", field=f"--{kind}")
 
 
 def _scans(catalogue_path: Path, inv: Inventory,
@@ -76,7 +71,7 @@ def _scans(catalogue_path: Path, inv: Inventory,
     if not pairs:
         return []
     if not catalogue_path.exists():  # opening it would create it: planning writes nothing
-        raise _fail(f"no catalogue at {catalogue_path}: {SCAN_FIRST}", 1)
+        raise JobFailed(f"no catalogue at {catalogue_path}: {SCAN_FIRST}")
     found, problems = [], []
     with Catalogue(catalogue_path) as catalogue:
         for host, tier in pairs:
@@ -93,7 +88,7 @@ def _scans(catalogue_path: Path, inv: Inventory,
                               "finished": finished.isoformat(), "files": scan.files,
                               "bytes": scan.bytes})
     if problems:
-        raise _fail("; ".join(problems) + f": {SCAN_FIRST}", 1)
+        raise JobFailed("; ".join(problems) + f": {SCAN_FIRST}")
     return found
 
 
@@ -113,8 +108,8 @@ def _measure(inv: Inventory, pairs: Iterable[tuple[str, str]],
                                                          space.used)
         except (OSError, ValueError) as exc:
             where = f"{host_name}/{tier} ({root})" if tier else host_name
-            raise _fail(f"cannot measure {where}: {exc}; --offline plans without measuring"
-                        " (triggered move rules then plan nothing)", 1) from None
+            raise HostTrouble(f"cannot measure {where}: {exc}; --offline plans without"
+                              " measuring (triggered move rules then plan nothing)") from None
     return usage
 
 
@@ -167,7 +162,7 @@ def plan(
     _check_names(inv, host, policy)
     moment = _parse_now(now)
     if out is not None and not out.parent.is_dir():
-        raise _fail(f"--out: no such folder: {out.parent}", 2)
+        raise BadInput(f"no such folder: {out.parent}", field="--out")
     scope: dict[str, Any] = {"policies": policy, "hosts": host}
     catalogue_path = state_dir(state).catalogue
     scans = _scans(catalogue_path, inv, planner.source_tiers(inv, **scope))

@@ -26,6 +26,7 @@ from capacity.cli.common import (
     shown,
     state_dir,
 )
+from capacity.errors import JobFailed
 from capacity.model import Inventory
 from capacity.tiering import hosts
 from capacity.tiering.catalog import Catalogue
@@ -169,7 +170,7 @@ def scan(
     else:
         _print_scan(report)
     if not report["ok"]:
-        raise typer.Exit(1)
+        raise JobFailed()  # the report says which host or tier
 
 
 # --------------------------------------------------------------------------- du
@@ -265,9 +266,7 @@ def du(
                                  f" {', '.join(sorted(known))}", param_hint="--tier")
     path = state_dir(state).catalogue
     if not path.exists():
-        console_err.print(f"no catalogue at {path}: run `capacity tier scan` first",
-                          soft_wrap=True, markup=False)
-        raise typer.Exit(1)
+        raise JobFailed(f"no catalogue at {path}: run `capacity tier scan` first")
     with Catalogue(path) as catalogue:
         report = du_report(inv, catalogue, names, tier, depth, top)
     if fmt is Format.json:
