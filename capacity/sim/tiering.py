@@ -29,6 +29,7 @@ from capacity.model.policy import (
     budget,
     decide,
     effective,
+    may_act,
     paced,
 )
 from capacity.model.policy.windows import run_times
@@ -196,7 +197,8 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
     policy = twin.inventory.policies[policy_name]
     tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
              for tier, s in stores.items()}
-    candidates = [c for tier in ages for c in _candidates(
+    acting = {r.source for r in policy.rules if r.source in ages and may_act(policy, r, tiers)}
+    candidates = [c for tier in sorted(acting) for c in _candidates(
         twin, policy_name, tier, stores[tier], ages[tier], day, sizes)]
     if not candidates:
         return

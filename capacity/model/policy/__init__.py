@@ -8,6 +8,7 @@ from capacity.model.policy.decide import (
     TierState,
     budget,
     decide,
+    may_act,
     paced,
 )
 from capacity.model.policy.language import (
@@ -50,6 +51,7 @@ __all__ = [
     "decide",
     "effective",
     "hours_per_day",
+    "may_act",
     "paced",
     "run_times",
 ]

@@ -136,6 +136,15 @@ def decide(policy: Policy, tiers: Mapping[str, TierState], candidates: Iterable[
     return run.result
 
 
+def may_act(policy: Policy, rule: Rule, tiers: Mapping[str, TierState]) -> bool:
+    """Whether the rule can take anything at all in a run that finds ``tiers``: a move
+    with a trigger acts only on a measured tier above ``high``."""
+    if rule.action != "move" or policy.trigger is None:
+        return True
+    state = tiers.get(rule.source)
+    return state is not None and state.fill > policy.trigger.high
+
+
 def paced(decision: RunDecision, budget: float | None) -> list[Decision]:
     """What of a run's decisions gets done when it may copy ``budget`` bytes before its
     windows close (None: no limit): units start in order while budget is left, and a unit
@@ -245,7 +254,7 @@ class _Run:
         if state is None:
             return 0, lambda: (f"tier {tier} not measured: the rule acts only above high"
                                f" {pct(trigger.high)}")
-        if state.fill <= trigger.high:
+        if not may_act(self.policy, rule, self.tiers):
             return 0, lambda: (f"tier {tier} {pct(state.fill)} <= high {pct(trigger.high)}:"
                                " no move needed")
         excess = self.projected_used(tier) - trigger.low * state.total
