@@ -32,7 +32,6 @@ from capacity.tiering import hosts
 from capacity.tiering.catalog import Catalogue
 from capacity.tiering.scan import HostOutcome, Progress, scan_hosts
 from capacity.tiering.usage import Usage, by_tier, by_unit, unit_depth
-from capacity.transports import HostKeyError
 from capacity.units import format_size
 
 HostOption = Annotated[list[str] | None, typer.Option(
@@ -66,16 +65,6 @@ def _size(n: int) -> str:
 # --------------------------------------------------------------------------- scan
 
 
-def _error_text(exc: Exception) -> str:
-    text = str(exc)
-    if isinstance(exc, HostKeyError) and "unknown host key" in text:
-        # The transport's advice names its API; on the command line it is a flag.
-        hint = "run again with --trust-new-host-keys to record it"
-        tofu = "connect with trust_on_first_use=True"
-        text = text.replace(tofu, hint) if tofu in text else f"{text}; once verified, {hint}"
-    return text
-
-
 def scan_report(outcomes: list[HostOutcome], catalogue: Path) -> dict[str, Any]:
     """What ``tier scan`` prints, as plain data (sizes in bytes)."""
     return {
@@ -83,7 +72,7 @@ def scan_report(outcomes: list[HostOutcome], catalogue: Path) -> dict[str, Any]:
         "ok": all(o.ok for o in outcomes),
         "hosts": [{
             "host": o.host, "ok": o.ok,
-            "error": _error_text(o.error) if o.error is not None else None,
+            "error": str(o.error) if o.error is not None else None,
             "tiers": [{
                 "tier": t.tier, "root": t.root, "ok": t.error is None,
                 "files": t.result.files if t.result else None,
@@ -93,7 +82,7 @@ def scan_report(outcomes: list[HostOutcome], catalogue: Path) -> dict[str, Any]:
                 "removed": t.result.removed if t.result else None,
                 "seconds": round(t.result.seconds, 3) if t.result else None,
                 "entries_per_second": round(t.result.entries_per_second) if t.result else None,
-                "error": _error_text(t.error) if t.error is not None else None,
+                "error": str(t.error) if t.error is not None else None,
             } for t in o.tiers],
         } for o in outcomes],
     }

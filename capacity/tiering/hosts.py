@@ -9,6 +9,9 @@ from capacity.model import Host
 from capacity.transports import SshTarget, SshTransport, Transport
 from capacity.transports.base import decode_path
 
+#: How the tier commands (all of which take the flag) say to trust an unknown host key.
+TRUST_ADVICE = "run again with --trust-new-host-keys to record it"
+
 
 def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
     def expand(path: str | None) -> str | None:
@@ -16,7 +19,8 @@ def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
 
     return SshTarget(host=host.address, port=host.port, user=host.user,
                      key_filename=expand(host.key), known_hosts=expand(host.known_hosts),
-                     trust_on_first_use=trust_on_first_use)
+                     trust_on_first_use=trust_on_first_use,
+                     unknown_key_advice=TRUST_ADVICE)
 
 
 def connect(host: Host, *, trust_on_first_use: bool = False) -> Transport:

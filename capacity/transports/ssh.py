@@ -101,6 +101,8 @@ class SshTarget:
     ``ssh_config`` None means ``~/.ssh/config``; pass ``os.devnull`` to ignore it.
     ``command_timeout`` bounds ``run`` and each file operation, not ``stream``.
     ``keepalive`` is seconds between keepalive packets (0 disables them).
+    ``unknown_key_advice`` ends the refusal of an unknown host key: how the caller of this
+    API, or of a tool built on it, says to trust it.
     """
 
     host: str
@@ -113,6 +115,7 @@ class SshTarget:
     command_timeout: float | None = None
     keepalive: int = 30
     ssh_config: str | None = None
+    unknown_key_advice: str = "connect with trust_on_first_use=True"
 
     def __post_init__(self) -> None:
         if not self.host or any(c.isspace() for c in self.host):
@@ -204,16 +207,16 @@ def fingerprint(key: paramiko.PKey) -> str:
 class _RefuseUnknownHostKey(paramiko.RejectPolicy):
     """paramiko's RejectPolicy, raising our error with what the operator needs to decide."""
 
-    def __init__(self, resolved: ResolvedTarget) -> None:
+    def __init__(self, resolved: ResolvedTarget, advice: str) -> None:
         self.resolved = resolved
+        self.advice = advice
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
                          key: paramiko.PKey) -> NoReturn:
         files = ", ".join(self.resolved.known_hosts_files)
         raise HostKeyError(
             f"unknown host key for {hostname}: {key.get_name()} {fingerprint(key)} is in none "
-            f"of {files}; verify it and add it, or connect with trust_on_first_use=True",
-            host=hostname)
+            f"of {files}; verify it and add it, or {self.advice}", host=hostname)
 
 
 class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
@@ -382,7 +385,8 @@ class _Connection:
             if os.path.isfile(path):
                 revoked |= _load_known_hosts(client.get_host_keys(), path, self.label)
         policy: paramiko.MissingHostKeyPolicy = (
-            _TrustOnFirstUse(r) if t.trust_on_first_use else _RefuseUnknownHostKey(r))
+            _TrustOnFirstUse(r) if t.trust_on_first_use
+            else _RefuseUnknownHostKey(r, t.unknown_key_advice))
         client.set_missing_host_key_policy(policy)
         try:
             client.connect(
