@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable
-from itertools import groupby
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,17 +29,15 @@ from capacity.cli.common import (
     shown,
     state_dir,
 )
-from capacity.errors import BadInput, HostTrouble, JobFailed
+from capacity.errors import BadInput
 from capacity.load import load_inventory
 from capacity.model import Inventory
 from capacity.tiering import binding, planner
 from capacity.tiering.catalog import Catalogue
-from capacity.tiering.hosts import connect
+from capacity.tiering.measure import last_scans, measure_tiers
 from capacity.tiering.planfile import Plan
 from capacity.tiering.records import TierUsage
 from capacity.units import format_size
-
-SCAN_FIRST = "scan first: capacity tier scan"
 
 
 def _parse_now(text: str | None) -> dt.datetime:
@@ -62,55 +59,6 @@ def _check_names(inv: Inventory, hosts: list[str] | None, policies: list[str] | 
         if unknown:
             raise BadInput(f"no {kind} named {', '.join(map(repr, unknown))} in the"
                            f" inventory (known: {', '.join(known) or 'none'})", field=f"--{kind}")
-
-
-def _scans(catalogue_path: Path, inv: Inventory,
-           pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The last finished scan of each tier the plan reads; exit 1 when one is missing or was
-    taken of another root (its paths would point elsewhere)."""
-    if not pairs:
-        return []
-    if not catalogue_path.exists():  # opening it would create it: planning writes nothing
-        raise JobFailed(f"no catalogue at {catalogue_path}: {SCAN_FIRST}")
-    found, problems = [], []
-    with Catalogue(catalogue_path) as catalogue:
-        for host, tier in pairs:
-            scan = catalogue.last_scan(host, tier)
-            root = inv.hosts[host].tiers[tier].path
-            if scan is None:
-                problems.append(f"{host}/{tier} was never scanned")
-            elif scan.root != root:
-                problems.append(f"{host}/{tier} was scanned at {scan.root}, but its root is now"
-                                f" {root}")
-            else:
-                finished = dt.datetime.fromtimestamp(scan.finished or 0, dt.UTC)
-                found.append({"host": host, "tier": tier, "root": root,
-                              "finished": finished.isoformat(), "files": scan.files,
-                              "bytes": scan.bytes})
-    if problems:
-        raise JobFailed("; ".join(problems) + f": {SCAN_FIRST}")
-    return found
-
-
-def _measure(inv: Inventory, pairs: Iterable[tuple[str, str]],
-             trust: bool) -> dict[tuple[str, str], TierUsage]:
-    """Fill of each (host, tier) through the host's transport: statvfs, read-only."""
-    usage: dict[tuple[str, str], TierUsage] = {}
-    for host_name, group in groupby(sorted(pairs), key=lambda p: p[0]):
-        host = inv.hosts[host_name]
-        tier = root = ""
-        try:
-            with connect(host, trust_on_first_use=trust) as transport:
-                for _, tier in group:
-                    root = host.tiers[tier].path
-                    space = transport.free_space(root)
-                    usage[(host_name, tier)] = TierUsage(host_name, tier, root, space.total,
-                                                         space.used)
-        except (OSError, ValueError) as exc:
-            where = f"{host_name}/{tier} ({root})" if tier else host_name
-            raise HostTrouble(f"cannot measure {where}: {exc}; --offline plans without"
-                              " measuring (triggered move rules then plan nothing)") from None
-    return usage
 
 
 def _make_plan(inv: Inventory, path: Path, catalogue_path: Path | None,
@@ -165,9 +113,9 @@ def plan(
         raise BadInput(f"no such folder: {out.parent}", field="--out")
     scope: dict[str, Any] = {"policies": policy, "hosts": host}
     catalogue_path = state_dir(state).catalogue
-    scans = _scans(catalogue_path, inv, planner.source_tiers(inv, **scope))
-    usage = {} if offline else _measure(inv, planner.triggered_tiers(inv, **scope),
-                                        trust_new_host_keys)
+    scans = last_scans(catalogue_path, inv, planner.source_tiers(inv, **scope))
+    usage = {} if offline else measure_tiers(inv, planner.triggered_tiers(inv, **scope),
+                                             trust_new_host_keys)
     result = _make_plan(inv, path, catalogue_path if scans else None, usage, moment, scope)
     result = dataclasses.replace(result, extra={"scans": scans, "offline": offline})
     if out is not None:

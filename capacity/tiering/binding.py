@@ -32,6 +32,7 @@ from capacity.model import Inventory
 from capacity.model.inventory import path_contains
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.tiering.state import StateDir
+from capacity.yamlpos import InputError, Position, Problem
 
 KEY_BYTES = 32
 
@@ -86,6 +87,25 @@ def write_plan(plan: Plan, path: Path, key: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(jsontext.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def read_plan(path: Path, state: StateDir) -> Plan:
+    """The plan, if this state folder's key sealed it; nothing else is read from it first."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if not sealed_ok(text, plan_key(state)):
+            raise _bad_plan(path, "not sealed with the plan key of the state folder"
+                            f" {state.root} (edited since it was planned, or planned with"
+                            " another --state): re-plan")
+        return Plan.from_json(text)
+    except OSError as exc:
+        raise _bad_plan(path, f"cannot read: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+        raise _bad_plan(path, f"not a plan file: {exc}") from None
+
+
+def _bad_plan(path: Path, message: str) -> InputError:
+    return InputError([Problem(Position(str(path), 1, 1), "", message)])
 
 
 def refusals(plan: Plan, inventory: Inventory) -> list[tuple[str, str]]:
