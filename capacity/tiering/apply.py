@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,15 +36,19 @@ from capacity.model.policy import OpenHours, effective
 from capacity.tiering import journal as J
 from capacity.tiering import remote
 from capacity.tiering.audit import AuditLog
-from capacity.tiering.hosts import real_roots
+from capacity.tiering.hosts import real_roots, resolve
 from capacity.tiering.journal import Journal, UnitRow
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.transports import (
     AlreadyExists,
+    Capability,
     CommandTimeout,
     ConnectionLost,
     HostKeyError,
+    OperationFailed,
     Transport,
+    TransportError,
+    Unsupported,
 )
 from capacity.transports.base import decode_path
 
@@ -82,8 +86,13 @@ class HostReport:
     problems: list[str] = field(default_factory=list)
 
 
-HOST_TROUBLE = (ConnectionLost, CommandTimeout, HostKeyError)
-"""Errors that stop the host (resume picks its units up); any other ends one unit."""
+HOST_TROUBLE = (ConnectionLost, CommandTimeout, HostKeyError, Unsupported)
+"""Errors that stop the host (resume picks its units up); any other ends one unit.  A
+missing capability is the host's: every unit there would meet it."""
+MOVE_NEEDS = Capability.RUN | Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH
+"""A move copies, flushes and hashes on the host; listing, unlinking and cleaning up the work
+directory run commands there."""
+EXPIRE_NEEDS = Capability.RUN
 UNLINK_BATCH = 512
 """Paths per ``rm`` command: well inside any host's argument limit."""
 
@@ -120,6 +129,7 @@ class Engine:
     def run_plan(self, plan: Plan, plan_name: str) -> HostReport:
         report = HostReport(self.host_name)
         started = time.monotonic()
+        self.check_capabilities((u.action, u.policy) for u in units_of(plan, self.host_name))
         tries = failures = 0
         for unit in plan.units:
             if unit.host != self.host_name:
@@ -148,7 +158,9 @@ class Engine:
         """Finish every unfinished unit of this host that the journal knows."""
         report = HostReport(self.host_name)
         started = time.monotonic()
-        for row in list(self.journal.units(host=self.host_name, unfinished=True)):
+        rows = list(self.journal.units(host=self.host_name, unfinished=True))
+        self.check_capabilities((row.action, row.policy) for row in rows)
+        for row in rows:
             policy = self.inventory.policies.get(row.policy)
             closed = self._window_closed(policy)
             if closed:
@@ -158,6 +170,21 @@ class Engine:
             _count(report, self.advance(row), row.bytes)
         report.seconds = time.monotonic() - started
         return report
+
+    def check_capabilities(self, work: Iterable[tuple[str, str]]) -> None:
+        """Refuse the host before anything is touched when its transport lacks what the
+        (action, policy) pairs need, naming the transport and the capability."""
+        needs = Capability.NONE
+        for action, policy_name in work:
+            policy = self.inventory.policies.get(policy_name)
+            needs |= EXPIRE_NEEDS if action == "expire" else MOVE_NEEDS
+            if action != "expire" and policy is not None and policy.stub:
+                self.t.require(Capability.SYMLINKS,
+                               f"leave a stub link at each moved source (policy"
+                               f" {policy_name!r} has stub: true)")
+        if needs and self.t.has(Capability.SYMLINKS):
+            needs |= Capability.REALPATH  # else a link could lead a unit out of its tier
+        self.t.require(needs, f"apply a plan on host {self.host_name}")
 
     def advance(self, row: UnitRow) -> str:
         """Take a unit from whatever state it is in to a final one."""
@@ -263,23 +290,13 @@ class Engine:
         """Copy the unit into its work directory, flush it to disk and hash the copy; hash
         the source meanwhile.  Returns the sha256 of the source's files and of the copy's."""
         self.t.mkdir(posixpath.dirname(payload))
-        limit = self._bandwidth(row)
-        if limit:
-            kbps = max(1, int(limit / 1024))
-            src = row.source + ("/" if row.detail["is_dir"] else "")
-            dst = payload + ("/" if row.detail["is_dir"] else "")
-            copy = ["rsync", "-a", f"--bwlimit={kbps}", "--", src, dst]
-        else:
-            copy = ["cp", "-a", "--no-dereference", "--", row.source, payload]
-        sums_file = f"{posixpath.dirname(payload)}/copy.sha256"
-        result = self.t.run(remote.copy_and_hash(row.source, payload, sums_file, copy),
-                            check=False)
-        if result.exit_code == remote.HASH_FAILED:
-            raise UnitProblem(J.FAILED, f"hashing failed: {_stderr(result.stderr)}")
-        if not result.ok:
-            raise UnitProblem(J.FAILED, f"copy failed: {_stderr(result.stderr)}")
+        try:
+            sums = self.t.copy_and_hash(row.source, payload, bandwidth=self._bandwidth(row),
+                                        scratch=f"{posixpath.dirname(payload)}/copy.sha256")
+        except OperationFailed as exc:
+            raise UnitProblem(J.FAILED, str(exc)) from None
         self._audit(row, "copied", bytes=row.bytes, work=payload)
-        return remote.parse_pair(result.stdout)
+        return sums
 
     def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
                 source: dict[str, str], copy: dict[str, str]) -> dict[str, Any]:
@@ -380,9 +397,14 @@ class Engine:
             if st is not None and not st.is_symlink:
                 self.t.rename(row.source, aside)
         if stub:
-            # symlink() never replaces, and -T never puts the link inside a folder a writer
-            # made meanwhile: that source stays as it is.
-            self.t.run(["ln", "-s", "-T", "--", stub, row.source], check=False)
+            # symlink() never replaces, nor puts the link inside a folder a writer made
+            # meanwhile: that source stays as it is, and the check below says so.
+            try:
+                self.t.symlink(stub, row.source)
+            except HOST_TROUBLE:
+                raise
+            except TransportError:
+                pass
         if self.t.exists(aside):
             self._clear_aside(row, aside, verified, stub)
         if stub and not self._is_link_to(row.source, stub):
@@ -422,8 +444,12 @@ class Engine:
         st = self.t.stat(path)
         if st is None or not st.is_symlink:
             return False
-        link = self.t.run(["readlink", "--", path], check=False)
-        return link.ok and decode_path(link.stdout.rstrip(b"\n")) == target
+        try:
+            return self.t.readlink(path) == target
+        except HOST_TROUBLE:
+            raise
+        except TransportError:
+            return False
 
     def _unlink(self, top: str, paths: list[str]) -> None:
         """Unlink regular files under ``top`` (``''``: ``top`` itself), a bounded batch of
@@ -523,16 +549,15 @@ class Engine:
 
     def _hashes(self, path: str) -> dict[str, str]:
         """sha256 of every regular file under ``path``, computed on the host."""
-        return remote.parse_sums(self.t.run(remote.hash_tree(path)).stdout)
+        return self.t.hash_tree(path)
 
     def _inside_root(self, path: str, root: str, *, may_be_missing: bool = False) -> None:
         """Refuse a path that leaves its tier root through a symbolic link."""
         real_root = self._real_roots.get(root)
         if real_root is None:
-            real_root = self.t.run(["realpath", "-e", "--", root]).stdout.decode().strip()
+            real_root = resolve(self.t, root)
             self._real_roots[root] = real_root
-        flag = "-m" if may_be_missing else "-e"
-        real = decode_path(self.t.run(["realpath", flag, "--", path]).stdout.rstrip(b"\n"))
+        real = resolve(self.t, path, must_exist=not may_be_missing)
         if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
             raise UnitProblem(J.SKIPPED, f"{path} resolves to {real}, outside its tier root"
                               f" {root}: symbolic links are never followed out of a tier")
@@ -542,8 +567,7 @@ class Engine:
         moving or expiring it would take that whole tier with it."""
         if self._tier_roots is None:
             self._tier_roots = real_roots(self.t, self.host)
-        real = decode_path(self.t.run(["realpath", "-e", "--", row.source]).stdout
-                           .rstrip(b"\n"))
+        real = resolve(self.t, row.source)
         own = row.detail.get("source_tier")
         for tier, root in self._tier_roots.items():
             if tier != own and path_contains(real, root):

@@ -4,10 +4,18 @@ files, never secrets; ssh-agent and ~/.ssh/config are honoured by the SSH transp
 from __future__ import annotations
 
 import os
+import posixpath
 
 from capacity.model import Host
-from capacity.transports import SshTarget, SshTransport, Transport
-from capacity.transports.base import decode_path
+from capacity.transports import (
+    Capability,
+    CommandFailed,
+    NotFound,
+    SshTarget,
+    SshTransport,
+    Transport,
+    Unsupported,
+)
 
 #: How the tier commands (all of which take the flag) say to trust an unknown host key.
 TRUST_ADVICE = "run again with --trust-new-host-keys to record it"
@@ -28,17 +36,27 @@ def connect(host: Host, *, trust_on_first_use: bool = False) -> Transport:
     return SshTransport(ssh_target(host, trust_on_first_use=trust_on_first_use))
 
 
+def resolve(transport: Transport, path: str, *, must_exist: bool = True) -> str:
+    """``path`` with every symbolic link resolved on the host.  A store without symbolic
+    links cannot lead a path elsewhere, so there the path is its own resolution; one with
+    links but no way to resolve them cannot prove a path stays in its tier: refused."""
+    if transport.has(Capability.REALPATH):
+        return transport.realpath(path, must_exist=must_exist)
+    if transport.has(Capability.SYMLINKS):
+        raise Unsupported(transport.label, Capability.REALPATH,
+                          "prove that a path does not lead out of its tier")
+    if must_exist and not transport.exists(path):
+        raise NotFound(f"{path}: No such file or directory", path=path, host=transport.label)
+    return posixpath.normpath(path)
+
+
 def real_roots(transport: Transport, host: Host) -> dict[str, str]:
     """Tier -> its root with every symbolic link resolved, on the host (missing roots are
     left out: the scan of that tier says so)."""
-    names = list(host.tiers)
-    result = transport.run(["realpath", "-z", "-q", "-e", "--",
-                            *(host.tiers[t].path for t in names)], check=False)
-    resolved = [decode_path(p) for p in result.stdout.split(b"\0")[:-1]]
-    if len(resolved) != len(names):  # some root is missing: resolve one by one
-        resolved = []
-        for tier in names:
-            one = transport.run(["realpath", "-z", "-q", "-e", "--", host.tiers[tier].path],
-                                check=False)
-            resolved.append(decode_path(one.stdout.rstrip(b"\0")) if one.ok else "")
-    return {t: r for t, r in zip(names, resolved, strict=True) if r}
+    roots: dict[str, str] = {}
+    for tier, spec in host.tiers.items():
+        try:
+            roots[tier] = resolve(transport, spec.path)
+        except (NotFound, CommandFailed):  # as `realpath -q`: the scan of that tier says why
+            continue
+    return roots

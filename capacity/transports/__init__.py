@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from capacity.transports.base import (
+    POSIX_CAPABILITIES,
     TEMP_PREFIX,
     AlreadyExists,
+    Capability,
     CommandFailed,
     CommandResult,
     CommandTimeout,
@@ -24,16 +26,20 @@ from capacity.transports.base import (
     HostKeyError,
     HostKeyTrusted,
     NotFound,
+    OperationFailed,
     PermissionDenied,
     Transport,
     TransportError,
+    Unsupported,
 )
 from capacity.transports.local import LocalTransport
 from capacity.transports.ssh import SshTarget, SshTransport, close_all, parse_target
 
 __all__ = [
+    "POSIX_CAPABILITIES",
     "TEMP_PREFIX",
     "AlreadyExists",
+    "Capability",
     "CommandFailed",
     "CommandResult",
     "CommandTimeout",
@@ -44,11 +50,13 @@ __all__ = [
     "HostKeyTrusted",
     "LocalTransport",
     "NotFound",
+    "OperationFailed",
     "PermissionDenied",
     "SshTarget",
     "SshTransport",
     "Transport",
     "TransportError",
+    "Unsupported",
     "close_all",
     "open_transport",
     "parse_target",

@@ -10,10 +10,17 @@ Paths are POSIX ``str``.  Names that are not valid UTF-8 travel as ``os.fsdecode
 Errors are :class:`TransportError` subclasses.  They are also ``OSError`` subclasses (and
 :class:`NotFound` is a ``FileNotFoundError``, etc.) so code written against ``os`` semantics
 keeps working with ``except FileNotFoundError``.
+
+Beyond the core file operations, a transport declares its optional :class:`Capability`
+flags (as rclone's backends declare optional features): running commands, hashing a tree,
+copying on the host, flushing, symbolic links, resolving paths.  The typed method of a
+capability a transport lacks raises :class:`Unsupported`, which names the transport and
+the capability; callers check :attr:`Transport.capabilities` first to fall back or refuse.
 """
 
 from __future__ import annotations
 
+import enum
 import errno as _errno
 import os
 import posixpath
@@ -121,6 +128,34 @@ class DiskSpace:
         return self.total - self.free
 
 
+class Capability(enum.Flag):
+    """Optional features of a transport, beyond stat/read/write/rename/delete/mkdir/list."""
+
+    NONE = 0
+    RUN = enum.auto()
+    """:meth:`Transport.run` and :meth:`Transport.stream`: argv commands on the host."""
+    HASH_TREE = enum.auto()
+    """:meth:`Transport.hash_tree`: sha256 of every regular file, computed on the host."""
+    COPY_ON_HOST = enum.auto()
+    """:meth:`Transport.copy_and_hash`: copy a tree on the host, no data via the caller."""
+    FLUSH = enum.auto()
+    """:meth:`Transport.flush`: make written data durable (``sync -f``)."""
+    SYMLINKS = enum.auto()
+    """:meth:`Transport.symlink` and :meth:`Transport.readlink`; without it the store has
+    no links, so no path can lead out of its tree through one."""
+    REALPATH = enum.auto()
+    """:meth:`Transport.realpath`: a path with every symbolic link resolved."""
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name.lower() for c in Capability if c and c in self and c.name]
+
+
+#: What a POSIX host with GNU coreutils (local, ssh) offers.
+POSIX_CAPABILITIES = (Capability.RUN | Capability.HASH_TREE | Capability.COPY_ON_HOST
+                      | Capability.FLUSH | Capability.SYMLINKS | Capability.REALPATH)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -195,6 +230,26 @@ class CommandFailed(TransportError):
         return self.result.stderr
 
 
+class Unsupported(TransportError):
+    """The transport lacks a capability the operation needs (see :class:`Capability`)."""
+
+    def __init__(self, transport: str, capability: Capability, needed_for: str = "") -> None:
+        names = ", ".join(capability.names)
+        why = f" needed to {needed_for}" if needed_for else ""
+        super().__init__(f"the {transport} transport does not offer {names}{why}",
+                         code=_errno.ENOTSUP, host=transport)
+        self.capability = capability
+
+
+class OperationFailed(TransportError):
+    """A host-side operation (copy, hash, flush) ran and failed; ``step`` says which."""
+
+    def __init__(self, step: str, detail: str, *, host: str | None = None) -> None:
+        super().__init__(f"{step} failed: {detail}", host=host)
+        self.step = step
+        self.detail = detail
+
+
 _BY_ERRNO: dict[int, type[TransportError]] = {
     _errno.ENOENT: NotFound,
     _errno.EEXIST: AlreadyExists,
@@ -230,6 +285,19 @@ class Transport(ABC):
 
     #: Short human label for logs and errors, e.g. ``local`` or ``ssh://root@db1:22``.
     label: str = "transport"
+
+    #: The optional features this backend offers; each one's methods raise
+    #: :class:`Unsupported` where it is missing.
+    capabilities: Capability = Capability.NONE
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def require(self, capability: Capability, needed_for: str = "") -> None:
+        """Raise :class:`Unsupported` naming what of ``capability`` this transport lacks."""
+        missing = capability & ~self.capabilities
+        if missing:
+            raise Unsupported(self.label, missing, needed_for)
 
     # ---- commands
 
@@ -301,6 +369,45 @@ class Transport(ABC):
     def exists(self, path: str) -> bool:
         """True if the path exists (a dangling symlink exists)."""
         return self.stat(path) is not None
+
+    # ---- optional capabilities (defaults refuse; backends that have them override)
+
+    def hash_tree(self, path: str) -> dict[str, str]:
+        """sha256 hex of every regular file under the directory ``path``, keyed by its path
+        relative to it; of ``path`` itself, keyed ``''``, if it is a file.  Links are not
+        followed.  Needs :attr:`Capability.HASH_TREE`."""
+        raise Unsupported(self.label, Capability.HASH_TREE, "hash files on the host")
+
+    def copy_and_hash(self, source: str, dest: str, *, scratch: str,
+                      bandwidth: float | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        """Copy ``source`` (a file or a tree, links as links) to the new ``dest`` on the host,
+        flush the copy to stable storage and hash both; returns (source's sums, copy's) as
+        :meth:`hash_tree` does.  ``bandwidth`` bytes/s caps the copy; ``scratch`` is a file
+        name the transport may use (the caller removes it).  A failed step raises
+        :class:`OperationFailed`.  Needs COPY_ON_HOST, HASH_TREE and FLUSH."""
+        self.require(Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH,
+                     "copy on the host")
+        raise AssertionError("a transport that declares COPY_ON_HOST implements it")
+
+    def flush(self, path: str) -> None:
+        """Make everything written to the filesystem holding ``path`` durable.  Needs
+        :attr:`Capability.FLUSH`."""
+        raise Unsupported(self.label, Capability.FLUSH, "flush written data")
+
+    def symlink(self, target: str, path: str) -> None:
+        """Make ``path`` a symbolic link to ``target``; never replaces, never inside a
+        directory at ``path`` (:class:`AlreadyExists`).  Needs :attr:`Capability.SYMLINKS`."""
+        raise Unsupported(self.label, Capability.SYMLINKS, "make symbolic links")
+
+    def readlink(self, path: str) -> str:
+        """What the symbolic link ``path`` points to.  Needs :attr:`Capability.SYMLINKS`."""
+        raise Unsupported(self.label, Capability.SYMLINKS, "read symbolic links")
+
+    def realpath(self, path: str, *, must_exist: bool = True) -> str:
+        """``path`` absolute, with every symbolic link resolved; a missing path raises
+        :class:`NotFound` unless ``must_exist`` is false (then only its existing part is
+        resolved).  Needs :attr:`Capability.REALPATH`."""
+        raise Unsupported(self.label, Capability.REALPATH, "resolve symbolic links")
 
     # ---- lifetime
 

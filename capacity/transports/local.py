@@ -24,7 +24,6 @@ from capacity.transports.base import (
     DiskSpace,
     FileStat,
     NotFound,
-    Transport,
     TransportError,
     check_argv,
     check_path,
@@ -33,6 +32,7 @@ from capacity.transports.base import (
     sort_names,
     temp_sibling,
 )
+from capacity.transports.posix import PosixTransport
 
 _CHUNK = 256 * 1024
 _PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask for, by default
@@ -111,7 +111,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-class LocalTransport(Transport):
+class LocalTransport(PosixTransport):
     """Operations on the machine this process runs on."""
 
     label = "local"

@@ -58,7 +58,6 @@ from capacity.transports.base import (
     HostKeyError,
     HostKeyTrusted,
     NotFound,
-    Transport,
     TransportError,
     check_argv,
     check_path,
@@ -70,6 +69,7 @@ from capacity.transports.base import (
     sort_names,
     temp_sibling,
 )
+from capacity.transports.posix import PosixTransport
 from capacity.transports.ssh_shell import (
     Framer,
     ShellSession,
@@ -537,7 +537,7 @@ def _extended_request(sftp: paramiko.SFTPClient, name: str,
 # --------------------------------------------------------------------------- transport
 
 
-class SshTransport(Transport):
+class SshTransport(PosixTransport):
     """Operations on one remote host.  Connects at construction (surfacing key errors)."""
 
     def __init__(self, target: SshTarget | str) -> None:
