@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,10 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Transport]:
             yield t
 
 
-def refused(t: Transport, capability: Capability) -> pytest.RaisesContext[Unsupported]:
+Refusal = AbstractContextManager[pytest.ExceptionInfo[Unsupported]]
+
+
+def refused(t: Transport, capability: Capability) -> Refusal:
     """Expect the documented refusal; the message names the transport and capability."""
     assert not t.has(capability)
     name = (capability.name or "").lower()
