@@ -18,7 +18,6 @@ from rich.text import Text
 from capacity import jsontext
 from capacity.load import EXAMPLE, InventoryWarning, load_inventory
 from capacity.model import Inventory
-from capacity.tiering.state import StateDir, default_state_dir
 from capacity.yamlpos import Problem
 
 # Tables are wide: when piped (not a terminal) rich would assume 80 columns and wrap them.
@@ -34,15 +33,6 @@ class Format(enum.StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 InventoryArg = Annotated[Path | None, typer.Argument(
     help="Inventory file (default: the bundled example).", show_default=False)]
-
-
-StateOption = Annotated[Path | None, typer.Option(
-    "--state", help="Folder of the engine's catalogue, journal, audit log and locks"
-    " (default $CAPACITY_STATE or ~/.local/state/capacity).", show_default=False)]
-
-
-def state_dir(path: Path | None) -> StateDir:
-    return StateDir(path or default_state_dir())
 
 
 def printable(text: str) -> str:

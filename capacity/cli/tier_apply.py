@@ -12,11 +12,17 @@ from rich.text import Text
 from capacity.cli.common import (
     Format,
     FormatOption,
-    StateOption,
     console,
     console_err,
     print_json,
     shown,
+)
+from capacity.cli.tier_options import (
+    AllowDeleteOption,
+    IgnoreWindowsOption,
+    PlanInventoryOption,
+    StateOption,
+    TrustOption,
     state_dir,
 )
 from capacity.errors import BadInput, JobFailed
@@ -29,13 +35,6 @@ from capacity.tiering.status import journal_units, status_report
 from capacity.transports import HostKeyTrusted
 from capacity.units import format_size
 from capacity.yamlpos import InputError, Position, Problem
-
-InventoryOption = Annotated[Path | None, typer.Option(
-    "--inventory", "-i", help="Inventory (default: the one the plan was made from).",
-    show_default=False)]
-TrustOption = Annotated[bool, typer.Option(
-    "--trust-new-host-keys", help="Record unknown host keys (trust on first use); a changed"
-    " key is refused all the same.")]
 
 
 def _say_trusted(key: HostKeyTrusted) -> None:
@@ -64,13 +63,10 @@ def _check(reports: list[HostReport]) -> None:
 def apply_command(
     plan_file: Annotated[Path, typer.Argument(help="Plan written by `capacity tier plan"
                                                     " --out`.")],
-    inventory: InventoryOption = None,
+    inventory: PlanInventoryOption = None,
     state: StateOption = None,
-    allow_delete: Annotated[bool, typer.Option(
-        "--allow-delete", help="Let expire rules delete data (never held or retained).")]
-        = False,
-    ignore_windows: Annotated[bool, typer.Option(
-        "--ignore-windows", help="Run outside the policies' time windows.")] = False,
+    allow_delete: AllowDeleteOption = False,
+    ignore_windows: IgnoreWindowsOption = False,
     trust: TrustOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -92,13 +88,10 @@ def apply_command(
 
 
 def resume_command(
-    inventory: InventoryOption = None,
+    inventory: PlanInventoryOption = None,
     state: StateOption = None,
-    allow_delete: Annotated[bool, typer.Option(
-        "--allow-delete", help="Let expire rules delete data (never held or retained).")]
-        = False,
-    ignore_windows: Annotated[bool, typer.Option(
-        "--ignore-windows", help="Run outside the policies' time windows.")] = False,
+    allow_delete: AllowDeleteOption = False,
+    ignore_windows: IgnoreWindowsOption = False,
     trust: TrustOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:

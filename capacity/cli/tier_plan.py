@@ -23,10 +23,15 @@ from capacity.cli.common import (
     Format,
     FormatOption,
     InventoryArg,
-    StateOption,
     console,
     inventory_path,
     shown,
+)
+from capacity.cli.tier_options import (
+    HostOption,
+    PolicyOption,
+    StateOption,
+    TrustOption,
     state_dir,
 )
 from capacity.errors import BadInput
@@ -76,13 +81,8 @@ def _make_plan(inv: Inventory, path: Path, catalogue_path: Path | None,
 
 def plan(
     inventory: InventoryArg = None,
-    host: Annotated[list[str] | None, typer.Option(
-        "--host", metavar="NAME", show_default=False,
-        help="Plan only this host (repeat for more; default: every host a policy names).",
-    )] = None,
-    policy: Annotated[list[str] | None, typer.Option(
-        "--policy", metavar="NAME", show_default=False,
-        help="Plan only this policy (repeat for more; default: all).")] = None,
+    host: HostOption = None,
+    policy: PolicyOption = None,
     state: StateOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="PLAN.json", show_default=False,
@@ -98,9 +98,7 @@ def plan(
         "--limit", min=0, help="Table rows of units (and of skipped units) to show; totals"
         " always count everything.")] = 50,
     fmt: FormatOption = Format.table,
-    trust_new_host_keys: Annotated[bool, typer.Option(
-        "--trust-new-host-keys", help="Accept and record the key of a host never seen before"
-        " (a changed key is always refused).")] = False,
+    trust_new_host_keys: TrustOption = False,
 ) -> None:
     """Plan tier moves and expiry from the inventory's policies: which units (files or study
     directories) each rule chooses now, and why.  Changes nothing; `capacity tier apply`

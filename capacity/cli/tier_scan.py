@@ -18,14 +18,13 @@ from capacity.cli.common import (
     Format,
     FormatOption,
     InventoryArg,
-    StateOption,
     console,
     console_err,
     open_inventory,
     print_json,
     shown,
-    state_dir,
 )
+from capacity.cli.tier_options import HostOption, StateOption, TrustOption, state_dir
 from capacity.errors import JobFailed
 from capacity.model import Inventory
 from capacity.tiering import hosts
@@ -33,11 +32,6 @@ from capacity.tiering.catalog import Catalogue
 from capacity.tiering.scan import HostOutcome, Progress, scan_hosts
 from capacity.tiering.usage import Usage, by_tier, by_unit, unit_depth
 from capacity.units import format_size
-
-HostOption = Annotated[list[str] | None, typer.Option(
-    "--host", help="Host of the inventory (repeat for several; default: every host).",
-    show_default=False)]
-
 
 # --------------------------------------------------------------------------- shared
 
@@ -134,10 +128,7 @@ def scan(
     host: HostOption = None,
     state: StateOption = None,
     fmt: FormatOption = Format.table,
-    trust_new_host_keys: Annotated[bool, typer.Option(
-        "--trust-new-host-keys",
-        help="Accept a host whose key is not yet in known_hosts, and record it there (a"
-             " changed key is always refused).")] = False,
+    trust_new_host_keys: TrustOption = False,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, help="Hosts scanned at once.")] = 4,
 ) -> None:
