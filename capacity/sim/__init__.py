@@ -7,7 +7,7 @@ same result, byte for byte, so runs can be repeated, compared and spread over ma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 import simpy
 
@@ -17,7 +17,7 @@ from capacity.model.scenario import FailNode, FailSite, Migrate, Scenario
 from capacity.sim import events, failures, migration, procurement, replication, tiering
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
-from capacity.sim.twin import Store, Twin, WorkloadState
+from capacity.sim.twin import Clock, Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
 
@@ -80,7 +80,7 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
     for name in inv.workloads:
         env.process(workload(twin, name))
     for name in inv.policies:
-        env.process(tiering.tiering(twin, name))
+        env.process(_waiting_on_ticks(tiering.tiering(twin, name)))
     for name, rep in inv.replications.items():
         if replication.is_mirror(rep):
             replication.mirror(twin, name)
@@ -103,6 +103,19 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
             else:
                 env.process(events.change(twin, event, day))
     env.process(recorder(twin, tape))
+
+
+def _waiting_on_ticks(actor: Generator[simpy.Event | Clock, int, None]
+                      ) -> Generator[simpy.Event, int, None]:
+    """Run an actor that yields its clock itself (``yield clock``: the tier policy, until
+    tiering.py yields ``clock.tick()``) as one that waits on the clock's next tick."""
+    try:
+        event = next(actor)
+        while True:
+            value = yield event.tick() if isinstance(event, Clock) else event
+            event = actor.send(value)
+    except StopIteration:  # the actor ended (a policy with nothing to move ends at once)
+        return
 
 
 def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:

@@ -35,7 +35,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
         remaining -= part
         if remaining <= 0:
             break
-        yield clock
+        yield clock.tick()
     if staging is not None:
         staging.copies.pop(key, None)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",

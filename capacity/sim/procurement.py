@@ -151,7 +151,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
                     for j in node_rules:
                         due[j] = min(due[j], day)
             first_due = min(due, default=math.inf)
-        day = yield clock
+        day = yield clock.tick()
 
 
 def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:

@@ -220,7 +220,7 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
             want, have = wanted[name], NO_COMPUTE if store.offline else twin.compute[name]
             if want is not meter.want or have is not meter.have:  # the same until changed
                 meter.change(day, want, have)
-        day = yield clock
+        day = yield clock.tick()
 
 
 class Demand:

@@ -53,4 +53,4 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             locked = source.expired - deleted[0] if immutable else 0.0
             held = held * changes + locked
         copies[name] = held
-        yield clock
+        yield clock.tick()

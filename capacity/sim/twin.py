@@ -17,7 +17,6 @@ from typing import TypeVar
 
 import simpy
 from pydantic import BaseModel
-from simpy.events import NORMAL
 
 from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
@@ -89,34 +88,31 @@ class Cohorts:
         return total
 
 
-class Clock(simpy.Event):
-    """One time of day, ticking daily, for the actors that act at that time: each waits for
-    the clock itself (``day = yield clock``).
+class Clock:
+    """One time of day, ticking daily, for the actors that start at that moment: each waits
+    for the clock's next tick (``day = yield clock.tick()``), which gives the day.
 
-    They share one event a day: SimPy then schedules and pops one event for all of them
-    (most of its cost was one per actor), and resumes them in the order they asked, the
-    order their own events would have had.  Only a sharer that started a process would see
-    a difference (the new process would start after the other sharers, not before): the
-    purchasing desk, which starts deliveries, is alone at its time of day.
+    Its sharers wait on one timeout a day rather than one each: SimPy then schedules and
+    pops one event for all of them, and resumes them in the order they asked (a process
+    that a sharer starts begins after the tick's other sharers).  The first sharer to ask
+    after a tick sets the next one, a day later; the others are given the same.  Once
+    nobody asks, no tick is set and the clock stops."""
 
-    The clock is one event object, set again for the next day as it fires, before its
-    sharers run (a fresh event a day was a good share of a run's cost); it stops once a
-    day passes with nobody waiting (its sharers have all ended)."""
+    __slots__ = ("day", "env", "next")
 
     def __init__(self, env: simpy.Environment) -> None:
-        super().__init__(env)
-        self._ok = True  # an event that has a value once fired (a subclass sets these)
-        self._value = int(env.now)  # the day; one more as each day fires
-        self.again = self._again  # bound once: this runs every day
-        self.callbacks.append(self.again)
-        self.waiting = self.callbacks  # SimPy drops it from the event as it fires
-        env.schedule(self, NORMAL, 1)
+        self.env = env
+        self.day = int(env.now) + 1
+        """The day the next tick gives."""
+        self.next = simpy.Timeout(env, 1, self.day)
 
-    def _again(self, _event: simpy.Event) -> None:
-        self._value += 1  # today, for the sharers about to resume
-        if len(self.waiting) > 1:  # besides this callback, somebody waited for today
-            self.callbacks = self.waiting = [self.again]
-            self.env.schedule(self, NORMAL, 1)
+    def tick(self) -> simpy.Timeout:
+        """The next tick, for a sharer to yield.  Ask when resumed by the last tick (or when
+        the clock is made): the first to ask sets the next tick a day after that moment."""
+        if self.next.processed:  # it fired: this is the first sharer to ask since
+            self.day += 1
+            self.next = simpy.Timeout(self.env, 1, self.day)
+        return self.next
 
 
 class Store:
@@ -319,8 +315,8 @@ class Twin:
     def clock(self) -> Clock:
         """The daily clock for an actor that acts once a day from now on.  Actors that start
         at the very same moment share it: every day after, they are resumed by the same
-        event, so they stay at the same moment (every workload at INGEST, every replication
-        at REPLICATION)."""
+        tick, so they stay at the same moment and in the same order (every workload at
+        INGEST, every replication at REPLICATION)."""
         clock = self.clocks.get(self.env.now)
         if clock is None:
             clock = self.clocks[self.env.now] = Clock(self.env)

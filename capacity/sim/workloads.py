@@ -78,4 +78,4 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
                 # Most days nothing is that old: look at the oldest cohort before expiring.
                 if cohorts is not None and cohorts.births and cohorts.births[0] <= born_by:
                     store.expire(name, born_by)
-        day = yield clock
+        day = yield clock.tick()
