@@ -39,6 +39,41 @@ LOOK_AGAIN_DAYS = 14
 
 ComputeInputs = tuple[Cluster, tuple[int, int, int], int, int]
 """A cluster's configuration, the compute it gives, nodes on order, workloads known."""
+Compute = tuple[float, float, float]
+"""vCPU, RAM bytes and GPUs."""
+
+
+@dataclass(frozen=True)
+class ComputeStarts:
+    """The compute one cluster's workloads ask, as running totals in order of their start
+    days (a workload without one counts from the first day): what is asked by any day is
+    then one bisection."""
+
+    workloads: int
+    """Workloads in the twin when these were counted: only an added one changes them."""
+    days: list[float]
+    totals: list[Compute]
+
+    @classmethod
+    def count(cls, twin: Twin, cluster: str) -> ComputeStarts:
+        starts = sorted(
+            ((-math.inf if s.start_day is None else s.start_day, s.model.compute)
+             for s in twin.workloads.values()
+             if s.model.compute is not None and s.model.compute.cluster == cluster),
+            key=lambda entry: entry[0])
+        totals: list[Compute] = []
+        total = (0.0, 0.0, 0.0)
+        for _day, c in starts:
+            total = (total[0] + c.vcpu, total[1] + c.ram, total[2] + c.gpus)
+            totals.append(total)
+        return cls(len(twin.workloads), [d for d, _ in starts], totals)
+
+    def by(self, day: float) -> tuple[Compute, float]:
+        """Compute asked by the workloads started by ``day``, and the next start day after
+        it (inf if none)."""
+        n = bisect.bisect_right(self.days, day)
+        return ((self.totals[n - 1] if n else (0.0, 0.0, 0.0)),
+                (self.days[n] if n < len(self.days) else math.inf))
 
 
 class Review(NamedTuple):
@@ -83,6 +118,8 @@ class Ledger:
     enough: dict[str, tuple[ComputeInputs, float]] = field(default_factory=dict)
     """Per node rule, what its compute check last saw when no node was needed, and the day
     a start date next comes within its horizon."""
+    compute_starts: dict[str, ComputeStarts] = field(default_factory=dict)
+    """Per cluster, the compute its workloads ask by start day."""
 
 
 def new_ledger(twin: Twin) -> Ledger:
@@ -206,7 +243,7 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, thres
     if enough is not None and day < enough[1] and enough[0] == inputs:
         return 0
     config, have, pending, _workloads = inputs
-    demand, next_start = _demand_by(twin, cluster, day + horizon)
+    demand, next_start = _demand_by(twin, ledger, cluster, day + horizon)
     node = twin.inventory.catalog.nodes[config.node_model]
     cores = (config.cores or node.cores) - config.controller_vm.cores
     ram = (config.ram or node.ram) - config.controller_vm.ram
@@ -228,27 +265,14 @@ def _compute_inputs(twin: Twin, ledger: Ledger, cluster: str) -> ComputeInputs:
             len(twin.workloads))
 
 
-def _demand_by(twin: Twin, cluster: str,
-               day: float) -> tuple[tuple[float, float, float], float]:
+def _demand_by(twin: Twin, ledger: Ledger, cluster: str,
+               day: float) -> tuple[Compute, float]:
     """Compute asked of ``cluster`` by workloads started by ``day``, and the next start day
-    after it (inf if none): prefix sums over start days, rebuilt only when a workload is
-    added."""
-    key = ("starts", cluster, len(twin.workloads))
-    table = twin.memo.get(key)
-    if not isinstance(table, tuple):
-        starts = sorted(
-            ((-math.inf if s.start_day is None else s.start_day, s.model.compute)
-             for s in twin.workloads.values()
-             if s.model.compute is not None and s.model.compute.cluster == cluster),
-            key=lambda entry: entry[0])
-        sums, total = [], (0.0, 0.0, 0.0)
-        for _day, c in starts:
-            total = (total[0] + c.vcpu, total[1] + c.ram, total[2] + c.gpus)
-            sums.append(total)
-        table = twin.memo[key] = ([d for d, _ in starts], sums)
-    days, sums = table
-    n = bisect.bisect_right(days, day)
-    return (sums[n - 1] if n else (0.0, 0.0, 0.0)), (days[n] if n < len(days) else math.inf)
+    after it (inf if none)."""
+    starts = ledger.compute_starts.get(cluster)
+    if starts is None or starts.workloads != len(twin.workloads):
+        starts = ledger.compute_starts[cluster] = ComputeStarts.count(twin, cluster)
+    return starts.by(day)
 
 
 def pool_ref(rule: Procurement) -> str:
