@@ -7,7 +7,6 @@ import bisect
 import itertools
 import math
 import operator
-import struct
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
@@ -43,11 +42,13 @@ class Gauge:
     the level (warning, critical, full) it is at, for threshold events, and the first day
     the tape showed each level, for runways.
 
+    Both come from the tape's whole bytes: a store is at a level once its bytes used reach
+    that level's bytes (``level_bytes``), worked out again only when its capacity changes.
     Most days only the bytes used move, and the gauge checks little else: capacity is held
-    and written out as runs (like a meter's figures), and the level is worked out again only
+    and written out as runs (like a meter's figures), and the level is looked at again only
     when the bytes used leave the band of the level the store is at."""
 
-    __slots__ = ("bounds", "capacity", "high", "level", "level_bytes", "low", "ratios",
+    __slots__ = ("bounds", "capacity", "high", "level", "low", "ratios", "reach_at",
                  "reached", "since", "store", "taped", "used", "whole_capacity")
 
     def __init__(self, store: Store, used: list[int], capacity: list[int], ratios: list[float],
@@ -63,14 +64,15 @@ class Gauge:
         self.whole_capacity = 0
         self.since = 0
         """The capacity tape is written up to this day."""
-        self.level_bytes: float = math.inf
-        """Whole bytes used at which the tape first shows the next level not yet reached."""
+        self.bounds: list[int] = []
+        """Per level, its bytes: the least whole bytes used at which the store is at it."""
+        self.reach_at: float = math.inf
+        """The bytes of the first level the tape has not shown yet (inf: all shown)."""
         self.level = 0
         """How many levels the store is at or above now."""
-        self.bounds: list[float] = []
-        """Per level, the least bytes used at which the store is at it."""
-        self.low, self.high = -math.inf, math.inf
-        """The store stays at its level while low <= used < high."""
+        self.low: float = -math.inf
+        self.high: float = math.inf
+        """The store stays at its level while low <= whole bytes used < high."""
 
     def rescale(self, day: int, capacity: float) -> None:
         """The store offers another capacity from ``day``: work out its figures again
@@ -78,25 +80,25 @@ class Gauge:
         self.write_until(day)
         self.taped = capacity
         self.whole_capacity = int(capacity + 0.5)
-        self.bounds = [least_used_at(ratio, capacity) for ratio in self.ratios]
-        self._next_level()
+        self.bounds = [level_bytes(ratio, self.whole_capacity) for ratio in self.ratios]
+        self._next_to_reach()
         self._band()
 
     def write_until(self, day: int) -> None:
         self.capacity.extend(itertools.repeat(self.whole_capacity, day - self.since))
         self.since = day
 
-    def reach(self, day: int, whole_used: int) -> None:
+    def reach(self, day: int, used: int) -> None:
         """The tape shows the next level(s) reached today."""
-        while whole_used >= self.level_bytes:
+        while used >= self.reach_at:
             self.reached.append(day)
-            self._next_level()
+            self._next_to_reach()
 
-    def relevel(self, twin: Twin, used: float) -> None:
+    def relevel(self, twin: Twin, used: int) -> None:
         """The bytes used left the band of the store's level: note each level it rose
         through (falling back below one is not an event) and take the new band."""
         level_now = bisect.bisect_right(self.bounds, used)
-        capacity = self.taped
+        capacity = self.whole_capacity
         for level in LEVELS[self.level:level_now]:
             twin.note("threshold", self.store.ref, f"{level} threshold reached"
                       f" ({used / capacity:.0%} full)" if capacity else
@@ -104,12 +106,9 @@ class Gauge:
         self.level = level_now
         self._band()
 
-    def _next_level(self) -> None:
-        # The tape is at a level when used >= ratio x capacity; for whole bytes used that is
-        # used >= ceil(ratio x capacity), an integer comparison instead of a float product.
+    def _next_to_reach(self) -> None:
         n = len(self.reached)
-        self.level_bytes = (math.ceil(self.ratios[n] * self.whole_capacity)
-                            if n < len(self.ratios) else math.inf)
+        self.reach_at = self.bounds[n] if n < len(self.bounds) else math.inf
 
     def _band(self) -> None:
         n, bounds = self.level, self.bounds
@@ -117,37 +116,11 @@ class Gauge:
         self.high = bounds[n] if n < len(bounds) else math.inf
 
 
-LEAST_BYTES = math.ulp(0.0)
-"""The least bytes used above nothing: any data at all puts a store without capacity at
-every level."""
-
-
-def least_used_at(ratio: float, capacity: float) -> float:
-    """The least bytes used (more than none) at which ``used / capacity >= ratio``, exactly
-    as floating point divides: the level of a store is then a comparison of its bytes used
-    with these bounds, and comes out as the fill ratio would have it, to the last bit.
-
-    Found by bisection over the floats' bit patterns (which order positive floats as their
-    values): at most 64 divisions, even where the quotient is subnormal and many floats
-    divide to the same value."""
-    if capacity <= 0:
-        return LEAST_BYTES
-    lo, hi = _bits(LEAST_BYTES), _bits(math.inf)  # inf / capacity >= any ratio
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _float(mid) / capacity >= ratio:
-            hi = mid
-        else:
-            lo = mid + 1
-    return _float(lo)
-
-
-def _bits(value: float) -> int:
-    return struct.unpack("<q", struct.pack("<d", value))[0]
-
-
-def _float(bits: int) -> float:
-    return struct.unpack("<d", struct.pack("<q", bits))[0]
+def level_bytes(ratio: float, capacity: int) -> int:
+    """The least whole bytes used at which a store offering ``capacity`` whole bytes is at a
+    level of ``ratio`` (used >= ratio x capacity, the product as floating point gives it),
+    and at least one: an empty store is at no level, even one that offers nothing."""
+    return max(1, math.ceil(ratio * capacity))
 
 
 NO_COMPUTE = (0, 0, 0)
@@ -206,13 +179,12 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
     while True:
         for gauge in gauges:
             store = gauge.store
-            used = store.used
-            whole_used = int(used + 0.5)
-            gauge.used.append(whole_used)
+            used = int(store.used + 0.5)  # whole bytes, as the tape has them
+            gauge.used.append(used)
             if store.available != gauge.taped:
                 gauge.rescale(day, store.available)
-            if whole_used >= gauge.level_bytes and whole_used > 0:
-                gauge.reach(day, whole_used)
+            if used >= gauge.reach_at:
+                gauge.reach(day, used)
             if not gauge.low <= used < gauge.high:
                 gauge.relevel(twin, used)
         wanted = demand.on(day)

@@ -1,4 +1,4 @@
-"""The twin's machinery: the shared daily clock and the recorder's exact level bounds."""
+"""The twin's machinery: the shared daily clock and the recorder's level bytes."""
 
 from __future__ import annotations
 
@@ -6,38 +6,31 @@ import math
 from collections.abc import Generator
 
 import simpy
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from capacity.sim import _waiting_on_ticks
-from capacity.sim.recorder import LEAST_BYTES, least_used_at
+from capacity.sim.recorder import level_bytes
 from capacity.sim.twin import Clock
 
 ratios = st.floats(min_value=0.0, max_value=1.0)
-capacities = st.floats(min_value=1.0, max_value=1e18)
 
 
-@given(ratios, capacities)
-@example(5e-324, 1e18)  # a subnormal quotient: many floats divide to it (a linear walk hung)
-def test_level_bound_is_the_least_bytes_used_at_the_ratio(ratio: float, capacity: float) -> None:
-    """The bound is at the level by the fill ratio as floating point divides it, and the
-    float just below it is not (unless it is no data at all)."""
-    bound = least_used_at(ratio, capacity)
-    assert bound > 0
-    assert bound / capacity >= ratio
-    below = math.nextafter(bound, 0)
-    assert below <= 0 or below / capacity < ratio
+@given(ratios, st.integers(min_value=0, max_value=10**18))
+def test_level_bytes_are_the_least_whole_bytes_used_at_the_level(ratio: float,
+                                                                capacity: int) -> None:
+    """At least one byte, at ratio x capacity or more, and one byte fewer is not."""
+    bound = level_bytes(ratio, capacity)
+    assert bound >= 1
+    assert bound >= ratio * capacity
+    assert bound == 1 or bound - 1 < ratio * capacity
 
 
-@given(ratios, capacities, st.floats(min_value=0.0, max_value=2e18))
-def test_level_by_bound_agrees_with_the_fill_ratio(ratio: float, capacity: float,
-                                                   used: float) -> None:
-    at_level = used > 0 and used / capacity >= ratio
-    assert at_level == (used >= least_used_at(ratio, capacity))
-
-
-def test_without_capacity_any_data_is_at_every_level() -> None:
-    assert least_used_at(0.8, 0.0) == LEAST_BYTES
+def test_level_bytes() -> None:
+    assert level_bytes(0.88, 100) == 88  # 88 of 100 bytes is 88% full
+    assert level_bytes(0.88, 101) == 89  # 88.88 bytes: 89 reach it
+    assert level_bytes(0.8, 0) == 1  # without capacity, any data is at every level
+    assert level_bytes(0.0, 5) == 1  # and an empty store is at none
 
 
 def test_clock_resumes_its_sharers_daily_in_the_order_they_asked() -> None:
