@@ -35,10 +35,8 @@ INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
 class Cohorts:
     """One workload's data on one store: bytes by birth day, oldest first.
 
-    Kept as two parallel lists rather than one object per cohort: the desk's forecast sums
-    a window of birth days, which is then two bisections and a walk over a contiguous slice
-    (one object per cohort made that walk chase pointers all over memory, and it grew
-    slower per cohort as the estate grew)."""
+    Two parallel lists: the desk's forecast sums a window of birth days, which is then two
+    bisections and a walk over a contiguous slice."""
 
     __slots__ = ("births", "sizes")
 
@@ -78,8 +76,8 @@ class Cohorts:
         return taken
 
     def born_between(self, after: float, until: float) -> float:
-        """Bytes of cohorts born in (after, until], summed from the youngest back (the order
-        the forecast has always added them in, so its figures do not move)."""
+        """Bytes of cohorts born in (after, until], summed from the youngest back (float sums
+        depend on their order: another order would move the desk's figures by rounding)."""
         lo = bisect.bisect_right(self.births, after)
         hi = bisect.bisect_right(self.births, until)
         total = 0.0
