@@ -294,6 +294,12 @@ class Engine:
             sums = self.t.copy_and_hash(row.source, payload, bandwidth=self._bandwidth(row),
                                         scratch=f"{posixpath.dirname(payload)}/copy.sha256")
         except OperationFailed as exc:
+            # A copy that tripped over a file being written (vanished, grew) is a busy
+            # study, skipped whole like one that changed under a finished copy.
+            planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+            if not _same_files(self._listing(row.source, row.detail["source_root"]), planned):
+                raise UnitProblem(J.SKIPPED, "the source changed while it was copied"
+                                  f" ({exc})") from None
             raise UnitProblem(J.FAILED, str(exc)) from None
         self._audit(row, "copied", bytes=row.bytes, work=payload)
         return sums
