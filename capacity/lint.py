@@ -10,10 +10,17 @@ checks run only once ``capacity.checks`` found nothing, so every reference resol
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from capacity.checks import Finding
-from capacity.model import Inventory, Policy, Procurement, Rule, Selection, Thresholds, Workload
+from capacity.model import (
+    Inventory,
+    Policy,
+    Procurement,
+    Route,
+    Selection,
+    Thresholds,
+    Workload,
+)
 from capacity.model.scenario import (
     AddWorkload,
     ScaleDemand,
@@ -75,37 +82,6 @@ def scenario_warnings(inv: Inventory, scenario: Scenario) -> list[Finding]:
 
 # --- how policies run on storage ------------------------------------------------------
 
-@dataclass(frozen=True)
-class Route:
-    """A policy rule as the simulator plays it: from one resource to another (target None:
-    expire), taking data once it is ``age`` days old."""
-
-    rule: Rule
-    source: str
-    target: str | None
-    age: int
-
-
-def routes(inv: Inventory, policy: Policy) -> list[Route]:
-    """The rules that act on storage, through the storage behind the policy's hosts' tiers
-    (as ``capacity.sim.tiering`` plays them)."""
-    found: list[Route] = []
-    for host in policy.hosts:
-        tiers = inv.hosts[host].tiers
-        for rule in policy.rules:
-            source = tiers[rule.source].storage
-            target = tiers[rule.target].storage if rule.target else None
-            if source is None or (rule.action == "move" and target is None):
-                continue
-            age = rule.select.older_than or 0
-            if rule.action == "expire":  # never before the policy's retention
-                age = max(age, policy.retention)
-            route = Route(rule, source, target, age)
-            if route not in found:
-                found.append(route)
-    return found
-
-
 def reach(wl: Workload, plan: Iterable[Route]) -> set[str]:
     """Where a workload's data can get to: where it lands, and on through the moves."""
     plan = list(plan)
@@ -155,7 +131,7 @@ def workload_warnings(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[Fin
     policy = inv.policies.get(wl.policy) if wl.policy else None
     acting: list[Route] = []
     if policy is not None:
-        plan = routes(inv, policy)
+        plan = inv.routes(policy)
         places = reach(wl, plan)
         acting = [r for r in plan if r.source in places]
         if not acting:
@@ -221,7 +197,7 @@ def resource_thresholds(inv: Inventory, ref: str) -> Thresholds:
 # --- policies ---------------------------------------------------------------------------
 
 def _policy(inv: Inventory, at: PathKey, policy: Policy, named: bool) -> Iterator[Finding]:
-    plan = routes(inv, policy)
+    plan = inv.routes(policy)
     if plan and not named:
         yield at, ("no workload names this policy (a workload's 'policy'): the simulator"
                    " moves and expires no data by it")

@@ -15,7 +15,7 @@ from capacity.model.estate import (
     Thresholds,
 )
 from capacity.model.hardware import ArrayModel, Catalog, DriveType, NodeModel, RaidLayout
-from capacity.model.inventory import Host, HostTier, Inventory, Resource
+from capacity.model.inventory import Host, HostTier, Inventory, Resource, Route
 from capacity.model.policy import Caps, Grouping, Hold, Pacing, Policy, Rule, Selection, Window
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "RaidLayout",
     "Replication",
     "Resource",
+    "Route",
     "Rule",
     "Selection",
     "Site",

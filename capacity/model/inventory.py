@@ -15,7 +15,7 @@ from capacity.model.base import Date, Model, Name
 from capacity.model.demand import Procurement, Replication, Workload
 from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site, Thresholds
 from capacity.model.hardware import Catalog
-from capacity.model.policy import Pacing, Policy
+from capacity.model.policy import Pacing, Policy, Rule
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
 _SECRET = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^(AKIA|ASIA)[A-Z0-9]{16}$")
@@ -137,6 +137,18 @@ class Resource:
     site: str
 
 
+@dataclass(frozen=True)
+class Route:
+    """A policy rule as it acts on storage: from one resource to another (target None:
+    expire), taking data once it is ``age`` days old (an expiry never before the policy's
+    retention)."""
+
+    rule: Rule
+    source: str
+    target: str | None
+    age: int
+
+
 class Inventory(Model):
     """An estate: sites, hardware, the data on it, and the policies that move that data."""
 
@@ -205,6 +217,25 @@ class Inventory(Model):
         if found.kind == "cluster":
             return self.clusters[ref].thresholds
         return self.object_stores[ref].thresholds
+
+    def routes(self, policy: Policy) -> list[Route]:
+        """The rules of a policy that act on storage, through the storage behind its hosts'
+        tiers, once each (hosts that share storage share routes)."""
+        found: list[Route] = []
+        for host in policy.hosts:
+            tiers = self.hosts[host].tiers
+            for rule in policy.rules:
+                source = tiers[rule.source].storage
+                target = tiers[rule.target].storage if rule.target else None
+                if source is None or (rule.action == "move" and target is None):
+                    continue
+                age = rule.select.older_than or 0
+                if rule.action == "expire":
+                    age = max(age, policy.retention)
+                route = Route(rule, source, target, age)
+                if route not in found:
+                    found.append(route)
+        return found
 
     def pool(self, ref: str) -> Pool:
         array_name, _, pool_name = ref.partition("/")

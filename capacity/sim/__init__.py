@@ -7,7 +7,7 @@ same result, byte for byte, so runs can be repeated, compared and spread over ma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 
 import simpy
 
@@ -17,7 +17,7 @@ from capacity.model.scenario import FailNode, FailSite, Migrate, Scenario
 from capacity.sim import events, failures, migration, procurement, replication, tiering
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
-from capacity.sim.twin import Clock, Store, Twin, WorkloadState
+from capacity.sim.twin import Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
 
@@ -64,8 +64,9 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
         if rep.kind in ("gad", "sync", "async"):
             twin.mirror_of[rep.target] = rep.source
     for name, policy in inv.policies.items():
+        twin.routes[name] = inv.routes(policy)
         if policy.trigger is not None:
-            for route in tiering.routes(twin, name):
+            for route in twin.routes[name]:
                 if route.target is not None:
                     draining = twin.policies_draining.setdefault(route.source, [])
                     if name not in draining:
@@ -80,7 +81,7 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
     for name in inv.workloads:
         env.process(workload(twin, name))
     for name in inv.policies:
-        env.process(_waiting_on_ticks(tiering.tiering(twin, name)))
+        env.process(tiering.tiering(twin, name))
     for name, rep in inv.replications.items():
         if replication.is_mirror(rep):
             replication.mirror(twin, name)
@@ -103,19 +104,6 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
             else:
                 env.process(events.change(twin, event, day))
     env.process(recorder(twin, tape))
-
-
-def _waiting_on_ticks(actor: Generator[simpy.Event | Clock, int, None]
-                      ) -> Generator[simpy.Event, int, None]:
-    """Run an actor that yields its clock itself (``yield clock``: the tier policy, until
-    tiering.py yields ``clock.tick()``) as one that waits on the clock's next tick."""
-    try:
-        event = next(actor)
-        while True:
-            value = yield event.tick() if isinstance(event, Clock) else event
-            event = actor.send(value)
-    except StopIteration:  # the actor ended (a policy with nothing to move ends at once)
-        return
 
 
 def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:

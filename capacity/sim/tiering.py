@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from capacity.model import Policy, Rule, Workload
+from capacity.model import Policy, Workload
 from capacity.model.policy import (
     Candidate,
     OpenHours,
@@ -33,46 +33,13 @@ from capacity.model.policy import (
     paced,
 )
 from capacity.model.policy.windows import run_times
-from capacity.sim.twin import TIERING, Clock, Store, Twin
+from capacity.sim.twin import TIERING, Store, Twin
 
 NOTE_EVERY_DAYS = 90
 """A target held at its critical threshold is noted once a quarter, not every run."""
 RECOUNT_DAYS = 7
 """How long a forecast of what tiering leaves on a resource is reused: it moves slowly, and
 counting every cohort daily would dominate a long run."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """A rule as it runs on storage: from one resource to another (or to deletion)."""
-
-    rule: Rule
-    source: str
-    target: str | None
-
-
-def routes(twin: Twin, policy_name: str) -> list[Route]:
-    """The storage each rule's tiers live on, through the policy's hosts (deduplicated);
-    worked out once per run."""
-    key = ("routes", policy_name)
-    found = twin.memo.get(key)
-    if not isinstance(found, list):
-        found = twin.memo[key] = _routes(twin, policy_name)
-    return found
-
-
-def _routes(twin: Twin, policy_name: str) -> list[Route]:
-    policy = twin.inventory.policies[policy_name]
-    found: list[Route] = []
-    for host_name in policy.hosts:
-        tiers = twin.inventory.hosts[host_name].tiers
-        for rule in policy.rules:
-            source = tiers[rule.source].storage
-            target = tiers[rule.target].storage if rule.target else None
-            route = Route(rule, source, target) if source else None
-            if route and (target or rule.action == "expire") and route not in found:
-                found.append(route)
-    return found
 
 
 def governed(twin: Twin, policy_name: str) -> Sequence[str]:
@@ -84,14 +51,10 @@ def places(twin: Twin, workload: str) -> list[str]:
     """Every resource a workload's data can sit on: where it lands, where its policy's rules
     move it, and where migrations bring it."""
     state = twin.workloads[workload]
-    key = ("places", workload, len(state.extra_places))
-    found = twin.memo.get(key)
-    if not isinstance(found, list):
-        found = [state.model.lands_on, *state.extra_places]
-        if state.model.policy:
-            found += [r.target for r in routes(twin, state.model.policy) if r.target]
-        found = twin.memo[key] = list(dict.fromkeys(found))
-    return found
+    found = [state.model.lands_on, *state.extra_places]
+    if state.model.policy:
+        found += [r.target for r in twin.routes[state.model.policy] if r.target]
+    return list(dict.fromkeys(found))
 
 
 def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
@@ -105,12 +68,11 @@ def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
     if source is not None:
         return held_after_draining(twin, source, horizon)
     day = twin.day
-    key = ("held", ref, horizon)
-    memo = twin.memo.get(key)
-    if isinstance(memo, tuple) and day - memo[0] < RECOUNT_DAYS:
-        return memo[1]
+    made = twin.forecasts.get((ref, horizon))
+    if made is not None and day - made[0] < RECOUNT_DAYS:
+        return made[1]
     held = _held_after_draining(twin, ref, horizon, day)
-    twin.memo[key] = (day, held)
+    twin.forecasts[ref, horizon] = (day, held)
     return held
 
 
@@ -119,15 +81,14 @@ def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> floa
     for name in twin.policies_draining.get(ref, ()):
         policy = twin.inventory.policies[name]
         assert policy.trigger is not None
-        plan = routes(twin, name)
+        plan = twin.routes[name]
         for route in plan:
             if route.source != ref or route.target is None:
                 continue
             drained = True
             low = min(low, policy.trigger.low)
-            age_off = route.rule.select.older_than or 0
-            age_on = max((r.rule.select.older_than or 0 for r in plan if r.target == ref),
-                         default=0)
+            age_off = route.age
+            age_on = max((r.age for r in plan if r.target == ref), default=0)
             oldest, youngest = day + horizon - age_off, day + horizon - age_on
             for wl in governed(twin, name):
                 for where in places(twin, wl):
@@ -152,10 +113,10 @@ class _Band:
     oldest: float
 
 
-def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event | Clock, int, None]:
+def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     """The policy's runs, at the instants its schedule names, every day."""
     policy = twin.inventory.policies[policy_name]
-    plan = routes(twin, policy_name)
+    plan = twin.routes[policy_name]
     if not plan:
         return
     host = twin.inventory.hosts[policy.hosts[0]]
@@ -175,7 +136,7 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event | Clock, int,
             until = times[i + 1] if i + 1 < len(times) else None
             _run(twin, policy_name, stores, ages, day, start, until, hours, bandwidth,
                  noted, sizes)
-        day = yield clock
+        day = yield clock.tick()
 
 
 def _ages(policy: Policy, tier: str) -> list[int]:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import simpy
 from pydantic import BaseModel
 
-from capacity.model import Cluster, Inventory, ObjectStore, Pool, Thresholds, Workload
+from capacity.model import Cluster, Inventory, ObjectStore, Pool, Route, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
 from capacity.sim.results import Event, Order, SiteUse
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
@@ -290,8 +290,11 @@ class Twin:
     """Mirror target (GAD, sync or async copy) -> its source."""
     policies_draining: dict[str, list[str]] = field(default_factory=dict)
     """Resource -> triggered policies with move rules that take data off it."""
-    memo: dict[object, object] = field(default_factory=dict)
-    """Derived facts worked out once per run (tier routes)."""
+    routes: dict[str, list[Route]] = field(default_factory=dict)
+    """Policy -> its rules as they act on storage (``Inventory.routes``)."""
+    forecasts: dict[tuple[str, float], tuple[int, float | None]] = field(default_factory=dict)
+    """(Resource, horizon) -> the day a forecast of what tiering leaves on it was made,
+    and the forecast (see ``sim.tiering.held_after_draining``)."""
     sizings: dict[tuple[object, ...], object] = field(default_factory=dict)
     """Capacity sized per configuration (see ``_sized``)."""
     lead_time_factor: float = 1.0

@@ -9,7 +9,6 @@ import simpy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capacity.sim import _waiting_on_ticks
 from capacity.sim.recorder import level_bytes
 from capacity.sim.twin import Clock
 
@@ -71,22 +70,3 @@ def test_clock_stops_once_nobody_asks() -> None:
         env.step()
     assert days == [1, 1, 2, 2, 3, 3, 4, 5]
     assert env.peek() == math.inf  # nothing is left to happen: no tick was set after day 5
-
-
-def test_an_actor_that_yields_its_clock_waits_on_the_clock_s_ticks() -> None:
-    """The tier policy's actor yields its clock itself for now (goes with the bridge)."""
-    env = simpy.Environment()
-    days: list[int] = []
-
-    def actor(clock: Clock) -> Generator[simpy.Event | Clock, int, None]:
-        for _ in range(3):
-            days.append((yield clock))
-
-    def at_once() -> Generator[simpy.Event | Clock, int, None]:
-        return
-        yield  # a generator that ends before it yields (a policy with nothing to move)
-
-    env.process(_waiting_on_ticks(actor(Clock(env))))
-    env.process(_waiting_on_ticks(at_once()))
-    env.run(until=10)
-    assert days == [1, 2, 3]
