@@ -297,6 +297,27 @@ def _procurement(inv: Inventory, at: PathKey, rule: Procurement) -> Iterator[Fin
             yield (*at, "reorder_at"), (f"{format_ratio(rule.reorder_at)} is at or past {ref}'s"
                                         f" critical threshold ({format_ratio(t.critical)}):"
                                         " orders come only once it is projected past critical")
+    if rule.unit in ("node", "parity-group", "raw"):
+        yield from _reorder_under_watermark(inv, at, rule)
+
+
+def _reorder_under_watermark(inv: Inventory, at: PathKey, rule: Procurement) -> Iterator[Finding]:
+    """A tier drained to a watermark is kept near ``high`` full whatever its size: a rule
+    that orders at or below ``high`` buys capacity that tiering lets fill again."""
+    ref = "/".join(rule.resource.split("/")[:2])
+    thresholds = resource_thresholds(inv, ref)
+    reorder = rule.reorder_at or thresholds.warning
+    for name, policy in inv.policies.items():
+        trigger = policy.trigger
+        # A high at or past critical is warned about at the policy, with this fix in it.
+        if trigger is None or not reorder <= trigger.high < thresholds.critical or not any(
+                r.source == ref and r.target is not None for r in inv.routes(policy)):
+            continue
+        yield (*at, "reorder_at" if rule.reorder_at else "resource"), (
+            f"orders at {format_ratio(reorder)}, at or below policy {name!r}'s high watermark"
+            f" ({format_ratio(trigger.high)}) on {ref}: tiering keeps {ref} near"
+            f" {format_ratio(trigger.high)} full however much is bought, so every order fills"
+            " up again; order above the high watermark, or lower the watermarks")
 
 
 def _box_rule(inv: Inventory, array: str) -> bool:

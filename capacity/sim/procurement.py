@@ -25,7 +25,7 @@ import simpy
 
 from capacity.model import Cluster, PoolTier, Procurement
 from capacity.sim.results import Order
-from capacity.sim.tiering import held_after_draining
+from capacity.sim.tiering import drained_peak
 from capacity.sim.twin import PROCUREMENT, Store, Twin
 from capacity.sizing.array import size_array
 
@@ -203,17 +203,17 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
     offered = store.available + ledger.pending.get(ref, 0.0)
     growth = trend(twin.history[ref])
     projected = store.used + growth * horizon
+    # Tier policies move old data off before it fills, and keep it sawing below their
+    # high watermark: count on what they leave.
+    drained = drained_peak(twin, ref, horizon, offered, projected)
+    if drained is not None:
+        projected = drained
     if projected < threshold * offered:
         # Far from the threshold: look again when half the distance could be gone.
         days_left = (threshold * offered - projected) / growth if growth else math.inf
         ledger.snoozed[name] = day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
         return
-    # Tier policies will move old data off before it fills: count on them.
-    drained = held_after_draining(twin, ref, horizon)
-    if drained is not None:
-        projected = min(projected, drained)
-    if projected >= threshold * offered:
-        _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
+    _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
 
 
 def _next_due(twin: Twin, ledger: Ledger, review: Review, day: int) -> float:

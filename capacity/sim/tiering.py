@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 import simpy
 
-from capacity.model import Policy, Workload
+from capacity.model import Policy, Route, Workload
 from capacity.model.policy import (
     Candidate,
-    OpenHours,
     RunDecision,
     TierState,
     budget,
@@ -32,14 +31,15 @@ from capacity.model.policy import (
     may_act,
     paced,
 )
-from capacity.model.policy.windows import run_times
+from capacity.model.policy.forecast import Drain, peak_held
+from capacity.model.policy.windows import run_spans
 from capacity.sim.twin import TIERING, Store, Twin
 
 NOTE_EVERY_DAYS = 90
 """A target held at its critical threshold is noted once a quarter, not every run."""
 RECOUNT_DAYS = 7
-"""How long a forecast of what tiering leaves on a resource is reused: it moves slowly, and
-counting every cohort daily would dominate a long run."""
+"""How long a count of what tiering cannot take off a resource is reused: it moves slowly,
+and counting every cohort daily would dominate a long run."""
 
 
 def governed(twin: Twin, policy_name: str) -> Sequence[str]:
@@ -57,50 +57,80 @@ def places(twin: Twin, workload: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def held_after_draining(twin: Twin, ref: str, horizon: float) -> float | None:
-    """What ``ref`` will hold ``horizon`` days from now if its triggered move rules drain it
-    as far as they may: the governed data whose age then falls between the age at which it
-    moves onto ``ref`` (0 where it lands) and the age at which it moves off, wherever that
-    data sits now, plus what lands meanwhile; never below the low watermark.  None when no
-    triggered rule drains ``ref``.  Procurement counts on this before it buys.  A mirror
-    (GAD, remote copy) follows its source."""
+def drained_peak(twin: Twin, ref: str, horizon: float, offered: float,
+                 projected: float) -> float | None:
+    """What ``ref`` holds at most around ``horizon`` days from now, of ``offered`` bytes,
+    when its trend says ``projected``, with the triggered move rules that take data off it
+    (``policy.peak_held``).  None when no triggered rule drains it.  Procurement counts on
+    this before it buys.  A mirror (GAD, remote copy) follows its source."""
     source = twin.mirror_of.get(ref)
     if source is not None:
-        return held_after_draining(twin, source, horizon)
+        return drained_peak(twin, source, horizon, offered, projected)
+    names = twin.policies_draining.get(ref, ())
+    if not names:
+        return None
     day = twin.day
     made = twin.forecasts.get((ref, horizon))
-    if made is not None and day - made[0] < RECOUNT_DAYS:
-        return made[1]
-    held = _held_after_draining(twin, ref, horizon, day)
-    twin.forecasts[ref, horizon] = (day, held)
-    return held
+    if made is None or day - made[0] >= RECOUNT_DAYS:
+        drain = _drain(twin, names[0])
+        for name in names[1:]:
+            drain = drain.combined(_drain(twin, name))
+        made = twin.forecasts[ref, horizon] = (day, drain,
+                                               *_unmovable(twin, ref, horizon, day))
+    _, drain, unmovable, arriving = made
+    return peak_held(drain, offered, unmovable, arriving, twin.stores[ref].used, projected,
+                     horizon)
 
 
-def _held_after_draining(twin: Twin, ref: str, horizon: float, day: int) -> float | None:
-    held, low, drained = 0.0, 1.0, False
+def _drain(twin: Twin, policy_name: str) -> Drain:
+    """How the policy's runs drain a tier (its unit: its first governed workload's)."""
+    policy = twin.inventory.policies[policy_name]
+    hours, bandwidth = effective(twin.inventory.hosts[policy.hosts[0]].pacing, policy.pacing)
+    workloads = governed(twin, policy_name)
+    unit = _unit_bytes(twin.workloads[workloads[0]].model) if workloads else STUDY_BYTES
+    return Drain.of(policy, hours, bandwidth, unit)
+
+
+def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, float]:
+    """The governed data that will be on ``ref`` at the horizon and that its triggered move
+    rules do not take yet (its age then falls between the age at which it moves onto
+    ``ref``, 0 where it lands, and the age at which it moves off), on ``ref`` or on the
+    tiers that feed it now, plus what lands meanwhile; and how many bytes a day reach
+    ``ref`` (landing, or aging onto it)."""
+    held = arriving = 0.0
+    arrives: set[str] = set()  # workloads counted in ``arriving``
     for name in twin.policies_draining.get(ref, ()):
-        policy = twin.inventory.policies[name]
-        assert policy.trigger is not None
         plan = twin.routes[name]
+        feeding = _feeding(plan, ref)
         for route in plan:
             if route.source != ref or route.target is None:
                 continue
-            drained = True
-            low = min(low, policy.trigger.low)
             age_off = route.age
             age_on = max((r.age for r in plan if r.target == ref), default=0)
             oldest, youngest = day + horizon - age_off, day + horizon - age_on
             for wl in governed(twin, name):
                 for where in places(twin, wl):
+                    if where not in feeding:
+                        continue  # moved on, or elsewhere: it does not come back
                     cohorts = twin.stores[where].cohorts.get(wl)
                     if cohorts is not None:
                         held += cohorts.born_between(oldest, youngest)
                 state = twin.workloads[wl]
+                per_day = state.bytes_on(day)
                 if state.model.lands_on == ref:
-                    held += state.bytes_on(day) * min(horizon, age_off)
-    if not drained:
-        return None
-    return max(held, low * twin.stores[ref].available)
+                    held += per_day * min(horizon, age_off)
+                if (state.model.lands_on == ref or age_on > 0) and wl not in arrives:
+                    arrives.add(wl)
+                    arriving += per_day
+    return held, arriving
+
+
+def _feeding(plan: Sequence[Route], ref: str) -> set[str]:
+    """``ref`` and every resource whose data the moves bring to it, however many hops."""
+    found = {ref}
+    while more := {r.source for r in plan if r.target in found} - found:
+        found |= more
+    return found
 
 
 @dataclass(frozen=True)
@@ -131,11 +161,9 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     clock = twin.clock()
     while True:
         today = twin.date(day)
-        times = run_times(policy.schedule, hours, today)
-        for i, start in enumerate(times):
-            until = times[i + 1] if i + 1 < len(times) else None
-            _run(twin, policy_name, stores, ages, day, start, until, hours, bandwidth,
-                 noted, sizes)
+        for start, seconds in run_spans(policy.schedule, hours, today):
+            _run(twin, policy_name, stores, ages, day, start, seconds, bandwidth, noted,
+                 sizes)
         day = yield clock.tick()
 
 
@@ -151,10 +179,10 @@ def _ages(policy: Policy, tier: str) -> list[int]:
 
 
 def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
-         ages: dict[str, list[int]], day: int, start: dt.datetime, until: dt.datetime | None,
-         hours: OpenHours, bandwidth: float | None, noted: dict[str, int],
-         sizes: dict[str, float]) -> None:
-    """One run: the policy decides on the stores as they are, and what it may do is done."""
+         ages: dict[str, list[int]], day: int, start: dt.datetime, seconds: float,
+         bandwidth: float | None, noted: dict[str, int], sizes: dict[str, float]) -> None:
+    """One run: the policy decides on the stores as they are, and what it may do in
+    ``seconds`` is done."""
     policy = twin.inventory.policies[policy_name]
     tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
              for tier, s in stores.items()}
@@ -165,9 +193,6 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
         return
     decision = decide(policy, tiers, candidates, start.date(), explain=False)
     _note_held_back(twin, decision, stores, day, noted)
-    seconds = hours.seconds_open_from(start.time())
-    if until is not None:
-        seconds = min(seconds, (until - start).total_seconds())
     for d in paced(decision, budget(bandwidth, seconds)):
         band: _Band = d.candidate.ref
         nbytes = min(d.bytes, band.store.cohorts[band.workload].born_between(

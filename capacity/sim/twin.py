@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from capacity.model import Cluster, Inventory, ObjectStore, Pool, Route, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
+from capacity.model.policy import Drain
 from capacity.sim.results import Event, Order, SiteUse
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
 from capacity.sizing.hci import ClusterSizing, size_cluster
@@ -292,9 +293,10 @@ class Twin:
     """Resource -> triggered policies with move rules that take data off it."""
     routes: dict[str, list[Route]] = field(default_factory=dict)
     """Policy -> its rules as they act on storage (``Inventory.routes``)."""
-    forecasts: dict[tuple[str, float], tuple[int, float | None]] = field(default_factory=dict)
-    """(Resource, horizon) -> the day a forecast of what tiering leaves on it was made,
-    and the forecast (see ``sim.tiering.held_after_draining``)."""
+    forecasts: dict[tuple[str, float], tuple[int, Drain, float, float]] = field(
+        default_factory=dict)
+    """(Resource, horizon) -> the day it was counted, how tiering drains it, what tiering
+    cannot take off it by then, and what reaches it a day (see ``sim.tiering.drained_peak``)."""
     sizings: dict[tuple[object, ...], object] = field(default_factory=dict)
     """Capacity sized per configuration (see ``_sized``)."""
     lead_time_factor: float = 1.0

@@ -238,6 +238,20 @@ CASES = [
      ("90%", ""), "procurement.hot-groups.reorder_at",
      "90% is at or past arr/hot's critical threshold (80%): orders come only once it is"
      " projected past critical"),
+    ("reorder at the warning, under the high watermark",
+     [("    retention: 10y\nprocurement", "    retention: 10y\n    trigger: {high: 75%, low: 60%}"
+       "\nprocurement")],
+     ("arr/hot/nvme", ""), "procurement.hot-groups.resource",
+     "orders at 70%, at or below policy 'lifecycle''s high watermark (75%) on arr/hot: tiering"
+     " keeps arr/hot near 75% full however much is bought, so every order fills up again;"
+     " order above the high watermark, or lower the watermarks"),
+    ("reorder_at under the high watermark",
+     [("    retention: 10y\nprocurement", "    retention: 10y\n    trigger: {high: 75%, low: 60%}"
+       "\nprocurement"), ("    unit_cost: 28000\n", "    unit_cost: 28000\n    reorder_at: 72%\n")],
+     ("72%", ""), "procurement.hot-groups.reorder_at",
+     "orders at 72%, at or below policy 'lifecycle''s high watermark (75%) on arr/hot: tiering"
+     " keeps arr/hot near 75% full however much is bought, so every order fills up again;"
+     " order above the high watermark, or lower the watermarks"),
     ("reorder_at beyond full",
      [("    unit_cost: 28000\n", "    unit_cost: 28000\n    reorder_at: 150%\n")],
      ("150%", ""), "procurement.hot-groups.reorder_at",

@@ -10,8 +10,18 @@ import itertools
 import pytest
 
 from capacity.model import Policy
-from capacity.model.policy import Candidate, OpenHours, TierState, Window, decide, effective
-from capacity.model.policy.windows import run_times
+from capacity.model.policy import (
+    Candidate,
+    Drain,
+    OpenHours,
+    TierState,
+    Window,
+    decide,
+    effective,
+    peak_held,
+    run_spans,
+    run_times,
+)
 from capacity.sim import simulate
 from tests.sim.conftest import TB
 from tests.sim.test_tiering import tiered
@@ -141,3 +151,55 @@ def test_runs_start_on_the_schedule() -> None:
     assert sum(bool(run_times(weekly, hours, d)) for d in days) == 2
     with pytest.raises(ValueError, match="whole hours"):
         policy(schedule={"every": "5h"})
+
+
+def test_each_run_works_until_its_windows_close_or_the_next_run_starts() -> None:
+    """Every 6 hours from the 22:00-06:00 window's opening: the runs of a day start at
+    04:00, 10:00, 16:00 and 22:00; the 04:00 run has 2 hours of window left, the 10:00 and
+    16:00 runs none, and the 22:00 run works until the next day's 04:00 run starts (6
+    hours): 8 hours a day, the window's length."""
+    rules = policy(pacing={"windows": ["22:00-06:00"]}, schedule={"every": "6h"})
+    hours, _ = effective(rules.pacing)
+    spans = run_spans(rules.schedule, hours, TODAY)
+    assert [(t.hour, s / 3600) for t, s in spans] == [(4, 2), (10, 0), (16, 0), (22, 6)]
+    weekly = policy(schedule={"every": "7d"}).schedule
+    runs = [s for d in range(7) for _, s in run_spans(weekly, OpenHours.of(),
+                                                      TODAY + dt.timedelta(days=d))]
+    assert runs == [86400.0]  # one run a week, open all day: it works until midnight
+
+
+def test_a_drain_takes_what_the_tightest_limit_lets_a_run_take() -> None:
+    """500 MB/s through an 8-hour window copies 14.4 TB a run; 50,000 studies of 40 MB are
+    2 TB; 20 TB is the byte cap: the count cap wins.  Every 6 hours, the runs get 2, 0, 0
+    and 6 hours: 3.6 TB a run on average."""
+    pacing = {"windows": ["22:00-06:00"], "bandwidth": "500MB/s"}
+    rules = policy(trigger={"high": "85%", "low": "75%"}, pacing=pacing,
+                   caps={"bytes": "20TB", "count": 50000})
+    hours, bandwidth = effective(rules.pacing)
+    drain = Drain.of(rules, hours, bandwidth, 40e6)
+    assert drain == Drain(0.85, 1.0, 50000 * 40e6)
+    uncapped = policy(trigger={"high": "85%", "low": "75%"}, pacing=pacing)
+    assert Drain.of(uncapped, hours, bandwidth, 40e6).per_run == pytest.approx(14.4 * TB)
+    six = policy(trigger={"high": "85%", "low": "75%"}, pacing=pacing,
+                 schedule={"every": "6h"})
+    assert Drain.of(six, hours, bandwidth, 40e6) == Drain(0.85, 0.25, pytest.approx(3.6 * TB))
+    assert Drain.of(policy(trigger={"high": "85%", "low": "75%"}), OpenHours.of(), None,
+                    40e6).per_run is None
+
+
+def test_the_sawtooth_peak_is_what_purchasing_plans_for() -> None:
+    """A 100 TB tier, high 85%, daily runs, 1 TB arriving a day, 70 days ahead, holding 80
+    TB now (gross projection 80 + 70 = 150 TB):
+
+    - runs that keep up: it peaks at 85 TB + a day's 1 TB;
+    - data too young to move at the horizon (90 TB) is the floor instead: 91 TB;
+    - runs of at most 0.5 TB: 150 - 0.5 x 70 = 115 TB;
+    - a trend above the arrivals (2 TB a day, 220 TB) is the gross projection: 220 - 35;
+    - draining never adds: with 80 TB and nothing arriving, 80 TB."""
+    keeps_up = Drain(0.85, 1.0, None)
+    assert peak_held(keeps_up, 100 * TB, 10 * TB, TB, 80 * TB, 80 * TB, 70) == 86 * TB
+    assert peak_held(keeps_up, 100 * TB, 90 * TB, TB, 80 * TB, 80 * TB, 70) == 91 * TB
+    slow = Drain(0.85, 1.0, 0.5 * TB)
+    assert peak_held(slow, 100 * TB, 10 * TB, TB, 80 * TB, 80 * TB, 70) == 115 * TB
+    assert peak_held(slow, 100 * TB, 10 * TB, TB, 80 * TB, 220 * TB, 70) == 185 * TB
+    assert peak_held(keeps_up, 100 * TB, 10 * TB, 0, 80 * TB, 80 * TB, 70) == 80 * TB

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from capacity.sim import simulate
 from tests.sim.conftest import TB, base
+from tests.sim.test_tiering import tiered
 
 
 def grow_fast(**extra: object) -> dict:
@@ -105,3 +108,40 @@ def test_nodes_are_ordered_for_compute_demand_ahead_of_a_known_start(make) -> No
     assert start == 200
     assert vcpu.vcpu[start] == 196 >= vcpu.vcpu_demand[start] / 0.8
     assert result.runway("c:vcpu", "full").date is None
+
+
+def drained(reorder_at: str, **policy: object) -> dict:
+    """Hot 'a/p' (140 TB) holds 100 TB, taking 0.1 TB a day; a policy moves data older than
+    30 days to the object store while hot is above 85% (119 TB), down to 75% (105 TB)."""
+    data = tiered(trigger={"high": "85%", "low": "75%"}, **policy)
+    data["workloads"]["w"].update(stored="100TB", stored_ages={"oldest": "600d"})
+    data["procurement"] = {"pg": {"resource": "a/p/t", "unit": "parity-group",
+                                  "lead_time": "8w", "unit_cost": 1000,
+                                  "reorder_at": reorder_at}}
+    return data
+
+
+def test_the_desk_does_not_buy_for_a_tier_that_tiering_keeps_below_its_reorder_point(
+        make) -> None:
+    """Reorder at 88% (123.2 TB) over 56 + 14 days.  On the trend alone the desk would order
+    once used + 0.1 x 70 passed 123.2 TB (used 116.2 TB, day 161); but a run drains hot to
+    105 TB as soon as it finds it above 119 TB, so hot never holds more than 119 TB plus a
+    day's images (the sawtooth's peak) and nothing need be bought."""
+    result = simulate(make(drained("88%")), years=2)
+    hot = result.resources["a/p"].used
+    assert result.orders == []
+    assert max(hot) <= 119 * TB + 0.1 * TB + 1
+    assert min(hot[200:]) == pytest.approx(105 * TB, abs=0.1 * TB)  # drained to low
+
+
+def test_the_desk_buys_for_a_tier_whose_runs_cannot_keep_up(make) -> None:
+    """The same tier, runs capped at 0.05 TB: from the first run above high (day 190, 119.1
+    TB) hot still grows by 0.1 - 0.05 TB a day.  The desk plans for used + (0.1 - 0.05) x 70
+    days: it orders on the first day that reaches 126 TB (90%), used >= 122.5 TB, i.e. 69
+    days after day 190: day 259.  The group (70 TB) arrives 56 days later, before hot
+    reaches 90%."""
+    result = simulate(make(drained("90%", caps={"bytes": "0.05TB"})), years=1.5)
+    first = result.orders[0]
+    assert abs((first.ordered - result.start).days - 259) <= 1
+    used, capacity = result.resources["a/p"].used, result.resources["a/p"].capacity
+    assert all(u < 0.9 * c for u, c in zip(used, capacity, strict=True))

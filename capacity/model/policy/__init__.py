@@ -1,5 +1,6 @@
 """Tier and lifecycle policies: the language (``language``), and the rules of a run that the
-planner and the simulator both apply (``decide``, ``windows``)."""
+planner and the simulator both apply (``decide``, ``windows``), and what they leave on a
+tier looking ahead (``forecast``)."""
 
 from capacity.model.policy.decide import (
     Candidate,
@@ -11,6 +12,7 @@ from capacity.model.policy.decide import (
     may_act,
     paced,
 )
+from capacity.model.policy.forecast import Drain, peak_held
 from capacity.model.policy.language import (
     BRAKE_MIN_TRIES,
     Caps,
@@ -26,13 +28,20 @@ from capacity.model.policy.language import (
     Window,
     WindowText,
 )
-from capacity.model.policy.windows import OpenHours, effective, hours_per_day, run_times
+from capacity.model.policy.windows import (
+    OpenHours,
+    effective,
+    hours_per_day,
+    run_spans,
+    run_times,
+)
 
 __all__ = [
     "BRAKE_MIN_TRIES",
     "Candidate",
     "Caps",
     "Decision",
+    "Drain",
     "ErrorBrake",
     "Grouping",
     "Hold",
@@ -53,5 +62,7 @@ __all__ = [
     "hours_per_day",
     "may_act",
     "paced",
+    "peak_held",
+    "run_spans",
     "run_times",
 ]

@@ -132,6 +132,22 @@ def run_times(schedule: Schedule | None, hours: OpenHours, day: dt.date) -> list
     return times
 
 
+def run_spans(schedule: Schedule | None, hours: OpenHours,
+              day: dt.date) -> list[tuple[dt.datetime, float]]:
+    """Each run that starts on ``day`` and the seconds it may work: from its start until
+    its windows close or the next run starts (tomorrow's first, for the day's last)."""
+    times = run_times(schedule, hours, day)
+    after = day + dt.timedelta(days=1)
+    while times and not (later := run_times(schedule, hours, after)):
+        after += dt.timedelta(days=1)
+    spans = []
+    for i, start in enumerate(times):
+        following = times[i + 1] if i + 1 < len(times) else later[0]
+        spans.append((start, min(hours.seconds_open_from(start.time()),
+                                 (following - start).total_seconds())))
+    return spans
+
+
 def hours_per_day(windows: Sequence[Window]) -> float:
     """Open hours a day of a list of windows (24 when there are none: always open);
     overlapping windows count once."""
