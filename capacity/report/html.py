@@ -20,6 +20,7 @@ from capacity.report.simulation import (
     ordered_names,
     summary,
     summary_grids,
+    verdict_line,
 )
 from capacity.sim.results import SimResult
 
@@ -49,6 +50,11 @@ def _cell(tag: str, cell: Cell, left: bool) -> str:
     classes = " ".join(c for c in ("l" if left else "", cell.tone) if c)
     attr = f' class="{classes}"' if classes else ""
     return f"<{tag}{attr}>{escape(cell.text)}</{tag}>"
+
+
+def _verdict(cell: Cell) -> str:
+    """Whether the plan holds, above everything else."""
+    return f'<p class="{cell.tone or "bold"}" id="verdict">{escape(cell.text)}</p>'
 
 
 def table(grid: Grid) -> str:
@@ -109,7 +115,7 @@ def render_report(result: SimResult) -> str:
         ("days", str(s["days"])), ("currency", s["currency"]))], left=2)
     sites = sorted(set(result.sites_start) | set(result.sites_end))
     return page(f"Capacity simulation: {result.inventory}", [
-        UNITS_NOTE, table(params),
+        UNITS_NOTE, _verdict(verdict_line(s)), table(params),
         "<h2>Runway and plan</h2>", *(table(g) for g in summary_grids(s)),
         "<h2>Storage: used against capacity</h2>",
         _figures(((ref, resource_chart(result.resources[ref], result.start, result.orders))

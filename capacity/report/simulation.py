@@ -122,7 +122,41 @@ def _over(value: float, budget: float) -> bool:
     return budget > 0 and value > budget
 
 
+def _site_of(result: SimResult, ref: str) -> str | None:
+    """The site of a resource, or of an array (drive boxes are ordered against one)."""
+    if ref in result.resources:
+        return result.resources[ref].site
+    return next((s.site for r, s in result.resources.items() if r.startswith(ref + "/")), None)
+
+
+def _unplaced(result: SimResult) -> list[dict[str, Any]]:
+    """Per owner: new data refused (``bytes``: the sum, all lost), or room a copy or a
+    migration was short of (``bytes``: the most on any day; its data is not lost, but the
+    copy is incomplete or the migration stalled)."""
+    rows = []
+    for kind, tally, total in (("refused", result.unplaced, sum),
+                               ("short", result.short, max)):
+        for owner, days in sorted(tally.items()):
+            hit = [i for i, n in enumerate(days) if n]
+            if hit:
+                rows.append({"owner": owner, "kind": kind, "bytes": int(total(days)),
+                             "days": len(hit), "first": result.date(hit[0]).isoformat(),
+                             "last": result.date(hit[-1]).isoformat()})
+    return rows
+
+
+def _verdict(result: SimResult) -> dict[str, Any]:
+    """Whether the plan holds: every byte placed, every order it needed placed."""
+    blocked = result.blocked_orders
+    return {"holds": result.failed_from is None and not blocked,
+            "failed_from": _iso(result.failed_from),
+            "refused_bytes": sum(sum(days) for days in result.unplaced.values()),
+            "orders_blocked": len(blocked),
+            "blocked_from": _iso(min((e.date for e in blocked), default=None))}
+
+
 def _sites(result: SimResult) -> list[dict[str, Any]]:
+    blocked = Counter(_site_of(result, e.resource) for e in result.blocked_orders)
     rows = []
     for name in sorted(set(result.sites_start) | set(result.sites_end)):
         end = result.sites_end.get(name) or result.sites_start[name]
@@ -136,6 +170,7 @@ def _sites(result: SimResult) -> list[dict[str, Any]]:
             "power_budget_w": _num(end.power_budget_w),
             "rack_units_over_budget": _over(end.rack_units, end.rack_units_budget),
             "power_over_budget": _over(end.power_w, end.power_budget_w),
+            "orders_blocked": blocked[name],
         })
     return rows
 
@@ -151,6 +186,8 @@ def summary(result: SimResult) -> dict[str, Any]:
         "end": result.end.isoformat(),
         "days": result.days,
         "currency": result.currency,
+        "verdict": _verdict(result),
+        "unplaced": _unplaced(result),
         "runways": _runways(result),
         "orders": [_order(o) for o in sorted_orders(result.orders)],
         "cost_per_year": {str(y): _num(c) for y, c in sorted(result.cost_per_year().items())},
@@ -320,8 +357,35 @@ def _sites_grid(s: dict[str, Any]) -> Grid:
                            lambda u: f"{u} U"),
             *_budget_cells(site["power_w_start"], site["power_w_end"], site["power_budget_w"],
                            site["power_over_budget"], _kw),
-            Cell("OVER BUDGET: " + ", ".join(over), "crit") if over else Cell("ok")])
+            _site_status(over, site["orders_blocked"])])
     return grid
+
+
+def _site_status(over: list[str], blocked: int) -> Cell:
+    said = (["OVER BUDGET: " + ", ".join(over)] if over else []) + (
+        [f"{blocked} ORDER(S) BLOCKED"] if blocked else [])
+    return Cell("; ".join(said), "crit") if said else Cell("ok")
+
+
+def verdict_line(s: dict[str, Any]) -> Cell:
+    """One line on whether the plan holds, first: a plan that loses data or cannot buy
+    what it needs is not a plan, whatever the tables below say."""
+    v = s["verdict"]
+    if v["holds"]:
+        return Cell("plan holds: all data placed, every order placed", "bold")
+    said = []
+    if v["failed_from"]:
+        refused = [f"{u['owner']} {_size(u['bytes'])} refused" for u in s["unplaced"]
+                   if u["kind"] == "refused"]
+        short = [f"{u['owner']} up to {_size(u['bytes'])} short" for u in s["unplaced"]
+                 if u["kind"] == "short"]
+        said.append(f"PLAN FAILS from {v['failed_from']}: data does not fit ("
+                    + ", ".join(refused + short) + ")")
+    if v["orders_blocked"]:
+        said.append(f"INFEASIBLE from {v['blocked_from']}: {v['orders_blocked']} order(s)"
+                    " blocked (rack space, power, slots or max units; see order-blocked"
+                    " events)")
+    return Cell("; ".join(said), "crit")
 
 
 def _events_grid(s: dict[str, Any]) -> Grid:
@@ -372,6 +436,8 @@ def print_summary(result: SimResult, console: Console) -> None:
     """The run as tables (decimal units: 1 TB = 10^12 bytes)."""
     s = summary(result)
     console.print(Text(run_line(s), style="bold"))
+    verdict = verdict_line(s)
+    console.print(Text(verdict.text, style=RICH_STYLE[verdict.tone]))
     console.print(Text(f"{UNITS_LINE}; runway dates are when a resource first reaches the"
                        " level", style="dim"))
     _print_grids(summary_grids(s), console)

@@ -127,7 +127,10 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:
         start=twin.start, days=twin.days, resources=resources, compute=compute,
         orders=list(twin.orders), events=events, runways=runways(twin, tape),
         sites_start=dict(twin.sites_start), sites_end=sites_end,
-        currency=twin.inventory.currency)
+        currency=twin.inventory.currency,
+        unplaced={owner: [int(n + 0.5) for n in days]
+                  for owner, days in sorted(twin.unplaced.items())},
+        short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())})
 
 
 def _watermarks(twin: Twin, ref: str) -> tuple[Watermarks, ...]:

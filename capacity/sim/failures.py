@@ -83,7 +83,7 @@ def _hold_for_rebuild(twin: Twin, population: Population, drive_bytes: int,
     drives = max(1, population.count())
     share = store.capacity * drive_bytes / (drives * drive_bytes)
     key = f"rebuild:{population.drive}:{twin.env.now:.6f}"
-    store.copies[key] = share
+    store.keep_copy(key, share)  # spare space: only what is free
     yield twin.env.timeout(max(hours / 24, 1 / DAY_SECONDS))
     store.copies.pop(key, None)
 

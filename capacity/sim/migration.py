@@ -23,7 +23,9 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     staging = twin.stores[wave.staging_on] if wave.staging_on else None
     key = f"staging:{wave.name}"
     if staging is not None:
-        staging.copies[key] = float(wave.staging)
+        kept = staging.keep_copy(key, float(wave.staging))
+        twin.fall_short(f"migration:{wave.name}", staging.ref, wave.staging - kept,
+                        f"staging for {wave.name}")
     first = twin.day
     per_day = wave.bytes_per_day
     twin.note("migration-start", wave.to, f"{wave.name}: {format_size(wave.volume)} at up to"
@@ -31,8 +33,12 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     remaining = float(wave.volume)
     while True:
         part = min(per_day, remaining)
-        target.add(owner, twin.day - wave.age, part)
-        remaining -= part
+        placed = target.add(owner, twin.day - wave.age, part)
+        # What does not fit stays on the legacy system, to be copied when there is room.
+        if placed < part:  # short by what is still to copy
+            twin.fall_short(f"migration:{wave.name}", wave.to, remaining - placed,
+                            f"migration {wave.name}")
+        remaining -= placed
         if remaining <= 0:
             break
         yield clock.tick()

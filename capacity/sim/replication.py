@@ -30,14 +30,15 @@ def is_mirror(rep: Replication) -> bool:
 def mirror(twin: Twin, name: str) -> None:
     """Link a mirror's target to its source, for the whole run."""
     rep = twin.inventory.replications[name]
-    twin.stores[rep.target].mirrors.append(twin.stores[rep.source])
+    source, target = twin.stores[rep.source], twin.stores[rep.target]
+    target.mirrors.append(source)
+    source.mirrored_by.append(target)
 
 
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     """Every day, a trailing copy or a backup takes what the source holds now."""
     rep = twin.inventory.replications[name]
-    source = twin.stores[rep.source]
-    copies = twin.stores[rep.target].copies
+    source, target = twin.stores[rep.source], twin.stores[rep.target]
     kind, immutable, changes = rep.kind, rep.immutable, 1 + rep.change_rate * rep.retention
     earlier: deque[float] = deque(maxlen=rep.lag + 1)
     deleted: deque[float] = deque(maxlen=rep.retention + 1)  # source's expired total by day
@@ -52,5 +53,6 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             deleted.append(source.expired)
             locked = source.expired - deleted[0] if immutable else 0.0
             held = held * changes + locked
-        copies[name] = held
+        kept = target.keep_copy(name, held)
+        twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
         yield clock.tick()

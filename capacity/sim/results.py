@@ -117,6 +117,11 @@ class SimResult:
     sites_start: dict[str, SiteUse]
     sites_end: dict[str, SiteUse]
     currency: str = "USD"
+    unplaced: dict[str, list[int]] = field(default_factory=dict)
+    """Workload -> whole bytes of its new data refused each day: no room where it lands."""
+    short: dict[str, list[int]] = field(default_factory=dict)
+    """'copy:REPLICATION' or 'migration:WAVE' -> whole bytes it was short of room each day
+    (a backup incomplete; a migration's data still on the legacy system, stalled)."""
 
     @property
     def end(self) -> dt.date:
@@ -127,6 +132,18 @@ class SimResult:
 
     def runway(self, resource: str, level: Level) -> Runway:
         return next(r for r in self.runways if r.resource == resource and r.level == level)
+
+    @property
+    def failed_from(self) -> dt.date | None:
+        """The first day some data did not fit: from then on the plan fails."""
+        days = [next(i for i, n in enumerate(series) if n)
+                for series in (*self.unplaced.values(), *self.short.values()) if any(series)]
+        return self.date(min(days)) if days else None
+
+    @property
+    def blocked_orders(self) -> list[Event]:
+        """Orders the plan needed and could not place (rack, power, slots, max units)."""
+        return [e for e in self.events if e.kind == "order-blocked"]
 
     def cost_per_year(self) -> dict[int, float]:
         """Order cost by the calendar year the order is placed."""

@@ -203,7 +203,9 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
             target = stores[d.rule.target]
             for birth, part in band.store.take_older(band.workload, day - band.youngest,
                                                      nbytes):
-                target.add(band.workload, birth, part)
+                # A target mirrored onto a fuller store may take less: the rest stays.
+                band.store.add(band.workload, birth, part - target.add(band.workload, birth,
+                                                                        part))
 
 
 def _note_held_back(twin: Twin, decision: RunDecision, stores: dict[str, Store],

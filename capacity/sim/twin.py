@@ -25,6 +25,7 @@ from capacity.sim.results import Event, Order, SiteUse
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
 from capacity.sizing.hci import ClusterSizing, size_cluster
 from capacity.sizing.objects import size_object_store
+from capacity.units import format_size
 
 S = TypeVar("S")
 
@@ -122,7 +123,7 @@ class Store:
     by name; a synchronous mirror's source is followed live, as the array does."""
 
     __slots__ = ("_capacity", "_offline", "available", "cohorts", "copies", "expired", "kind",
-                 "mirrors", "own", "ref", "site", "thresholds")
+                 "mirrored_by", "mirrors", "own", "ref", "site", "thresholds")
 
     def __init__(self, ref: str, kind: str, site: str, capacity: float,
                  thresholds: Thresholds) -> None:
@@ -131,6 +132,8 @@ class Store:
         self.copies: dict[str, float] = {}
         self.mirrors: list[Store] = []
         """Stores whose workload data this one mirrors at every moment (GAD, sync)."""
+        self.mirrored_by: list[Store] = []
+        """Stores that mirror this one's workload data: a write must fit them too."""
         self.own = 0.0
         """Bytes of workload data (the sum of all cohorts)."""
         self.expired = 0.0
@@ -170,20 +173,48 @@ class Store:
         held += self.copies.values()
         return self.own + sum(held)
 
-    def add(self, workload: str, birth_day: float, nbytes: float) -> None:
+    def room(self) -> float:
+        """Bytes a write may still add: nothing while the site is down, and never past the
+        capacity of this store or of a store that mirrors it live (a GAD write lands on
+        both; a mirror whose site is down is suspended, so it does not count)."""
+        if self._offline:
+            return 0.0
+        free = self._capacity - self.used
+        for mirror in self.mirrored_by:
+            if not mirror._offline:
+                free = min(free, mirror._capacity - mirror.used)
+        return max(0.0, free)
+
+    def add(self, workload: str, birth_day: float, nbytes: float) -> float:
+        """Store workload data born on ``birth_day``, as much as there is room for; returns
+        the bytes stored (the rest does not fit)."""
+        nbytes = min(nbytes, self.room())
         if nbytes <= 0:
-            return
+            return 0.0
         cohorts = self.cohorts.get(workload)
         if cohorts is None:
             cohorts = self.cohorts[workload] = Cohorts()
         cohorts.add(birth_day, nbytes)
         self.own += nbytes
+        return nbytes
 
-    def hold(self, nbytes: float) -> None:
+    def hold(self, nbytes: float) -> float:
         """Add workload data that nothing will act on by age (no retention, no tier policy):
-        counted, not kept by birth day."""
-        if nbytes > 0:
-            self.own += nbytes
+        counted, not kept by birth day; as much as there is room for, returned."""
+        nbytes = min(nbytes, self.room())
+        if nbytes <= 0:
+            return 0.0
+        self.own += nbytes
+        return nbytes
+
+    def keep_copy(self, name: str, nbytes: float) -> float:
+        """Hold ``nbytes`` for a copy (a backup, a trailing replica, staging, a rebuild's
+        spare space) in place of what it held, as far as there is room; returns what it
+        holds now."""
+        held = self.copies.get(name, 0.0)
+        nbytes = max(0.0, min(nbytes, held + self.room()))
+        self.copies[name] = nbytes
+        return nbytes
 
     def take_older(self, workload: str, born_by: float,
                    limit: float) -> list[tuple[float, float]]:
@@ -304,6 +335,10 @@ class Twin:
     reconfigured: int = 0
     """How many times a resource's capacity was worked out again or a workload added: a
     judgement drawn from the configuration holds while this stands."""
+    unplaced: dict[str, list[float]] = field(default_factory=dict)
+    """Workload -> bytes of its new data refused each day for want of room."""
+    short: dict[str, list[float]] = field(default_factory=dict)
+    """'copy:REPLICATION' or 'migration:WAVE' -> bytes it was short of room each day."""
     clocks: dict[float, Clock] = field(default_factory=dict)
     """By the moment of their first tick (see ``clock``)."""
 
@@ -335,6 +370,32 @@ class Twin:
 
     def note(self, kind: str, resource: str, message: str, **data: object) -> None:
         self.events.append(Event(self.date(), kind, resource, message, dict(data)))
+
+    def refuse(self, workload: str, ref: str, nbytes: float, what: str) -> None:
+        """``nbytes`` of a workload's new data did not fit on ``ref`` today: it is lost to
+        the plan.  Counted, and said on the first day of each stretch of refusals."""
+        self._count(self.unplaced, "data-refused", workload, ref, nbytes,
+                    f"{what} does not fit on {ref}: {workload}'s data is refused until there"
+                    " is room")
+
+    def fall_short(self, owner: str, ref: str, nbytes: float, what: str) -> None:
+        """A copy or a migration holds ``nbytes`` less on ``ref`` today than it should (a
+        backup incomplete, a migration stalled): counted, and said as for ``refuse``."""
+        self._count(self.short, "copy-short", owner, ref, nbytes,
+                    f"{what} is short of room on {ref}")
+
+    def _count(self, tally: dict[str, list[float]], kind: str, owner: str, ref: str,
+               nbytes: float, message: str) -> None:
+        if nbytes < 0.5:  # not a whole byte: float rounding in the sums, not data
+            return
+        day = min(self.day, self.days - 1)
+        days = tally.get(owner)
+        if days is None:
+            days = tally[owner] = [0.0] * self.days
+        if not days[day] and (day == 0 or not days[day - 1]):
+            self.note(kind, ref, f"{message} ({format_size(round(nbytes))} today)",
+                      owner=owner, bytes=round(nbytes))
+        days[day] += nbytes
 
     def add_workload(self, state: WorkloadState) -> None:
         self.workloads[state.name] = state

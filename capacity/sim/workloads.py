@@ -49,7 +49,8 @@ def lay_down_backlog(twin: Twin, name: str) -> None:
     total = sum(weights)
     store = twin.stores[wl.lands_on]
     for age, weight in zip(ages, weights, strict=True):
-        store.add(name, -age, wl.stored * weight / total)
+        part = wl.stored * weight / total
+        twin.refuse(name, wl.lands_on, part - store.add(name, -age, part), "stored data")
 
 
 def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
@@ -64,10 +65,10 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     day = yield twin.at(INGEST)
     clock = twin.clock()
     while True:
-        if by_age:
-            landing.add(name, day, state.bytes_on(day))
-        else:
-            landing.hold(state.bytes_on(day))
+        today = state.bytes_on(day)
+        kept = landing.add(name, day, today) if by_age else landing.hold(today)
+        if kept < today:
+            twin.refuse(name, landing.ref, today - kept, "today's new data")
         if retention is not None:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)

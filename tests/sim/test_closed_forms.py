@@ -15,10 +15,11 @@ def test_compound_growth_matches_the_geometric_series(make) -> None:
     """Daily ingest r0 * (1+g)^(d/365) for d = 0..t-1 sums to r0 * (q^t - 1) / (q - 1) with
     q = (1+g)^(1/365); plus what was stored at the start."""
     r0, g, stored = 0.2 * TB, 0.15, 20 * TB
-    inv = make(base(workloads={"w": {"lands_on": "a/p", "stored": stored,
+    inv = make(base(object_stores={"o": {"site": "s", "raw": "2PB"}},
+                    workloads={"w": {"lands_on": "o", "stored": stored,
                                      "per_year": f"{r0 * 365 / TB}TB", "growth": "15%/y"}}))
     result = simulate(inv, years=3)
-    used = result.resources["a/p"].used
+    used = result.resources["o"].used
     q = (1 + g) ** (1 / 365)
     for t in (1, 100, 365, 1000):
         expected = stored + r0 * (q**t - 1) / (q - 1)
@@ -135,3 +136,20 @@ def test_migration_takes_the_computed_number_of_days(make) -> None:
     assert used[13] == pytest.approx(101 * TB)
     staging = result.resources["o"].used
     assert staging[9] == 0 and staging[10] == 20 * TB and staging[14] == 0
+
+
+def test_a_full_store_refuses_new_data_and_the_plan_fails_from_that_day(make) -> None:
+    """140 TB holding 130 TB, 1 TB a day, nothing bought: day d holds 130 + (d + 1) TB, so
+    day 9 fills it exactly and from day 10 each day's 1 TB is refused; the store never
+    holds more than its capacity."""
+    inv = make(base(workloads={"w": {"lands_on": "a/p", "stored": "130TB",
+                                     "per_year": "365TB"}}))
+    result = simulate(inv, years=0.1)  # 36 days
+    used = result.resources["a/p"].used
+    assert used[8] == 139 * TB and used[9] == 140 * TB
+    assert max(used) == 140 * TB
+    refused = result.unplaced["w"]
+    assert refused[:10] == [0] * 10 and refused[10:] == [TB] * (result.days - 10)
+    assert result.failed_from == result.start + dt.timedelta(days=10)
+    said = [e for e in result.events if e.kind == "data-refused"]
+    assert [(e.date, e.resource) for e in said] == [(result.failed_from, "a/p")]

@@ -1,0 +1,96 @@
+"""Nothing holds more than it has: what does not fit is refused, short or stalled, and the
+run's verdict says the plan fails from that day.  Each figure is worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from capacity.model.scenario import Scenario
+from capacity.report.simulation import summary, verdict_line
+from capacity.sim import simulate
+from tests.sim.conftest import TB, base
+from tests.sim.test_closed_forms import two_sites
+
+
+def test_a_gad_write_must_fit_the_smaller_side(make) -> None:
+    """The DR pool of a GAD pair is one 7D+1P group (70 TB), the source two (140 TB):
+    20 TB + 0.1 TB a day fills the mirror on day 499 (20 + 0.1 x 500 = 70); from then
+    the source takes nothing more either, as an array refuses a write its pair cannot
+    mirror."""
+    data = two_sites(kind="gad")
+    data["arrays"]["b"]["pools"]["p"] = {"tiers": [{"name": "t", "parity_groups": [
+        {"drive": "d10", "raid": "7D+1P", "count": 1}]}]}
+    result = simulate(make(data), years=2)
+    source, mirror = result.resources["a/p"].used, result.resources["b/p"].used
+    assert max(mirror) == 70 * TB and max(source) == 70 * TB
+    assert source[498] < 70 * TB and source[499] == 70 * TB
+    assert result.failed_from == result.start + dt.timedelta(days=500)
+
+
+def test_a_backup_that_does_not_fit_is_short_not_overfilled(make) -> None:
+    """100 TB with 1% daily change kept 30 days needs 130 TB; an object store of 100 TB
+    raw keeping one copy offers 100 TB: the copy holds 100 TB and is 30 TB short every
+    day."""
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "100TB"}},
+                object_stores={"o": {"site": "s", "raw": "100TB",
+                                     "protection": {"copies": 1}}},
+                replications={"b": {"kind": "backup", "source": "a/p", "target": "o",
+                                    "retention": "30d", "change_rate": "1%"}})
+    result = simulate(make(data), years=0.1)
+    assert result.resources["o"].capacity[0] == 100 * TB
+    assert max(result.resources["o"].used) == 100 * TB
+    assert set(result.short["copy:b"]) == {30 * TB}
+    assert result.failed_from == result.start
+    assert [e.kind for e in result.events if e.kind == "copy-short"] == ["copy-short"]
+
+
+def test_a_migration_that_does_not_fit_stalls_and_is_done_only_when_placed(make) -> None:
+    """The pool (140 TB) holds 100 TB; 60 TB arrive at 10 TB a day from day 10: four days
+    place 40 TB, the fifth fills the pool and 20 TB stay on the legacy system, so the wave
+    never ends, and it is short 20 TB on each day from day 14."""
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "100TB"}})
+    scenario = Scenario.model_validate({"name": "m", "events": [{
+        "on": "2027-01-11", "action": "migrate", "name": "legacy", "volume": "60TB",
+        "to": "a/p", "per_day": "10TB"}]})
+    result = simulate(make(data), [scenario], years=0.1)
+    used = result.resources["a/p"].used
+    assert used[13] == 140 * TB and max(used) == 140 * TB
+    short = result.short["migration:legacy"]
+    assert short[:14] == [0] * 14 and set(short[14:]) == {20 * TB}
+    assert not [e for e in result.events if e.kind == "migration-end"]
+
+
+def test_the_verdict_names_lost_data_and_blocked_orders(make) -> None:
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "130TB",
+                                 "per_year": "365TB"}})
+    s = summary(simulate(make(data), years=0.1))
+    assert s["verdict"] == {"holds": False, "failed_from": "2027-01-11",
+                            "refused_bytes": 26 * TB, "orders_blocked": 0,
+                            "blocked_from": None}
+    assert s["unplaced"] == [{"owner": "w", "kind": "refused", "bytes": 26 * TB, "days": 26,
+                              "first": "2027-01-11", "last": "2027-02-05"}]
+    line = verdict_line(s)
+    assert line.tone == "crit" and line.text == (
+        "PLAN FAILS from 2027-01-11: data does not fit (w 26 TB refused)")
+    fits = summary(simulate(make(base(workloads={"w": {"lands_on": "a/p",
+                                                       "stored": "1TB"}})), years=0.1))
+    assert fits["verdict"]["holds"] and verdict_line(fits).text.startswith("plan holds")
+
+
+def test_a_blocked_order_makes_the_plan_infeasible_at_its_site(make) -> None:
+    """The site of test_procurement's blocked node order: 3 kW holds one more node."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 4},
+                                "storage_policy": "mirror-ftt1", "slack": "0%"}},
+                workloads={"w": {"lands_on": "c", "stored": "40TB", "per_year": "100TB"}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "4w",
+                                      "unit_cost": 10}})
+    data["sites"]["s"]["racks"] = {"count": 1, "units": 42, "power_kw": 3}
+    del data["arrays"]
+    result = simulate(make(data), years=3)
+    s = summary(result)
+    first_blocked = min(e.date for e in result.blocked_orders)
+    assert s["verdict"]["orders_blocked"] == len(result.blocked_orders) > 0
+    assert s["verdict"]["blocked_from"] == first_blocked.isoformat()
+    assert [site["orders_blocked"] for site in s["sites"]] == [len(result.blocked_orders)]
+    assert "INFEASIBLE from " + first_blocked.isoformat() in verdict_line(s).text
