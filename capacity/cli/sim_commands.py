@@ -34,8 +34,13 @@ OutOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 
 
+NoProcurementOption = Annotated[bool, typer.Option(
+    "--no-procurement", help="Buy nothing: the runways as the estate stands.")]
+
+
 def _run(inventory: Path, scenarios: list[Path], years: float,
-         start: dt.datetime | None, seed: int) -> SimResult:
+         start: dt.datetime | None, seed: int, *, procurement: bool = True,
+         unbought: bool = False) -> SimResult:
     if start is not None and not EARLIEST_DATE <= start.date() <= LATEST_DATE:
         raise typer.BadParameter(f"{start.date()} is outside the years a plan can cover"
                                  f" ({EARLIEST_DATE.year} to {LATEST_DATE.year})",
@@ -43,7 +48,7 @@ def _run(inventory: Path, scenarios: list[Path], years: float,
     inv, loaded = load_with_scenarios(inventory, list(scenarios))
     with console.status("simulating ...", spinner="dots"):
         return simulate(inv, loaded, years=years, start=start.date() if start else None,
-                        seed=seed)
+                        seed=seed, procurement=procurement, unbought=unbought)
 
 
 def _emit(fmt: Format, written: list[Path], data: Callable[[], Any],
@@ -65,12 +70,14 @@ def simulate_command(
     seed: SeedOption = 0,
     out: OutOption = None,
     fmt: FormatOption = Format.table,
+    no_procurement: NoProcurementOption = False,
 ) -> None:
     """Simulate growth, tiering, failures and procurement: runway dates, what to order and
-    when, rack space and power."""
+    when, rack space and power; and the runways if nothing is bought."""
     from capacity.report import files, simulation
 
-    result = _run(inventory_path(inventory), scenario or [], years, start, seed)
+    result = _run(inventory_path(inventory), scenario or [], years, start, seed,
+                  procurement=not no_procurement, unbought=True)
     written = files.write_outputs(result, out) if out is not None else []
     _emit(fmt, written, lambda: simulation.summary(result),
           lambda: simulation.print_summary(result, console))

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from capacity.report import UNITS_LINE
-from capacity.sim.results import LEVELS, Order, SimResult, SiteUse
+from capacity.sim.results import LEVELS, Order, Runway, SimResult, SiteUse
 from capacity.units import format_size
 
 BASELINE = "baseline"
@@ -60,9 +60,9 @@ def sorted_orders(orders: Iterable[Order]) -> list[Order]:
 
 # -- summary ---------------------------------------------------------------------------------
 
-def _runways(result: SimResult) -> list[dict[str, Any]]:
+def _runways(result: SimResult, runways: Iterable[Runway]) -> list[dict[str, Any]]:
     rows = []
-    for r in sorted(result.runways, key=lambda r: (r.resource, LEVELS.index(r.level))):
+    for r in sorted(runways, key=lambda r: (r.resource, LEVELS.index(r.level))):
         days = None
         if r.date is not None:
             days = r.days if r.days is not None else (r.date - result.start).days
@@ -188,7 +188,10 @@ def summary(result: SimResult) -> dict[str, Any]:
         "currency": result.currency,
         "verdict": _verdict(result),
         "unplaced": _unplaced(result),
-        "runways": _runways(result),
+        "runways": _runways(result, result.runways),
+        # The same run buying nothing: when each level comes if no order is placed.
+        "runways_unbought": (_runways(result, result.unbought)
+                             if result.unbought is not None else None),
         "orders": [_order(o) for o in sorted_orders(result.orders)],
         "cost_per_year": {str(y): _num(c) for y, c in sorted(result.cost_per_year().items())},
         # fsum: exact, so the total does not depend on the order the orders come in
@@ -272,19 +275,32 @@ def _fill_cell(r: dict[str, Any]) -> Cell:
 
 
 def _runway_grid(s: dict[str, Any]) -> Grid:
+    return _levels_grid(s, s["runways"], "Storage runway", with_fill=True)
+
+
+def _unbought_grid(s: dict[str, Any]) -> Grid:
+    if s["runways_unbought"] in (None, s["runways"]):  # not played, or nothing was bought
+        return Grid("", [])
+    return _levels_grid(s, s["runways_unbought"], "Storage runway if nothing is bought",
+                        with_fill=False)
+
+
+def _levels_grid(s: dict[str, Any], runways: list[dict[str, Any]], title: str, *,
+                 with_fill: bool) -> Grid:
     start = {r["resource"]: r for r in s["resources_start"]}
     end = {r["resource"]: r for r in s["resources_end"]}
     by_ref: dict[str, dict[str, dict[str, Any]]] = {}
-    for rw in s["runways"]:
-        by_ref.setdefault(rw["resource"], {})[rw["level"]] = rw
-    grid = Grid("Storage runway", ["resource", "site", "fill now", "fill at end",
-                                   *(f"{lv} at" for lv in LEVELS)], left=2,
+    for row in runways:
+        by_ref.setdefault(row["resource"], {})[row["level"]] = row
+    fills = ["fill now", "fill at end"] if with_fill else []
+    grid = Grid(title, ["resource", "site", *fills, *(f"{lv} at" for lv in LEVELS)], left=2,
                 empty="no storage resources")
     # storage only: the simulator also reports 'CLUSTER:vcpu' runways, shown under compute
     for ref in sorted(start):
         levels = by_ref.get(ref, {})
-        cells = [Cell(ref), Cell(start[ref]["site"]), _fill_cell(start[ref]),
-                 _fill_cell(end[ref])]
+        cells = [Cell(ref), Cell(start[ref]["site"])]
+        if with_fill:
+            cells += [_fill_cell(start[ref]), _fill_cell(end[ref])]
         for level in LEVELS:
             rw = levels.get(level)
             cells.append(runway_cell(rw["date"], rw["days_from_start"], level) if rw
@@ -397,8 +413,8 @@ def _events_grid(s: dict[str, Any]) -> Grid:
 def summary_grids(s: dict[str, Any]) -> list[Grid]:
     """The tables of a run, from its ``summary``; a table with nothing to show is left out
     unless it has something to say instead (its ``empty`` text)."""
-    grids = [_runway_grid(s), _orders_grid(s), _cost_grid(s), _compute_grid(s),
-             _sites_grid(s), _events_grid(s)]
+    grids = [_runway_grid(s), _unbought_grid(s), _orders_grid(s), _cost_grid(s),
+             _compute_grid(s), _sites_grid(s), _events_grid(s)]
     return [g for g in grids if g.rows or g.empty]
 
 

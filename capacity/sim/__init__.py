@@ -6,6 +6,7 @@ same result, byte for byte, so runs can be repeated, compared and spread over ma
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -23,14 +24,27 @@ from capacity.sizing import size_estate
 
 
 def simulate(inventory: Inventory, scenarios: Sequence[Scenario] = (), *, years: float = 5,
-             start: dt.date | None = None, seed: int = 0) -> SimResult:
+             start: dt.date | None = None, seed: int = 0, procurement: bool = True,
+             unbought: bool = False) -> SimResult:
     """Play the estate forward ``years`` from ``start`` (default: the inventory's as_of,
-    the date its stored volumes describe)."""
+    the date its stored volumes describe).  ``procurement=False`` buys nothing;
+    ``unbought=True`` also plays it once more buying nothing, for the runways without
+    purchases (``SimResult.unbought``)."""
     start = start or inventory.as_of
     days = max(1, round(years * YEAR_DAYS))
+    result = _play(inventory, scenarios, start, days, seed, procurement)
+    if unbought:
+        bare = result if not procurement else _play(inventory, scenarios, start, days, seed,
+                                                    procurement=False)
+        result = dataclasses.replace(result, unbought=bare.runways)
+    return result
+
+
+def _play(inventory: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
+          seed: int, procurement: bool) -> SimResult:
     twin = _build(inventory, scenarios, start, days, seed)
     tape = Tape()
-    _start_processes(twin, tape, scenarios)
+    _start_processes(twin, tape, scenarios, procurement)
     twin.env.run(until=days)
     tape.close()
     return _result(twin, tape, scenarios)
@@ -76,7 +90,8 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
     return twin
 
 
-def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> None:
+def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
+                     buying: bool) -> None:
     env, inv = twin.env, twin.inventory
     for name in inv.workloads:
         env.process(workload(twin, name))
@@ -87,7 +102,8 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> N
             replication.mirror(twin, name)
         else:
             env.process(replication.replication(twin, name))
-    env.process(procurement.purchasing_desk(twin))
+    if buying:
+        env.process(procurement.purchasing_desk(twin))
     for population in failures.populations(twin):
         env.process(failures.drive_failures(twin, population))
     for scenario in scenarios:

@@ -119,6 +119,8 @@ class SimResult:
     currency: str = "USD"
     unplaced: dict[str, list[int]] = field(default_factory=dict)
     """Workload -> whole bytes of its new data refused each day: no room where it lands."""
+    unbought: list[Runway] | None = None
+    """The runways of the same run buying nothing (None: not played)."""
     short: dict[str, list[int]] = field(default_factory=dict)
     """'copy:REPLICATION' or 'migration:WAVE' -> whole bytes it was short of room each day
     (a backup incomplete; a migration's data still on the legacy system, stalled)."""

@@ -112,3 +112,22 @@ def test_scenario_changes_are_checked_at_their_place(tmp_path: Path) -> None:
     run = capacity("simulate", str(EXAMPLE), "-s", str(bad))
     assert run.returncode == 2
     assert f"{bad}:5:15: workloads.pacs-images.growth:" in run.stderr
+
+
+def test_no_procurement_buys_nothing_and_its_runways_are_the_unbought_ones() -> None:
+    """Every run also plays the estate buying nothing: with --no-procurement the run is
+    that one, so its runways and the unbought runways are the same, and the table of
+    unbought runways is not printed twice; without it, the desk's orders move runways out."""
+    run = capacity("simulate", str(EXAMPLE), "--years", "3", "--no-procurement",
+                   "--format", "json")
+    assert run.returncode == 0, run.stderr
+    bare = json.loads(run.stdout)
+    assert bare["orders"] == [] and bare["runways"] == bare["runways_unbought"]
+    bought = json.loads(capacity("simulate", str(EXAMPLE), "--years", "3", "--format",
+                                 "json").stdout)
+    assert bought["orders"] and bought["runways_unbought"] == bare["runways"]
+    assert bought["runways"] != bare["runways"]
+    table = capacity("simulate", str(EXAMPLE), "--years", "3", "--no-procurement").stdout
+    assert "Storage runway if nothing is bought" not in table
+    assert "Storage runway if nothing is bought" in capacity("simulate", str(EXAMPLE),
+                                                             "--years", "3").stdout

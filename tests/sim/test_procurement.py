@@ -145,3 +145,21 @@ def test_the_desk_buys_for_a_tier_whose_runs_cannot_keep_up(make) -> None:
     assert abs((first.ordered - result.start).days - 259) <= 1
     used, capacity = result.resources["a/p"].used, result.resources["a/p"].capacity
     assert all(u < 0.9 * c for u, c in zip(used, capacity, strict=True))
+
+
+def test_runways_if_nothing_is_bought_come_from_a_second_run_buying_nothing(make) -> None:
+    """The pool of test_first_order...: 60.1 + 0.2 (d + 1) TB on day d of 140 TB.  Bought
+    for, it reaches no level; buying nothing, it reaches warning (70%, 98 TB) on day 189,
+    critical (80%, 112 TB) on day 259 and full on day 399, when 140.1 TB would be there:
+    0.1 TB of that day's data is refused, and all of it from then on."""
+    result = simulate(make(grow_fast()), years=1.5, unbought=True)
+    assert result.orders and result.runway("a/p", "warning").date is None
+    assert result.unbought is not None
+    days = {r.level: (r.date - result.start).days for r in result.unbought
+            if r.resource == "a/p" and r.date is not None}
+    assert days == {"warning": 189, "critical": 259, "full": 399}
+    bare = simulate(make(grow_fast()), years=1.5, procurement=False)
+    assert bare.orders == [] and bare.failed_from == result.start + dt.timedelta(days=399)
+    refused = bare.unplaced["w"]
+    assert refused[398] == 0 and abs(refused[399] - 0.1 * TB) <= 1
+    assert all(abs(n - 0.2 * TB) <= 1 for n in refused[400:])
