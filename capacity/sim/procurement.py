@@ -200,6 +200,10 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
             _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
     if ledger.snoozed.get(name, -1) > day:
         return
+    if store.offline:
+        # Its site is down: what it offers now says nothing of what it will need; buying
+        # for it would leave it larger than its partner once back.  Looked at again then.
+        return
     offered = store.available + ledger.pending.get(ref, 0.0)
     growth = trend(twin.history[ref])
     projected = store.used + growth * horizon

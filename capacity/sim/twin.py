@@ -422,7 +422,12 @@ class Twin:
                            lambda: self._cluster_sizing(name, cluster, down))
 
     def _cluster_sizing(self, name: str, cluster: Cluster, down: int) -> ClusterSizing:
-        running = cluster.model_copy(update={"nodes": max(1, cluster.nodes - down)})
+        """The cluster with ``down`` nodes failed.  The failover reserve is there to absorb
+        exactly that: a failure uses it up rather than being held back again from the
+        nodes left, so only failures beyond the reserve cut usable capacity and compute."""
+        running = cluster.model_copy(update={
+            "nodes": max(1, cluster.nodes - down),
+            "failover_reserve": max(0, cluster.failover_reserve - down)})
         inv = self.inventory.model_copy(update={"clusters": {**self.inventory.clusters,
                                                              name: running}})
         return size_cluster(inv, name)
