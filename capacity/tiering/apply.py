@@ -34,7 +34,6 @@ from capacity.model import Host, Inventory, Policy
 from capacity.model.inventory import path_contains
 from capacity.model.policy import OpenHours, effective
 from capacity.tiering import journal as J
-from capacity.tiering import remote
 from capacity.tiering.audit import AuditLog
 from capacity.tiering.hosts import real_roots, resolve
 from capacity.tiering.journal import Journal, UnitRow
@@ -44,13 +43,14 @@ from capacity.transports import (
     Capability,
     CommandTimeout,
     ConnectionLost,
+    FileStat,
     HostKeyError,
     OperationFailed,
     Transport,
     TransportError,
     Unsupported,
 )
-from capacity.transports.base import decode_path
+from capacity.transports.base import join_below
 
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
@@ -89,12 +89,12 @@ class HostReport:
 HOST_TROUBLE = (ConnectionLost, CommandTimeout, HostKeyError, Unsupported)
 """Errors that stop the host (resume picks its units up); any other ends one unit.  A
 missing capability is the host's: every unit there would meet it."""
-MOVE_NEEDS = Capability.RUN | Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH
-"""A move copies, flushes and hashes on the host; listing, unlinking and cleaning up the work
-directory run commands there."""
-EXPIRE_NEEDS = Capability.RUN
-UNLINK_BATCH = 512
-"""Paths per ``rm`` command: well inside any host's argument limit."""
+MOVE_NEEDS = Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH
+"""A move copies, flushes and hashes on the host.  Listing, unlinking and cleaning up are
+operations every transport has (one command each where it has RUN)."""
+EXPIRE_NEEDS = Capability.NONE
+HOOK_NEEDS = Capability.RUN
+"""A policy's ``hook`` is a command run on the host."""
 
 
 def work_path(target_root: str, unit_id: str) -> str:
@@ -175,14 +175,19 @@ class Engine:
         """Refuse the host before anything is touched when its transport lacks what the
         (action, policy) pairs need, naming the transport and the capability."""
         needs = Capability.NONE
+        any_work = False
         for action, policy_name in work:
+            any_work = True
             policy = self.inventory.policies.get(policy_name)
             needs |= EXPIRE_NEEDS if action == "expire" else MOVE_NEEDS
             if action != "expire" and policy is not None and policy.stub:
                 self.t.require(Capability.SYMLINKS,
                                f"leave a stub link at each moved source (policy"
                                f" {policy_name!r} has stub: true)")
-        if needs and self.t.has(Capability.SYMLINKS):
+            if action != "expire" and policy is not None and policy.hook:
+                self.t.require(HOOK_NEEDS, f"run the hook of policy {policy_name!r} after"
+                               " each move")
+        if any_work and self.t.has(Capability.SYMLINKS):
             needs |= Capability.REALPATH  # else a link could lead a unit out of its tier
         self.t.require(needs, f"apply a plan on host {self.host_name}")
 
@@ -420,16 +425,16 @@ class Engine:
     def _clear_aside(self, row: UnitRow, aside: str, verified: dict[str, tuple[int, float]],
                      stub: str | None) -> None:
         found = self._entries(aside)
-        doomed = [p for p, (kind, size, mtime) in found.items()
-                  if kind == "f" and p in verified and verified[p][0] == size
-                  and abs(verified[p][1] - mtime) <= MTIME_TOLERANCE]
-        self._unlink(aside, doomed)
-        # -empty and the rmdir it leads to are one test: a folder that is not empty stays.
-        self.t.run(["find", aside, "-depth", "-type", "d", "-empty", "-delete"], check=False)
+        doomed = [p for p, st in found.items()
+                  if st.is_file and p in verified and verified[p][0] == st.size
+                  and abs(verified[p][1] - st.mtime) <= MTIME_TOLERANCE]
+        self.t.delete_files([join_below(aside, p) for p in doomed])
+        # Each folder goes by rmdir, which fails on one that is not empty: a late file stays.
+        self.t.remove_empty_dirs(aside)
         if not self.t.exists(aside):
             return
         gone = set(doomed)
-        extra = sorted(p for p, (kind, _, _) in found.items() if kind != "d" and p not in gone)
+        extra = sorted(p for p, st in found.items() if not st.is_dir and p not in gone)
         kept = row.source
         if stub and self._is_link_to(row.source, stub):
             # The late files go back where the application wrote them; the next run merges
@@ -456,13 +461,6 @@ class Engine:
             raise
         except TransportError:
             return False
-
-    def _unlink(self, top: str, paths: list[str]) -> None:
-        """Unlink regular files under ``top`` (``''``: ``top`` itself), a bounded batch of
-        arguments per command."""
-        names = [f"{top}/{p}" if p else top for p in paths]
-        for at in range(0, len(names), UNLINK_BATCH):
-            self.t.run(["rm", "-f", "--", *names[at:at + UNLINK_BATCH]])
 
     # --- expiry ---------------------------------------------------------------------
 
@@ -528,29 +526,25 @@ class Engine:
         or a placed target."""
         root = row.detail.get("target_root")
         if root:
-            self.t.run(remote.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}"))
+            self.t.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}")
 
-    def _entries(self, path: str) -> dict[str, tuple[str, int, float]]:
+    def _entries(self, path: str) -> dict[str, FileStat]:
         """Everything under ``path`` (or ``path`` itself, keyed ``''``), not following links:
-        relative path -> (find's kind letter, size, mtime)."""
-        out = b"".join(self.t.stream(["find", path, "-printf", r"%y\0%s\0%T@\0%P\0"]))
-        fields = out.split(b"\0")
-        return {decode_path(fields[i + 3]): (fields[i].decode(), int(fields[i + 1]),
-                                             float(fields[i + 2]))
-                for i in range(0, len(fields) - 3, 4)}
+        relative path -> its lstat."""
+        return dict(self.t.walk(path))
 
     def _listing(self, path: str, root: str) -> dict[str, tuple[int, float]]:
         """Regular files under ``path`` (or ``path`` itself): relative path -> (size, mtime).
         Anything that is not a regular file or a directory stops the unit: moving it could
         follow a link out of the tier."""
         found: dict[str, tuple[int, float]] = {}
-        for name, (kind, size, mtime) in self._entries(path).items():
-            if kind == "d":
+        for name, st in self._entries(path).items():
+            if st.is_dir:
                 continue
-            if kind != "f":
+            if not st.is_file:
                 raise UnitProblem(J.SKIPPED, f"{name or path}: not a regular file (a link or"
                                   " device); the unit is left alone")
-            found[name] = (size, mtime)
+            found[name] = (st.size, st.mtime)
         return found
 
     def _hashes(self, path: str) -> dict[str, str]:

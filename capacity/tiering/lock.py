@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capacity.errors import HostTrouble
-from capacity.transports import AlreadyExists, Transport
+from capacity.transports import (
+    AlreadyExists,
+    CommandTimeout,
+    ConnectionLost,
+    Transport,
+    TransportError,
+)
 
 
 class LockHeld(RuntimeError, HostTrouble):
@@ -71,13 +77,24 @@ def host_lock(transport: Transport, host: str, locks_dir: Path, remote: str) -> 
         try:
             yield
         finally:
-            transport.run(["rm", "-rf", "--", remote], check=False)
+            _remove(transport, remote)
+
+
+def _remove(transport: Transport, path: str) -> None:
+    """Remove a lock directory if it is there.  Failing that is no error (the rename that
+    takes the lock says whether one is in the way), losing the host is."""
+    try:
+        transport.delete_tree(path, missing_ok=True)
+    except (ConnectionLost, CommandTimeout):
+        raise
+    except TransportError:
+        pass
 
 
 def _take_remote(transport: Transport, host: str, remote: str) -> None:
     me = identity()
     mine = f"{remote}.{me['controller']}.{me['pid']}"
-    transport.run(["rm", "-rf", "--", mine], check=False)
+    _remove(transport, mine)
     transport.mkdir(mine)
     transport.write(f"{mine}/owner.json", json.dumps(me).encode())
     try:
@@ -88,14 +105,14 @@ def _take_remote(transport: Transport, host: str, remote: str) -> None:
             except AlreadyExists:
                 owner = _owner(transport, remote)
                 if owner.gone():
-                    transport.run(["rm", "-rf", "--", remote], check=False)
+                    _remove(transport, remote)
                     continue  # its apply was killed, or its machine rebooted: stale
                 raise LockHeld(f"host {host} is locked by {owner.controller} pid"
                                f" {owner.pid} (remove {remote} there if that apply"
                                " is gone)") from None
         raise LockHeld(f"could not take the lock on host {host}")
     finally:
-        transport.run(["rm", "-rf", "--", mine], check=False)
+        _remove(transport, mine)
 
 
 @dataclass(frozen=True)

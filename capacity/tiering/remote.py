@@ -136,7 +136,8 @@ def remove_work(work: str, work_root: str) -> list[str]:
               'now() { read -r _ _ st _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ s _ < /proc/$pid/stat'
               ' 2>/dev/null && [ "$st" != Z ] && echo "$s"; }; '
               'if [ -n "$start" ] && [ "$(now)" = "$start" ]; then '
-              'kill -KILL -- "-$pid" 2>/dev/null; n=0; '
+              # -s KILL: dash's kill takes no "-KILL --" (it quietly killed nothing).
+              'kill -s KILL -- "-$pid" 2>/dev/null; n=0; '
               'while [ "$(now)" = "$start" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); '
               'done; fi; fi; '
               'rm -rf -- "$1"; rmdir -- "$2" 2>/dev/null; true')

@@ -2,7 +2,9 @@
 
 One streaming remote command per tier (GNU ``find -printf`` with NUL-separated fields), never
 a round trip per file: a PACS tier holds millions of files, and the host's own ``find`` walks
-them at disk speed while we parse its output as it arrives.
+them at disk speed while we parse its output as it arrives.  A transport that cannot run
+commands (no :attr:`Capability.RUN`) is walked through :meth:`Transport.walk` instead, into
+the same records.
 
 A scan that does not finish (find fails, the connection drops, we are interrupted) never
 calls :meth:`Catalogue.finish_scan`, so nothing is forgotten on the word of a partial walk:
@@ -12,10 +14,11 @@ readers go on seeing the previous scan.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import compress
@@ -26,7 +29,15 @@ from capacity.model import Host, Inventory
 from capacity.model.inventory import overlapping_roots
 from capacity.tiering import hosts
 from capacity.tiering.catalog import FIELDS, Catalogue, group_by_directory
-from capacity.transports import TEMP_PREFIX, CommandFailed, Transport, TransportError
+from capacity.transports import (
+    TEMP_PREFIX,
+    Capability,
+    CommandFailed,
+    FileStat,
+    Transport,
+    TransportError,
+)
+from capacity.transports.base import encode_path
 
 #: Entries written to the catalogue per transaction.
 BATCH = 20_000
@@ -94,6 +105,36 @@ def find_argv(root: str) -> list[str]:
         skip += [*(["-o"] if skip else []), "-name", pattern]
     return ["env", "LC_ALL=C", "find", "-H", start, "-xdev", "-mindepth", "1",
             "(", *skip, ")", "-prune", "-o", "-printf", PRINTF]
+
+
+def walk_records(transport: Transport, root: str) -> Generator[bytes, None, None]:
+    """What :func:`find_argv` prints, from :meth:`Transport.walk`: for a transport that
+    cannot run find.  ``root`` is followed if it is a link, as ``find -H`` does (which needs
+    :attr:`Capability.REALPATH`); there is no ``-xdev`` (a :class:`FileStat` names no
+    filesystem), so a mount below the root is walked too.  Yields one chunk per entry,
+    which :class:`RecordParser` joins."""
+    st = transport.stat(root)
+    start = transport.realpath(root) if st is not None and st.is_symlink else root
+    return (_record(rel, st) for rel, st in _unskipped(transport.walk(start)))
+
+
+def _unskipped(entries: Iterable[tuple[str, FileStat]]) -> Iterator[tuple[str, FileStat]]:
+    """The entries below the root, without those :data:`SKIP_NAMES` prunes (and what is
+    below them)."""
+    pruned: list[str] = []  # walk lists a directory before its entries
+    for rel, st in entries:
+        if not rel or any(rel.startswith(p) for p in pruned):
+            continue
+        name = rel.rpartition("/")[2]
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in SKIP_NAMES):
+            pruned.append(rel + "/")
+            continue
+        yield rel, st
+
+
+def _record(rel: str, st: FileStat) -> bytes:
+    return b"%s\0%d\0%r\0%r\0%d\0%s\0" % (st.kind.encode(), st.size, st.mtime,
+                                                st.atime, st.inode, encode_path(rel))
 
 
 class RecordParser:
@@ -167,7 +208,9 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     try:
         # closing(): stop find (or its SSH channel) at once if we fail or are interrupted,
         # not whenever the garbage collector gets to the generator.
-        with contextlib.closing(transport.stream(find_argv(root), timeout=timeout)) as chunks:
+        chunks_of = (transport.stream(find_argv(root), timeout=timeout)
+                     if transport.has(Capability.RUN) else walk_records(transport, root))
+        with contextlib.closing(chunks_of) as chunks:
             for chunk in chunks:
                 batch += parser.feed(chunk)
                 if len(batch) >= batch_size * FIELDS:

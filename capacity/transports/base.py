@@ -16,6 +16,8 @@ flags (as rclone's backends declare optional features): running commands, hashin
 copying on the host, flushing, symbolic links, resolving paths.  The typed method of a
 capability a transport lacks raises :class:`Unsupported`, which names the transport and
 the capability; callers check :attr:`Transport.capabilities` first to fall back or refuse.
+The tree operations (walk, delete_files, remove_empty_dirs, remove_work) need none: their
+defaults here use the core operations only, and a backend may do each in one request.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import secrets
 import shlex
 import stat as _stat
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -84,6 +86,13 @@ class CommandResult:
         return self
 
 
+#: ``S_IFMT`` bits -> find's ``%y`` letter, and back (:attr:`FileStat.kind`).
+_KIND_LETTERS = {_stat.S_IFREG: "f", _stat.S_IFDIR: "d", _stat.S_IFLNK: "l",
+                 _stat.S_IFIFO: "p", _stat.S_IFSOCK: "s", _stat.S_IFCHR: "c",
+                 _stat.S_IFBLK: "b"}
+KIND_BITS = {letter: bits for bits, letter in _KIND_LETTERS.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class FileStat:
     """What ``lstat`` says about a path (symlinks are not followed)."""
@@ -103,6 +112,11 @@ class FileStat:
     @property
     def permissions(self) -> int:
         return _stat.S_IMODE(self.mode)
+
+    @property
+    def kind(self) -> str:
+        """The file type as ``find -printf %y`` names it: f, d, l, p, s, c, b, or ``?``."""
+        return _KIND_LETTERS.get(_stat.S_IFMT(self.mode), "?")
 
     @classmethod
     def from_os(cls, st: os.stat_result) -> FileStat:
@@ -133,7 +147,9 @@ class Capability(enum.Flag):
 
     NONE = 0
     RUN = enum.auto()
-    """:meth:`Transport.run` and :meth:`Transport.stream`: argv commands on the host."""
+    """:meth:`Transport.run` and :meth:`Transport.stream`: argv commands on the host.  The
+    engine needs it only for a policy's ``hook``; a POSIX host uses it to walk, scan and
+    delete in one command, where the contract's defaults take a request per entry."""
     HASH_TREE = enum.auto()
     """:meth:`Transport.hash_tree`: sha256 of every regular file, computed on the host."""
     COPY_ON_HOST = enum.auto()
@@ -299,26 +315,27 @@ class Transport(ABC):
         if missing:
             raise Unsupported(self.label, missing, needed_for)
 
-    # ---- commands
+    # ---- commands (Capability.RUN; the defaults refuse)
 
-    @abstractmethod
     def run(self, argv: Sequence[str], *, check: bool = True,
             timeout: float | None = None) -> CommandResult:
         """Run ``argv`` (no shell), with empty stdin, and collect its output.
 
         Raises :class:`CommandFailed` on a non-zero exit when ``check`` is true, and
         :class:`CommandTimeout` when ``timeout`` seconds pass.  A missing program gives exit
-        code 127, as a shell would.
+        code 127, as a shell would.  Needs :attr:`Capability.RUN`.
         """
+        raise Unsupported(self.label, Capability.RUN, "run commands on the host")
 
-    @abstractmethod
     def stream(self, argv: Sequence[str], *,
                timeout: float | None = None) -> Generator[bytes, None, None]:
         """Yield the stdout of ``argv`` in chunks as it arrives (for scans too big to buffer).
 
         Chunks do not respect record boundaries.  After the last chunk, a non-zero exit raises
         :class:`CommandFailed` carrying stderr.  Closing the iterator early stops the command.
+        Needs :attr:`Capability.RUN`.
         """
+        raise Unsupported(self.label, Capability.RUN, "run commands on the host")
 
     # ---- files
 
@@ -355,6 +372,12 @@ class Transport(ABC):
         """Remove a directory and everything below it, without following symlinks."""
 
     @abstractmethod
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory ``path``; never a file or a link, never recursively.
+        One that is not empty raises :class:`AlreadyExists` (errno ENOTEMPTY): the test and
+        the removal are one step, so a file written meanwhile is never lost."""
+
+    @abstractmethod
     def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
         """Create a directory; with ``parents`` the missing ancestors too."""
 
@@ -369,6 +392,79 @@ class Transport(ABC):
     def exists(self, path: str) -> bool:
         """True if the path exists (a dangling symlink exists)."""
         return self.stat(path) is not None
+
+    # ---- trees: built on the operations above, so every backend has them; a backend
+    # overrides them where it can do one in fewer requests (POSIX: one command, with RUN).
+
+    def walk(self, path: str) -> Iterator[tuple[str, FileStat]]:
+        """Everything under ``path``, never following links: (path relative to ``path``,
+        its lstat), ``path`` itself first, as ``''``.  A directory comes before what is in
+        it; no other order is promised.  A missing ``path`` raises :class:`NotFound` (on the
+        first ``next``); an entry that vanishes during the walk is left out."""
+        top = check_path(path)
+        st = self.stat(top)
+        if st is None:
+            raise NotFound(f"{path}: No such file or directory", path=path, host=self.label)
+        yield "", st
+        pending = [""] if st.is_dir else []
+        while pending:  # depth first, without recursion: trees may be deep
+            folder = pending.pop()
+            try:
+                names = self.listdir(join_below(top, folder))
+            except NotFound:
+                continue
+            below = []
+            for name in names:
+                rel = f"{folder}/{name}" if folder else name
+                child = self.stat(join_below(top, rel))
+                if child is None:
+                    continue
+                yield rel, child
+                if child.is_dir:
+                    below.append(rel)
+            pending.extend(reversed(below))
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        """Unlink each of ``paths`` (files or links); one that is missing already is fine.
+        A directory among them raises :class:`TransportError`, and the others may or may not
+        be gone."""
+        for path in paths:
+            self.delete(path, missing_ok=True)
+
+    def remove_empty_dirs(self, path: str) -> None:
+        """Remove every empty directory under ``path``, and ``path`` itself if that leaves
+        it empty, bottom up, never following links.  Each goes by :meth:`rmdir`, so one
+        that a writer fills meanwhile stays; so does one that cannot be removed.  A missing
+        ``path``, or one that is not a directory, is left as it is."""
+        try:
+            entries = list(self.walk(path))
+        except NotFound:
+            return
+        # A directory holding anything but directories cannot end empty: skip the request.
+        held = {posixpath.dirname(rel) for rel, st in entries if not st.is_dir}
+        for rel, st in reversed(entries):  # what is in a directory comes before it
+            if not st.is_dir or rel in held:
+                continue
+            try:
+                self.rmdir(join_below(path, rel))
+            except (ConnectionLost, CommandTimeout):
+                raise
+            except TransportError:  # not empty (a late writer), or not ours: it stays
+                held.add(posixpath.dirname(rel))
+
+    def remove_work(self, work: str, work_root: str) -> None:
+        """Remove a unit's work directory ``work`` (whatever its copy left there) and then
+        ``work_root``, the directory holding it, if that leaves it empty.  A transport with
+        :attr:`Capability.RUN` first ends a copy still running into ``work`` (a controller
+        killed mid-copy leaves it behind); one without runs no process on the host, so
+        there is none to end."""
+        self.delete_tree(work, missing_ok=True)
+        try:
+            self.rmdir(work_root)
+        except (ConnectionLost, CommandTimeout):
+            raise
+        except TransportError:  # another unit's work is there, or it is gone already
+            pass
 
     # ---- optional capabilities (defaults refuse; backends that have them override)
 
@@ -455,6 +551,14 @@ def check_tree_root(path: str) -> str:
             ("/.", "/..")) or posixpath.basename(posixpath.normpath(path)) == "..":
         raise ValueError(f"refusing to delete the tree at {path!r}")
     return path
+
+
+def join_below(top: str, rel: str) -> str:
+    """The path of ``rel`` (relative, as :meth:`Transport.walk` names it) under ``top``;
+    ``top`` itself for ``''``."""
+    if not rel:
+        return top
+    return f"{top.rstrip('/')}/{rel}" if top.strip("/") else f"{top}{rel}"
 
 
 def sort_names(names: Sequence[str]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from capacity.transports.base import (
     AlreadyExists,
+    Capability,
     CommandFailed,
     CommandResult,
     CommandTimeout,
@@ -120,6 +121,7 @@ class LocalTransport(PosixTransport):
 
     def run(self, argv: Sequence[str], *, check: bool = True,
             timeout: float | None = None) -> CommandResult:
+        self.require(Capability.RUN, "run commands on the host")  # a subclass may drop it
         args = check_argv(argv)
         try:
             proc = _spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -143,6 +145,7 @@ class LocalTransport(PosixTransport):
                timeout: float | None = None) -> Generator[bytes, None, None]:
         # Validate now; the process starts on the first next() so an unused iterator
         # leaves nothing running.
+        self.require(Capability.RUN, "run commands on the host")
         return self._stream(check_argv(argv), timeout)
 
     def _stream(self, args: tuple[str, ...],
@@ -263,6 +266,12 @@ class LocalTransport(PosixTransport):
             shutil.rmtree(path)
         except OSError as exc:
             raise error_from_oserror(exc) from exc
+
+    def rmdir(self, path: str) -> None:
+        try:
+            os.rmdir(check_path(path))
+        except OSError as exc:
+            raise error_from_oserror(exc, path) from exc
 
     def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
         try:

@@ -49,6 +49,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from capacity.transports.base import (
     AlreadyExists,
+    Capability,
     CommandFailed,
     CommandResult,
     CommandTimeout,
@@ -669,6 +670,12 @@ class SshTransport(PosixTransport):
 
     def run(self, argv: Sequence[str], *, check: bool = True,
             timeout: float | None = None) -> CommandResult:
+        self.require(Capability.RUN, "run commands on the host")  # a subclass may drop it
+        return self._run(argv, check=check, timeout=timeout)
+
+    def _run(self, argv: Sequence[str], *, check: bool = True,
+             timeout: float | None = None) -> CommandResult:
+        """:meth:`run` whatever the capabilities say: the file operations use it too."""
         args = check_argv(argv)
         timeout = self.target.command_timeout if timeout is None else timeout
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -684,6 +691,7 @@ class SshTransport(PosixTransport):
 
     def stream(self, argv: Sequence[str], *,
                timeout: float | None = None) -> Generator[bytes, None, None]:
+        self.require(Capability.RUN, "run commands on the host")
         return self._stream(check_argv(argv), timeout)
 
     def _stream(self, args: tuple[str, ...],
@@ -706,7 +714,7 @@ class SshTransport(PosixTransport):
 
     def _tool(self, argv: list[str], path: str) -> CommandResult:
         """Run a GNU tool in the C locale, turning its failure into a typed error."""
-        result = self.run(["env", "LC_ALL=C", *argv], check=False)
+        result = self._run(["env", "LC_ALL=C", *argv], check=False)
         if result.exit_code != 0:
             code = _errno_in(result.stderr)
             message = result.stderr.decode("utf-8", "replace").strip() or (
@@ -894,6 +902,11 @@ class SshTransport(PosixTransport):
                                  host=self.label)
         # One rm instead of an SFTP round trip per entry; rm -r never follows symlinks.
         self._tool(["rm", "-rf", "--", path], path)
+
+    def rmdir(self, path: str) -> None:
+        # GNU rmdir, not SFTP: OpenSSH's server reports a folder that is not empty only as
+        # a generic failure, rmdir's message names it (ENOTEMPTY).
+        self._tool(["rmdir", "--", check_path(path)], path)
 
     def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
         check_path(path)

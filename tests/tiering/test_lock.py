@@ -13,6 +13,7 @@ import pytest
 
 from capacity.tiering.lock import LockHeld, host_lock, identity
 from capacity.transports import LocalTransport
+from tests.transports.test_capabilities import BareTransport
 
 
 def _held_by(remote: Path, owner: object) -> None:
@@ -113,3 +114,12 @@ def test_an_owner_provably_gone_loses_the_lock(tmp_path: Path,
     _held_by(remote, {**identity(), **changes})
     with host_lock(LocalTransport(), "h", tmp_path / "locks", str(remote)):
         assert json.loads((remote / "owner.json").read_text())["pid"] == os.getpid()
+
+
+def test_the_lock_needs_no_commands(tmp_path: Path) -> None:
+    """Taken, a stale one broken, and released through file operations alone."""
+    remote = tmp_path / "host.lock"
+    _held_by(remote, _dead_owner())
+    with host_lock(BareTransport(), "h", tmp_path / "locks", str(remote)):
+        assert json.loads((remote / "owner.json").read_text())["pid"] == os.getpid()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locks"]

@@ -35,6 +35,7 @@ from capacity.transports import (
     LocalTransport,
     Transport,
 )
+from tests.transports.test_capabilities import BareTransport
 
 HOST = "pacs1"
 T0 = 1_700_000_000.0  # 2023-11-14, a fixed past so every mtime is set, never "now"
@@ -190,6 +191,23 @@ def test_a_missing_root_is_a_clear_error_and_keeps_the_previous_scan(
     assert (err.value.host, err.value.tier, err.value.root) == (HOST, "hot", str(tree))
     assert_same(catalogued(catalogue, "hot"), want)
     assert catalogue.last_scan(HOST, "hot") == first
+
+
+def test_a_transport_without_commands_scans_the_same(catalogue: Catalogue, tree: Path,
+                                                      tmp_path: Path) -> None:
+    """No find to run: the scan walks the tier through the transport's own operations,
+    into the same records, skipping the same names."""
+    bare = BareTransport()
+    result = scan_tier(bare, catalogue, HOST, "hot", str(tree), batch_size=7)
+    want = truth(tree)
+    assert_same(catalogued(catalogue, "hot"), want)
+    files = [e for e in want.values() if e[0] == "f"]
+    assert (result.files, result.bytes, result.links) == (len(files), sum(e[1] for e in files), 2)
+    # A root reached through a link is followed (as find -H does), which needs realpath.
+    (tmp_path / "via").symlink_to(tree)
+    with pytest.raises(ScanError, match="bare transport does not offer realpath"):
+        scan_tier(bare, catalogue, HOST, "hot", str(tmp_path / "via"))
+    assert_same(catalogued(catalogue, "hot"), want)
 
 
 def test_a_root_that_is_a_file_is_refused(transport: Transport, catalogue: Catalogue,

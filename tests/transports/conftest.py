@@ -3,7 +3,41 @@
 ``sshd`` (tests/conftest.py, session scope, so one server per pytest-xdist worker) is a
 real OpenSSH server on 127.0.0.1; see tests/sshd.py.
 
-``transport`` (tests/conftest.py) is parametrised over every backend: a test here that takes
-it is a conformance test that each transport must pass.
+``transport`` is parametrised over every backend: local, ssh, and ``bare``, this machine's
+files through the core operations alone (no commands, no optional capability), so the
+contract's own defaults pass the suite too.  A test here that takes it is a conformance test
+that each transport must pass.  ``base`` is a fresh directory made through the transport:
+the conformance tests build their files there through the transport under test, and read
+them back through it only.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport
+from tests.transports.test_capabilities import BareTransport
+
+
+@pytest.fixture(params=["local", "ssh", "bare"])
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    if request.param == "ssh":
+        target: SshTarget = request.getfixturevalue("ssh_target")
+        with SshTransport(target) as ssh:
+            yield ssh
+    else:
+        with (LocalTransport() if request.param == "local" else BareTransport()) as t:
+            yield t
+
+
+@pytest.fixture
+def base(transport: Transport, tmp_path: Path) -> PurePosixPath:
+    """An empty directory on the transport's host, made through it.  A pure path: nothing
+    can reach it but the transport.  (Every backend here stores on this machine, so it
+    lies under pytest's tmp_path; one that does not would name its own scratch folder.)"""
+    path = PurePosixPath(tmp_path, "t")
+    transport.mkdir(str(path), parents=False)
+    return path

@@ -10,6 +10,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from capacity.transports import FileStat, Transport
 from tests.transports.test_conformance import HOSTILE_NAMES, SPACE_TOLERANCE
 
@@ -29,6 +31,7 @@ def lstat_equal(got: FileStat | None, path: Path) -> None:
 def test_stat_matches_os_lstat(transport: Transport, tmp_path: Path) -> None:
     f = tmp_path / "study.dcm"
     f.write_bytes(b"DICM" * 1000)
+    os.chmod(f, 0o640)
     os.utime(f, ns=(1_600_000_000_123_456_789, 1_650_000_000_987_654_321))
     (tmp_path / "series").mkdir()
     (tmp_path / "dangling").symlink_to("does-not-exist")
@@ -38,6 +41,35 @@ def test_stat_matches_os_lstat(transport: Transport, tmp_path: Path) -> None:
     for name in ("study.dcm", "series", "dangling", "dirlink", hostile.name):
         lstat_equal(transport.stat(str(tmp_path / name)), tmp_path / name)
     lstat_equal(transport.stat(str(tmp_path)), tmp_path)
+    st = transport.stat(str(f))
+    assert st is not None and st.permissions == 0o640
+    assert st.mtime == pytest.approx(1_650_000_000.987654321, abs=1e-6)
+    assert st.atime == pytest.approx(1_600_000_000.123456789, abs=1e-6)
+
+
+def test_walk_matches_os_walk(transport: Transport, tmp_path: Path) -> None:
+    root = tmp_path / "study"
+    (root / "series 2" / "deeper").mkdir(parents=True)
+    (root / "empty folder").mkdir()
+    for rel in ("IM1.dcm", "series 2/IM2.dcm", f"series 2/deeper/{HOSTILE_NAMES[2]}",
+                HOSTILE_NAMES[-1]):
+        (root / rel).write_bytes(rel.encode("utf-8", "surrogateescape"))
+    os.chmod(root / "IM1.dcm", 0o4750)  # setuid: every permission bit survives the walk
+    os.mkfifo(root / "a fifo")
+    (root / "escape").symlink_to(tmp_path)
+    want = {"": root}
+    for folder, dirs, files in os.walk(root):  # does not descend through "escape"
+        for name in dirs + files:
+            path = Path(folder, name)
+            want[str(path.relative_to(root))] = path
+    got = dict(transport.walk(str(root)))
+    assert sorted(got) == sorted(want)
+    for rel, path in want.items():
+        st = os.lstat(path)
+        entry = got[rel]
+        assert (entry.size, entry.mode, entry.inode) == (st.st_size, st.st_mode, st.st_ino)
+        assert entry.mtime == pytest.approx(st.st_mtime, abs=1e-6)
+    assert got["a fifo"].kind == "p" and got["escape"].kind == "l"
 
 
 def test_free_space_matches_statvfs(transport: Transport, tmp_path: Path) -> None:

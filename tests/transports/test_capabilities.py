@@ -3,7 +3,8 @@ raise :class:`Unsupported` naming itself and the capability.  Results are read b
 the transport under test only.
 
 ``subject`` is every real backend, plus ``LiteTransport``: local files and commands, but
-none of the optional file capabilities, as an object store would be.
+none of the optional file capabilities, and ``BareTransport``, without commands either, as
+an object store would be.
 """
 
 from __future__ import annotations
@@ -44,14 +45,24 @@ class LiteTransport(LocalTransport):
     realpath = Transport.realpath
 
 
-@pytest.fixture(params=["local", "ssh", "lite"])
+class BareTransport(LocalTransport):
+    """This machine's files through the core operations alone: no commands, so none of
+    what a POSIX host does with them (each such method refuses, as the flags say), and the
+    contract's own defaults walk, delete and clean up trees."""
+
+    label = "bare"
+    capabilities = Capability.NONE
+
+
+@pytest.fixture(params=["local", "ssh", "lite", "bare"])
 def subject(request: pytest.FixtureRequest) -> Iterator[Transport]:
     if request.param == "ssh":
         target: SshTarget = request.getfixturevalue("ssh_target")
         with SshTransport(target) as ssh:
             yield ssh
     else:
-        with (LocalTransport() if request.param == "local" else LiteTransport()) as t:
+        kind = {"local": LocalTransport, "lite": LiteTransport, "bare": BareTransport}
+        with kind[request.param]() as t:
             yield t
 
 
