@@ -53,7 +53,7 @@ def _play(inventory: Inventory, scenarios: Sequence[Scenario], start: dt.date, d
 def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
            seed: int) -> Twin:
     sized = size_estate(inv)
-    stores = {r.ref: Store(r.ref, r.kind, r.site, float(r.effective), r.thresholds)
+    stores = {r.ref: Store(r.ref, r.kind, r.site, int(r.effective), r.thresholds)
               for r in sized.resources}
     lead, afr = 1.0, 1.0
     for scenario in scenarios:

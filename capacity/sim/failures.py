@@ -81,7 +81,7 @@ def _hold_for_rebuild(twin: Twin, population: Population, drive_bytes: int,
     assert population.store is not None
     store = twin.stores[population.store]
     drives = max(1, population.count())
-    share = store.capacity * drive_bytes / (drives * drive_bytes)
+    share = store.capacity // drives
     key = f"rebuild:{population.drive}:{twin.env.now:.6f}"
     store.keep_copy(key, share)  # spare space: only what is free
     yield twin.env.timeout(max(hours / 24, 1 / DAY_SECONDS))

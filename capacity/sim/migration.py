@@ -23,14 +23,14 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     staging = twin.stores[wave.staging_on] if wave.staging_on else None
     key = f"staging:{wave.name}"
     if staging is not None:
-        kept = staging.keep_copy(key, float(wave.staging))
+        kept = staging.keep_copy(key, wave.staging)
         twin.fall_short(f"migration:{wave.name}", staging.ref, wave.staging - kept,
                         f"staging for {wave.name}")
     first = twin.day
-    per_day = wave.bytes_per_day
+    per_day = round(wave.bytes_per_day)
     twin.note("migration-start", wave.to, f"{wave.name}: {format_size(wave.volume)} at up to"
-              f" {format_size(round(per_day))} a day", volume_bytes=wave.volume)
-    remaining = float(wave.volume)
+              f" {format_size(per_day)} a day", volume_bytes=wave.volume)
+    remaining = wave.volume
     while True:
         part = min(per_day, remaining)
         placed = target.add(owner, twin.day - wave.age, part)

@@ -40,8 +40,8 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     rep = twin.inventory.replications[name]
     source, target = twin.stores[rep.source], twin.stores[rep.target]
     kind, immutable, changes = rep.kind, rep.immutable, 1 + rep.change_rate * rep.retention
-    earlier: deque[float] = deque(maxlen=rep.lag + 1)
-    deleted: deque[float] = deque(maxlen=rep.retention + 1)  # source's expired total by day
+    earlier: deque[int] = deque(maxlen=rep.lag + 1)
+    deleted: deque[int] = deque(maxlen=rep.retention + 1)  # source's expired total by day
     yield twin.env.timeout(REPLICATION)
     clock = twin.clock()
     while True:
@@ -51,8 +51,8 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             held = earlier[0]
         elif kind == "backup":
             deleted.append(source.expired)
-            locked = source.expired - deleted[0] if immutable else 0.0
-            held = held * changes + locked
+            locked = source.expired - deleted[0] if immutable else 0
+            held = round(held * changes) + locked
         kept = target.keep_copy(name, held)
         twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
         yield clock.tick()

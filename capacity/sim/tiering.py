@@ -195,7 +195,7 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
     _note_held_back(twin, decision, stores, day, noted)
     for d in paced(decision, budget(bandwidth, seconds)):
         band: _Band = d.candidate.ref
-        nbytes = min(d.bytes, band.store.cohorts[band.workload].born_between(
+        nbytes = min(round(d.bytes), band.store.cohorts[band.workload].born_between(
             day - band.oldest, day - band.youngest))
         if d.rule.target is None:
             band.store.expire(band.workload, day - band.youngest, nbytes)

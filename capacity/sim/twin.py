@@ -35,18 +35,18 @@ INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
 
 
 class Cohorts:
-    """One workload's data on one store: bytes by birth day, oldest first.
+    """One workload's data on one store: whole bytes by birth day, oldest first.
 
     Two parallel lists: the desk's forecast sums a window of birth days, which is then two
-    bisections and a walk over a contiguous slice."""
+    bisections and a sum over a contiguous slice."""
 
     __slots__ = ("births", "sizes")
 
     def __init__(self) -> None:
         self.births: list[float] = []
-        self.sizes: list[float] = []
+        self.sizes: list[int] = []
 
-    def add(self, birth: float, nbytes: float) -> None:
+    def add(self, birth: float, nbytes: int) -> None:
         births, sizes = self.births, self.sizes
         if births and births[-1] == birth:
             sizes[-1] += nbytes
@@ -58,11 +58,11 @@ class Cohorts:
             births.append(birth)
             sizes.append(nbytes)
 
-    def take_older(self, born_by: float, limit: float) -> list[tuple[float, float]]:
+    def take_older(self, born_by: float, limit: int) -> list[tuple[float, int]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
         first; returns (birth, bytes) removed (the last cohort taken may be split)."""
         births, sizes = self.births, self.sizes
-        taken: list[tuple[float, float]] = []
+        taken: list[tuple[float, int]] = []
         gone = 0  # whole cohorts taken
         while gone < len(births) and limit > 0 and births[gone] <= born_by:
             nbytes = sizes[gone]
@@ -77,15 +77,11 @@ class Cohorts:
         del births[:gone], sizes[:gone]
         return taken
 
-    def born_between(self, after: float, until: float) -> float:
-        """Bytes of cohorts born in (after, until], summed from the youngest back (float sums
-        depend on their order: another order would move the desk's figures by rounding)."""
+    def born_between(self, after: float, until: float) -> int:
+        """Bytes of cohorts born in (after, until]."""
         lo = bisect.bisect_right(self.births, after)
         hi = bisect.bisect_right(self.births, until)
-        total = 0.0
-        for nbytes in reversed(self.sizes[lo:hi]):
-            total += nbytes
-        return total
+        return sum(self.sizes[lo:hi])
 
 
 class Clock:
@@ -125,18 +121,18 @@ class Store:
     __slots__ = ("_capacity", "_offline", "available", "cohorts", "copies", "expired", "kind",
                  "mirrored_by", "mirrors", "own", "ref", "site", "thresholds")
 
-    def __init__(self, ref: str, kind: str, site: str, capacity: float,
+    def __init__(self, ref: str, kind: str, site: str, capacity: int,
                  thresholds: Thresholds) -> None:
         self.ref, self.kind, self.site, self.thresholds = ref, kind, site, thresholds
         self.cohorts: dict[str, Cohorts] = {}
-        self.copies: dict[str, float] = {}
+        self.copies: dict[str, int] = {}
         self.mirrors: list[Store] = []
         """Stores whose workload data this one mirrors at every moment (GAD, sync)."""
         self.mirrored_by: list[Store] = []
         """Stores that mirror this one's workload data: a write must fit them too."""
-        self.own = 0.0
+        self.own = 0
         """Bytes of workload data (the sum of all cohorts)."""
-        self.expired = 0.0
+        self.expired = 0
         """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
         self._capacity, self._offline = capacity, False
         self.available = capacity
@@ -144,11 +140,11 @@ class Store:
         plain attribute: it is read far more often than it changes)."""
 
     @property
-    def capacity(self) -> float:
+    def capacity(self) -> int:
         return self._capacity
 
     @capacity.setter
-    def capacity(self, capacity: float) -> None:
+    def capacity(self, capacity: int) -> None:
         self._capacity = capacity
         self._offer()
 
@@ -163,34 +159,34 @@ class Store:
         self._offer()
 
     def _offer(self) -> None:
-        self.available = 0.0 if self._offline else self._capacity
+        self.available = 0 if self._offline else self._capacity
 
     @property
-    def used(self) -> float:
+    def used(self) -> int:
         if not self.copies and not self.mirrors:  # most stores: their own data only
             return self.own
         held = [source.own for source in self.mirrors]
         held += self.copies.values()
         return self.own + sum(held)
 
-    def room(self) -> float:
+    def room(self) -> int:
         """Bytes a write may still add: nothing while the site is down, and never past the
         capacity of this store or of a store that mirrors it live (a GAD write lands on
         both; a mirror whose site is down is suspended, so it does not count)."""
         if self._offline:
-            return 0.0
+            return 0
         free = self._capacity - self.used
         for mirror in self.mirrored_by:
             if not mirror._offline:
                 free = min(free, mirror._capacity - mirror.used)
-        return max(0.0, free)
+        return max(0, free)
 
-    def add(self, workload: str, birth_day: float, nbytes: float) -> float:
+    def add(self, workload: str, birth_day: float, nbytes: int) -> int:
         """Store workload data born on ``birth_day``, as much as there is room for; returns
         the bytes stored (the rest does not fit)."""
         nbytes = min(nbytes, self.room())
         if nbytes <= 0:
-            return 0.0
+            return 0
         cohorts = self.cohorts.get(workload)
         if cohorts is None:
             cohorts = self.cohorts[workload] = Cohorts()
@@ -198,26 +194,26 @@ class Store:
         self.own += nbytes
         return nbytes
 
-    def hold(self, nbytes: float) -> float:
+    def hold(self, nbytes: int) -> int:
         """Add workload data that nothing will act on by age (no retention, no tier policy):
         counted, not kept by birth day; as much as there is room for, returned."""
         nbytes = min(nbytes, self.room())
         if nbytes <= 0:
-            return 0.0
+            return 0
         self.own += nbytes
         return nbytes
 
-    def keep_copy(self, name: str, nbytes: float) -> float:
+    def keep_copy(self, name: str, nbytes: int) -> int:
         """Hold ``nbytes`` for a copy (a backup, a trailing replica, staging, a rebuild's
         spare space) in place of what it held, as far as there is room; returns what it
         holds now."""
-        held = self.copies.get(name, 0.0)
-        nbytes = max(0.0, min(nbytes, held + self.room()))
+        held = self.copies.get(name, 0)
+        nbytes = max(0, min(nbytes, held + self.room()))
         self.copies[name] = nbytes
         return nbytes
 
     def take_older(self, workload: str, born_by: float,
-                   limit: float) -> list[tuple[float, float]]:
+                   limit: int) -> list[tuple[float, int]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
         first; returns what was removed (a cohort may be split)."""
         cohorts = self.cohorts.get(workload)
@@ -228,12 +224,14 @@ class Store:
             self.own -= part
         return taken
 
-    def expire(self, workload: str, born_by: float, limit: float = float("inf")) -> float:
+    def expire(self, workload: str, born_by: float, limit: int | None = None) -> int:
         """Delete cohorts born on or before ``born_by``; returns the bytes deleted."""
         cohorts = self.cohorts.get(workload)
         if cohorts is None or not cohorts.births or cohorts.births[0] > born_by:
-            return 0.0  # the common case, every day: nothing is old enough yet
-        gone = sum(c[1] for c in self.take_older(workload, born_by, limit))
+            return 0  # the common case, every day: nothing is old enough yet
+        everything = self.own  # no limit: at most all there is
+        gone = sum(c[1] for c in self.take_older(
+            workload, born_by, everything if limit is None else limit))
         self.expired += gone
         return gone
 
@@ -267,16 +265,16 @@ class WorkloadState:
     def growth_factor(self, day: float) -> float:
         return self.anchor_factor * (1 + self.growth) ** ((day - self.anchor_day) / YEAR_DAYS)
 
-    def bytes_on(self, day: float) -> float:
-        """Bytes arriving on ``day`` (days from the start of the run)."""
+    def bytes_on(self, day: float) -> int:
+        """Whole bytes arriving on ``day`` (days from the start of the run)."""
         if self.start_day is not None and day < self.start_day:
-            return 0.0
+            return 0
         if not self.base_per_day:  # a workload that only holds data (a tier's share)
-            return 0.0
+            return 0
         rate = self.base_per_day * self.scale * self.growth_factor(day)
         if self.start_day is not None and self.model.ramp:
             rate *= min(1.0, (day - self.start_day + 1) / self.model.ramp)
-        return rate
+        return round(rate)
 
     def set_growth(self, day: float, growth: float) -> None:
         self.anchor_factor = self.growth_factor(day)
@@ -335,9 +333,9 @@ class Twin:
     reconfigured: int = 0
     """How many times a resource's capacity was worked out again or a workload added: a
     judgement drawn from the configuration holds while this stands."""
-    unplaced: dict[str, list[float]] = field(default_factory=dict)
+    unplaced: dict[str, list[int]] = field(default_factory=dict)
     """Workload -> bytes of its new data refused each day for want of room."""
-    short: dict[str, list[float]] = field(default_factory=dict)
+    short: dict[str, list[int]] = field(default_factory=dict)
     """'copy:REPLICATION' or 'migration:WAVE' -> bytes it was short of room each day."""
     clocks: dict[float, Clock] = field(default_factory=dict)
     """By the moment of their first tick (see ``clock``)."""
@@ -371,30 +369,30 @@ class Twin:
     def note(self, kind: str, resource: str, message: str, **data: object) -> None:
         self.events.append(Event(self.date(), kind, resource, message, dict(data)))
 
-    def refuse(self, workload: str, ref: str, nbytes: float, what: str) -> None:
+    def refuse(self, workload: str, ref: str, nbytes: int, what: str) -> None:
         """``nbytes`` of a workload's new data did not fit on ``ref`` today: it is lost to
         the plan.  Counted, and said on the first day of each stretch of refusals."""
         self._count(self.unplaced, "data-refused", workload, ref, nbytes,
                     f"{what} does not fit on {ref}: {workload}'s data is refused until there"
                     " is room")
 
-    def fall_short(self, owner: str, ref: str, nbytes: float, what: str) -> None:
+    def fall_short(self, owner: str, ref: str, nbytes: int, what: str) -> None:
         """A copy or a migration holds ``nbytes`` less on ``ref`` today than it should (a
         backup incomplete, a migration stalled): counted, and said as for ``refuse``."""
         self._count(self.short, "copy-short", owner, ref, nbytes,
                     f"{what} is short of room on {ref}")
 
-    def _count(self, tally: dict[str, list[float]], kind: str, owner: str, ref: str,
-               nbytes: float, message: str) -> None:
-        if nbytes < 0.5:  # not a whole byte: float rounding in the sums, not data
+    def _count(self, tally: dict[str, list[int]], kind: str, owner: str, ref: str,
+               nbytes: int, message: str) -> None:
+        if nbytes <= 0:
             return
         day = min(self.day, self.days - 1)
         days = tally.get(owner)
         if days is None:
-            days = tally[owner] = [0.0] * self.days
+            days = tally[owner] = [0] * self.days
         if not days[day] and (day == 0 or not days[day - 1]):
-            self.note(kind, ref, f"{message} ({format_size(round(nbytes))} today)",
-                      owner=owner, bytes=round(nbytes))
+            self.note(kind, ref, f"{message} ({format_size(nbytes)} today)", owner=owner,
+                      bytes=nbytes)
         days[day] += nbytes
 
     def add_workload(self, state: WorkloadState) -> None:

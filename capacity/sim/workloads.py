@@ -7,6 +7,7 @@ that retention and tier rules meet it at the right time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 
 import simpy
@@ -45,12 +46,22 @@ def lay_down_backlog(twin: Twin, name: str) -> None:
     youngest, oldest = backlog_ages(twin, name)
     # Bin centres from oldest to youngest; a month that lies g% in the past weighs 1/(1+g).
     ages = list(range(oldest, youngest, -BACKLOG_BIN_DAYS)) or [youngest]
-    weights = [(1 + wl.growth) ** (-age / YEAR_DAYS) for age in ages]
-    total = sum(weights)
+    weights = [float((1 + wl.growth) ** (-age / YEAR_DAYS)) for age in ages]
     store = twin.stores[wl.lands_on]
-    for age, weight in zip(ages, weights, strict=True):
-        part = wl.stored * weight / total
+    for age, part in zip(ages, apportion(wl.stored, weights), strict=True):
         twin.refuse(name, wl.lands_on, part - store.add(name, -age, part), "stored data")
+
+
+def apportion(total: int, weights: list[float]) -> list[int]:
+    """``total`` whole bytes in parts as the weights say, summing to exactly ``total``: each
+    part rounded down, and the bytes left over go one each to the largest remainders."""
+    whole = sum(weights)
+    exact = [total * w / whole for w in weights]
+    parts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(parts)), key=lambda i: parts[i] - exact[i])
+    for i in by_remainder[:total - sum(parts)]:
+        parts[i] += 1
+    return parts
 
 
 def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:

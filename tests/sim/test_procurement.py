@@ -163,3 +163,28 @@ def test_runways_if_nothing_is_bought_come_from_a_second_run_buying_nothing(make
     refused = bare.unplaced["w"]
     assert refused[398] == 0 and abs(refused[399] - 0.1 * TB) <= 1
     assert all(abs(n - 0.2 * TB) <= 1 for n in refused[400:])
+
+
+def test_an_order_due_exactly_on_the_threshold_is_placed_that_day(make) -> None:
+    """Whole bytes throughout: 40 TB stored over a year of ages is laid down as exactly
+    40 TB, and 0.2 TB a day lands, so on day d the pool holds 40 + 0.2 (d + 1) TB.  The desk
+    projects 70 days at 0.2 TB a day: 40 + 0.2 (d + 71) reaches 98 TB (70% of 140 TB)
+    exactly on day 219, and the order is placed then, not a day late."""
+    data = grow_fast()
+    data["workloads"]["w"].update(stored="40TB", stored_ages={"oldest": "365d"})
+    result = simulate(make(data), years=1)
+    assert result.resources["a/p"].used[0] == 40 * TB + 0.2 * TB
+    assert (result.orders[0].ordered - result.start).days == 219
+
+
+def test_stored_data_is_laid_down_to_the_byte(make) -> None:
+    """98 TB stored over five years of ages, weighted by 12% growth, is exactly 98 TB: 70%
+    of 140 TB, the warning, so the desk orders on day 0 (reaching it counts).  Float parts
+    summed to 97,999,999,999,999.97 bytes, just under, and no order came."""
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "98TB", "growth": "12%/y",
+                                 "stored_ages": {"oldest": "5y"}}},
+                procurement={"pg": {"resource": "a/p/t", "unit": "parity-group",
+                                    "lead_time": "8w", "unit_cost": 1000}})
+    result = simulate(make(data), years=0.1)
+    assert result.resources["a/p"].used[0] == 98 * TB
+    assert [(o.ordered - result.start).days for o in result.orders] == [0]
