@@ -46,11 +46,13 @@ def estate_report(inv: Inventory) -> dict[str, Any]:
             "slots": a.slots, "max_drives": a.max_drives, "rack_units": a.rack_units,
             "power_w": round(a.power_w, 1),
             "pools": [{
-                "ref": p.ref, "raw_bytes": p.raw, "spare_raw_bytes": p.spare_raw,
+                # raw is every drive, spares included, as for the resource
+                "ref": p.ref, "raw_bytes": p.raw + p.spare_raw, "spare_raw_bytes": p.spare_raw,
                 "after_raid_bytes": p.after_raid, "capacity_bytes": p.capacity,
                 "effective_bytes": p.effective,
                 "tiers": [{"name": t.name, "drive": t.drive, "drives": t.drives,
-                           "spares": t.spares, "raw_bytes": t.raw, "data_bytes": t.data}
+                           "spares": t.spares, "raw_bytes": t.raw + t.spare_raw,
+                           "spare_raw_bytes": t.spare_raw, "data_bytes": t.data}
                           for t in p.tiers],
             } for p in a.pools.values()],
         })

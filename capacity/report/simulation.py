@@ -79,11 +79,16 @@ def _order(o: Order) -> dict[str, Any]:
             "rack_units": int(o.rack_units), "power_w": _num(o.power_w)}
 
 
-def _resources_at(result: SimResult, day: int) -> list[dict[str, Any]]:
+def _resources_at(result: SimResult, day: int | None) -> list[dict[str, Any]]:
+    """At the end of ``day``; None: at the start, before the first day begins."""
     rows = []
     for ref in sorted(result.resources):
         s = result.resources[ref]
-        used, cap = (int(s.used[day]), int(s.capacity[day])) if s.used else (0, 0)
+        if day is None and s.at_start is not None:
+            used, cap = s.at_start
+        else:
+            day = day or 0
+            used, cap = (int(s.used[day]), int(s.capacity[day])) if s.used else (0, 0)
         rows.append({"resource": ref, "kind": s.kind, "site": s.site, "used_bytes": used,
                      "capacity_bytes": cap, "fill_ratio": _fill(used, cap),
                      "warning_ratio": _num(s.warning), "critical_ratio": _num(s.critical)})
@@ -196,7 +201,7 @@ def summary(result: SimResult) -> dict[str, Any]:
         "cost_per_year": {str(y): _num(c) for y, c in sorted(result.cost_per_year().items())},
         # fsum: exact, so the total does not depend on the order the orders come in
         "total_cost": _num(math.fsum(o.cost for o in result.orders)),
-        "resources_start": _resources_at(result, 0),
+        "resources_start": _resources_at(result, None),
         "resources_end": _resources_at(result, -1),
         "compute_end": _compute_end(result),
         "compute_runways": _compute_runways(result),

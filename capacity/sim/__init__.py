@@ -43,11 +43,12 @@ def simulate(inventory: Inventory, scenarios: Sequence[Scenario] = (), *, years:
 def _play(inventory: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
           seed: int, procurement: bool) -> SimResult:
     twin = _build(inventory, scenarios, start, days, seed)
+    at_start = {ref: (s.used, s.capacity) for ref, s in twin.stores.items()}
     tape = Tape()
     _start_processes(twin, tape, scenarios, procurement)
     twin.env.run(until=days)
     tape.close()
-    return _result(twin, tape, scenarios)
+    return _result(twin, tape, scenarios, at_start)
 
 
 def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
@@ -87,6 +88,11 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
                         draining.append(name)
     for name in inv.workloads:
         lay_down_backlog(twin, name)
+    for name, rep in inv.replications.items():
+        if replication.is_mirror(rep):
+            replication.mirror(twin, name)
+        else:
+            replication.lay_down_copy(twin, name)
     return twin
 
 
@@ -98,9 +104,7 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
     for name in inv.policies:
         env.process(tiering.tiering(twin, name))
     for name, rep in inv.replications.items():
-        if replication.is_mirror(rep):
-            replication.mirror(twin, name)
-        else:
+        if not replication.is_mirror(rep):
             env.process(replication.replication(twin, name))
     if buying:
         env.process(procurement.purchasing_desk(twin))
@@ -122,10 +126,11 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
     env.process(recorder(twin, tape))
 
 
-def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario]) -> SimResult:
+def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
+            at_start: dict[str, tuple[int, int]]) -> SimResult:
     resources = {ref: ResourceSeries(ref, s.kind, s.site, tape.used[ref], tape.capacity[ref],
                                      s.thresholds.warning, s.thresholds.critical,
-                                     _watermarks(twin, ref))
+                                     _watermarks(twin, ref), at_start[ref])
                  for ref, s in twin.stores.items()}
     compute = {name: ComputeSeries(name, twin.stores[name].site, **series)
                for name, series in tape.compute.items()}

@@ -20,6 +20,7 @@ import simpy
 
 from capacity.model import Replication
 from capacity.sim.twin import REPLICATION, Twin
+from capacity.sizing.usage import copy_size
 
 
 def is_mirror(rep: Replication) -> bool:
@@ -35,11 +36,19 @@ def mirror(twin: Twin, name: str) -> None:
     source.mirrored_by.append(target)
 
 
+def lay_down_copy(twin: Twin, name: str) -> None:
+    """What a trailing copy or a backup holds on the start date (as sizing counts it)."""
+    rep = twin.inventory.replications[name]
+    held = copy_size(rep, twin.stores[rep.source].own)
+    kept = twin.stores[rep.target].keep_copy(name, held)
+    twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {rep.kind} copy {name}")
+
+
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     """Every day, a trailing copy or a backup takes what the source holds now."""
     rep = twin.inventory.replications[name]
     source, target = twin.stores[rep.source], twin.stores[rep.target]
-    kind, immutable, changes = rep.kind, rep.immutable, 1 + rep.change_rate * rep.retention
+    kind, immutable = rep.kind, rep.immutable
     earlier: deque[int] = deque(maxlen=rep.lag + 1)
     deleted: deque[int] = deque(maxlen=rep.retention + 1)  # source's expired total by day
     yield twin.env.timeout(REPLICATION)
@@ -52,7 +61,7 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
         elif kind == "backup":
             deleted.append(source.expired)
             locked = source.expired - deleted[0] if immutable else 0
-            held = round(held * changes) + locked
+            held = copy_size(rep, held) + locked
         kept = target.keep_copy(name, held)
         twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
         yield clock.tick()

@@ -37,6 +37,9 @@ class ResourceSeries:
     warning: float
     critical: float
     watermarks: tuple[Watermarks, ...] = ()
+    at_start: tuple[int, int] | None = None
+    """Bytes held and offered on the start date before its day begins: the inventory as it
+    stands (what ``capacity show`` reports); None: as at the end of the first day."""
 
 
 @dataclass(frozen=True)

@@ -372,28 +372,35 @@ class Twin:
     def refuse(self, workload: str, ref: str, nbytes: int, what: str) -> None:
         """``nbytes`` of a workload's new data did not fit on ``ref`` today: it is lost to
         the plan.  Counted, and said on the first day of each stretch of refusals."""
-        self._count(self.unplaced, "data-refused", workload, ref, nbytes,
-                    f"{what} does not fit on {ref}: {workload}'s data is refused until there"
-                    " is room")
+        if self._count(self.unplaced, "data-refused", workload, ref, nbytes,
+                       f"{what} does not fit on {ref}: {workload}'s data is refused until"
+                       " there is room"):
+            self.unplaced[workload][self._today()] += nbytes
 
     def fall_short(self, owner: str, ref: str, nbytes: int, what: str) -> None:
         """A copy or a migration holds ``nbytes`` less on ``ref`` today than it should (a
         backup incomplete, a migration stalled): counted, and said as for ``refuse``."""
-        self._count(self.short, "copy-short", owner, ref, nbytes,
-                    f"{what} is short of room on {ref}")
+        if self._count(self.short, "copy-short", owner, ref, nbytes,
+                       f"{what} is short of room on {ref}"):
+            days, day = self.short[owner], self._today()
+            days[day] = max(days[day], nbytes)  # a level, not a flow: the day's worst
+
+    def _today(self) -> int:
+        return min(self.day, self.days - 1)
 
     def _count(self, tally: dict[str, list[int]], kind: str, owner: str, ref: str,
-               nbytes: int, message: str) -> None:
+               nbytes: int, message: str) -> bool:
+        """Whether there is something to count; says so on the first day of a stretch."""
         if nbytes <= 0:
-            return
-        day = min(self.day, self.days - 1)
+            return False
+        day = self._today()
         days = tally.get(owner)
         if days is None:
             days = tally[owner] = [0] * self.days
         if not days[day] and (day == 0 or not days[day - 1]):
             self.note(kind, ref, f"{message} ({format_size(nbytes)} today)", owner=owner,
                       bytes=nbytes)
-        days[day] += nbytes
+        return True
 
     def add_workload(self, state: WorkloadState) -> None:
         self.workloads[state.name] = state

@@ -131,3 +131,30 @@ def test_no_procurement_buys_nothing_and_its_runways_are_the_unbought_ones() -> 
     assert "Storage runway if nothing is bought" not in table
     assert "Storage runway if nothing is bought" in capacity("simulate", str(EXAMPLE),
                                                              "--years", "3").stdout
+
+
+def test_show_and_simulate_start_from_the_same_figures() -> None:
+    """`show` sizes the inventory as it stands; `simulate`'s "fill now" is the simulated
+    estate on its first day before anything happens.  The two are made differently (sizing
+    against laid-down cohorts and copies), and agree to the byte on every resource."""
+    for inventory in (EXAMPLE, ROOT / "inventories" / "small-clinic.yaml"):
+        shown = json.loads(capacity("show", str(inventory), "--format", "json").stdout)
+        run = json.loads(capacity("simulate", str(inventory), "--years", "0.1",
+                                  "--format", "json").stdout)
+        start = {r["resource"]: (r["used_bytes"], r["capacity_bytes"])
+                 for r in run["resources_start"]}
+        assert start == {r["ref"]: (r["used_bytes"], r["effective_bytes"])
+                         for r in shown["resources"]}
+
+
+def test_raw_means_one_thing_in_show() -> None:
+    """Raw is every drive installed, spares included: the example's hot pool has three
+    6D+2P groups of 7.68 TB NVMe and one spare, 25 x 7.68 TB = 192 TB, in the storage
+    table, the pool and its tier alike."""
+    shown = json.loads(capacity("show", str(EXAMPLE), "--format", "json").stdout)
+    resource = next(r for r in shown["resources"] if r["ref"] == "e1090-main/pacs-hot")
+    pool = next(p for a in shown["arrays"] for p in a["pools"]
+                if p["ref"] == "e1090-main/pacs-hot")
+    assert resource["raw_bytes"] == pool["raw_bytes"] == 25 * 7_680 * 10**9
+    assert sum(t["raw_bytes"] for t in pool["tiers"]) == pool["raw_bytes"]
+    assert pool["spare_raw_bytes"] == 7_680 * 10**9
