@@ -4,11 +4,13 @@ command's: capacity.cli.common)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from capacity.errors import BadInput
 from capacity.tiering.state import StateDir, default_state_dir
 
 StateOption = Annotated[Path | None, typer.Option(
@@ -35,3 +37,12 @@ IgnoreWindowsOption = Annotated[bool, typer.Option(
 def state_dir(path: Path | None) -> StateDir:
     """The --state folder, else the default one."""
     return StateDir(path or default_state_dir())
+
+
+def check_known(kind: str, given: list[str] | None, known: Iterable[str]) -> None:
+    """Every name given with ``--host`` or ``--policy`` is one of the inventory's."""
+    known = list(known)
+    unknown = [n for n in given or () if n not in known]
+    if unknown:
+        raise BadInput(f"no {kind} named {', '.join(map(repr, unknown))} in the inventory"
+                       f" (known: {', '.join(known) or 'none'})", field=f"--{kind}")

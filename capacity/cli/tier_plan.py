@@ -32,6 +32,7 @@ from capacity.cli.tier_options import (
     PolicyOption,
     StateOption,
     TrustOption,
+    check_known,
     state_dir,
 )
 from capacity.errors import BadInput
@@ -56,14 +57,6 @@ def _parse_now(text: str | None) -> dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
-
-
-def _check_names(inv: Inventory, hosts: list[str] | None, policies: list[str] | None) -> None:
-    for kind, given, known in (("host", hosts, inv.hosts), ("policy", policies, inv.policies)):
-        unknown = [n for n in given or () if n not in known]
-        if unknown:
-            raise BadInput(f"no {kind} named {', '.join(map(repr, unknown))} in the"
-                           f" inventory (known: {', '.join(known) or 'none'})", field=f"--{kind}")
 
 
 def _make_plan(inv: Inventory, path: Path, catalogue_path: Path | None,
@@ -105,7 +98,8 @@ def plan(
     executes the plan file."""
     path = inventory_path(inventory)
     inv = load_inventory(path)
-    _check_names(inv, host, policy)
+    check_known("host", host, inv.hosts)
+    check_known("policy", policy, inv.policies)
     moment = _parse_now(now)
     if out is not None and not out.parent.is_dir():
         raise BadInput(f"no such folder: {out.parent}", field="--out")

@@ -24,7 +24,13 @@ from capacity.cli.common import (
     print_json,
     shown,
 )
-from capacity.cli.tier_options import HostOption, StateOption, TrustOption, state_dir
+from capacity.cli.tier_options import (
+    HostOption,
+    StateOption,
+    TrustOption,
+    check_known,
+    state_dir,
+)
 from capacity.errors import JobFailed
 from capacity.model import Inventory
 from capacity.tiering import hosts
@@ -39,10 +45,7 @@ from capacity.units import format_size
 def _hosts(inv: Inventory, wanted: list[str] | None) -> list[str]:
     if not inv.hosts:
         raise typer.BadParameter("the inventory names no hosts", param_hint="INVENTORY")
-    unknown = [h for h in wanted or [] if h not in inv.hosts]
-    if unknown:
-        raise typer.BadParameter(f"unknown host {', '.join(unknown)}; the inventory has"
-                                 f" {', '.join(inv.hosts)}", param_hint="--host")
+    check_known("host", wanted, inv.hosts)
     return list(dict.fromkeys(wanted)) if wanted else list(inv.hosts)
 
 

@@ -135,7 +135,7 @@ def test_bad_input_exits_2(tmp_path: Path, estate: tuple[Path, dict[str, Path]],
         assert "absolute path" in run.stderr
     inv, _ = estate
     run = capacity("tier", "scan", inv, "--state", tmp_path / "state", "--host", "nope")
-    assert run.returncode == 2 and "unknown host nope" in run.stderr
+    assert run.returncode == 2 and "--host: no host named 'nope' in the inventory" in run.stderr
     run = capacity("tier", "du", inv, "--state", tmp_path / "state", "--tier", "nope")
     assert run.returncode == 2 and "unknown tier nope" in run.stderr
 
