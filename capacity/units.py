@@ -137,6 +137,37 @@ def format_ratio(r: float) -> str:
     return f"{r * 100:.4g}%"
 
 
+class Years(int):
+    """A duration given in whole years: as a number, 365 days a year (for comparing,
+    sorting and showing), but it ends on the same calendar date so many years on, as
+    medical-records law counts (``days_before``)."""
+
+    years: int
+
+    def __new__(cls, years: int) -> Years:
+        self = super().__new__(cls, years * DAYS["y"])
+        self.years = years
+        return self
+
+    def __reduce__(self) -> tuple[type[Years], tuple[int]]:  # copies keep the years
+        return Years, (self.years,)
+
+    def days_before(self, day: dt.date) -> int:
+        """Days back from ``day`` to the same date ``years`` earlier (29 February goes to
+        the 28th in a year without one)."""
+        year = day.year - self.years
+        try:
+            then = day.replace(year=year)
+        except ValueError:
+            then = dt.date(year, 2, 28)
+        return (day - then).days
+
+
+def days_on(duration: int, day: dt.date) -> int:
+    """A duration in days as it stands on ``day``: calendar years count their leap days."""
+    return duration.days_before(day) if isinstance(duration, Years) else duration
+
+
 def parse_days(value: object) -> int:
     """``"90d"``, ``"12w"``, ``"6mo"``, ``"5y"`` -> whole days; a bare int is days."""
     if isinstance(value, bool):
@@ -154,10 +185,14 @@ def parse_days(value: object) -> int:
     unit = DURATION_WORDS.get(unit, unit)
     if not match or unit not in DAYS:
         raise UnitError(f"not a duration: {value!r} (use d, w, mo or y, such as '90d' or '5y')")
-    days = _decimal(match.group("num")) * DAYS[unit]
+    number = _decimal(match.group("num"))
+    days = number * DAYS[unit]
     if days != days.to_integral_value():
         raise UnitError(f"{value!r} is not a whole number of days")
-    return _at_most(int(days), MAX_DAYS, value, "a duration (at most 300y)")
+    _at_most(int(days), MAX_DAYS, value, "a duration (at most 300y)")
+    if unit == "y" and number == number.to_integral_value():
+        return Years(int(number))
+    return int(days)
 
 
 def format_days(days: int) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, WrapValidator
 
 from capacity import units
 
@@ -19,12 +19,14 @@ class Model(BaseModel):
 
 
 def _unit(parse: Callable[[object], Any], schema: dict[str, Any]) -> tuple[Any, ...]:
-    def check(value: object) -> Any:
+    def check(value: object, _handler: Any) -> Any:
+        # The parser is the whole check, and what it gives is kept as it is (a duration in
+        # years stays ``Years``, which pydantic's own int check would make a plain int).
         try:
             return parse(value)
         except units.UnitError as exc:
             raise ValueError(str(exc)) from None
-    return BeforeValidator(check), WithJsonSchema(schema)
+    return WrapValidator(check), WithJsonSchema(schema)
 
 
 # "x-unit" names the unit kind for docs/inventory.md: a field's own description replaces the

@@ -34,6 +34,7 @@ from capacity.model.policy import (
 from capacity.model.policy.forecast import Drain, peak_held
 from capacity.model.policy.windows import run_spans
 from capacity.sim.twin import TIERING, Store, Twin
+from capacity.units import Years, days_on
 
 NOTE_EVERY_DAYS = 90
 """A target held at its critical threshold is noted once a quarter, not every run."""
@@ -154,27 +155,31 @@ def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     stores.update({r.rule.target: twin.stores[r.target] for r in plan
                    if r.target and r.rule.target})
     hours, bandwidth = effective(host.pacing, policy.pacing)
-    ages = {tier: _ages(policy, tier) for tier in {r.rule.source for r in plan}}
+    ages = {tier: _ages(policy, tier, twin.start) for tier in {r.rule.source for r in plan}}
+    calendar = isinstance(policy.retention, Years)
     noted: dict[str, int] = {}  # target -> day it was last noted as held back
     sizes: dict[str, float] = {}  # workload -> its unit's bytes
     day = yield twin.at(TIERING)
     clock = twin.clock()
     while True:
         today = twin.date(day)
+        if calendar:  # a retention in years is so many days back from today
+            ages = {tier: _ages(policy, tier, today) for tier in ages}
         for start, seconds in run_spans(policy.schedule, hours, today):
             _run(twin, policy_name, stores, ages, day, start, seconds, bandwidth, noted,
                  sizes)
         day = yield clock.tick()
 
 
-def _ages(policy: Policy, tier: str) -> list[int]:
-    """Ages at which the rules of ``tier`` may change their minds: band edges."""
+def _ages(policy: Policy, tier: str, today: dt.date) -> list[int]:
+    """Ages at which the rules of ``tier`` may change their minds on ``today``: band
+    edges."""
     edges = {0}
     for rule in policy.rules:
         if rule.source == tier:
             edges.add(rule.select.older_than or 0)
             if rule.action == "expire":
-                edges.add(policy.retention)
+                edges.add(days_on(policy.retention, today))
     return sorted(edges)
 
 

@@ -15,6 +15,7 @@ import simpy
 from capacity.model.demand import YEAR_DAYS
 from capacity.sim.tiering import places
 from capacity.sim.twin import INGEST, Store, Twin
+from capacity.units import days_on
 
 DEFAULT_BACKLOG_DAYS = 5 * YEAR_DAYS
 BACKLOG_BIN_DAYS = 30
@@ -84,7 +85,7 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)
                 where = [twin.stores[ref] for ref in places(twin, name)]
-            born_by = day - retention
+            born_by = day - days_on(retention, twin.date(day))
             for store in where:
                 cohorts = store.cohorts.get(name)
                 # Most days nothing is that old: look at the oldest cohort before expiring.

@@ -125,3 +125,31 @@ def test_bare_numbers_are_base_units() -> None:
     assert units.parse_growth(0.12) == 0.12
     with pytest.raises(units.UnitError):
         units.parse_byte_rate(-1)
+
+
+def test_years_are_calendar_years() -> None:
+    """Medical-records law counts calendar years: data written on 2026-01-01 kept 5 years
+    leaves on 2031-01-01, 1,826 days later (2028 has a 29 February), not after 1,825."""
+    import copy
+    import datetime as dt
+
+    from capacity.units import Years, days_on, parse_days
+
+    five = parse_days("5y")
+    assert isinstance(five, Years) and five == 1825 and five.years == 5
+    assert days_on(five, dt.date(2031, 1, 1)) == 1826
+    assert days_on(five, dt.date(2027, 1, 1)) == 1826  # 2024-01-01 to 2027-01-01
+    assert days_on(parse_days("1y"), dt.date(2028, 2, 29)) == 366  # from 2027-02-28
+    assert days_on(parse_days("90d"), dt.date(2031, 1, 1)) == 90
+    assert not isinstance(parse_days("0.2y"), Years) and parse_days("0.2y") == 73
+    assert copy.deepcopy(five).years == 5
+
+
+def test_a_retention_in_years_stays_in_years_in_the_model() -> None:
+    from capacity.model import Policy
+    from capacity.units import Years
+
+    policy = Policy.model_validate({"hosts": ["h"], "retention": "10y", "rules": [
+        {"name": "drop", "action": "expire", "from": "arch", "select": {"older_than": "10y"}}]})
+    assert isinstance(policy.retention, Years) and policy.retention.years == 10
+    assert isinstance(policy.model_copy().retention, Years)

@@ -153,3 +153,17 @@ def test_a_full_store_refuses_new_data_and_the_plan_fails_from_that_day(make) ->
     assert result.failed_from == result.start + dt.timedelta(days=10)
     said = [e for e in result.events if e.kind == "data-refused"]
     assert [(e.date, e.resource) for e in said] == [(result.failed_from, "a/p")]
+
+
+def test_retention_in_years_is_calendar_years(make) -> None:
+    """From 2026-01-01, 0.1 TB a day kept 5 years: the first day's data leaves on
+    2031-01-01 (day 1,826; 2028 has a 29 February), not after 1,825 days.  So on day 1,825
+    the store holds 1,826 days of data, and from day 1,826 on it holds 1,826 days too (one
+    day leaves as one lands)."""
+    data = base(object_stores={"o": {"site": "s", "raw": "2PB"}},
+                workloads={"w": {"lands_on": "o", "per_year": "36.5TB", "retention": "5y"}})
+    data["as_of"] = "2026-01-01"
+    used = simulate(make(data), years=5.2).resources["o"].used
+    assert dt.date(2026, 1, 1) + dt.timedelta(days=1826) == dt.date(2031, 1, 1)
+    assert used[1824] == 1825 * TB // 10 and used[1825] == 1826 * TB // 10
+    assert used[1826] == used[1827] == 1826 * TB // 10

@@ -203,3 +203,18 @@ def test_the_sawtooth_peak_is_what_purchasing_plans_for() -> None:
     assert peak_held(slow, 100 * TB, 10 * TB, TB, 80 * TB, 80 * TB, 70) == 115 * TB
     assert peak_held(slow, 100 * TB, 10 * TB, TB, 80 * TB, 220 * TB, 70) == 185 * TB
     assert peak_held(keeps_up, 100 * TB, 10 * TB, 0, 80 * TB, 80 * TB, 70) == 80 * TB
+
+
+def test_a_retention_in_years_ends_on_the_calendar_date() -> None:
+    """Retention 5y, a study last written on 2026-01-01: on 2030-12-31 it is 1,825 days old
+    and still under retention (five calendar years end on 2031-01-01); on 2031-01-01, 1,826
+    days old, it may go.  365-day years would have let it go a day early."""
+    rules = Policy.model_validate({"hosts": ["h"], "retention": "5y", "rules": [
+        {"name": "drop", "action": "expire", "from": "hot", "select": {"older_than": "1y"}}]})
+    written = dt.date(2026, 1, 1)
+    for today, allowed in ((dt.date(2030, 12, 31), False), (dt.date(2031, 1, 1), True)):
+        age = (today - written).days
+        study = Candidate("hot", "2026/01/s1", TB, age)
+        run = decide(rules, {"hot": TierState(0, HOT)}, [study], today)
+        assert bool(run.taken) is allowed, (today, run.left)
+        assert rules.may_expire("2026/01/s1", [], age, today) is allowed

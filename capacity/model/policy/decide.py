@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capacity.model.policy.language import Policy, Rule
-from capacity.units import format_days, format_size
+from capacity.units import days_on, format_days, format_size
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class _Run:
         if rule.action != "expire":
             return None
         retention = self.policy.retention
-        if c.age_days < retention:
+        if c.age_days < days_on(retention, self.today):
             return (f"under retention {format_days(retention)}: newest file"
                     f" {math.floor(c.age_days)} days old")
         if c.path is None:

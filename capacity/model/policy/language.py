@@ -347,4 +347,5 @@ class Policy(Model):
                    today: dt.date) -> bool:
         """Expiry is allowed only past the retention (``age_days``: the unit's newest file)
         and when no hold reaches the unit or anything in it."""
-        return age_days >= self.retention and not self.holding(unit, files, today)
+        return (age_days >= units.days_on(self.retention, today)
+                and not self.holding(unit, files, today))
