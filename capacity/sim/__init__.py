@@ -14,10 +14,11 @@ import simpy
 
 from capacity.model import Inventory
 from capacity.model.demand import YEAR_DAYS
-from capacity.model.scenario import FailNode, FailSite, Migrate, Scenario
+from capacity.model.scenario import AddWorkload, FailNode, FailSite, Migrate, Scenario
 from capacity.sim import events, failures, migration, procurement, replication, tiering
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
+from capacity.sim.scheduled import Start, Wave
 from capacity.sim.twin import Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
@@ -75,6 +76,7 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
         twin.compute[name] = (c.vcpu, c.ram, c.gpus)
     for name, wl in inv.workloads.items():
         twin.add_workload(WorkloadState.of(name, wl, start))
+    _known_ahead(twin, scenarios)
     for rep in inv.replications.values():
         if rep.kind in ("gad", "sync", "async"):
             twin.mirror_of[rep.target] = rep.source
@@ -94,6 +96,26 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
         else:
             replication.lay_down_copy(twin, name)
     return twin
+
+
+def _known_ahead(twin: Twin, scenarios: Sequence[Scenario]) -> None:
+    """What the purchasing desk can know is coming: the scenarios' migration waves and
+    added workloads, and the inventory's workloads that start after the first day."""
+    known = twin.scheduled
+    for state in twin.workloads.values():
+        if state.start_day is not None and state.start_day > 0:
+            known.starts.append(Start(state, int(state.start_day)))
+    for scenario in scenarios:
+        for event in scenario.events:
+            day = (event.on - twin.start).days
+            if isinstance(event, Migrate):
+                known.waves[event.name] = Wave(event.to, day, round(event.bytes_per_day),
+                                               event.volume, event.staging_on, event.staging)
+            elif isinstance(event, AddWorkload) and day > 0:
+                wl = event.workload.model_copy(update={"start": event.workload.start
+                                                       or event.on})
+                state = WorkloadState.of(event.name, wl, twin.start)
+                known.starts.append(Start(state, max(day, int(state.start_day or day))))
 
 
 def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],

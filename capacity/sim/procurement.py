@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -29,7 +29,6 @@ from capacity.sim.tiering import drained_peak
 from capacity.sim.twin import PROCUREMENT, Store, Twin
 from capacity.sizing.array import size_array
 
-TREND_DAYS = 30
 NOTE_EVERY_DAYS = 90
 RETRY_DAYS = 7
 """A blocked order is looked at again a week later, as a purchasing desk would."""
@@ -138,14 +137,6 @@ def new_ledger(twin: Twin) -> Ledger:
     return ledger
 
 
-def trend(history: Sequence[float]) -> float:
-    """Bytes a day the resource grew over the last TREND_DAYS (never below zero)."""
-    if len(history) < 2:
-        return 0.0
-    span = min(TREND_DAYS, len(history) - 1)
-    return max(0.0, (history[-1] - history[-1 - span]) / span)
-
-
 def reviewed(twin: Twin) -> list[str]:
     """The rules the desk reviews (drive boxes go with parity groups; arrays are by hand)."""
     return [n for n, r in twin.inventory.procurement.items()
@@ -205,8 +196,11 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
         # for it would leave it larger than its partner once back.  Looked at again then.
         return
     offered = store.available + ledger.pending.get(ref, 0.0)
-    growth = trend(twin.history[ref])
-    projected = store.used + growth * horizon
+    # Organic growth from the trend, less what migrations placed; known demand on top.
+    refs = {ref, twin.mirror_of[ref]} if ref in twin.mirror_of else {ref}
+    growth = twin.scheduled.trend(refs, twin.history[ref])
+    projected: float = (store.used + round(growth * horizon)
+                        + twin.scheduled.ahead(refs, day, horizon))
     # Tier policies move old data off before it fills, and keep it sawing below their
     # high watermark: count on what they leave.
     drained = drained_peak(twin, ref, horizon, offered, projected)
@@ -215,9 +209,12 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
     if projected < threshold * offered:
         # Far from the threshold: look again when half the distance could be gone.
         days_left = (threshold * offered - projected) / growth if growth else math.inf
-        ledger.snoozed[name] = day + int(min(LOOK_AGAIN_DAYS, days_left / 2))
+        wake = min(day + LOOK_AGAIN_DAYS, day + days_left / 2,
+                   twin.scheduled.in_view(refs, day, horizon))
+        ledger.snoozed[name] = int(wake)
         return
-    _order(twin, ledger, name, rule, ref, projected / threshold - offered, lead)
+    # Reaching the threshold counts: at least a unit, even when exactly at it.
+    _order(twin, ledger, name, rule, ref, max(1.0, projected / threshold - offered), lead)
 
 
 def _next_due(twin: Twin, ledger: Ledger, review: Review, day: int) -> float:

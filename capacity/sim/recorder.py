@@ -173,6 +173,9 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
     meters = [(name, twin.stores[name], meter)
               for name, meter in zip(twin.clusters, tape.meters, strict=True)]
     gauges = tape.gauges
+    known = twin.scheduled
+    migrated = [(ref, known.migrated_history.setdefault(ref, []))
+                for ref in dict.fromkeys(w.to for w in known.waves.values())]
     demand = Demand(twin)
     day = yield twin.at(RECORD)
     clock = twin.clock()
@@ -187,6 +190,8 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
                 gauge.reach(day, used)
             if not gauge.low <= used < gauge.high:
                 gauge.relevel(twin, used)
+        for ref, placed in migrated:
+            placed.append(twin.scheduled.migrated.get(ref, 0))
         wanted = demand.on(day)
         for name, store, meter in meters:
             want, have = wanted[name], NO_COMPUTE if store.offline else twin.compute[name]

@@ -22,6 +22,7 @@ from capacity.model import Cluster, Inventory, ObjectStore, Pool, Route, Thresho
 from capacity.model.demand import YEAR_DAYS
 from capacity.model.policy import Drain
 from capacity.sim.results import Event, Order, SiteUse
+from capacity.sim.scheduled import Scheduled
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
 from capacity.sizing.hci import ClusterSizing, size_cluster
 from capacity.sizing.objects import size_object_store
@@ -333,6 +334,8 @@ class Twin:
     reconfigured: int = 0
     """How many times a resource's capacity was worked out again or a workload added: a
     judgement drawn from the configuration holds while this stands."""
+    scheduled: Scheduled = field(default_factory=Scheduled)
+    """Demand known ahead: migration waves, workloads starting on a known day."""
     unplaced: dict[str, list[int]] = field(default_factory=dict)
     """Workload -> bytes of its new data refused each day for want of room."""
     short: dict[str, list[int]] = field(default_factory=dict)

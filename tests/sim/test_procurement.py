@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from capacity.model.scenario import Scenario
 from capacity.sim import simulate
 from tests.sim.conftest import TB, base
 from tests.sim.test_tiering import tiered
@@ -188,3 +189,40 @@ def test_stored_data_is_laid_down_to_the_byte(make) -> None:
     result = simulate(make(data), years=0.1)
     assert result.resources["a/p"].used[0] == 98 * TB
     assert [(o.ordered - result.start).days for o in result.orders] == [0]
+
+
+def test_a_migration_is_bought_for_ahead_once_not_extrapolated(make) -> None:
+    """An object store of 1 PB holds 600 TB and grows by nothing; a wave copies 300 TB at
+    10 TB a day from day 100.  The desk looks 56 + 14 = 70 days ahead and counts the wave's
+    bytes within them: 600 + 10 x (d + 70 - 100 + 1) reaches 800 TB (the 80% warning) on
+    day 49, and it orders then, once.  The wave is not growth: once it is done, nothing
+    more is bought (the trend read as growth would have bought 700 TB more)."""
+    data = base(object_stores={"o": {"site": "s", "raw": "1PB", "protection": {"copies": 1}}},
+                workloads={"w": {"lands_on": "o", "stored": "600TB"}},
+                procurement={"raw": {"resource": "o", "unit": "raw", "capacity": "500TB",
+                                     "lead_time": "8w", "unit_cost": 1}})
+    scenario = Scenario.model_validate({"name": "m", "events": [{
+        "on": "2027-04-11", "action": "migrate", "name": "legacy", "volume": "300TB",
+        "to": "o", "per_day": "10TB"}]})
+    result = simulate(make(data), [scenario], years=1)
+    assert (dt.date(2027, 4, 11) - result.start).days == 100
+    assert [(o.ordered - result.start).days for o in result.orders] == [49]
+    used, capacity = result.resources["o"].used, result.resources["o"].capacity
+    assert used[-1] == 900 * TB and capacity[-1] == 1500 * TB
+    assert result.runway("o", "warning").date is None
+
+
+def test_a_workload_with_a_start_date_is_bought_for_from_its_model(make) -> None:
+    """The pool (140 TB) holds 60 TB and grows by nothing; a workload of 0.5 TB a day
+    starts on day 181.  On day d after it starts the pool holds 60 + 0.5 (d - 180) TB, and
+    the desk counts the full 0.5 TB a day over its 70 days (what the 30-day trend has not
+    seen yet from the workload's model): 60 + 0.5 (d - 180) + 35 reaches 98 TB (70%) on
+    day 186.  The trend alone would have waited for the ramp of its own window."""
+    data = base(workloads={"old": {"lands_on": "a/p", "stored": "60TB"},
+                           "new": {"lands_on": "a/p", "per_year": "182.5TB",
+                                   "start": "2027-07-01"}},
+                procurement={"pg": {"resource": "a/p/t", "unit": "parity-group",
+                                    "lead_time": "8w", "unit_cost": 1000}})
+    result = simulate(make(data), years=1)
+    assert (dt.date(2027, 7, 1) - result.start).days == 181
+    assert (result.orders[0].ordered - result.start).days == 186
