@@ -55,9 +55,11 @@ class ComputeStarts:
 
     @classmethod
     def count(cls, twin: Twin, cluster: str) -> ComputeStarts:
+        # The twin's workloads, and those a scenario adds on a known day, ahead of it.
+        coming = [s.state for s in twin.scheduled.starts if s.state.name not in twin.workloads]
         starts = sorted(
             ((-math.inf if s.start_day is None else s.start_day, s.model.compute)
-             for s in twin.workloads.values()
+             for s in (*twin.workloads.values(), *coming)
              if s.model.compute is not None and s.model.compute.cluster == cluster),
             key=lambda entry: entry[0])
         totals: list[Compute] = []

@@ -226,3 +226,22 @@ def test_a_workload_with_a_start_date_is_bought_for_from_its_model(make) -> None
     result = simulate(make(data), years=1)
     assert (dt.date(2027, 7, 1) - result.start).days == 181
     assert (result.orders[0].ordered - result.start).days == 186
+
+
+def test_a_workload_a_scenario_adds_on_a_known_day_is_bought_for_ahead(make) -> None:
+    """The cluster and demand of the test above, but the workload comes as a scenario's
+    add_workload on 2027-07-20: the scenario declares the day, so the desk knows it as it
+    knows an inventory start date, and orders the same 4 nodes on day 130."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 1},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"base": {"lands_on": "c", "stored": "1TB"}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "8w",
+                                      "unit_cost": 10}})
+    del data["arrays"]
+    scenario = Scenario.model_validate({"name": "new service", "events": [{
+        "on": "2027-07-20", "action": "add_workload", "name": "w", "workload": {
+            "lands_on": "c", "per_year": "1TB", "compute": {"cluster": "c", "vcpu": 150}}}]})
+    result = simulate(make(data), [scenario], years=1)
+    assert [((o.ordered - result.start).days, o.units) for o in result.orders] == [(130, 4)]
+    assert result.runway("c:vcpu", "full").date is None
