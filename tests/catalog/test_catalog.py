@@ -158,11 +158,16 @@ def test_e1090_published_figures() -> None:
     assert "crn.pl" in (e1090.source or "")
 
 
-def test_e1090_raw_maximum_exceeds_25_pb() -> None:
+def test_e1090_takes_the_nvme_drive_boxes_its_design_allows() -> None:
+    """NVMe does not cascade: at most 4 drive boxes of 24 on the controllers, which have no
+    bays of their own (published for the E990, the same NVMe design): 96 drives, 2.95 PB
+    raw of the largest NVMe drive."""
     e1090 = arrays()["vsp-e1090"]
+    assert (e1090.controller_slots, e1090.max_drive_boxes, e1090.drive_box.slots) == (0, 4, 24)
+    assert e1090.max_drives == 96
     largest_nvme = max(d.capacity for d in drives().values() if d.kind == "nvme-ssd")
     assert largest_nvme == 30_720_000_000_000
-    assert e1090.max_drives * largest_nvme > 25 * PB
+    assert e1090.max_drives * largest_nvme == 2_949_120 * 10**9
 
 
 def test_e1090_raid_layouts() -> None:

@@ -295,7 +295,9 @@ def test_pacs_drivers_follow_domain_figures(medical: Inventory) -> None:
     assert {"CT", "MR", "CR", "MG", "US"} <= set(drivers)
     sizes = {"CT": 300e6, "MR": 400e6, "CR": 35e6, "MG": 450e6}
     assert {m: drivers[m].study_size for m in sizes} == sizes
-    assert all(d.compression == 2.5 for d in drivers.values())
+    # Lossless JPEG 2000 at 2.5:1, but ultrasound comes lossy-compressed by the scanner.
+    assert {m: d.compression for m, d in drivers.items()} == {
+        "CT": 2.5, "MR": 2.5, "CR": 2.5, "MG": 2.5, "US": 1.0}
     yearly = sum(d.bytes_per_day for d in drivers.values()) * 365
     assert 100 * TB <= yearly <= 300 * TB
 

@@ -281,9 +281,8 @@ CASES = [
      ("arr,", "boxes:"), "procurement.boxes.resource",
      "arr has all the drive slots a vsp-e1090 takes: the rule never orders"),
     ("a parity group that can never get slots",
-     # 24 controller slots, no boxes: three 6D+2P groups fill them.
-     [("    drive_boxes: 1\n", "    drive_boxes: 0\n"), ("raid: 6D+2P, count: 2",
-                                                         "raid: 6D+2P, count: 3")],
+     # One box of 24 slots (the controller has none): three 6D+2P groups fill them.
+     [("raid: 6D+2P, count: 2", "raid: 6D+2P, count: 3")],
      ("arr/hot/nvme", ""), "procurement.hot-groups.resource",
      "a 6D+2P group needs 8 drive slots; arr has 0 free and no drive-box rule adds slots:"
      " the rule never orders"),
