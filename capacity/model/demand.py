@@ -113,12 +113,17 @@ class Replication(Model):
     """For async copies: how far the copy trails (whole days; 0 for minutes)."""
     retention: Days = 0
     """For backups: how long each backup is kept."""
-    change_rate: Ratio = 0.0
-    """For backups: share of the source that changes per day."""
+    change_rate: Ratio | Literal["new-data"] = 0.0
+    """For backups: share of the source that changes per day; or 'new-data' for a
+    write-once source (an image archive), where nothing is rewritten and each day's change
+    is only what was written that day, which the full copy already holds."""
     immutable: bool = False
     """For backups: copies are locked (WORM) until their retention ends."""
     quorum: Name | None = None
     """For GAD: the site holding the quorum disk (a third site)."""
+    start: Date | None = None
+    """When the copy starts (the first full copy is made that day); none: already there.
+    GAD to a DR centre can start once the migration is done."""
 
     @model_validator(mode="after")
     def _fields_fit_kind(self) -> Self:

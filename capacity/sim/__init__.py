@@ -18,7 +18,7 @@ from capacity.model.scenario import AddWorkload, FailNode, FailSite, Migrate, Sc
 from capacity.sim import events, failures, migration, procurement, replication, tiering
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
-from capacity.sim.scheduled import Start, Wave
+from capacity.sim.scheduled import CopyStart, Start, Wave
 from capacity.sim.twin import Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
@@ -91,6 +91,8 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
     for name in inv.workloads:
         lay_down_backlog(twin, name)
     for name, rep in inv.replications.items():
+        if not replication.started(twin, rep):
+            continue  # made on its start day
         if replication.is_mirror(rep):
             replication.mirror(twin, name)
         else:
@@ -100,8 +102,13 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
 
 def _known_ahead(twin: Twin, scenarios: Sequence[Scenario]) -> None:
     """What the purchasing desk can know is coming: the scenarios' migration waves and
-    added workloads, and the inventory's workloads that start after the first day."""
+    added workloads, and the inventory's workloads and copies that start after the first
+    day."""
     known = twin.scheduled
+    for rep in twin.inventory.replications.values():
+        if not replication.started(twin, rep):
+            known.copies.append(CopyStart(rep.target, replication.start_day(twin, rep),
+                                          replication.first_copy(twin, rep)))
     for state in twin.workloads.values():
         if state.start_day is not None and state.start_day > 0:
             known.starts.append(Start(state, int(state.start_day)))
@@ -128,6 +135,8 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
     for name, rep in inv.replications.items():
         if not replication.is_mirror(rep):
             env.process(replication.replication(twin, name))
+        elif not replication.started(twin, rep):
+            env.process(replication.mirror_from(twin, name))
     if buying:
         env.process(procurement.purchasing_desk(twin))
     for population in failures.populations(twin):

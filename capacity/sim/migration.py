@@ -34,9 +34,8 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     while True:
         part = min(per_day, remaining)
         placed = target.add(owner, twin.day - wave.age, part)
-        known = twin.scheduled
-        known.migrated[wave.to] = known.migrated.get(wave.to, 0) + placed
-        known.waves[wave.name].remaining -= placed
+        twin.scheduled.place_once(wave.to, placed)
+        twin.scheduled.waves[wave.name].remaining -= placed
         # What does not fit stays on the legacy system, to be copied when there is room.
         if placed < part:  # short by what is still to copy
             twin.fall_short(f"migration:{wave.name}", wave.to, remaining - placed,

@@ -174,8 +174,8 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
               for name, meter in zip(twin.clusters, tape.meters, strict=True)]
     gauges = tape.gauges
     known = twin.scheduled
-    migrated = [(ref, known.migrated_history.setdefault(ref, []))
-                for ref in dict.fromkeys(w.to for w in known.waves.values())]
+    one_off = [(ref, known.one_off_history.setdefault(ref, []))
+                for ref in known.one_off_refs()]
     demand = Demand(twin)
     day = yield twin.at(RECORD)
     clock = twin.clock()
@@ -190,8 +190,8 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
                 gauge.reach(day, used)
             if not gauge.low <= used < gauge.high:
                 gauge.relevel(twin, used)
-        for ref, placed in migrated:
-            placed.append(twin.scheduled.migrated.get(ref, 0))
+        for ref, placed in one_off:
+            placed.append(known.one_off.get(ref, 0))
         wanted = demand.on(day)
         for name, store, meter in meters:
             want, have = wanted[name], NO_COMPUTE if store.offline else twin.compute[name]

@@ -14,7 +14,7 @@ As in sizing, a replication copies what workloads wrote to its source, not other
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import simpy
 
@@ -28,8 +28,24 @@ def is_mirror(rep: Replication) -> bool:
     return rep.kind in ("gad", "sync") or (rep.kind == "async" and rep.lag == 0)
 
 
+def started(twin: Twin, rep: Replication) -> bool:
+    """The copy is there on the run's first day."""
+    return rep.start is None or rep.start <= twin.start
+
+
+def start_day(twin: Twin, rep: Replication) -> int:
+    return 0 if rep.start is None else max(0, (rep.start - twin.start).days)
+
+
+def first_copy(twin: Twin, rep: Replication) -> Callable[[], int]:
+    """What a copy's first full copy holds, asked when it is wanted."""
+    source = twin.stores[rep.source]
+    return lambda: copy_size(rep, source.own)
+
+
 def mirror(twin: Twin, name: str) -> None:
-    """Link a mirror's target to its source, for the whole run."""
+    """Link a mirror's target to its source, from now on (its first full copy is the
+    source's data, which the target then holds as it changes)."""
     rep = twin.inventory.replications[name]
     source, target = twin.stores[rep.source], twin.stores[rep.target]
     target.mirrors.append(source)
@@ -44,14 +60,28 @@ def lay_down_copy(twin: Twin, name: str) -> None:
     twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {rep.kind} copy {name}")
 
 
+def mirror_from(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
+    """A mirror that starts on a later day: linked then."""
+    yield twin.env.timeout(start_day(twin, twin.inventory.replications[name]) + REPLICATION)
+    mirror(twin, name)
+    rep = twin.inventory.replications[name]
+    twin.scheduled.place_once(rep.target, twin.stores[rep.source].own)
+    twin.note("copy-start", twin.inventory.replications[name].target, f"{name} starts")
+
+
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
-    """Every day, a trailing copy or a backup takes what the source holds now."""
+    """Every day from its start, a trailing copy or a backup takes what the source holds
+    now; an immutable backup also keeps what left the source (expired, or moved off to
+    another tier) within its retention."""
     rep = twin.inventory.replications[name]
     source, target = twin.stores[rep.source], twin.stores[rep.target]
     kind, immutable = rep.kind, rep.immutable
     earlier: deque[int] = deque(maxlen=rep.lag + 1)
-    deleted: deque[int] = deque(maxlen=rep.retention + 1)  # source's expired total by day
-    yield twin.env.timeout(REPLICATION)
+    deleted: deque[int] = deque(maxlen=rep.retention + 1)  # what left the source, by day
+    yield twin.env.timeout(start_day(twin, rep) + REPLICATION)
+    first = not started(twin, rep)  # its first full copy lands today
+    if first:
+        twin.note("copy-start", rep.target, f"{name} starts")
     clock = twin.clock()
     while True:
         held = source.own
@@ -59,9 +89,13 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             earlier.append(held)
             held = earlier[0]
         elif kind == "backup":
-            deleted.append(source.expired)
-            locked = source.expired - deleted[0] if immutable else 0
+            gone = source.expired + source.moved_off
+            deleted.append(gone)
+            locked = gone - deleted[0] if immutable else 0
             held = copy_size(rep, held) + locked
         kept = target.keep_copy(name, held)
         twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
+        if first:
+            twin.scheduled.place_once(rep.target, kept)
+            first = False
         yield clock.tick()

@@ -1,10 +1,11 @@
-"""Demand the purchasing desk knows is coming, apart from the trend: migration waves and
-workloads that start on a known day.
+"""Demand the purchasing desk knows is coming, apart from the trend: migration waves,
+workloads and copies (replications) that start on a known day.
 
 The desk projects organic growth from the trend of what a resource holds.  A one-off
-migration is not growth: its bytes are taken out of the history the trend is read from,
-and what a wave will still copy within the desk's horizon is added instead, so capacity
-is bought ahead by the lead time and no more than the wave's volume.  A workload with a
+migration, or the first full copy of a replication that starts during the run, is not
+growth: its bytes are taken out of the history the trend is read from, and what is still
+to come within the desk's horizon is added instead, so capacity is bought ahead by the
+lead time and no more than the declared volume.  A workload with a
 start date (in the inventory, or added by a scenario on its date) is counted from its
 model before it starts; in its first ``TREND_DAYS`` the trend has seen only part of it,
 and the rest is counted from the model too.
@@ -13,7 +14,7 @@ and the rest is counted from the model too.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,23 +47,43 @@ class Start:
 
 
 @dataclass
+class CopyStart:
+    """A replication that starts on a known day: its first full copy lands on ``target``."""
+
+    target: str
+    first_day: int
+    size: Callable[[], int]
+    """What the first copy will hold, as the source stands now."""
+
+
+@dataclass
 class Scheduled:
     waves: dict[str, Wave] = field(default_factory=dict)
     starts: list[Start] = field(default_factory=list)
-    migrated: dict[str, int] = field(default_factory=dict)
-    """Resource -> bytes migrations placed on it so far."""
-    migrated_history: dict[str, list[int]] = field(default_factory=dict)
-    """Resource -> ``migrated`` at the end of each day (the recorder's tape)."""
+    copies: list[CopyStart] = field(default_factory=list)
+    one_off: dict[str, int] = field(default_factory=dict)
+    """Resource -> bytes placed on it so far that are not growth: what migrations copied,
+    and the first full copy of a replication that started during the run."""
+    one_off_history: dict[str, list[int]] = field(default_factory=dict)
+    """Resource -> ``one_off`` at the end of each day (the recorder's tape)."""
+
+    def place_once(self, ref: str, nbytes: int) -> None:
+        self.one_off[ref] = self.one_off.get(ref, 0) + nbytes
+
+    def one_off_refs(self) -> list[str]:
+        """The resources one-off bytes can land on."""
+        refs = [w.to for w in self.waves.values()] + [c.target for c in self.copies]
+        return list(dict.fromkeys(refs))
 
     def trend(self, refs: set[str], history: Sequence[int]) -> float:
-        """Bytes a day ``history`` grew over its last ``TREND_DAYS``, less what migrations
+        """Bytes a day ``history`` grew over its last ``TREND_DAYS``, less the one-off bytes
         placed on ``refs`` meanwhile (never below zero)."""
         if len(history) < 2:
             return 0.0
         span = min(TREND_DAYS, len(history) - 1)
         grew = history[-1] - history[-1 - span]
         for ref in refs:
-            placed = self.migrated_history.get(ref)
+            placed = self.one_off_history.get(ref)
             if placed:
                 grew -= placed[-1] - placed[-1 - span]
         return max(0.0, grew / span)
@@ -78,6 +99,9 @@ class Scheduled:
         for start in self.starts:
             if start.state.model.lands_on in refs and day < start.first_day + TREND_DAYS:
                 first = min(first, start.first_day - horizon)
+        for copy in self.copies:
+            if copy.target in refs and day < copy.first_day:
+                first = min(first, copy.first_day - horizon)
         return max(day, first)
 
     def ahead(self, refs: set[str], day: int, horizon: int) -> int:
@@ -93,6 +117,9 @@ class Scheduled:
                 total += min(wave.remaining, wave.per_day * max(0, days))
             if wave.staging_on in refs and wave.first_day > day and wave.first_day <= last:
                 total += wave.staging
+        for copy in self.copies:
+            if copy.target in refs and day < copy.first_day <= last:
+                total += copy.size()
         for start in self.starts:
             if start.state.model.lands_on not in refs or start.first_day > last:
                 continue
@@ -105,4 +132,4 @@ class Scheduled:
         return total
 
 
-__all__ = ["TREND_DAYS", "Scheduled", "Start", "Wave"]
+__all__ = ["TREND_DAYS", "CopyStart", "Scheduled", "Start", "Wave"]

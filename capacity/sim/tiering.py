@@ -209,8 +209,9 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
             for birth, part in band.store.take_older(band.workload, day - band.youngest,
                                                      nbytes):
                 # A target mirrored onto a fuller store may take less: the rest stays.
-                band.store.add(band.workload, birth, part - target.add(band.workload, birth,
-                                                                        part))
+                moved = target.add(band.workload, birth, part)
+                band.store.add(band.workload, birth, part - moved)
+                band.store.moved_off += moved
 
 
 def _note_held_back(twin: Twin, decision: RunDecision, stores: dict[str, Store],

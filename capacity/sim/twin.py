@@ -120,7 +120,7 @@ class Store:
     by name; a synchronous mirror's source is followed live, as the array does."""
 
     __slots__ = ("_capacity", "_offline", "available", "cohorts", "copies", "expired", "kind",
-                 "mirrored_by", "mirrors", "own", "ref", "site", "thresholds")
+                 "mirrored_by", "mirrors", "moved_off", "own", "ref", "site", "thresholds")
 
     def __init__(self, ref: str, kind: str, site: str, capacity: int,
                  thresholds: Thresholds) -> None:
@@ -135,6 +135,9 @@ class Store:
         """Bytes of workload data (the sum of all cohorts)."""
         self.expired = 0
         """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
+        self.moved_off = 0
+        """Bytes tier moves took off so far (gone from here: a backup of this store still
+        holds them for its retention)."""
         self._capacity, self._offline = capacity, False
         self.available = capacity
         """What the store offers now: its capacity, or nothing while its site is down (a

@@ -4,7 +4,9 @@
 - A replication adds to its target what it copies of its source: ``gad``, ``sync`` and
   ``async`` a full copy, so a GAD pair's data is counted at both sites (the source holds
   it as a workload, the target as the copy); ``backup`` one full copy plus each day's
-  changes for the retention: ``floor(source x (1 + change_rate x retention_days))``.
+  changes for the retention: ``floor(source x (1 + change_rate x retention_days))``; of a
+  write-once source (``change_rate: new-data``) the full copy alone, since what changes is
+  only what is written, which the copy already holds.
 - Replications chain one level only: a replication copies what workloads wrote to its
   source, never the copies other replications put there.  A copy of a copy must be declared
   as its own replication from the original source.  For the same reason a GAD pair whose
@@ -24,6 +26,8 @@ def used_by_resource(inventory: Inventory) -> dict[str, int]:
         used[_resource(inventory, workload.lands_on, f"workload {name!r}")] += workload.stored
     from_workloads = dict(used)  # what replications copy: no copies of copies
     for name, replication in inventory.replications.items():
+        if replication.start is not None and replication.start > inventory.as_of:
+            continue  # not there yet
         source = _resource(inventory, replication.source, f"replication {name!r} source")
         target = _resource(inventory, replication.target, f"replication {name!r} target")
         used[target] += copy_size(replication, from_workloads[source])
@@ -32,7 +36,7 @@ def used_by_resource(inventory: Inventory) -> dict[str, int]:
 
 def copy_size(replication: Replication, source_bytes: int) -> int:
     """What a replication keeps at its target for ``source_bytes`` at its source."""
-    if replication.kind == "backup":
+    if replication.kind == "backup" and replication.change_rate != "new-data":
         daily_changes = exact(replication.change_rate) * replication.retention
         return floor_times(source_bytes, 1 + daily_changes)
     return source_bytes

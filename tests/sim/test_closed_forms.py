@@ -167,3 +167,31 @@ def test_retention_in_years_is_calendar_years(make) -> None:
     assert dt.date(2026, 1, 1) + dt.timedelta(days=1826) == dt.date(2031, 1, 1)
     assert used[1824] == 1825 * TB // 10 and used[1825] == 1826 * TB // 10
     assert used[1826] == used[1827] == 1826 * TB // 10
+
+
+def test_an_immutable_backup_of_a_write_once_tier_keeps_what_moved_on(make) -> None:
+    """Hot keeps 30 days of 0.1 TB (3 TB) and moves each older day on to the archive.  A
+    backup of hot with 'new-data' changes is the full copy (3 TB) and nothing for changes;
+    immutable for 30 days, it also keeps the 30 days of studies that moved on: 6 TB."""
+    from tests.sim.test_tiering import tiered
+
+    for immutable, held in ((False, 3 * TB), (True, 6 * TB)):
+        data = tiered()
+        data["replications"] = {"b": {"kind": "backup", "source": "a/p", "target": "o",
+                                      "retention": "30d", "change_rate": "new-data",
+                                      "immutable": immutable}}
+        result = simulate(make(data), years=0.3)
+        hot, archive = result.resources["a/p"].used, result.resources["o"].used
+        assert hot[80] == 3 * TB
+        assert archive[80] - (81 * TB // 10 - hot[80]) == held  # the archive: moved + backup
+
+
+def test_a_copy_that_starts_later_holds_nothing_before(make) -> None:
+    """A GAD pair and a backup that start on day 50: the target holds nothing of the
+    source before, and from that day the source's data (the mirror) or its full copy."""
+    data = two_sites(kind="gad", start="2027-02-20")
+    result = simulate(make(data), years=0.3)
+    a, b = result.resources["a/p"].used, result.resources["b/p"].used
+    assert (dt.date(2027, 2, 20) - result.start).days == 50
+    assert b[49] == 0 and b[50] == a[50] and b[80] == a[80]
+    assert [e.kind for e in result.events if e.kind == "copy-start"] == ["copy-start"]

@@ -245,3 +245,22 @@ def test_a_workload_a_scenario_adds_on_a_known_day_is_bought_for_ahead(make) -> 
     result = simulate(make(data), [scenario], years=1)
     assert [((o.ordered - result.start).days, o.units) for o in result.orders] == [(130, 4)]
     assert result.runway("c:vcpu", "full").date is None
+
+
+def test_a_copy_that_starts_on_a_known_day_is_bought_for_ahead_once(make) -> None:
+    """An object store of 1 PB holds 700 TB; a backup of the 100 TB pool starts on day 100.
+    Its first full copy (100 TB, 'new-data': nothing rewritten) is known 70 days ahead: on
+    day 30 the projection is 700 + 100 = 800 TB, the 80% warning, and the desk orders
+    then; once the copy is there it is not read as growth, and nothing more is bought."""
+    data = base(object_stores={"o": {"site": "s", "raw": "1PB", "protection": {"copies": 1}}},
+                workloads={"w": {"lands_on": "a/p", "stored": "100TB"},
+                           "archive": {"lands_on": "o", "stored": "700TB"}},
+                replications={"b": {"kind": "backup", "source": "a/p", "target": "o",
+                                    "retention": "30d", "change_rate": "new-data",
+                                    "start": "2027-04-11"}},
+                procurement={"raw": {"resource": "o", "unit": "raw", "capacity": "500TB",
+                                     "lead_time": "8w", "unit_cost": 1}})
+    result = simulate(make(data), years=1)
+    assert [(o.ordered - result.start).days for o in result.orders] == [30]
+    assert result.resources["o"].used[99] == 700 * TB
+    assert result.resources["o"].used[100] == 800 * TB

@@ -53,6 +53,8 @@ def test_gad_written_at_both_ends_needs_both_directions(estate):
     ("1%", "5w", 135 * TB),
     # nothing changes: a single full copy, 100 TB
     ("0%", "90d", 100 * TB),
+    # a write-once source changes only by what it is written, which the full copy holds
+    ("new-data", "90d", 100 * TB),
 ])
 def test_backup_keeps_a_full_copy_and_the_daily_changes(estate, change_rate, retention,
                                                         backup):
@@ -60,6 +62,13 @@ def test_backup_keeps_a_full_copy_and_the_daily_changes(estate, change_rate, ret
                  {"bk": {"kind": "backup", "source": "A1/P", "target": "S",
                          "change_rate": change_rate, "retention": retention}})
     assert used_by_resource(inv)["S"] == backup
+
+
+def test_a_copy_that_starts_after_as_of_is_not_there_yet(estate):
+    inv = estate({"pacs": {"lands_on": "A1/P", "stored": "100TB"}},
+                 {"dr": {"kind": "gad", "source": "A1/P", "target": "B1/P",
+                         "start": "2030-01-01"}})
+    assert used_by_resource(inv) == {"A1/P": 100 * TB, "B1/P": 0, "S": 0}
 
 
 def test_copies_are_not_copied_again(estate):
