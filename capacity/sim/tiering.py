@@ -84,7 +84,15 @@ def drained_peak(twin: Twin, ref: str, horizon: float, offered: float,
 
 
 def _drain(twin: Twin, policy_name: str) -> Drain:
-    """How the policy's runs drain a tier (its unit: its first governed workload's)."""
+    """How the policy's runs drain a tier (its unit: its first governed workload's); it
+    holds for the whole run."""
+    found = twin.drains.get(policy_name)
+    if found is None:
+        found = twin.drains[policy_name] = _work_out_drain(twin, policy_name)
+    return found
+
+
+def _work_out_drain(twin: Twin, policy_name: str) -> Drain:
     policy = twin.inventory.policies[policy_name]
     hours, bandwidth = effective(twin.inventory.hosts[policy.hosts[0]].pacing, policy.pacing)
     workloads = governed(twin, policy_name)

@@ -15,8 +15,11 @@
 
 from __future__ import annotations
 
+import functools
+from fractions import Fraction
+
 from capacity.model import Inventory, Replication
-from capacity.sizing.common import exact, floor_times
+from capacity.sizing.common import exact
 
 
 def used_by_resource(inventory: Inventory) -> dict[str, int]:
@@ -37,9 +40,16 @@ def used_by_resource(inventory: Inventory) -> dict[str, int]:
 def copy_size(replication: Replication, source_bytes: int) -> int:
     """What a replication keeps at its target for ``source_bytes`` at its source."""
     if replication.kind == "backup" and replication.change_rate != "new-data":
-        daily_changes = exact(replication.change_rate) * replication.retention
-        return floor_times(source_bytes, 1 + daily_changes)
+        held = _held_per_byte(replication.change_rate, replication.retention)
+        return source_bytes * held.numerator // held.denominator  # floored, exactly
     return source_bytes
+
+
+@functools.lru_cache(maxsize=256)
+def _held_per_byte(change_rate: float, retention: int) -> Fraction:
+    """A backup's bytes per source byte: one full copy and ``retention`` days of changes
+    (the simulator asks every day, so it is worked out once)."""
+    return 1 + exact(change_rate) * retention
 
 
 def _resource(inventory: Inventory, ref: str, where: str) -> str:
