@@ -54,6 +54,11 @@ class Compute(Model):
     """Memory its VMs take, against the cluster's RAM times RAM overcommit."""
     gpus: NonNegative = 0
     """GPUs (AI inference for pathology, say)."""
+    growth: Growth | Literal["with-data"] | None = None
+    """How the demand grows from the figures above (which hold on the inventory's as_of
+    date, or from the workload's start): a yearly rate of its own ('8%/y'), or 'with-data',
+    as the workload's daily volume does (its drivers' studies, its growth, a scenario's
+    scaling); none: it stays as given."""
 
 
 class Workload(Model):

@@ -15,7 +15,6 @@ with the parity groups that need their slots, and new arrays are a planner's dec
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import simpy
 from capacity.model import Cluster, PoolTier, Procurement
 from capacity.sim.results import Order
 from capacity.sim.tiering import drained_peak
-from capacity.sim.twin import PROCUREMENT, Store, Twin
+from capacity.sim.twin import PROCUREMENT, Store, Twin, WorkloadState
 from capacity.sizing.array import size_array
 
 NOTE_EVERY_DAYS = 90
@@ -44,37 +43,38 @@ Compute = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class ComputeStarts:
-    """The compute one cluster's workloads ask, as running totals in order of their start
-    days (a workload without one counts from the first day): what is asked by any day is
-    then one bisection."""
+    """The workloads that ask compute of one cluster: the twin's, and those a scenario adds
+    on a known day, ahead of it."""
 
     workloads: int
     """Workloads in the twin when these were counted: only an added one changes them."""
-    days: list[float]
-    totals: list[Compute]
+    states: list[WorkloadState]
+    grows: bool
+    """Some workload's compute grows: what is asked moves every day."""
 
     @classmethod
     def count(cls, twin: Twin, cluster: str) -> ComputeStarts:
-        # The twin's workloads, and those a scenario adds on a known day, ahead of it.
         coming = [s.state for s in twin.scheduled.starts if s.state.name not in twin.workloads]
-        starts = sorted(
-            ((-math.inf if s.start_day is None else s.start_day, s.model.compute)
-             for s in (*twin.workloads.values(), *coming)
-             if s.model.compute is not None and s.model.compute.cluster == cluster),
-            key=lambda entry: entry[0])
-        totals: list[Compute] = []
-        total = (0.0, 0.0, 0.0)
-        for _day, c in starts:
-            total = (total[0] + c.vcpu, total[1] + c.ram, total[2] + c.gpus)
-            totals.append(total)
-        return cls(len(twin.workloads), [d for d, _ in starts], totals)
+        states = [s for s in (*twin.workloads.values(), *coming)
+                  if s.model.compute is not None and s.model.compute.cluster == cluster]
+        grows = any(s.model.compute is not None and s.model.compute.growth is not None
+                    for s in states)
+        return cls(len(twin.workloads), states, grows)
 
     def by(self, day: float) -> tuple[Compute, float]:
-        """Compute asked by the workloads started by ``day``, and the next start day after
-        it (inf if none)."""
-        n = bisect.bisect_right(self.days, day)
-        return ((self.totals[n - 1] if n else (0.0, 0.0, 0.0)),
-                (self.days[n] if n < len(self.days) else math.inf))
+        """Compute asked on ``day`` by the workloads started by then, and the next day it
+        may change after it (the next start; the next day, if some compute grows)."""
+        total = [0.0, 0.0, 0.0]
+        for state in self.states:
+            asked = state.compute_on(day)
+            if asked is not None:
+                total = [t + a for t, a in zip(total, asked, strict=True)]
+        later = [s.start_day for s in self.states if s.start_day is not None
+                 and s.start_day > day]
+        next_change = min(later, default=math.inf)
+        if self.grows:
+            next_change = min(next_change, day + 1)
+        return (total[0], total[1], total[2]), next_change
 
 
 class Review(NamedTuple):

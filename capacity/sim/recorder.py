@@ -201,8 +201,9 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
 
 
 class Demand:
-    """Compute asked of each cluster by the workloads started so far.  It changes only when
-    a workload starts or is added, so it is counted again only then, not every day."""
+    """Compute asked of each cluster by the workloads started so far.  Unless a workload's
+    compute grows, it changes only when a workload starts or is added, so it is counted
+    again only then, not every day."""
 
     def __init__(self, twin: Twin) -> None:
         self.twin = twin
@@ -215,22 +216,24 @@ class Demand:
         if len(twin.workloads) != self.counted or day >= self.until:
             self.demand = _compute_demand(twin)
             self.counted = len(twin.workloads)
-            self.until = min((s.start_day for s in twin.workloads.values()
-                              if s.start_day is not None and s.start_day > day),
-                             default=math.inf)
+            grows = any(s.model.compute is not None and s.model.compute.growth is not None
+                        for s in twin.workloads.values())
+            self.until = day + 1 if grows else min(
+                (s.start_day for s in twin.workloads.values()
+                 if s.start_day is not None and s.start_day > day), default=math.inf)
         return self.demand
 
 
 def _compute_demand(twin: Twin) -> dict[str, list[int]]:
     demand = {name: [0, 0, 0] for name in twin.clusters}
     for state in twin.workloads.values():
-        compute = state.model.compute
-        started = state.start_day is None or twin.day >= state.start_day
-        if compute is not None and started:
-            d = demand[compute.cluster]
-            d[0] += compute.vcpu
-            d[1] += compute.ram
-            d[2] += compute.gpus
+        asked = state.compute_on(twin.day)
+        if asked is not None:
+            assert state.model.compute is not None
+            d = demand[state.model.compute.cluster]
+            d[0] += asked[0]
+            d[1] += asked[1]
+            d[2] += asked[2]
     return demand
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -279,6 +280,24 @@ class WorkloadState:
         if self.start_day is not None and self.model.ramp:
             rate *= min(1.0, (day - self.start_day + 1) / self.model.ramp)
         return round(rate)
+
+    def compute_on(self, day: float) -> tuple[int, int, int] | None:
+        """The vCPU, RAM bytes and GPUs the workload asks on ``day`` (None: it asks none,
+        or has not started): the given figures grown as its ``compute.growth`` says, whole
+        vCPUs and GPUs rounded up."""
+        compute = self.model.compute
+        if compute is None or (self.start_day is not None and day < self.start_day):
+            return None
+        if compute.growth is None:
+            return compute.vcpu, compute.ram, compute.gpus
+        if compute.growth == "with-data":
+            factor = self.growth_factor(day) * self.scale
+        else:
+            since = day - max(0.0, self.start_day or 0.0)
+            factor = float((1 + compute.growth) ** (since / YEAR_DAYS))
+        # Rounded up, but a float a hair above a whole number is that number.
+        return (math.ceil(compute.vcpu * factor - 1e-9), round(compute.ram * factor),
+                math.ceil(compute.gpus * factor - 1e-9))
 
     def set_growth(self, day: float, growth: float) -> None:
         self.anchor_factor = self.growth_factor(day)

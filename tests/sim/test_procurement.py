@@ -4,6 +4,7 @@ exactly lead-time days later, within slots, rack space and power."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 
@@ -264,3 +265,48 @@ def test_a_copy_that_starts_on_a_known_day_is_bought_for_ahead_once(make) -> Non
     assert [(o.ordered - result.start).days for o in result.orders] == [30]
     assert result.resources["o"].used[99] == 700 * TB
     assert result.resources["o"].used[100] == 800 * TB
+
+
+def test_compute_that_grows_is_bought_for_as_it_grows(make) -> None:
+    """4 nodes of 28 usable cores, N+1: 84 vCPU; the warning (80%) is 67.2 vCPU.  A workload
+    asks 60 vCPU growing 20% a year: on day t it asks ceil(60 x 1.2^(t / 365)), which passes
+    67.2 (reaches 68) on the first t with 60 x 1.2^(t / 365) > 67, t > 365 x ln(67 / 60) /
+    ln 1.2 = 220.9: day 221.  The desk looks 70 days ahead and orders on day 151."""
+    import math
+
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 1},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"w": {"lands_on": "c", "stored": "1TB",
+                                 "compute": {"cluster": "c", "vcpu": 60, "growth": "20%/y"}}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "8w",
+                                      "unit_cost": 10}})
+    del data["arrays"]
+    result = simulate(make(data), years=1)
+    demand = result.compute["c"].vcpu_demand
+    first = next(t for t in range(365) if 60 * 1.2 ** (t / 365) > 67)
+    assert first == math.floor(365 * math.log(67 / 60) / math.log(1.2)) + 1 == 221
+    assert demand[0] == 60 and demand[first - 1] == 67 and demand[first] == 68
+    assert demand[364] == math.ceil(60 * 1.2 ** (364 / 365))
+    assert (result.orders[0].ordered - result.start).days == first - 70
+
+
+def test_compute_can_grow_with_the_workload_s_data(make) -> None:
+    """'with-data': the demand grows as the workload's daily volume, here 44% a year, and
+    a scenario that doubles the volume doubles it too."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 1},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"w": {"lands_on": "c", "per_year": "1TB", "growth": "44%/y",
+                                 "compute": {"cluster": "c", "vcpu": 10, "ram": "100GiB",
+                                             "growth": "with-data"}}})
+    del data["arrays"]
+    scenario = Scenario.model_validate({"name": "x2", "events": [
+        {"on": "2028-01-10", "action": "scale_demand", "workload": "w", "factor": 2}]})
+    result = simulate(make(data), [scenario], years=2)
+    c = result.compute["c"]
+    assert c.vcpu_demand[0] == 10 and c.ram_demand[0] == 100 * 2**30
+    assert c.vcpu_demand[182] == 12  # ceil(10 x 1.44^(182/365)) = ceil(11.996)
+    assert c.vcpu_demand[364] == 15  # ceil(14.39)
+    assert c.ram_demand[364] == round(100 * 2**30 * 1.44 ** (364 / 365))
+    assert c.vcpu_demand[400] == math.ceil(2 * 10 * 1.44 ** (400 / 365))
