@@ -150,6 +150,21 @@ def _unplaced(result: SimResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _migrations(result: SimResult) -> list[dict[str, Any]]:
+    """Each migration wave: where to, how much, when it began and when its last byte was
+    placed (None: not within the run)."""
+    ends = {e.data.get("wave"): e for e in result.events if e.kind == "migration-end"}
+    rows = []
+    for start in (e for e in result.events if e.kind == "migration-start"):
+        end = ends.get(start.data.get("wave"))
+        rows.append({"wave": start.data.get("wave"), "to": start.resource,
+                     "volume_bytes": int(start.data.get("volume_bytes", 0)),
+                     "started": start.date.isoformat(),
+                     "done": end.date.isoformat() if end else None,
+                     "days": (end.date - start.date).days + 1 if end else None})
+    return rows
+
+
 def _verdict(result: SimResult) -> dict[str, Any]:
     """Whether the plan holds: every byte placed, every order it needed placed."""
     blocked = result.blocked_orders
@@ -193,6 +208,7 @@ def summary(result: SimResult) -> dict[str, Any]:
         "currency": result.currency,
         "verdict": _verdict(result),
         "unplaced": _unplaced(result),
+        "migrations": _migrations(result),
         "runways": _runways(result, result.runways),
         # The same run buying nothing: when each level comes if no order is placed.
         "runways_unbought": (_runways(result, result.unbought)
@@ -409,6 +425,16 @@ def verdict_line(s: dict[str, Any]) -> Cell:
     return Cell("; ".join(said), "crit")
 
 
+def _migrations_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("Migrations", ["wave", "to", "volume", "started", "done", "days"], left=2)
+    for m in s["migrations"]:
+        grid.rows.append([Cell(m["wave"]), Cell(m["to"]), Cell(_size(m["volume_bytes"])),
+                          Cell(m["started"]),
+                          Cell(m["done"]) if m["done"] else Cell("not by the end", "crit"),
+                          Cell(str(m["days"]) if m["days"] else "-")])
+    return grid
+
+
 def _events_grid(s: dict[str, Any]) -> Grid:
     grid = Grid("Events", ["kind", "count"], empty="no events")
     grid.rows.extend([Cell(kind), Cell(str(n))] for kind, n in s["events_count"].items())
@@ -419,7 +445,7 @@ def summary_grids(s: dict[str, Any]) -> list[Grid]:
     """The tables of a run, from its ``summary``; a table with nothing to show is left out
     unless it has something to say instead (its ``empty`` text)."""
     grids = [_runway_grid(s), _unbought_grid(s), _orders_grid(s), _cost_grid(s),
-             _compute_grid(s), _sites_grid(s), _events_grid(s)]
+             _compute_grid(s), _sites_grid(s), _migrations_grid(s), _events_grid(s)]
     return [g for g in grids if g.rows or g.empty]
 
 

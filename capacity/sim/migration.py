@@ -29,7 +29,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     first = twin.day
     per_day = round(wave.bytes_per_day)
     twin.note("migration-start", wave.to, f"{wave.name}: {format_size(wave.volume)} at up to"
-              f" {format_size(per_day)} a day", volume_bytes=wave.volume)
+              f" {format_size(per_day)} a day", wave=wave.name, volume_bytes=wave.volume)
     remaining = wave.volume
     while True:
         part = min(per_day, remaining)
@@ -47,4 +47,5 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
     if staging is not None:
         staging.copies.pop(key, None)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",
+              wave=wave.name,
               days=twin.day - first + 1)

@@ -94,3 +94,21 @@ def test_a_blocked_order_makes_the_plan_infeasible_at_its_site(make) -> None:
     assert s["verdict"]["blocked_from"] == first_blocked.isoformat()
     assert [site["orders_blocked"] for site in s["sites"]] == [len(result.blocked_orders)]
     assert "INFEASIBLE from " + first_blocked.isoformat() in verdict_line(s).text
+
+
+def test_the_summary_says_when_each_migration_is_done(make) -> None:
+    """100 TB at 1 GB/s in an 8-hour window: 28.8 TB a day, done on its fourth day; the
+    wave that stalls on a full pool is not done by the end."""
+    data = base(object_stores={"o": {"site": "s", "raw": "1PB"}},
+                workloads={"w": {"lands_on": "a/p", "stored": "100TB"}})
+    scenario = Scenario.model_validate({"name": "m", "events": [
+        {"on": "2027-01-11", "action": "migrate", "name": "fits", "volume": "100TB",
+         "to": "o", "bandwidth": "1GB/s", "windows": ["22:00-06:00"]},
+        {"on": "2027-01-11", "action": "migrate", "name": "stalls", "volume": "60TB",
+         "to": "a/p", "per_day": "10TB"}]})
+    s = summary(simulate(make(data), [scenario], years=0.1))
+    assert s["migrations"] == [
+        {"wave": "fits", "to": "o", "volume_bytes": 100 * TB, "started": "2027-01-11",
+         "done": "2027-01-14", "days": 4},
+        {"wave": "stalls", "to": "a/p", "volume_bytes": 60 * TB, "started": "2027-01-11",
+         "done": None, "days": None}]
