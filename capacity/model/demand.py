@@ -79,6 +79,9 @@ class Workload(Model):
     """Compound yearly growth of the daily volume."""
     start: Date | None = None
     """First day of ingest; none means it is already running."""
+    end: Date | None = None
+    """Last day of ingest and of its compute (a temporary service is released after it);
+    its data stays, for its retention.  None: it runs on."""
     ramp: Days = 0
     """Days from start to full volume, rising linearly."""
     retention: Days | None = None
@@ -92,6 +95,8 @@ class Workload(Model):
     def _has_volume(self) -> Self:
         if not self.drivers and not self.per_year and not self.stored:
             raise ValueError("a workload needs drivers, per_year or stored data")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("end comes before start")
         return self
 
     @property

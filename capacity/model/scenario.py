@@ -23,7 +23,7 @@ from capacity.model.base import (
     Name,
     Positive,
 )
-from capacity.model.demand import Workload
+from capacity.model.demand import Compute, Workload
 from capacity.model.policy.language import WindowText
 from capacity.model.policy.windows import hours_per_day
 
@@ -144,11 +144,18 @@ class Migrate(At):
     """The resource that holds the staging space."""
     age: Days = 0
     """Age of the migrated data on arrival (legacy data is old: tiering and retention see it)."""
+    servers: Compute | None = None
+    """Temporary migration servers on an HCI cluster: the vCPU, RAM and GPUs they take
+    from the wave's first day until its last byte is placed, when they are released."""
+    servers_storage: Bytes = 0
+    """Storage the temporary servers take on their cluster meanwhile."""
 
     @model_validator(mode="after")
     def _has_rate(self) -> Self:
         if (self.bandwidth is None) == (self.per_day is None):
             raise ValueError("give either bandwidth (with windows) or per_day")
+        if self.servers_storage and self.servers is None:
+            raise ValueError("servers_storage needs 'servers': the cluster they run on")
         if self.staging and self.staging_on is None:
             raise ValueError("staging needs 'staging_on': the resource that holds it")
         return self

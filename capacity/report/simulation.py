@@ -151,17 +151,23 @@ def _unplaced(result: SimResult) -> list[dict[str, Any]]:
 
 
 def _migrations(result: SimResult) -> list[dict[str, Any]]:
-    """Each migration wave: where to, how much, when it began and when its last byte was
-    placed (None: not within the run)."""
+    """Each migration wave: where to, how much, when it began, when its last byte was
+    placed (None: not within the run), and its temporary servers' cluster and release."""
     ends = {e.data.get("wave"): e for e in result.events if e.kind == "migration-end"}
+    released = {e.data.get("wave"): e for e in result.events if e.kind == "servers-released"}
+    servers = {e.data.get("wave"): e for e in result.events if e.kind == "servers-start"}
     rows = []
     for start in (e for e in result.events if e.kind == "migration-start"):
-        end = ends.get(start.data.get("wave"))
-        rows.append({"wave": start.data.get("wave"), "to": start.resource,
+        wave = start.data.get("wave")
+        end, on = ends.get(wave), servers.get(wave)
+        gone = released.get(wave)
+        rows.append({"wave": wave, "to": start.resource,
                      "volume_bytes": int(start.data.get("volume_bytes", 0)),
                      "started": start.date.isoformat(),
                      "done": end.date.isoformat() if end else None,
-                     "days": (end.date - start.date).days + 1 if end else None})
+                     "days": (end.date - start.date).days + 1 if end else None,
+                     "servers_on": on.resource if on else None,
+                     "servers_released": gone.date.isoformat() if gone else None})
     return rows
 
 
@@ -426,12 +432,17 @@ def verdict_line(s: dict[str, Any]) -> Cell:
 
 
 def _migrations_grid(s: dict[str, Any]) -> Grid:
-    grid = Grid("Migrations", ["wave", "to", "volume", "started", "done", "days"], left=2)
+    grid = Grid("Migrations", ["wave", "to", "volume", "started", "done", "days",
+                               "temporary servers"], left=2)
     for m in s["migrations"]:
+        servers = "-"
+        if m["servers_on"]:
+            servers = (f"on {m['servers_on']}, released {m['servers_released']}"
+                       if m["servers_released"] else f"on {m['servers_on']}, still running")
         grid.rows.append([Cell(m["wave"]), Cell(m["to"]), Cell(_size(m["volume_bytes"])),
                           Cell(m["started"]),
                           Cell(m["done"]) if m["done"] else Cell("not by the end", "crit"),
-                          Cell(str(m["days"]) if m["days"] else "-")])
+                          Cell(str(m["days"]) if m["days"] else "-"), Cell(servers)])
     return grid
 
 

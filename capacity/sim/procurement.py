@@ -69,8 +69,9 @@ class ComputeStarts:
             asked = state.compute_on(day)
             if asked is not None:
                 total = [t + a for t, a in zip(total, asked, strict=True)]
-        later = [s.start_day for s in self.states if s.start_day is not None
-                 and s.start_day > day]
+        later = [d for s in self.states
+                 for d in (s.start_day, None if s.end_day is None else s.end_day + 1)
+                 if d is not None and d > day]
         next_change = min(later, default=math.inf)
         if self.grows:
             next_change = min(next_change, day + 1)

@@ -208,19 +208,22 @@ class Demand:
     def __init__(self, twin: Twin) -> None:
         self.twin = twin
         self.counted = -1  # workloads when last counted
+        self.reconfigured = -1  # twin.reconfigured then (a release ends a workload early)
         self.until = -math.inf  # the next start day after the last count
         self.demand: dict[str, list[int]] = {}
 
     def on(self, day: int) -> dict[str, list[int]]:
         twin = self.twin
-        if len(twin.workloads) != self.counted or day >= self.until:
+        if (len(twin.workloads) != self.counted or day >= self.until
+                or twin.reconfigured != self.reconfigured):
             self.demand = _compute_demand(twin)
-            self.counted = len(twin.workloads)
+            self.counted, self.reconfigured = len(twin.workloads), twin.reconfigured
             grows = any(s.model.compute is not None and s.model.compute.growth is not None
                         for s in twin.workloads.values())
-            self.until = day + 1 if grows else min(
-                (s.start_day for s in twin.workloads.values()
-                 if s.start_day is not None and s.start_day > day), default=math.inf)
+            changes = [d for s in twin.workloads.values()
+                       for d in (s.start_day, None if s.end_day is None else s.end_day + 1)
+                       if d is not None and d > day]
+            self.until = day + 1 if grows else min(changes, default=math.inf)
         return self.demand
 
 

@@ -255,6 +255,8 @@ class WorkloadState:
     """Growth factor reached at ``anchor_day``: a growth change continues from it."""
     scale: float = 1.0
     start_day: float | None = None
+    end_day: float | None = None
+    """The last day it ingests and asks compute (None: to the end of the run)."""
     compression: dict[int, float] = field(default_factory=dict)
     """Driver index -> compression ratio, where an event changed it."""
     extra_places: list[str] = field(default_factory=list)
@@ -263,16 +265,22 @@ class WorkloadState:
     @classmethod
     def of(cls, name: str, wl: Workload, start: dt.date) -> WorkloadState:
         start_day = (wl.start - start).days if wl.start else None
+        end_day = (wl.end - start).days if wl.end else None
         anchor = max(0, start_day) if start_day is not None else 0
         return cls(name, wl, wl.base_bytes_per_day, wl.growth, anchor_day=anchor,
-                   start_day=start_day)
+                   start_day=start_day, end_day=end_day)
+
+    def running(self, day: float) -> bool:
+        """Between its start and its end, both included."""
+        return ((self.start_day is None or day >= self.start_day)
+                and (self.end_day is None or day <= self.end_day))
 
     def growth_factor(self, day: float) -> float:
         return self.anchor_factor * (1 + self.growth) ** ((day - self.anchor_day) / YEAR_DAYS)
 
     def bytes_on(self, day: float) -> int:
         """Whole bytes arriving on ``day`` (days from the start of the run)."""
-        if self.start_day is not None and day < self.start_day:
+        if not self.running(day):
             return 0
         if not self.base_per_day:  # a workload that only holds data (a tier's share)
             return 0
@@ -286,7 +294,7 @@ class WorkloadState:
         or has not started): the given figures grown as its ``compute.growth`` says, whole
         vCPUs and GPUs rounded up."""
         compute = self.model.compute
-        if compute is None or (self.start_day is not None and day < self.start_day):
+        if compute is None or not self.running(day):
             return None
         if compute.growth is None:
             return compute.vcpu, compute.ram, compute.gpus

@@ -109,6 +109,46 @@ def test_the_summary_says_when_each_migration_is_done(make) -> None:
     s = summary(simulate(make(data), [scenario], years=0.1))
     assert s["migrations"] == [
         {"wave": "fits", "to": "o", "volume_bytes": 100 * TB, "started": "2027-01-11",
-         "done": "2027-01-14", "days": 4},
+         "done": "2027-01-14", "days": 4, "servers_on": None, "servers_released": None},
         {"wave": "stalls", "to": "a/p", "volume_bytes": 60 * TB, "started": "2027-01-11",
-         "done": None, "days": None}]
+         "done": None, "days": None, "servers_on": None, "servers_released": None}]
+
+
+def test_temporary_migration_servers_are_released_when_the_wave_is_done(make) -> None:
+    """Servers of 40 vCPU, 256 GiB and 5 TB on the cluster from the wave's first day
+    (2027-01-11, day 10) through its last (100 TB at 28.8 TB a day: day 13); they are
+    released the next day, day 14, and the summary says so."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 4},
+                                "storage_policy": "mirror-ftt1"}},
+                object_stores={"o": {"site": "s", "raw": "1PB"}},
+                workloads={"w": {"lands_on": "c", "stored": "1TB",
+                                 "compute": {"cluster": "c", "vcpu": 10}}})
+    scenario = Scenario.model_validate({"name": "m", "events": [
+        {"on": "2027-01-11", "action": "migrate", "name": "legacy", "volume": "100TB",
+         "to": "o", "bandwidth": "1GB/s", "windows": ["22:00-06:00"],
+         "servers": {"cluster": "c", "vcpu": 40, "ram": "256GiB"},
+         "servers_storage": "5TB"}]})
+    result = simulate(make(data), [scenario], years=0.1)
+    vcpu, ram = result.compute["c"].vcpu_demand, result.compute["c"].ram_demand
+    used = result.resources["c"].used
+    assert vcpu[9] == 10 and vcpu[10] == vcpu[13] == 50 and vcpu[14] == 10
+    assert ram[10] == 256 * 2**30 and ram[14] == 0
+    assert used[9] == 1 * TB and used[10] == used[13] == 6 * TB and used[14] == 1 * TB
+    [wave] = summary(result)["migrations"]
+    assert (wave["done"], wave["servers_on"], wave["servers_released"]) == (
+        "2027-01-14", "c", "2027-01-15")
+
+
+def test_a_workload_ends_on_its_end_date(make) -> None:
+    """0.1 TB a day and 10 vCPU until 2027-01-31 (day 30): the data stays, nothing more
+    lands, and the compute is given back from day 31."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 4},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"w": {"lands_on": "c", "per_year": "36.5TB", "end": "2027-01-31",
+                                 "compute": {"cluster": "c", "vcpu": 10}}})
+    result = simulate(make(data), years=0.2)
+    used, vcpu = result.resources["c"].used, result.compute["c"].vcpu_demand
+    assert used[30] == used[60] == 31 * TB // 10
+    assert vcpu[30] == 10 and vcpu[31] == 0
