@@ -173,6 +173,9 @@ class Procurement(Model):
     """Extra days of growth an order must cover beyond its lead time."""
     max_units: NonNegative | None = None
     """Most units the resource can take in all (slots, chassis, licence)."""
+    support: Ratio = 0.0
+    """Support and maintenance a year, as a share of the unit cost ('18%'), from the day a
+    unit is in service."""
 
     @model_validator(mode="after")
     def _raw_needs_capacity(self) -> Self:

@@ -158,6 +158,9 @@ class Inventory(Model):
     """The date that stored volumes and fill levels describe."""
     currency: str = "USD"
     """Currency of every cost in the inventory (ISO 4217 code)."""
+    power_price: float = Field(default=0.0, ge=0, le=1000)
+    """Price of a kWh of power, in the inventory's currency, for the equipment's running
+    cost (cooling included if the price includes it)."""
     include: list[str] = Field(default_factory=list)
     """Further files of this inventory, relative to this one; each adds sections or entries."""
     catalog: Catalog = Field(default_factory=Catalog)

@@ -223,6 +223,11 @@ def summary(result: SimResult) -> dict[str, Any]:
         "cost_per_year": {str(y): _num(c) for y, c in sorted(result.cost_per_year().items())},
         # fsum: exact, so the total does not depend on the order the orders come in
         "total_cost": _num(math.fsum(o.cost for o in result.orders)),
+        "opex_per_year": {str(y): {k: _num(v) for k, v in c.items()}
+                          for y, c in sorted(result.opex.items())},
+        "total_opex": _num(math.fsum(v for c in result.opex.values() for v in c.values())),
+        "total_cost_of_ownership": _num(math.fsum(o.cost for o in result.orders) + math.fsum(
+            v for c in result.opex.values() for v in c.values())),
         "resources_start": _resources_at(result, None),
         "resources_end": _resources_at(result, -1),
         "compute_end": _compute_end(result),
@@ -267,7 +272,7 @@ def _ram(n: int) -> str:
 
 def _amount(x: float) -> str:
     """Whole amounts as such; cents only when there are some, so sums add up on the page."""
-    return f"{x:,.0f}" if round(x, 2).is_integer() else f"{x:,.2f}"
+    return f"{x:,.0f}" if float(round(x, 2)).is_integer() else f"{x:,.2f}"
 
 
 def _money(x: float, currency: str) -> str:
@@ -354,14 +359,29 @@ def _cost_grid(s: dict[str, Any]) -> Grid:
     for o in s["orders"]:
         count[o["ordered"][:4]] += 1
         units[o["ordered"][:4]] += o["units"]
-    grid = Grid("Cost per year (by order date)", ["year", "orders", "units", "cost"])
-    for year, cost in s["cost_per_year"].items():
+    grid = Grid("Cost per year (capex by order date; opex: support and power)",
+                ["year", "orders", "units", "capex", "support", "power", "total"])
+    money = s["currency"]
+    opex = s["opex_per_year"]
+    for year in sorted(set(s["cost_per_year"]) | set(opex)):
+        capex = s["cost_per_year"].get(year, 0.0)
+        run = opex.get(year, {"support": 0.0, "power": 0.0})
+        # Running costs are estimates: whole amounts on screen (to the cent in the JSON).
         grid.rows.append([Cell(year), Cell(str(count[year])), Cell(str(units[year])),
-                          Cell(_money(cost, s["currency"]))])
+                          Cell(_money(capex, money)), Cell(_money(round(run["support"]), money)),
+                          Cell(_money(round(run["power"]), money)),
+                          Cell(_money(capex + round(run["support"]) + round(run["power"]),
+                                      money))])
     if grid.rows:
+        support = math.fsum(c["support"] for c in opex.values())
+        power = math.fsum(c["power"] for c in opex.values())
         grid.rows.append([Cell("total", "bold"), Cell(str(len(s["orders"])), "bold"),
                           Cell(str(units.total()), "bold"),
-                          Cell(_money(s["total_cost"], s["currency"]), "bold")])
+                          Cell(_money(s["total_cost"], money), "bold"),
+                          Cell(_money(round(support), money), "bold"),
+                          Cell(_money(round(power), money), "bold"),
+                          Cell(_money(s["total_cost"] + round(support) + round(power), money),
+                               "bold")])
     return grid
 
 
@@ -534,6 +554,7 @@ def _compare_run(name: str, result: SimResult) -> dict[str, Any]:
                                                "days", "currency")},
             "orders": len(s["orders"]), "units": sum(units.values()),
             "total_cost": s["total_cost"],
+            "total_cost_of_ownership": s["total_cost_of_ownership"],
             "cost_per_year": s["cost_per_year"], "resources": resources, "sites": sites}
 
 
@@ -598,7 +619,7 @@ def compare_grid(c: dict[str, Any]) -> Grid:
     runs = c["runs"]
     if not runs:
         return Grid("Scenarios compared", [], empty="nothing to compare")
-    base = runs[0]["total_cost"]
+    base, tco = runs[0]["total_cost"], runs[0]["total_cost_of_ownership"]
     return Grid("Scenarios compared", ["", *(r["name"] for r in runs)], rows=[
         *_compare_resource_rows(runs),
         [Cell("bought", "bold"), *(Cell(bought(r["units"], r["orders"]), "bold")
@@ -606,6 +627,11 @@ def compare_grid(c: dict[str, Any]) -> Grid:
         [Cell("total cost", "bold"), *(
             Cell(_money(r["total_cost"], r["currency"])
                  + (f" ({_delta(_num(r['total_cost'] - base))})" if i else ""), "bold")
+            for i, r in enumerate(runs))],
+        [Cell("total cost of ownership", "bold"), *(
+            Cell(_money(round(r["total_cost_of_ownership"]), r["currency"])
+                 + (f" ({_delta(round(r['total_cost_of_ownership'] - tco))})" if i else ""),
+                 "bold")
             for i, r in enumerate(runs))],
         *_compare_site_rows(runs)])
 

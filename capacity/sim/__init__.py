@@ -16,6 +16,7 @@ from capacity.model import Inventory
 from capacity.model.demand import YEAR_DAYS
 from capacity.model.scenario import AddWorkload, FailNode, FailSite, Migrate, Scenario
 from capacity.sim import events, failures, migration, procurement, replication, tiering
+from capacity.sim.costs import opex_per_year
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
 from capacity.sim.scheduled import CopyStart, Start, Wave
@@ -180,6 +181,8 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
         orders=list(twin.orders), events=events, runways=runways(twin, tape),
         sites_start=dict(twin.sites_start), sites_end=sites_end,
         currency=twin.inventory.currency,
+        opex=opex_per_year(twin.inventory, twin.orders, twin.sites_start, twin.start,
+                           twin.date(twin.days - 1)),
         unplaced={owner: [int(n + 0.5) for n in days]
                   for owner, days in sorted(twin.unplaced.items())},
         short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())})

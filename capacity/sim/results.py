@@ -122,6 +122,8 @@ class SimResult:
     currency: str = "USD"
     unplaced: dict[str, list[int]] = field(default_factory=dict)
     """Workload -> whole bytes of its new data refused each day: no room where it lands."""
+    opex: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Calendar year -> running cost: "support" and "power" (``capacity.sim.costs``)."""
     unbought: list[Runway] | None = None
     """The runways of the same run buying nothing (None: not played)."""
     short: dict[str, list[int]] = field(default_factory=dict)

@@ -310,3 +310,20 @@ def test_compute_can_grow_with_the_workload_s_data(make) -> None:
     assert c.vcpu_demand[364] == 15  # ceil(14.39)
     assert c.ram_demand[364] == round(100 * 2**30 * 1.44 ** (364 / 365))
     assert c.vcpu_demand[400] == math.ceil(2 * 10 * 1.44 ** (400 / 365))
+
+
+def test_running_cost_is_support_on_what_is_bought_and_power_at_its_price(make) -> None:
+    """The estate of test_first_order... for 2027 (365 days): its site draws 1,160 W from
+    the start (the array's 1,000 W and 16 drives of 10 W), at 0.20 a kWh: 1.16 x 24 x 365
+    x 0.2 = 2,032.32.  The order of day 119 (1
+    group at 1,000, 80 W) is in service from day 175 (56 days later): 190 days of 2027, so
+    support at 18% a year is 1,000 x 0.18 x 190 / 365 and its power 0.08 x 24 x 190 x 0.2."""
+    data = grow_fast(support="18%")
+    data["power_price"] = 0.2
+    result = simulate(make(data), years=1)
+    order = result.orders[0]
+    assert (order.installed - result.start).days == 175 and order.power_w == 80
+    assert result.sites_start["s"].power_w == 1000 + 16 * 10
+    opex = result.opex[2027]
+    assert opex["support"] == pytest.approx(1000 * 0.18 * 190 / 365)
+    assert opex["power"] == pytest.approx(1.16 * 24 * 365 * 0.2 + 0.08 * 24 * 190 * 0.2)
