@@ -10,6 +10,7 @@ from capacity.report.simulation import summary, verdict_line
 from capacity.sim import simulate
 from tests.sim.conftest import TB, base
 from tests.sim.test_closed_forms import two_sites
+from tests.sim.test_procurement import tight_site
 
 
 def test_a_gad_write_must_fit_the_smaller_side(make) -> None:
@@ -79,15 +80,7 @@ def test_the_verdict_names_lost_data_and_blocked_orders(make) -> None:
 
 def test_a_blocked_order_makes_the_plan_infeasible_at_its_site(make) -> None:
     """The site of test_procurement's blocked node order: 3 kW holds one more node."""
-    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
-                                "drives": {"drive": "d10", "count": 4},
-                                "storage_policy": "mirror-ftt1", "slack": "0%"}},
-                workloads={"w": {"lands_on": "c", "stored": "40TB", "per_year": "100TB"}},
-                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "4w",
-                                      "unit_cost": 10}})
-    data["sites"]["s"]["racks"] = {"count": 1, "units": 42, "power_kw": 3}
-    del data["arrays"]
-    result = simulate(make(data), years=3)
+    result = simulate(make(tight_site()), years=3)
     s = summary(result)
     first_blocked = min(e.date for e in result.blocked_orders)
     assert s["verdict"]["orders_blocked"] == len(result.blocked_orders) > 0

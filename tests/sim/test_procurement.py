@@ -69,7 +69,7 @@ def test_full_chassis_needs_drive_boxes_and_orders_them_with_the_groups(make) ->
     assert with_box and with_box[0].installed == first_box.installed  # waits for its box
 
 
-def test_an_order_that_does_not_fit_the_site_is_an_event(make) -> None:
+def tight_site() -> dict:
     """Nodes of 2U and 500 W plus 4 drives x 10 W: a site with 1 rack of 42U but 3 kW
     holds the 4 nodes there (2,160 W) and one more (2,700 W), not a sixth."""
     data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
@@ -80,7 +80,12 @@ def test_an_order_that_does_not_fit_the_site_is_an_event(make) -> None:
                                       "unit_cost": 10}})
     data["sites"]["s"]["racks"] = {"count": 1, "units": 42, "power_kw": 3}
     del data["arrays"]
-    result = simulate(make(data), years=3)
+    return data
+
+
+def test_an_order_that_does_not_fit_the_site_is_an_event(make) -> None:
+    """The tight site: one node more fits, not a second."""
+    result = simulate(make(tight_site()), years=3)
     assert sum(o.units for o in result.orders) == 1
     blocked = [e for e in result.events if e.kind == "order-blocked"]
     assert blocked and "no rack space or power" in blocked[0].message

@@ -18,19 +18,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport
-from tests.transports.test_capabilities import BareTransport
+from capacity.transports import Transport
+from tests.transports.test_capabilities import opened
 
 
 @pytest.fixture(params=["local", "ssh", "bare"])
 def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
-    if request.param == "ssh":
-        target: SshTarget = request.getfixturevalue("ssh_target")
-        with SshTransport(target) as ssh:
-            yield ssh
-    else:
-        with (LocalTransport() if request.param == "local" else BareTransport()) as t:
-            yield t
+    yield from opened(request)
 
 
 @pytest.fixture

@@ -54,8 +54,9 @@ class BareTransport(LocalTransport):
     capabilities = Capability.NONE
 
 
-@pytest.fixture(params=["local", "ssh", "lite", "bare"])
-def subject(request: pytest.FixtureRequest) -> Iterator[Transport]:
+def opened(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """The transport a fixture's parameter names, open for the test (ssh: to the test
+    sshd)."""
     if request.param == "ssh":
         target: SshTarget = request.getfixturevalue("ssh_target")
         with SshTransport(target) as ssh:
@@ -64,6 +65,11 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Transport]:
         kind = {"local": LocalTransport, "lite": LiteTransport, "bare": BareTransport}
         with kind[request.param]() as t:
             yield t
+
+
+@pytest.fixture(params=["local", "ssh", "lite", "bare"])
+def subject(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    yield from opened(request)
 
 
 Refusal = AbstractContextManager[pytest.ExceptionInfo[Unsupported]]
