@@ -119,6 +119,30 @@ def _workload_references(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[
         yield (*at, "compute", "cluster"), _missing("cluster", wl.compute.cluster, inv.clusters)
     if wl.policy is not None and wl.policy not in inv.policies:
         yield (*at, "policy"), _missing("policy", wl.policy, inv.policies)
+    yield from _failover_references(inv, at, wl)
+
+
+def _failover_references(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[Finding]:
+    """A partner and a failover cluster are at another site than the workload: they carry
+    it when its site is lost."""
+    home = inv.resource(wl.lands_on)
+    if wl.partner is not None:
+        partner = inv.workloads.get(wl.partner)
+        there = inv.resource(partner.lands_on) if partner is not None else None
+        if partner is None:
+            yield (*at, "partner"), _missing("workload", wl.partner, inv.workloads)
+        elif home is not None and there is not None and there.site == home.site:
+            yield (*at, "partner"), (f"{wl.partner!r} lands at {there.site}, the same site:"
+                                     " a partner carries the load when the site is lost")
+    if wl.compute is not None and wl.compute.failover is not None:
+        name = wl.compute.failover
+        if name not in inv.clusters:
+            yield (*at, "compute", "failover"), _missing("cluster", name, inv.clusters)
+        elif (wl.compute.cluster in inv.clusters
+              and inv.clusters[name].site == inv.clusters[wl.compute.cluster].site):
+            yield (*at, "compute", "failover"), (
+                f"cluster {name!r} is at {inv.clusters[name].site}, the site of"
+                f" {wl.compute.cluster!r}: a failover cluster is at another site")
 
 
 def _policy_references(inv: Inventory) -> Iterator[Finding]:

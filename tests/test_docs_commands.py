@@ -103,8 +103,9 @@ def test_every_documented_command_runs(doc: str, command: str, tmp_path: Path) -
     run = subprocess.run(f"{python} -m {command}", shell=True, cwd=tmp_path,
                          capture_output=True, text=True, check=False, timeout=600)
     assert "Traceback" not in run.stderr, (doc, command, run.stderr)
-    # validate --strict exits 2 on the bundled example's (true) warnings; nothing else may.
-    allowed = {0, 2} if "--strict" in command else {0}
+    # validate --strict exits 2 on the bundled example's (true) warnings, and dr-check 1 on
+    # its (true) finding that the PACS clusters cannot carry both halves; nothing else may.
+    allowed = {0, 2} if "--strict" in command else {1} if "dr-check" in command else {0}
     assert run.returncode in allowed, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
 
 

@@ -1,4 +1,4 @@
-"""``capacity simulate`` and ``capacity compare``: the estate played forward."""
+"""``capacity simulate``, ``compare`` and ``dr-check``: the estate played forward."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from capacity.cli.common import (
     Format,
@@ -17,8 +18,9 @@ from capacity.cli.common import (
     inventory_path,
     print_json,
 )
-from capacity.load import load_with_scenarios
-from capacity.sim import SimResult, simulate
+from capacity.cli.tier_options import check_known
+from capacity.load import load_inventory, load_with_scenarios
+from capacity.sim import SimResult, dr_check, simulate
 from capacity.units import EARLIEST_DATE, LATEST_DATE
 
 ScenarioOption = Annotated[list[Path] | None, typer.Option(
@@ -108,6 +110,48 @@ def compare_command(
           lambda: simulation.print_compare(results, console))
 
 
+def dr_check_command(
+    inventory: InventoryArg = None,
+    at: Annotated[dt.datetime | None, typer.Option(
+        "--at", formats=["%Y-%m-%d"], help="The day the site is lost (default: the"
+        " inventory's as_of); the estate is played forward to it, buying as planned.",
+        show_default=False)] = None,
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="The site to lose; repeat for more (default: each site with"
+        " storage, one at a time).", show_default=False)] = None,
+    days: Annotated[int, typer.Option(help="Days the site stays down.", min=1,
+                                      max=3650)] = 30,
+    seed: SeedOption = 0,
+    no_procurement: NoProcurementOption = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Lose a site: does the rest carry its workloads, through their copies and on their
+    clusters, and at RTO 0?  Exit 1 when some workload is not carried."""
+    from capacity.report import site_loss
+    from capacity.report.grid import RICH_STYLE, print_grids
+
+    inv = load_inventory(inventory_path(inventory))
+    check_known("site", site, inv.sites)
+    day = at.date() if at is not None else inv.as_of
+    if not inv.as_of <= day <= LATEST_DATE:
+        raise typer.BadParameter(f"{day} is not between the inventory's as_of date"
+                                 f" {inv.as_of} and {LATEST_DATE}", param_hint="--at")
+    with console.status("playing the estate forward ...", spinner="dots"):
+        losses = [site_loss.as_data(loss) for loss in dr_check(
+            inv, at=day, sites=site, days=days, seed=seed, procurement=not no_procurement)]
+    if fmt is Format.json:
+        print_json({"inventory": inv.name, "at": day.isoformat(), "days": days,
+                    "holds": all(loss["holds"] for loss in losses), "site_losses": losses})
+    else:
+        for loss in losses:
+            line = site_loss.headline(loss)
+            console.print(Text(line.text, style=RICH_STYLE[line.tone]))
+            print_grids(site_loss.grids(loss), console)
+    if not all(loss["holds"] for loss in losses):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate_command)
     app.command("compare")(compare_command)
+    app.command("dr-check")(dr_check_command)

@@ -40,7 +40,8 @@ def state_dir(path: Path | None) -> StateDir:
 
 
 def check_known(kind: str, given: list[str] | None, known: Iterable[str]) -> None:
-    """Every name given with ``--host`` or ``--policy`` is one of the inventory's."""
+    """Every name given with ``--host``, ``--policy`` or ``--site`` is one of the
+    inventory's."""
     known = list(known)
     unknown = [n for n in given or () if n not in known]
     if unknown:

@@ -59,6 +59,9 @@ class Compute(Model):
     date, or from the workload's start): a yearly rate of its own ('8%/y'), or 'with-data',
     as the workload's daily volume does (its drivers' studies, its growth, a scenario's
     scaling); none: it stays as given."""
+    failover: Name | None = None
+    """The cluster at another site its VMs restart on when its site is lost; default: the
+    cluster its data is replicated to, or its ``partner``'s cluster."""
 
 
 class Workload(Model):
@@ -90,6 +93,10 @@ class Workload(Model):
     """Compute the workload needs on a cluster."""
     policy: Name | None = None
     """The tier and lifecycle policy that governs this workload's data."""
+    partner: Name | None = None
+    """The other half of an application that runs at two sites at once (an active-active
+    PACS): that workload holds this one's data, replicated by the application, and carries
+    this one's load when its site is lost.  Said on either side, it holds both ways."""
 
     @model_validator(mode="after")
     def _has_volume(self) -> Self:

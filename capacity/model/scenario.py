@@ -107,8 +107,10 @@ class FailNode(At):
 
 
 class FailSite(At):
-    """A whole site is lost for ``duration`` days: its storage and compute stop counting,
-    and active-active (GAD) partners carry the load."""
+    """A whole site is lost for ``duration`` days: its stores and clusters go down, and its
+    workloads carry on at other sites as their copies allow (GAD and active-active partners
+    at once; replicas promoted, VMs restarted), their new data landing there until the site
+    is back."""
 
     action: Literal["fail_site"]
     """The kind of event."""

@@ -12,9 +12,8 @@ from html import escape
 
 from capacity.report.charts import compute_chart, resource_chart, site_chart
 from capacity.report.compare_charts import compare_chart, compare_compute_chart
+from capacity.report.grid import Cell, Grid
 from capacity.report.simulation import (
-    Cell,
-    Grid,
     compare_grid,
     compare_summary,
     ordered_names,

@@ -11,14 +11,13 @@ import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from capacity.report import UNITS_LINE
+from capacity.report import UNITS_LINE, site_loss
+from capacity.report.grid import RICH_STYLE, Cell, Grid, Tone, print_grids
 from capacity.sim.results import LEVELS, Order, Runway, SimResult, SiteUse
 from capacity.units import format_size
 
@@ -233,33 +232,12 @@ def summary(result: SimResult) -> dict[str, Any]:
         "compute_end": _compute_end(result),
         "compute_runways": _compute_runways(result),
         "sites": _sites(result),
+        "site_losses": [site_loss.as_data(loss) for loss in result.site_losses],
         "events_count": dict(sorted(Counter(e.kind for e in result.events).items())),
     }
 
 
 # -- tables, described once ------------------------------------------------------------------
-
-Tone = Literal["", "warn", "crit", "dim", "bold"]
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    tone: Tone = ""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A table as plain text: rich and HTML draw the same rows."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[Cell]] = field(default_factory=list)
-    left: int = 1
-    """How many leading columns are text (left-aligned); the rest are numbers."""
-    empty: str = ""
-    """What to say instead of the table when it has no rows."""
-
 
 def _size(n: int) -> str:
     return format_size(n, precision=1)
@@ -475,8 +453,10 @@ def _events_grid(s: dict[str, Any]) -> Grid:
 def summary_grids(s: dict[str, Any]) -> list[Grid]:
     """The tables of a run, from its ``summary``; a table with nothing to show is left out
     unless it has something to say instead (its ``empty`` text)."""
+    losses = [g for loss in s["site_losses"] for g in site_loss.grids(loss)]
     grids = [_runway_grid(s), _unbought_grid(s), _orders_grid(s), _cost_grid(s),
-             _compute_grid(s), _sites_grid(s), _migrations_grid(s), _events_grid(s)]
+             _compute_grid(s), _sites_grid(s), _migrations_grid(s), *losses,
+             _events_grid(s)]
     return [g for g in grids if g.rows or g.empty]
 
 
@@ -488,37 +468,15 @@ def run_line(s: dict[str, Any]) -> str:
 
 # -- rich ------------------------------------------------------------------------------------
 
-RICH_STYLE: dict[str, str] = {"": "", "warn": "yellow", "crit": "bold red", "dim": "dim",
-                              "bold": "bold"}
-
-
-def rich_table(grid: Grid) -> Table:
-    table = Table(title=grid.title, title_justify="left")
-    for i, col in enumerate(grid.columns):
-        table.add_column(col, justify="left" if i < grid.left else "right")
-    for row in grid.rows:
-        # Text, not markup: a resource called "[red]" must print as itself
-        table.add_row(*(Text(c.text, style=RICH_STYLE[c.tone]) for c in row))
-    return table
-
-
-def _print_grids(grids: list[Grid], console: Console) -> None:
-    for grid in grids:
-        if grid.rows:
-            console.print(rich_table(grid))
-        else:
-            console.print(Text(f"{grid.title}: {grid.empty}", style="dim"))
-
-
 def print_summary(result: SimResult, console: Console) -> None:
     """The run as tables (decimal units: 1 TB = 10^12 bytes)."""
     s = summary(result)
     console.print(Text(run_line(s), style="bold"))
-    verdict = verdict_line(s)
-    console.print(Text(verdict.text, style=RICH_STYLE[verdict.tone]))
+    for line in (verdict_line(s), *(site_loss.headline(loss) for loss in s["site_losses"])):
+        console.print(Text(line.text, style=RICH_STYLE[line.tone]))
     console.print(Text(f"{UNITS_LINE}; runway dates are when a resource first reaches the"
                        " level", style="dim"))
-    _print_grids(summary_grids(s), console)
+    print_grids(summary_grids(s), console)
 
 
 # -- compare ---------------------------------------------------------------------------------
@@ -640,4 +598,4 @@ def print_compare(results: dict[str, SimResult], console: Console) -> None:
     """Scenarios side by side, baseline in the first column."""
     console.print(Text(f"{UNITS_LINE}; cost in brackets is the difference to the first"
                        " column", style="dim"))
-    _print_grids([compare_grid(compare_summary(results))], console)
+    print_grids([compare_grid(compare_summary(results))], console)

@@ -15,12 +15,19 @@ import simpy
 from capacity.model import Inventory
 from capacity.model.demand import YEAR_DAYS
 from capacity.model.scenario import AddWorkload, FailNode, FailSite, Migrate, Scenario
-from capacity.sim import events, failures, migration, procurement, replication, tiering
+from capacity.sim import events, failover, failures, migration, procurement, replication, tiering
 from capacity.sim.costs import opex_per_year
 from capacity.sim.recorder import Tape, recorder, runways
-from capacity.sim.results import ComputeSeries, ResourceSeries, SimResult, SiteUse, Watermarks
+from capacity.sim.results import (
+    ComputeSeries,
+    ResourceSeries,
+    SimResult,
+    SiteLoss,
+    SiteUse,
+    Watermarks,
+)
 from capacity.sim.scheduled import CopyStart, Start, Wave
-from capacity.sim.twin import Store, Twin, WorkloadState
+from capacity.sim.twin import EVENTS, Store, Twin, WorkloadState
 from capacity.sim.workloads import lay_down_backlog, workload
 from capacity.sizing import size_estate
 
@@ -40,6 +47,26 @@ def simulate(inventory: Inventory, scenarios: Sequence[Scenario] = (), *, years:
                                                     procurement=False)
         result = dataclasses.replace(result, unbought=bare.runways)
     return result
+
+
+def dr_check(inventory: Inventory, *, at: dt.date | None = None,
+             sites: Sequence[str] | None = None, days: int = 30, seed: int = 0,
+             procurement: bool = True) -> list[SiteLoss]:
+    """Each site lost on ``at`` (default: the inventory's as_of) for ``days``, one at a time:
+    the estate played forward to that day as ``simulate`` plays it (buying as its rules say,
+    unless ``procurement`` is off), then how every workload there carries on elsewhere.
+    ``sites``: those to lose (default: every site with storage or clusters)."""
+    start = inventory.as_of
+    day = (at - start).days if at is not None else 0
+    if day < 0:
+        raise ValueError(f"{at} is before the inventory's as_of date {start}")
+    twin = _build(inventory, (), start, day + 1, seed)
+    _start_processes(twin, Tape(), (), procurement)
+    twin.env.run(until=day + EVENTS)  # that day's data is in; the site goes now
+    if sites is None:
+        sites = [name for name in inventory.sites
+                 if any(store.site == name for store in twin.stores.values())]
+    return [failover.assess(twin, site, days) for site in sites]
 
 
 def _play(inventory: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: int,
@@ -185,15 +212,13 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
                            twin.date(twin.days - 1)),
         unplaced={owner: [int(n + 0.5) for n in days]
                   for owner, days in sorted(twin.unplaced.items())},
-        short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())})
+        short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())},
+        site_losses=list(twin.site_losses))
 
 
 def _watermarks(twin: Twin, ref: str) -> tuple[Watermarks, ...]:
     """The triggers of the tier policies that drain ``ref``; a mirror follows its source's."""
-    seen = {ref}
-    while ref in twin.mirror_of and twin.mirror_of[ref] not in seen:
-        ref = twin.mirror_of[ref]
-        seen.add(ref)
+    ref = twin.followed(ref)
     found = []
     for name in twin.policies_draining.get(ref, ()):
         trigger = twin.inventory.policies[name].trigger
@@ -208,4 +233,4 @@ def _site_of(twin: Twin, ref: str) -> str:
     return twin.inventory.arrays[ref].site  # drive boxes are ordered against an array
 
 
-__all__ = ["SimResult", "simulate"]
+__all__ = ["SimResult", "SiteLoss", "dr_check", "simulate"]

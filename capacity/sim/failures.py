@@ -16,8 +16,11 @@ from dataclasses import dataclass
 import simpy
 
 from capacity.model.scenario import FailNode, FailSite
+from capacity.sim import failover
+from capacity.sim.results import Outcome
 from capacity.sim.twin import EVENTS, Twin
 from capacity.sizing.array import drive_counts
+from capacity.units import format_size
 
 DAY_SECONDS = 86_400
 
@@ -105,16 +108,41 @@ def fail_node(twin: Twin, event: FailNode, day: int) -> Generator[simpy.Event, N
 
 
 def fail_site(twin: Twin, event: FailSite, day: int) -> Generator[simpy.Event, None, None]:
+    """The site's storage and clusters go down; its workloads carry on at the other site
+    as their copies allow (``sim.failover``), and come home when it is back."""
     yield twin.env.timeout(day + EVENTS - twin.env.now)
+    plans = failover.plans(twin, event.site)
+    loss = failover.assess(twin, event.site, event.duration, plans)
+    twin.site_losses.append(loss)
     lost = [s for s in twin.stores.values() if s.site == event.site]
     for store in lost:
         store.offline = True
+    switched = failover.fail_over(twin, plans)
     twin.note("site-failure", event.site, f"site down for {event.duration} days:"
-              f" {len(lost)} storage resource(s) offline", resources=[s.ref for s in lost])
+              f" {len(lost)} storage resource(s) offline, {len(switched)} workload(s) carried"
+              f" on elsewhere" + ("" if loss.holds else "; the other sites fall short"),
+              resources=[s.ref for s in lost], holds=loss.holds)
+    for o in loss.outcomes:
+        twin.note("failover", o.workload, _outcome_line(o), survives=o.survives,
+                  rto_zero=o.rto_zero, storage_short=o.storage_short, vcpu_short=o.vcpu_short,
+                  ram_short=o.ram_short, gpus_short=o.gpus_short)
     yield twin.env.timeout(event.duration)
     for store in lost:
         store.offline = False
-    twin.note("site-repaired", event.site, "site back")
+    back = failover.fail_back(twin, switched, day)
+    twin.note("site-repaired", event.site, f"site back; {format_size(back)} written"
+              " elsewhere meanwhile resynced home", resynced_bytes=back)
+
+
+def _outcome_line(o: Outcome) -> str:
+    short = [f"{what} {amount}" for what, amount in (
+        ("storage", format_size(o.storage_short) if o.storage_short else ""),
+        ("vCPU", str(o.vcpu_short) if o.vcpu_short else ""),
+        ("RAM", format_size(o.ram_short, binary=True) if o.ram_short else ""),
+        ("GPUs", str(o.gpus_short) if o.gpus_short else "")) if amount]
+    state = ("carries on" if o.survives else "down" if not o.available
+             else "short of " + ", ".join(short))
+    return f"{state}; {'RTO 0' if o.rto_zero else 'not RTO 0'}: {o.why}"
 
 
 def expected_failures(drives: int, afr: float, days: int) -> float:

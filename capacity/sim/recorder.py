@@ -233,7 +233,7 @@ def _compute_demand(twin: Twin) -> dict[str, list[int]]:
         asked = state.compute_on(twin.day)
         if asked is not None:
             assert state.model.compute is not None
-            d = demand[state.model.compute.cluster]
+            d = demand[state.compute_at or state.model.compute.cluster]
             d[0] += asked[0]
             d[1] += asked[1]
             d[2] += asked[2]

@@ -84,6 +84,9 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
         twin.note("copy-start", rep.target, f"{name} starts")
     clock = twin.clock()
     while True:
+        if source.offline or target.offline:  # suspended while a site is down
+            yield clock.tick()
+            continue
         held = source.own
         if kind == "async":
             earlier.append(held)

@@ -57,6 +57,67 @@ class ComputeSeries:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One workload in a site loss: how it carries on, and what the survivors lack for it
+    over the outage (whole bytes, vCPUs, RAM bytes, GPUs; 0: nothing)."""
+
+    workload: str
+    available: bool
+    """Its data is served at another site and its compute has a cluster to run on."""
+    rto_zero: bool
+    rpo_days: int | None
+    why: str
+    writes_to: str | None
+    compute_to: str | None
+    storage_short: int = 0
+    vcpu_short: int = 0
+    ram_short: int = 0
+    gpus_short: int = 0
+
+    @property
+    def survives(self) -> bool:
+        return self.available and not (self.storage_short or self.vcpu_short
+                                       or self.ram_short or self.gpus_short)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a surviving store or cluster is asked over an outage against what it offers:
+    bytes for a store (new data over the outage against its free room), or (vCPU, RAM
+    bytes, GPUs) for a cluster."""
+
+    resource: str
+    asked: tuple[int, ...]
+    offered: tuple[int, ...]
+    more_nodes: int | None = None
+    """For a cluster that falls short: the nodes it would take to carry it all (None: it
+    does not fall short, or no number of nodes would do)."""
+
+    @property
+    def short(self) -> tuple[int, ...]:
+        return tuple(max(0, a - o) for a, o in zip(self.asked, self.offered, strict=True))
+
+
+@dataclass(frozen=True)
+class SiteLoss:
+    """A site lost on ``date`` for ``days``: each affected workload, and the stores and
+    clusters that take over its data and compute."""
+
+    site: str
+    date: dt.date
+    days: int
+    outcomes: tuple[Outcome, ...]
+    stores: tuple[Need, ...]
+    clusters: tuple[Need, ...]
+
+    @property
+    def holds(self) -> bool:
+        """Every workload carries on, and no surviving resource is short."""
+        return (all(o.survives for o in self.outcomes)
+                and not any(any(n.short) for n in (*self.stores, *self.clusters)))
+
+
+@dataclass(frozen=True)
 class Order:
     """A purchase: placed on ``ordered``, capacity in service on ``installed``."""
 
@@ -129,6 +190,8 @@ class SimResult:
     short: dict[str, list[int]] = field(default_factory=dict)
     """'copy:REPLICATION' or 'migration:WAVE' -> whole bytes it was short of room each day
     (a backup incomplete; a migration's data still on the legacy system, stalled)."""
+    site_losses: list[SiteLoss] = field(default_factory=list)
+    """Each site the scenarios take down, as assessed on the day it goes."""
 
     @property
     def end(self) -> dt.date:

@@ -64,9 +64,7 @@ def drained_peak(twin: Twin, ref: str, horizon: float, offered: float,
     when its trend says ``projected``, with the triggered move rules that take data off it
     (``policy.peak_held``).  None when no triggered rule drains it.  Procurement counts on
     this before it buys.  A mirror (GAD, remote copy) follows its source."""
-    source = twin.mirror_of.get(ref)
-    if source is not None:
-        return drained_peak(twin, source, horizon, offered, projected)
+    ref = twin.followed(ref)
     names = twin.policies_draining.get(ref, ())
     if not names:
         return None
@@ -199,7 +197,9 @@ def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
     policy = twin.inventory.policies[policy_name]
     tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
              for tier, s in stores.items()}
-    acting = {r.source for r in policy.rules if r.source in ages and may_act(policy, r, tiers)}
+    # A tier whose site is down is not read: its data waits for the site.
+    acting = {r.source for r in policy.rules if r.source in ages and not stores[r.source].offline
+              and may_act(policy, r, tiers)}
     candidates = [c for tier in sorted(acting) for c in _candidates(
         twin, policy_name, tier, stores[tier], ages[tier], day, sizes)]
     if not candidates:

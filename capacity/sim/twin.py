@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from capacity.model import Cluster, Inventory, ObjectStore, Pool, Route, Thresholds, Workload
 from capacity.model.demand import YEAR_DAYS
 from capacity.model.policy import Drain
-from capacity.sim.results import Event, Order, SiteUse
+from capacity.sim.results import Event, Order, SiteLoss, SiteUse
 from capacity.sim.scheduled import Scheduled
 from capacity.sizing.array import effective_capacity, hdp_capacity, size_tier
 from capacity.sizing.hci import ClusterSizing, size_cluster
@@ -217,6 +217,17 @@ class Store:
         self.copies[name] = nbytes
         return nbytes
 
+    def take_since(self, workload: str, born: float) -> list[tuple[float, int]]:
+        """Remove a workload's cohorts born on or after ``born``; returns them."""
+        cohorts = self.cohorts.get(workload)
+        if cohorts is None:
+            return []
+        at = bisect.bisect_left(cohorts.births, born)
+        taken = list(zip(cohorts.births[at:], cohorts.sizes[at:], strict=True))
+        del cohorts.births[at:], cohorts.sizes[at:]
+        self.own -= sum(part for _birth, part in taken)
+        return taken
+
     def take_older(self, workload: str, born_by: float,
                    limit: int) -> list[tuple[float, int]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
@@ -261,6 +272,12 @@ class WorkloadState:
     """Driver index -> compression ratio, where an event changed it."""
     extra_places: list[str] = field(default_factory=list)
     """Resources besides its landing and policy tiers where its data sits (migrations)."""
+    writes_to: Store | None = None
+    """While its site is down: the copy its new data lands on instead (``sim.failover``)."""
+    held_away: int = 0
+    """Bytes written there without birth days (``Store.hold``), to bring back."""
+    compute_at: str | None = None
+    """While its site is down: the cluster that runs its compute instead."""
 
     @classmethod
     def of(cls, name: str, wl: Workload, start: dt.date) -> WorkloadState:
@@ -374,6 +391,7 @@ class Twin:
     """'copy:REPLICATION' or 'migration:WAVE' -> bytes it was short of room each day."""
     clocks: dict[float, Clock] = field(default_factory=dict)
     """By the moment of their first tick (see ``clock``)."""
+    site_losses: list[SiteLoss] = field(default_factory=list)
 
     @property
     def day(self) -> int:
@@ -436,6 +454,18 @@ class Twin:
             self.note(kind, ref, f"{message} ({format_size(nbytes)} today)", owner=owner,
                       bytes=nbytes)
         return True
+
+    def followed(self, ref: str) -> str:
+        """The store a mirror follows, through mirrors of mirrors; ``ref`` itself if it is no
+        mirror, or if the chain comes back to it (two clusters that each run half the VMs
+        and hold the other half's replica follow neither)."""
+        start, seen = ref, {ref}
+        while ref in self.mirror_of:
+            ref = self.mirror_of[ref]
+            if ref in seen:
+                return start
+            seen.add(ref)
+        return ref
 
     def add_workload(self, state: WorkloadState) -> None:
         self.workloads[state.name] = state

@@ -78,9 +78,12 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     clock = twin.clock()
     while True:
         today = state.bytes_on(day)
-        kept = landing.add(name, day, today) if by_age else landing.hold(today)
+        store = state.writes_to or landing  # its site is down: the copy that took over
+        kept = store.add(name, day, today) if by_age else store.hold(today)
         if kept < today:
-            twin.refuse(name, landing.ref, today - kept, "today's new data")
+            twin.refuse(name, store.ref, today - kept, "today's new data")
+        if not by_age and store is not landing:
+            state.held_away += kept
         if retention is not None:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)

@@ -158,3 +158,41 @@ def test_raw_means_one_thing_in_show() -> None:
     assert resource["raw_bytes"] == pool["raw_bytes"] == 25 * 7_680 * 10**9
     assert sum(t["raw_bytes"] for t in pool["tiers"]) == pool["raw_bytes"]
     assert pool["spare_raw_bytes"] == 7_680 * 10**9
+
+
+def test_dr_check_says_what_the_surviving_centre_lacks() -> None:
+    """Lose main-dc on the as_of day.  pacs-dr (6 nodes of 64 cores, N+1, 4 cores for the
+    controller VM, 2:1 overcommit) gives 5 x 60 x 2 = 600 vCPU and 5 x 2 = 10 GPUs; the PACS
+    application's two halves ask 400 + 400 vCPU and 6 + 6 GPUs: 200 vCPU and 2 GPUs short.
+    Two nodes more give 7 x 120 = 840 vCPU and 14 GPUs (and 7 x 1,504 GiB of RAM for the
+    2 x 4.75 TiB): enough.  The general VMs restart from their replica: carried, not RTO 0;
+    the GAD pools carry on at RTO 0."""
+    run = capacity("dr-check", str(EXAMPLE), "--site", "main-dc", "--format", "json")
+    assert run.returncode == 1, run.stderr  # DR does not hold
+    report = json.loads(run.stdout)
+    assert report["at"] == "2026-11-01" and report["holds"] is False
+    (loss,) = report["site_losses"]
+    work = {w["workload"]: w for w in loss["workloads"]}
+    assert (work["pacs-app"]["vcpu_short"], work["pacs-app"]["gpus_short"]) == (200, 2)
+    assert work["pacs-app"]["rto_zero"] and not work["pacs-app"]["survives"]
+    assert work["vm-general"]["survives"] and not work["vm-general"]["rto_zero"]
+    assert work["vm-general"]["compute_to"] == "vm-dr"
+    assert work["vm-tier1"]["rto_zero"] and work["vm-tier1"]["writes_to"] == "e1090-dr/vm"
+    pacs = next(c for c in loss["clusters"] if c["cluster"] == "pacs-dr")
+    assert (pacs["vcpu"], pacs["vcpu_asked"], pacs["gpus"], pacs["more_nodes"]) == (
+        600, 800, 10, 2)
+
+
+def test_dr_check_refuses_an_unknown_site_or_a_date_before_the_inventory() -> None:
+    run = capacity("dr-check", str(EXAMPLE), "--site", "mars")
+    assert run.returncode == 2 and "mars" in run.stderr and "main-dc" in run.stderr
+    assert "Traceback" not in run.stderr
+    run = capacity("dr-check", str(EXAMPLE), "--at", "2020-01-01")
+    assert run.returncode == 2 and "as_of" in run.stderr
+
+
+def test_dr_check_tables_lead_with_the_answer() -> None:
+    run = capacity("dr-check", str(EXAMPLE), "--site", "dr-dc")
+    assert run.returncode == 1
+    assert run.stdout.startswith("dr-dc lost on 2026-11-01 for 30 days: DR does not hold")
+    assert "Taking over" in run.stdout and "node(s) more" in run.stdout

@@ -1,6 +1,6 @@
 """Every command line docs/simulation.md shows is run as shown (an ``--out`` folder moved
-into a temporary one): it succeeds, prints no warning of matplotlib's, and says that it fell
-back to the bundled example at most once."""
+into a temporary one): it succeeds (dr-check finds what it documents), prints no warning
+of matplotlib's, and says that it fell back to the bundled example at most once."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_doc_command_runs_as_shown(command: str, tmp_path: Path) -> None:
         args[at] = str(tmp_path / args[at])
     run = subprocess.run([sys.executable, "-m", "capacity", *args], cwd=ROOT,
                          capture_output=True, text=True, check=False, timeout=300)
-    assert run.returncode == 0, run.stderr
+    # dr-check exits 1 on the bundled example: its PACS clusters cannot carry both halves.
+    assert run.returncode == (1 if args[0] == "dr-check" else 0), run.stderr
     assert "Traceback" not in run.stderr
     assert "UserWarning" not in run.stderr and "matplotlib" not in run.stderr, run.stderr
     assert run.stderr.count("no inventory given") <= 1
