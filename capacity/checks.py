@@ -163,8 +163,8 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
 
 
 def _procurement_references(inv: Inventory) -> Iterator[Finding]:
-    fits = {"node": "cluster", "parity-group": "pool tier", "drive-box": "array",
-            "array": "array", "raw": "object store"}
+    fits = {"node": "cluster", "drive": "cluster", "parity-group": "pool tier",
+            "drive-box": "array", "array": "array", "raw": "object store"}
     for name, rule in inv.procurement.items():
         at = ("procurement", name, "resource")
         ref = rule.resource
@@ -187,6 +187,15 @@ def _procurement_references(inv: Inventory) -> Iterator[Finding]:
         elif kind != fits[rule.unit]:
             yield ("procurement", name, "unit"), (f"a {rule.unit} expands a {fits[rule.unit]};"
                                                   f" {ref!r} is a {kind}")
+        elif rule.drive is not None and rule.drive not in inv.catalog.drives:
+            yield ("procurement", name, "drive"), _missing("drive", rule.drive,
+                                                           inv.catalog.drives)
+        elif rule.unit == "drive" and (node := inv.catalog.nodes.get(
+                inv.clusters[ref].node_model)) is not None:
+            cluster, bays = inv.clusters[ref], node.drive_bays
+            if cluster.drives.count >= bays:
+                yield ("procurement", name, "unit"), (
+                    f"{ref}'s nodes have all {bays} bays filled: no drive can go in")
 
 
 def _limits(inv: Inventory) -> Iterator[Finding]:

@@ -155,13 +155,19 @@ class Replication(Model):
 
 class Procurement(Model):
     """How an expandable resource grows: what one unit adds, how long it takes, what it costs.
-    Applies to a cluster (node), a pool tier 'ARRAY/POOL/TIER' (parity group), an array
-    (drive box) or an object store (raw capacity)."""
+    Applies to a cluster (node, or drives into its nodes' empty bays), a pool tier
+    'ARRAY/POOL/TIER' (parity group), an array (drive box) or an object store (raw
+    capacity).  Where several rules grow one resource, the desk buys the cheapest that
+    covers the need."""
 
     resource: str
     """What grows: a cluster, 'ARRAY/POOL/TIER', an array or an object store."""
-    unit: Literal["node", "parity-group", "drive-box", "array", "raw"]
-    """What one unit of expansion is."""
+    unit: Literal["node", "drive", "parity-group", "drive-box", "array", "raw"]
+    """What one unit of expansion is ('drive': one drive into an empty bay of a cluster's
+    node; every node takes the same, so an order is a whole set of one a node)."""
+    drive: Name | None = None
+    """The drive a parity group is made of, if not the tier's own (a bigger drive: a new
+    group of it joins the tier with the same RAID layout)."""
     units_per_order: NonNegative = 1
     """Units bought together: an order is a whole multiple of it."""
     lead_time: Days
@@ -188,6 +194,9 @@ class Procurement(Model):
     def _raw_needs_capacity(self) -> Self:
         if self.unit == "raw" and not self.capacity:
             raise ValueError("a 'raw' unit needs the capacity one unit adds")
+        if self.drive is not None and self.unit != "parity-group":
+            raise ValueError("drive belongs to parity-group units (a drive unit is the"
+                             " cluster's own drive)")
         return self
 
 

@@ -25,7 +25,7 @@ COMPUTE_COLUMNS = ("date", "cluster", "vcpu_demand", "vcpu", "ram_demand_bytes",
                    "gpu_demand", "gpus")
 EVENTS_COLUMNS = ("date", "kind", "resource", "message", "data")
 ORDERS_COLUMNS = ("rule", "resource", "unit", "units", "ordered", "installed", "cost",
-                  "capacity_bytes", "rack_units", "power_w")
+                  "capacity_bytes", "rack_units", "power_w", "why")
 
 
 def _float(x: float) -> str:
@@ -104,7 +104,7 @@ def order_rows(result: SimResult) -> Iterator[tuple[str, ...]]:
     for o in sorted_orders(result.orders):
         yield (o.rule, o.resource, o.unit, str(int(o.units)), o.ordered.isoformat(),
                o.installed.isoformat(), _float(o.cost), str(int(o.capacity)),
-               str(int(o.rack_units)), _float(o.power_w))
+               str(int(o.rack_units)), _float(o.power_w), o.why)
 
 
 def _write_csv(path: Path, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> Path:

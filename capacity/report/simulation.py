@@ -75,7 +75,7 @@ def _order(o: Order) -> dict[str, Any]:
     return {"rule": o.rule, "resource": o.resource, "unit": o.unit, "units": int(o.units),
             "ordered": o.ordered.isoformat(), "installed": o.installed.isoformat(),
             "cost": _num(o.cost), "capacity_bytes": int(o.capacity),
-            "rack_units": int(o.rack_units), "power_w": _num(o.power_w)}
+            "rack_units": int(o.rack_units), "power_w": _num(o.power_w), "why": o.why}
 
 
 def _resources_at(result: SimResult, day: int | None) -> list[dict[str, Any]]:

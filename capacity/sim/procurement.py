@@ -11,6 +11,13 @@ never silently granted.
 
 Drive-box and whole-array rules are not reviewed on their own: drive boxes are bought along
 with the parity groups that need their slots, and new arrays are a planner's decision.
+
+Where several rules grow one resource (nodes, or drives into the nodes' empty bays; parity
+groups of the tier's drive or of a bigger one), the desk prices what each would buy to
+cover the need, within its limits (maximum units, bays, slots and the boxes for them, rack
+space and power), and buys the cheapest that covers it, saying why in the order; if a
+cheaper way has a lead time no longer than the due one's, it waits for that one to come due.
+Compute is bought with nodes alone.
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ from typing import NamedTuple
 
 import simpy
 
-from capacity.model import Cluster, PoolTier, Procurement
+from capacity.model import Cluster, ParityGroups, PoolTier, Procurement
 from capacity.sim.results import Order
 from capacity.sim.tiering import drained_peak
 from capacity.sim.twin import PROCUREMENT, Store, Twin, WorkloadState
 from capacity.sizing.array import size_array
+from capacity.units import format_size
 
 NOTE_EVERY_DAYS = 90
 RETRY_DAYS = 7
@@ -122,6 +130,10 @@ class Ledger:
     a start date next comes within its horizon."""
     compute_starts: dict[str, ComputeStarts] = field(default_factory=dict)
     """Per cluster, the compute its workloads ask by start day."""
+    rivals: dict[str, list[Review]] = field(default_factory=dict)
+    """Per resource, every rule that grows it (the desk buys the cheapest that covers)."""
+    pending_drives: dict[str, int] = field(default_factory=dict)
+    """Drives ordered into a cluster's bays but not installed, a drive a node."""
 
 
 def new_ledger(twin: Twin) -> Ledger:
@@ -143,7 +155,7 @@ def new_ledger(twin: Twin) -> Ledger:
 def reviewed(twin: Twin) -> list[str]:
     """The rules the desk reviews (drive boxes go with parity groups; arrays are by hand)."""
     return [n for n, r in twin.inventory.procurement.items()
-            if r.unit in ("parity-group", "node", "raw")]
+            if r.unit in ("parity-group", "node", "drive", "raw")]
 
 
 def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
@@ -158,6 +170,7 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
         lead = round(rule.lead_time * twin.lead_time_factor)
         rules.append(Review(name, rule, ref, store, lead, lead + rule.safety_margin,
                             rule.reorder_at or store.thresholds.warning))
+        ledger.rivals.setdefault(ref, []).append(rules[-1])
     # The day each rule next has something to do: most days every rule is snoozed and every
     # cluster has enough, and the desk passes them by.
     due = [0.0] * len(rules)
@@ -191,7 +204,8 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
     if rule.unit == "node":  # compute: cheap, and a start date is known ahead
         nodes = nodes_for_compute(twin, ledger, name, ref, threshold, horizon)
         if nodes:
-            _order(twin, ledger, name, rule, ref, 0.0, lead, units=nodes)
+            _order(twin, ledger, _offer(twin, ledger, review, 0.0, units=nodes),
+                   "compute: vCPU, RAM or GPUs")
     if ledger.snoozed.get(name, -1) > day:
         return
     if store.offline:
@@ -217,7 +231,16 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
         ledger.snoozed[name] = int(wake)
         return
     # Reaching the threshold counts: at least a unit, even when exactly at it.
-    _order(twin, ledger, name, rule, ref, max(1.0, projected / threshold - offered), lead)
+    needed = max(1.0, projected / threshold - offered)
+    rivals = ledger.rivals[ref]
+    if len(rivals) == 1:
+        _order(twin, ledger, _offer(twin, ledger, review, needed))
+        return
+    offers = [_offer(twin, ledger, r, needed) for r in rivals]
+    best = cheapest(offers)
+    if best.review is not review and best.review.lead <= lead:
+        return  # a cheaper way is still in time: its own review buys it when it is due
+    _order(twin, ledger, best, _why(twin, offers, best, needed))
 
 
 def _next_due(twin: Twin, ledger: Ledger, review: Review, day: int) -> float:
@@ -284,32 +307,101 @@ def pool_ref(rule: Procurement) -> str:
     return f"{array}/{pool}"
 
 
-def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, needed: float,
-           lead: int, units: int | None = None) -> None:
-    """Order enough units for ``needed`` more effective bytes (or exactly ``units``)."""
+@dataclass(frozen=True)
+class Offer:
+    """What one rule would buy for a need, as far as its limits allow: units, the drive
+    boxes they need, and the cost of both."""
+
+    review: Review
+    units: int
+    capacity: float
+    """Effective bytes the units add (as the desk reckons them: per unit times units)."""
+    boxes: int = 0
+    box_rule: str | None = None
+    cost: float = 0.0
+    covers: bool = True
+    """The units cover the need in full."""
+    limit: str | None = None
+    """Why fewer units than needed (None: none cut)."""
+
+
+def cheapest(offers: list[Offer]) -> Offer:
+    """The cheapest offer that covers the need; if none covers, the one that comes closest
+    (then the cheaper).  Ties go to the rule written first."""
+    covering = [o for o in offers if o.covers and o.units > 0]
+    if covering:
+        return min(covering, key=lambda o: o.cost)
+    return max(offers, key=lambda o: (o.capacity, -o.cost))
+
+
+def _why(twin: Twin, offers: list[Offer], best: Offer, needed: float) -> str:
+    currency = twin.inventory.currency
+
+    def said(o: Offer) -> str:
+        text = f"{o.review.name} {o.units} x {o.review.rule.unit} {o.cost:,.0f} {currency}"
+        return text + ("" if o.covers else f" (not enough: {o.limit})")
+
+    others = [said(o) for o in offers if o is not best]
+    return (f"cheapest of {len(offers)} ways to add {format_size(round(needed))}: {said(best)};"
+            f" not {', '.join(others)}")
+
+
+def _offer(twin: Twin, ledger: Ledger, review: Review, needed: float,
+           units: int | None = None) -> Offer:
+    """What ``review``'s rule would buy for ``needed`` more effective bytes (or exactly
+    ``units``), cut to its maximum, the drive slots or bays, and the site's racks and power.
+    Nothing is booked."""
+    name, rule, ref = review.name, review.rule, review.ref
     step = max(1, rule.units_per_order)
-    if units is None:
-        per_unit = ledger.per_unit.get(name)
-        if per_unit is None:  # sizing is exact but not free: once per configuration
-            per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, 1, apply=False))
-        units = math.ceil(needed / per_unit / step) * step
-    else:
-        units = math.ceil(units / step) * step
-    if rule.max_units is not None:
-        units = min(units, rule.max_units - ledger.bought.get(name, 0))
-        if units <= 0:
-            _blocked(twin, ledger, name, ref, "the resource is at its maximum units")
-            return
-    units, boxes, box_rule = _fit_slots(twin, ledger, name, rule, ref, units)
+    if rule.unit == "drive":
+        step *= twin.clusters[ref].nodes  # a drive into every node
+    per_unit = ledger.per_unit.get(name)
+    if per_unit is None:  # sizing is exact but not free: once per configuration
+        per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, step, apply=False) // step)
+    wanted = math.ceil((needed / per_unit if units is None else units) / step) * step
+    fit, limit = wanted, None
+    if rule.max_units is not None and fit > rule.max_units - ledger.bought.get(name, 0):
+        fit = max(0, rule.max_units - ledger.bought.get(name, 0))
+        limit = "the resource is at its maximum units"
+    if rule.unit == "drive":
+        bays = _free_bays(twin, ledger, ref)
+        if fit > bays * twin.clusters[ref].nodes:
+            fit = bays * twin.clusters[ref].nodes
+            limit = f"no empty drive bays left in {ref}'s nodes"
+    fit, boxes, box_rule, slots_limit = _fit_slots(twin, ledger, rule, fit)
+    limit = slots_limit or limit
+    site = twin.stores[ref].site
+    unit_u, unit_w = footprint(twin, rule)
+    box_u, box_w = footprint(twin, twin.inventory.procurement[box_rule]) if box_rule else (0, 0)
+    room = _site_room(twin, ledger, site, unit_u, unit_w, boxes, box_u, box_w, step)
+    if room < fit:
+        fit, limit = room, f"site {site} has no rack space or power for more {rule.unit}s"
+        if not fit:
+            boxes, box_rule = 0, None
+    box_cost = twin.inventory.procurement[box_rule].unit_cost if box_rule else 0.0
+    return Offer(review, fit, fit * per_unit, boxes, box_rule,
+                 fit * rule.unit_cost + boxes * box_cost, fit >= wanted, limit)
+
+
+def _free_bays(twin: Twin, ledger: Ledger, cluster: str) -> int:
+    """Empty bays a node, less the drives already on order."""
+    config = twin.clusters[cluster]
+    bays = twin.inventory.catalog.nodes[config.node_model].drive_bays
+    return max(0, bays - config.drives.count - ledger.pending_drives.get(cluster, 0))
+
+
+def _order(twin: Twin, ledger: Ledger, offer: Offer, why: str = "") -> None:
+    """Book what ``offer`` buys (and say why fewer units than needed, if so)."""
+    name, rule, ref, lead = offer.review.name, offer.review.rule, offer.review.ref, \
+        offer.review.lead
+    if offer.limit is not None:
+        _blocked(twin, ledger, name, ref, offer.limit)
+    units, boxes, box_rule = offer.units, offer.boxes, offer.box_rule
     if units <= 0:
         return
     site = twin.stores[ref].site
     unit_u, unit_w = footprint(twin, rule)
     box_u, box_w = footprint(twin, twin.inventory.procurement[box_rule]) if box_rule else (0, 0)
-    units = _fit_site(twin, ledger, name, ref, site, units, unit_u, unit_w, boxes, box_u, box_w,
-                      step)
-    if units <= 0:
-        return
     capacity = grow(twin, rule, units, apply=False)
     wait = lead
     if boxes:
@@ -326,9 +418,13 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
               box_u, box_w, site, lambda: _add_boxes(twin, ledger, rule, boxes))
     ledger.bought[name] = ledger.bought.get(name, 0) + units
     ledger.pending[ref] = ledger.pending.get(ref, 0.0) + capacity
+    per_node = 0
     if rule.unit == "node":
         ledger.pending_nodes[ref] = ledger.pending_nodes.get(ref, 0) + units
-    if rule.unit == "parity-group":
+    elif rule.unit == "drive":
+        per_node = units // twin.clusters[ref].nodes
+        ledger.pending_drives[ref] = ledger.pending_drives.get(ref, 0) + per_node
+    elif rule.unit == "parity-group":
         array = rule.resource.split("/")[0]
         ledger.drives[array] += units * _group_width(twin, rule)
 
@@ -336,26 +432,32 @@ def _order(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, n
         grow(twin, rule, units, apply=True)
         twin.refresh_capacity(ref)
         ledger.pending[ref] -= capacity
-        ledger.per_unit.pop(name, None)
+        for rival in ledger.rivals.get(ref, ()):  # what a unit adds has moved for each
+            ledger.per_unit.pop(rival.name, None)
         if rule.unit == "node":
             ledger.pending_nodes[ref] -= units
+        elif rule.unit == "drive":
+            ledger.pending_drives[ref] -= per_node
 
-    _book(twin, ledger, name, rule, ref, units, wait, capacity, unit_u, unit_w, site, install)
+    _book(twin, ledger, name, rule, ref, units, wait, capacity, unit_u, unit_w, site, install,
+          why)
 
 
 def _book(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str, units: int,
           wait: int, capacity: int, unit_u: int, unit_w: float, site: str,
-          install: Callable[[], None]) -> None:
+          install: Callable[[], None], why: str = "") -> None:
     """Record an order and start its delivery."""
     today = twin.date()
     order = Order(rule=name, resource=ref, unit=rule.unit, units=units, ordered=today,
                   installed=twin.date(twin.day + wait), cost=units * rule.unit_cost,
-                  capacity=capacity, rack_units=units * unit_u, power_w=units * unit_w)
+                  capacity=capacity, rack_units=units * unit_u, power_w=units * unit_w,
+                  why=why)
     twin.orders.append(order)
     ledger.rack_units[site] = ledger.rack_units.get(site, 0) + order.rack_units
     ledger.power_w[site] = ledger.power_w.get(site, 0.0) + order.power_w
     twin.note("order", ref, f"{units} x {rule.unit} ordered ({name}), in service"
-              f" {order.installed}", units=units, cost=order.cost, capacity_bytes=capacity)
+              f" {order.installed}" + (f": {why}" if why else ""), units=units,
+              cost=order.cost, capacity_bytes=capacity)
     twin.env.process(_deliver(twin, wait, ref, units, rule.unit, install))
 
 
@@ -367,18 +469,18 @@ def _deliver(twin: Twin, wait: int, ref: str, units: int, unit: str,
     twin.note("install", ref, f"{units} x {unit} in service", units=units)
 
 
-def _fit_slots(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: str,
-               units: int) -> tuple[int, int, str | None]:
-    """Parity groups need free slots: order drive boxes along where a rule allows, else
-    buy only what fits.  Returns (units, drive boxes to add, the drive-box rule)."""
-    if rule.unit != "parity-group":
-        return units, 0, None
+def _fit_slots(twin: Twin, ledger: Ledger, rule: Procurement,
+               units: int) -> tuple[int, int, str | None, str | None]:
+    """Parity groups need free slots: drive boxes go along where a rule allows, else only
+    what fits.  Returns (units, drive boxes to add, the drive-box rule, why fewer)."""
+    if rule.unit != "parity-group" or units <= 0:
+        return units, 0, None, None
     array = rule.resource.split("/")[0]
     model = twin.inventory.catalog.arrays[twin.inventory.arrays[array].model]
     width = _group_width(twin, rule)
     free = ledger.slots[array] - ledger.drives[array]
     if units * width <= free:
-        return units, 0, None
+        return units, 0, None, None
     box_rule = ledger.box_rules.get(array)
     boxes = 0
     if box_rule is not None:
@@ -389,32 +491,26 @@ def _fit_slots(twin: Twin, ledger: Ledger, name: str, rule: Procurement, ref: st
         boxes = max(0, boxes)
         free += min(boxes * model.drive_box.slots, cap_slots)
     fit = min(units, free // width)
-    if fit < units:
-        _blocked(twin, ledger, name, ref, f"no free drive slots in {array} for"
-                 f" {units - fit} more parity group(s): a new array is needed")
+    limit = (f"no free drive slots in {array} for {units - fit} more parity group(s): a new"
+             " array is needed") if fit < units else None
     if fit <= 0:
-        return 0, 0, None
-    return fit, boxes, box_rule if boxes else None
+        return 0, 0, None, limit
+    return fit, boxes, box_rule if boxes else None, limit
 
 
-def _fit_site(twin: Twin, ledger: Ledger, name: str, ref: str, site: str, units: int,
-              unit_u: int, unit_w: float, boxes: int, box_u: int, box_w: float,
-              step: int) -> int:
-    """Cut the order to what the site's racks and power can take."""
+def _site_room(twin: Twin, ledger: Ledger, site: str, unit_u: int, unit_w: float,
+               boxes: int, box_u: int, box_w: float, step: int) -> int:
+    """Units the site's racks and power can still take (whole steps), after the boxes."""
     racks = twin.inventory.sites[site].racks
     room_u = racks.count * racks.units - ledger.rack_units.get(site, 0) - boxes * box_u
     room_w = (racks.count * racks.power_kw * 1000 - ledger.power_w.get(site, 0.0)
               - boxes * box_w) if racks.power_kw else math.inf
-    fit = units
+    fit = 10**9
     if unit_u:
         fit = min(fit, max(0, room_u) // unit_u)
     if unit_w and room_w != math.inf:
         fit = min(fit, int(max(0.0, room_w) // unit_w))
-    if fit < units:
-        fit = fit // step * step
-        _blocked(twin, ledger, name, ref, f"site {site} has no rack space or power for"
-                 f" {units - fit} more {twin.inventory.procurement[name].unit}(s)")
-    return fit
+    return fit // step * step
 
 
 def _blocked(twin: Twin, ledger: Ledger, name: str, ref: str, reason: str) -> None:
@@ -448,14 +544,29 @@ def footprint(twin: Twin, rule: Procurement) -> tuple[int, float]:
         node = cat.nodes[cluster.node_model]
         u = node.rack_units
         w = node.power_w + cluster.drives.count * cat.drives[cluster.drives.drive].power_w
+    elif rule.unit == "drive":
+        w = cat.drives[twin.clusters[rule.resource].drives.drive].power_w
     elif rule.unit == "parity-group":
         group = _tier(twin, rule).parity_groups[0]
-        w = group.layout.width * cat.drives[group.drive].power_w
+        w = group.layout.width * cat.drives[rule.drive or group.drive].power_w
     elif rule.unit == "drive-box":
         box = cat.arrays[twin.inventory.arrays[rule.resource].model].drive_box
         u, w = box.rack_units, box.power_w
     return (rule.rack_units if rule.rack_units is not None else u,
             rule.power_w if rule.power_w is not None else w)
+
+
+def _more_groups(groups: list[ParityGroups], drive: str | None,
+                 units: int) -> list[ParityGroups]:
+    """``units`` more groups of ``drive`` (default the tier's first) in the first group's
+    RAID layout: counted into a group of that drive and layout, else a new entry."""
+    first = groups[0]
+    drive = drive or first.drive
+    for i, group in enumerate(groups):
+        if group.drive == drive and group.raid == first.raid:
+            return [*groups[:i], group.model_copy(update={"count": group.count + units}),
+                    *groups[i + 1:]]
+    return [*groups, ParityGroups(drive=drive, raid=first.raid, count=units)]
 
 
 def grow(twin: Twin, rule: Procurement, units: int, *, apply: bool) -> int:
@@ -468,9 +579,8 @@ def grow(twin: Twin, rule: Procurement, units: int, *, apply: bool) -> int:
         tiers = []
         for tier in pool.tiers:
             if tier.name == tier_name:
-                first, *rest = tier.parity_groups
-                first = first.model_copy(update={"count": first.count + units})
-                tier = tier.model_copy(update={"parity_groups": [first, *rest]})
+                tier = tier.model_copy(update={"parity_groups": _more_groups(
+                    tier.parity_groups, rule.drive, units)})
             tiers.append(tier)
         before = twin.pool_capacity(ref)
         twin.pools[ref] = pool.model_copy(update={"tiers": tiers})
@@ -478,10 +588,17 @@ def grow(twin: Twin, rule: Procurement, units: int, *, apply: bool) -> int:
         if not apply:
             twin.pools[ref] = pool
         return added
-    if rule.unit == "node":
+    if rule.unit in ("node", "drive"):
         cluster = twin.clusters[rule.resource]
         before = twin.cluster_sizing(rule.resource).usable
-        twin.clusters[rule.resource] = cluster.model_copy(update={"nodes": cluster.nodes + units})
+        if rule.unit == "node":
+            grown = cluster.model_copy(update={"nodes": cluster.nodes + units})
+        else:  # as many drives into every node (more nodes since the order: still one set)
+            per_node = -(-units // cluster.nodes)
+            drives = cluster.drives.model_copy(update={"count": cluster.drives.count
+                                                       + per_node})
+            grown = cluster.model_copy(update={"drives": drives})
+        twin.clusters[rule.resource] = grown
         added = twin.cluster_sizing(rule.resource).usable - before
         if not apply:
             twin.clusters[rule.resource] = cluster

@@ -132,6 +132,8 @@ class Order:
     """Effective bytes the order adds (0 for drive boxes, which add slots)."""
     rack_units: int
     power_w: float
+    why: str = ""
+    """Why this rule, where several could grow the resource (or 'compute: ...')."""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_cost_per_year_sums_orders_by_the_year_they_are_placed(result: SimResult
     assert data["orders"][0] == {
         "rule": "expand-pool", "resource": "A/pool1", "unit": "drive-pack", "units": 16,
         "ordered": "2026-05-01", "installed": "2026-07-20", "cost": 120_000.5,
-        "capacity_bytes": 100 * TB, "rack_units": 4, "power_w": 800.0}
+        "capacity_bytes": 100 * TB, "rack_units": 4, "power_w": 800.0, "why": ""}
 
 
 def test_resources_and_compute_on_the_last_day(result: SimResult) -> None:
