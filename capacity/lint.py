@@ -23,6 +23,7 @@ from capacity.model import (
 )
 from capacity.model.scenario import (
     AddWorkload,
+    Migrate,
     ScaleDemand,
     Scenario,
     SetCompression,
@@ -48,7 +49,19 @@ def inventory_warnings(inv: Inventory, scenarios: Sequence[Scenario] = ()) -> li
         *(f for name, rule in inv.procurement.items()
           for f in _procurement(inv, ("procurement", name), rule)),
         *_replications(inv),
+        *_waited_for(inv, scenarios),
     ]
+
+
+def _waited_for(inv: Inventory, scenarios: Sequence[Scenario]) -> Iterator[Finding]:
+    """A copy that starts after a migration wave no scenario of the run has never starts."""
+    waves = {e.name for s in scenarios for e in s.events if isinstance(e, Migrate)}
+    for name, rep in inv.replications.items():
+        if rep.start_after is not None and rep.start_after not in waves:
+            yield (("replications", name, "start_after"),
+                   f"no scenario of this run migrates a wave named {rep.start_after!r}: the"
+                   " copy does not start" + (f" (waves: {', '.join(sorted(waves))})"
+                                             if waves else ""))
 
 
 def scenario_warnings(inv: Inventory, scenario: Scenario) -> list[Finding]:

@@ -141,6 +141,9 @@ class Replication(Model):
     start: Date | None = None
     """When the copy starts (the first full copy is made that day); none: already there.
     GAD to a DR centre can start once the migration is done."""
+    start_after: Name | None = None
+    """A scenario's migration wave: the copy starts the day after its last byte is placed
+    (a DR centre completed once all legacy data is migrated)."""
 
     @model_validator(mode="after")
     def _fields_fit_kind(self) -> Self:
@@ -150,6 +153,8 @@ class Replication(Model):
             raise ValueError("a backup needs a retention")
         if self.lag and self.kind != "async":
             raise ValueError("lag belongs to async copies")
+        if self.start is not None and self.start_after is not None:
+            raise ValueError("give start or start_after, not both")
         return self
 
 

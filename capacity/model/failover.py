@@ -17,7 +17,7 @@ One rule for the simulator's ``fail_site`` and for ``capacity dr-check``:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -120,12 +120,22 @@ def data_stores(inv: Inventory, wl: Workload) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def copy_of(inv: Inventory, store: str, lost: str, on: dt.date) -> tuple[str, Replication] | None:
-    """The best copy of ``store`` outside the lost site on ``on``: GAD (either end), then
-    sync, async (shortest lag), backup."""
+def running(name: str, rep: Replication, on: dt.date,
+            waiting: Collection[str] | None = None) -> bool:
+    """Whether a copy is there on ``on``: its start has come; one that starts after a
+    migration wave only if a run says so (``waiting``: the copies a run has not started)."""
+    if rep.start is not None and rep.start > on:
+        return False
+    return rep.start_after is None if waiting is None else name not in waiting
+
+
+def copy_of(inv: Inventory, store: str, lost: str, on: dt.date,
+            waiting: Collection[str] | None = None) -> tuple[str, Replication] | None:
+    """The best copy of ``store`` outside the lost site running on ``on`` (see
+    ``running``): GAD (either end), then sync, async (shortest lag), backup."""
     found = []
     for name, rep in inv.replications.items():
-        if rep.start is not None and rep.start > on:
+        if not running(name, rep, on, waiting):
             continue
         other = rep.target if rep.source == store else (
             rep.source if rep.target == store and rep.kind == "gad" else None)
@@ -139,11 +149,11 @@ def copy_of(inv: Inventory, store: str, lost: str, on: dt.date) -> tuple[str, Re
 
 
 def _path(inv: Inventory, workloads: Mapping[str, Workload], store: str, lost: str,
-          on: dt.date, partner: str | None) -> Path:
+          on: dt.date, partner: str | None, waiting: Collection[str] | None) -> Path:
     if partner is not None:
         return Path(store, workloads[partner].lands_on, f"partner {partner}",
                     "active-active", 0)
-    found = copy_of(inv, store, lost, on)
+    found = copy_of(inv, store, lost, on, waiting)
     if found is None:
         return Path(store, None, "", "none", None)
     name, rep = found
@@ -162,11 +172,12 @@ def _path(inv: Inventory, workloads: Mapping[str, Workload], store: str, lost: s
 
 
 def failover(inv: Inventory, name: str, lost: str, on: dt.date, *,
-             extra: Sequence[str] = (),
-             workloads: Mapping[str, Workload] | None = None) -> Failover | None:
+             extra: Sequence[str] = (), workloads: Mapping[str, Workload] | None = None,
+             waiting: Collection[str] | None = None) -> Failover | None:
     """How workload ``name`` carries on when site ``lost`` is down on ``on`` (None: nothing
     of it is there).  ``extra``: further stores its data sits on (a migration's target);
-    ``workloads``: the estate's workloads, if more than the inventory's (a scenario's)."""
+    ``workloads``: the estate's workloads, if more than the inventory's (a scenario's);
+    ``waiting``: copies a run has not started (see ``running``)."""
     workloads = inv.workloads if workloads is None else workloads
     wl = workloads[name]
     site = {ref: r.site for ref in (*data_stores(inv, wl), *extra)
@@ -176,7 +187,7 @@ def failover(inv: Inventory, name: str, lost: str, on: dt.date, *,
         there = inv.resource(workloads[partner].lands_on)
         if there is None or there.site == lost:
             partner = None  # both halves are lost
-    paths = tuple(_path(inv, workloads, ref, lost, on, partner)
+    paths = tuple(_path(inv, workloads, ref, lost, on, partner, waiting)
                   for ref, where in site.items() if where == lost)
     compute_from = None
     if wl.compute is not None and inv.clusters[wl.compute.cluster].site == lost:
@@ -213,4 +224,4 @@ def failovers(inv: Inventory, lost: str, on: dt.date) -> list[Failover]:
 
 
 __all__ = ["Failover", "Mode", "Path", "copy_of", "data_stores", "failover", "failovers",
-           "partner_of"]
+           "partner_of", "running"]

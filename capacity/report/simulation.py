@@ -155,6 +155,10 @@ def _migrations(result: SimResult) -> list[dict[str, Any]]:
     ends = {e.data.get("wave"): e for e in result.events if e.kind == "migration-end"}
     released = {e.data.get("wave"): e for e in result.events if e.kind == "servers-released"}
     servers = {e.data.get("wave"): e for e in result.events if e.kind == "servers-start"}
+    copies: dict[object, list[str]] = {}
+    for e in result.events:
+        if e.kind == "copy-start" and e.data.get("wave"):
+            copies.setdefault(e.data["wave"], []).append(f"{e.data['replication']} {e.date}")
     rows = []
     for start in (e for e in result.events if e.kind == "migration-start"):
         wave = start.data.get("wave")
@@ -166,7 +170,8 @@ def _migrations(result: SimResult) -> list[dict[str, Any]]:
                      "done": end.date.isoformat() if end else None,
                      "days": (end.date - start.date).days + 1 if end else None,
                      "servers_on": on.resource if on else None,
-                     "servers_released": gone.date.isoformat() if gone else None})
+                     "servers_released": gone.date.isoformat() if gone else None,
+                     "copies_started": copies.get(wave, [])})
     return rows
 
 
@@ -431,7 +436,7 @@ def verdict_line(s: dict[str, Any]) -> Cell:
 
 def _migrations_grid(s: dict[str, Any]) -> Grid:
     grid = Grid("Migrations", ["wave", "to", "volume", "started", "done", "days",
-                               "temporary servers"], left=2)
+                               "temporary servers", "copies started after"], left=2)
     for m in s["migrations"]:
         servers = "-"
         if m["servers_on"]:
@@ -440,7 +445,8 @@ def _migrations_grid(s: dict[str, Any]) -> Grid:
         grid.rows.append([Cell(m["wave"]), Cell(m["to"]), Cell(_size(m["volume_bytes"])),
                           Cell(m["started"]),
                           Cell(m["done"]) if m["done"] else Cell("not by the end", "crit"),
-                          Cell(str(m["days"]) if m["days"] else "-"), Cell(servers)])
+                          Cell(str(m["days"]) if m["days"] else "-"), Cell(servers),
+                          Cell(", ".join(m["copies_started"]) or "-")])
     return grid
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 import simpy
@@ -121,6 +122,7 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
     for name, rep in inv.replications.items():
         if not replication.started(twin, rep):
             continue  # made on its start day
+        twin.begun.add(name)
         if replication.is_mirror(rep):
             replication.mirror(twin, name)
         else:
@@ -133,10 +135,17 @@ def _known_ahead(twin: Twin, scenarios: Sequence[Scenario]) -> None:
     added workloads, and the inventory's workloads and copies that start after the first
     day."""
     known = twin.scheduled
+    # A copy that waits for a wave: due when the wave would end at its full rate (a stalled
+    # wave ends later, and its copy is then bought for early, not late).
+    ends = {e.name: (e.on - twin.start).days + math.ceil(e.volume / max(1, e.bytes_per_day))
+            for s in scenarios for e in s.events if isinstance(e, Migrate)}
     for rep in twin.inventory.replications.values():
-        if not replication.started(twin, rep):
-            known.copies.append(CopyStart(rep.target, replication.start_day(twin, rep),
-                                          replication.first_copy(twin, rep)))
+        if replication.started(twin, rep):
+            continue
+        day = (replication.start_day(twin, rep) if rep.start_after is None
+               else ends.get(rep.start_after))
+        if day is not None:
+            known.copies.append(CopyStart(rep.target, day, replication.first_copy(twin, rep)))
     for state in twin.workloads.values():
         if state.start_day is not None and state.start_day > 0:
             known.starts.append(Start(state, int(state.start_day)))

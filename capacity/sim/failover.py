@@ -22,8 +22,10 @@ from capacity.sizing.hci import size_cluster
 def plans(twin: Twin, site: str) -> list[Failover]:
     """How each workload with data or compute at ``site`` carries on if it goes today."""
     models = {name: state.model for name, state in twin.workloads.items()}
+    waiting = set(twin.inventory.replications) - twin.begun
     found = (failover(twin.inventory, name, site, twin.date(), extra=state.extra_places,
-                      workloads=models) for name, state in twin.workloads.items())
+                      workloads=models, waiting=waiting)
+             for name, state in twin.workloads.items())
     return [f for f in found if f is not None]
 
 

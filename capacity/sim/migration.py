@@ -50,6 +50,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
         staging.copies.pop(key, None)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",
               wave=wave.name, days=twin.day - first + 1)
+    twin.wave_end(wave.name).succeed(twin.day)  # copies waiting for it start tomorrow
     if servers is not None:
         yield clock.tick()  # they work through the last day, and go the next
         _release_servers(twin, wave, servers)

@@ -30,11 +30,27 @@ def is_mirror(rep: Replication) -> bool:
 
 def started(twin: Twin, rep: Replication) -> bool:
     """The copy is there on the run's first day."""
-    return rep.start is None or rep.start <= twin.start
+    return rep.start_after is None and (rep.start is None or rep.start <= twin.start)
 
 
 def start_day(twin: Twin, rep: Replication) -> int:
     return 0 if rep.start is None else max(0, (rep.start - twin.start).days)
+
+
+def until_start(twin: Twin, rep: Replication) -> Generator[simpy.Event, int, None]:
+    """Wait for the copy's first day, at the REPLICATION moment: its start date, or the day
+    after the migration wave it waits for places its last byte (never, if none does)."""
+    if rep.start_after is None:
+        yield twin.env.timeout(start_day(twin, rep) + REPLICATION - twin.env.now)
+        return
+    last = yield twin.wave_end(rep.start_after)
+    yield twin.env.timeout(last + 1 + REPLICATION - twin.env.now)
+
+
+def _note_start(twin: Twin, name: str, rep: Replication) -> None:
+    twin.note("copy-start", rep.target, f"{name} starts" + (
+        f", {rep.start_after} being done" if rep.start_after else ""), replication=name,
+        wave=rep.start_after)
 
 
 def first_copy(twin: Twin, rep: Replication) -> Callable[[], int]:
@@ -62,11 +78,12 @@ def lay_down_copy(twin: Twin, name: str) -> None:
 
 def mirror_from(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     """A mirror that starts on a later day: linked then."""
-    yield twin.env.timeout(start_day(twin, twin.inventory.replications[name]) + REPLICATION)
-    mirror(twin, name)
     rep = twin.inventory.replications[name]
+    yield from until_start(twin, rep)
+    mirror(twin, name)
+    twin.begun.add(name)
     twin.scheduled.place_once(rep.target, twin.stores[rep.source].own)
-    twin.note("copy-start", twin.inventory.replications[name].target, f"{name} starts")
+    _note_start(twin, name, rep)
 
 
 def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
@@ -78,10 +95,11 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
     kind, immutable = rep.kind, rep.immutable
     earlier: deque[int] = deque(maxlen=rep.lag + 1)
     deleted: deque[int] = deque(maxlen=rep.retention + 1)  # what left the source, by day
-    yield twin.env.timeout(start_day(twin, rep) + REPLICATION)
+    yield from until_start(twin, rep)
     first = not started(twin, rep)  # its first full copy lands today
+    twin.begun.add(name)
     if first:
-        twin.note("copy-start", rep.target, f"{name} starts")
+        _note_start(twin, name, rep)
     clock = twin.clock()
     while True:
         if source.offline or target.offline:  # suspended while a site is down

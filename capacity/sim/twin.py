@@ -392,6 +392,17 @@ class Twin:
     clocks: dict[float, Clock] = field(default_factory=dict)
     """By the moment of their first tick (see ``clock``)."""
     site_losses: list[SiteLoss] = field(default_factory=list)
+    begun: set[str] = field(default_factory=set)
+    """Replications running (their start has come)."""
+    wave_ends: dict[str, simpy.Event] = field(default_factory=dict)
+    """Migration wave -> the event of its last byte placed (its value: that day)."""
+
+    def wave_end(self, wave: str) -> simpy.Event:
+        """The event a copy that starts after ``wave`` waits for."""
+        event = self.wave_ends.get(wave)
+        if event is None:
+            event = self.wave_ends[wave] = self.env.event()
+        return event
 
     @property
     def day(self) -> int:

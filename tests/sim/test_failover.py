@@ -176,3 +176,32 @@ def test_a_partner_or_failover_cluster_at_the_same_site_is_refused(make) -> None
     assert "the same site" in found[("workloads", "x", "partner")]
     assert "nobody" in found[("workloads", "y", "partner")]
     assert ("workloads", "b", "partner") not in found
+
+
+def test_a_copy_that_waits_for_a_migration_starts_the_day_after_its_last_byte(make) -> None:
+    """10 TB at 1 TB a day from day 5 (2027-01-06): days 5 to 14, so the GAD copy starts on
+    day 15 with all the source holds: 20 TB, 0.1 TB a day for days 0 to 15 less day 4's,
+    refused while the site was lost on day 3 with no copy yet, and the 10 TB.  Lost again
+    on day 24, the pair carries it."""
+    from capacity.lint import inventory_warnings
+
+    data = two_sites(kind="gad", start_after="legacy")
+    inv = make(data)
+    wave = Scenario.model_validate({"name": "m", "events": [
+        {"on": "2027-01-06", "action": "migrate", "name": "legacy", "volume": "10TB",
+         "to": "a/p", "per_day": "1TB"}]})
+    result = simulate(inv, [wave, lost(days=1, on="2027-01-04", site="s"),
+                            lost(days=1, on="2027-01-25", site="s")], years=0.1)
+    a, b = result.resources["a/p"].used, result.resources["b/p"].used
+    assert b[14] == 0 and b[15] == a[15] == 20 * TB + 15 * DAY + 10 * TB
+    assert result.unplaced["w"][4] == DAY
+    assert [loss.holds for loss in result.site_losses] == [False, True]
+    said = dict(inventory_warnings(inv))
+    assert "no scenario of this run migrates a wave named 'legacy'" in said[
+        ("replications", "r", "start_after")]
+    assert ("replications", "r", "start_after") not in dict(inventory_warnings(inv, [wave]))
+
+
+def test_a_copy_has_a_start_date_or_a_wave_to_wait_for_not_both(make) -> None:
+    with pytest.raises(ValueError, match="start or start_after"):
+        make(two_sites(kind="gad", start="2027-02-01", start_after="legacy"))

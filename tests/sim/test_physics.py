@@ -102,9 +102,11 @@ def test_the_summary_says_when_each_migration_is_done(make) -> None:
     s = summary(simulate(make(data), [scenario], years=0.1))
     assert s["migrations"] == [
         {"wave": "fits", "to": "o", "volume_bytes": 100 * TB, "started": "2027-01-11",
-         "done": "2027-01-14", "days": 4, "servers_on": None, "servers_released": None},
+         "done": "2027-01-14", "days": 4, "servers_on": None, "servers_released": None,
+         "copies_started": []},
         {"wave": "stalls", "to": "a/p", "volume_bytes": 60 * TB, "started": "2027-01-11",
-         "done": None, "days": None, "servers_on": None, "servers_released": None}]
+         "done": None, "days": None, "servers_on": None, "servers_released": None,
+         "copies_started": []}]
 
 
 def test_temporary_migration_servers_are_released_when_the_wave_is_done(make) -> None:
