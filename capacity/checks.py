@@ -111,6 +111,18 @@ def _references(inv: Inventory) -> Iterator[Finding]:
                                 host_tier.storage)
     yield from _policy_references(inv)
     yield from _procurement_references(inv)
+    yield from _licence_references(inv)
+
+
+def _licence_references(inv: Inventory) -> Iterator[Finding]:
+    """A licence per core covers clusters; per TB, any storage resource."""
+    for name, licence in inv.licences.items():
+        for i, ref in enumerate(licence.applies_to):
+            at = ("licences", name, "applies_to", i)
+            if licence.per == "core" and ref not in inv.clusters:
+                yield at, _missing("cluster", ref, inv.clusters)
+            elif licence.per == "tb":
+                yield from _ref(inv, at, ref)
 
 
 def _workload_references(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[Finding]:

@@ -50,7 +50,19 @@ def inventory_warnings(inv: Inventory, scenarios: Sequence[Scenario] = ()) -> li
           for f in _procurement(inv, ("procurement", name), rule)),
         *_replications(inv),
         *_waited_for(inv, scenarios),
+        *_unsupported(inv),
     ]
+
+
+def _unsupported(inv: Inventory) -> Iterator[Finding]:
+    """Support that ends with no refresh priced: the hardware runs on unsupported."""
+    sections = {**{n: "arrays" for n in inv.arrays}, **{n: "clusters" for n in inv.clusters},
+                **{n: "object_stores" for n in inv.object_stores}}
+    for name, support in inv.contracts():
+        if support.ends is not None and not support.refresh_cost:
+            yield ((sections[name], name, "support", "ends"),
+                   f"support ends {support.ends} and no refresh_cost is given: the plan"
+                   " buys no replacement and it runs on unsupported")
 
 
 def _waited_for(inv: Inventory, scenarios: Sequence[Scenario]) -> Iterator[Finding]:

@@ -12,10 +12,11 @@ from capacity.model.estate import (
     Protection,
     Racks,
     Site,
+    Support,
     Thresholds,
 )
 from capacity.model.hardware import ArrayModel, Catalog, DriveType, NodeModel, RaidLayout
-from capacity.model.inventory import Host, HostTier, Inventory, Resource, Route
+from capacity.model.inventory import Host, HostTier, Inventory, Licence, Resource, Route
 from capacity.model.policy import Caps, Grouping, Hold, Pacing, Policy, Rule, Selection, Window
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Host",
     "HostTier",
     "Inventory",
+    "Licence",
     "NodeModel",
     "ObjectStore",
     "Pacing",
@@ -50,6 +52,7 @@ __all__ = [
     "Rule",
     "Selection",
     "Site",
+    "Support",
     "Thresholds",
     "Window",
     "Workload",

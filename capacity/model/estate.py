@@ -6,8 +6,24 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from capacity.model.base import Bytes, Model, Name, NonNegative, Positive, Ratio
+from capacity.model.base import Bytes, Date, Days, Model, Name, NonNegative, Positive, Ratio
 from capacity.model.hardware import RaidLayout
+
+
+class Support(Model):
+    """The support contract of installed hardware, and its refresh when support ends."""
+
+    installed: Date | None = None
+    """When it went into service (its age: a planner's record)."""
+    per_year: float = Field(default=0, ge=0)
+    """Support and maintenance a year, in the inventory's currency."""
+    ends: Date | None = None
+    """End of support: the vendor's end of service life, or the last contract year."""
+    refresh_cost: float = Field(default=0, ge=0)
+    """What replacing it with supported hardware of the same capacity costs; the plan buys
+    the refresh to be in service on ``ends`` (0: no refresh planned)."""
+    refresh_lead_time: Days = 84
+    """Days from ordering the refresh to its being in service."""
 
 
 class Thresholds(Model):
@@ -115,6 +131,8 @@ class Cluster(Model):
     thresholds: Thresholds = Field(default_factory=lambda: Thresholds(warning=0.8,
                                                                       critical=0.9))
     """Warning and critical fill levels of usable capacity (default 80% and 90%)."""
+    support: Support | None = None
+    """Its support contract and end of support (for the running cost and the refresh)."""
 
 
 # --- block arrays ---------------------------------------------------------------------
@@ -195,6 +213,8 @@ class Array(Model):
     """Drive enclosures installed besides the controller chassis."""
     pools: dict[Name, Pool] = Field(min_length=1)
     """Pools of the array, by name."""
+    support: Support | None = None
+    """Its support contract and end of support (for the running cost and the refresh)."""
 
 
 # --- object stores --------------------------------------------------------------------
@@ -246,3 +266,5 @@ class ObjectStore(Model):
     thresholds: Thresholds = Field(default_factory=lambda: Thresholds(warning=0.8,
                                                                       critical=0.9))
     """Warning and critical fill levels of usable capacity (default 80% and 90%)."""
+    support: Support | None = None
+    """Its support contract and end of support (for the running cost and the refresh)."""

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from capacity.model.base import Date, Model, Name
 from capacity.model.demand import Procurement, Replication, Workload
-from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site, Thresholds
+from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site, Support, Thresholds
 from capacity.model.hardware import Catalog
 from capacity.model.policy import Pacing, Policy, Rule
 
@@ -149,6 +149,19 @@ class Route:
     age: int
 
 
+class Licence(Model):
+    """Software paid for a year by capacity or by cores."""
+
+    per: Literal["tb", "core"]
+    """'tb': per TB (10^12 bytes) of the capacity the resources offer; 'core': per
+    physical core of the clusters' nodes."""
+    price: float = Field(ge=0)
+    """A year, per TB or per core, in the inventory's currency."""
+    applies_to: list[str] = Field(min_length=1)
+    """The resources it covers: clusters for 'core'; pools 'ARRAY/POOL', clusters or
+    object stores for 'tb'."""
+
+
 class Inventory(Model):
     """An estate: sites, hardware, the data on it, and the policies that move that data."""
 
@@ -183,6 +196,8 @@ class Inventory(Model):
     """Tier and lifecycle policies, shared by the simulator and the executor."""
     procurement: dict[Name, Procurement] = Field(default_factory=dict)
     """How each expandable resource grows: unit, lead time, cost."""
+    licences: dict[Name, Licence] = Field(default_factory=dict)
+    """Software paid a year per TB or per core (virtualisation, storage software)."""
 
     @model_validator(mode="after")
     def _unique_resource_names(self) -> Self:
@@ -238,6 +253,14 @@ class Inventory(Model):
                 route = Route(rule, source, target, age)
                 if route not in found:
                     found.append(route)
+        return found
+
+    def contracts(self) -> list[tuple[str, Support]]:
+        """Every array, cluster and object store with a support contract, by name."""
+        found: list[tuple[str, Support]] = []
+        for section in (self.arrays, self.clusters, self.object_stores):
+            found += [(name, r.support) for name, r in section.items()
+                      if r.support is not None]
         return found
 
     def pool(self, ref: str) -> Pool:

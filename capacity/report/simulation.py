@@ -337,34 +337,37 @@ def _orders_grid(s: dict[str, Any]) -> Grid:
     return grid
 
 
+OPEX = ("support", "licences", "power")
+"""The running costs of ``sim.costs``, in the order the cost table shows them."""
+
+
 def _cost_grid(s: dict[str, Any]) -> Grid:
     count, units = Counter[str](), Counter[str]()
     for o in s["orders"]:
         count[o["ordered"][:4]] += 1
         units[o["ordered"][:4]] += o["units"]
-    grid = Grid("Cost per year (capex by order date; opex: support and power)",
-                ["year", "orders", "units", "capex", "support", "power", "total"])
+    grid = Grid("Cost per year (capex by order date, refreshes included; opex: support,"
+                " licences and power)",
+                ["year", "orders", "units", "capex", *OPEX, "total"])
     money = s["currency"]
     opex = s["opex_per_year"]
-    for year in sorted(set(s["cost_per_year"]) | set(opex)):
-        capex = s["cost_per_year"].get(year, 0.0)
-        run = opex.get(year, {"support": 0.0, "power": 0.0})
+
+    def row(label: str, orders: int, n: int, capex: float, run: dict[str, float],
+            tone: Tone = "") -> list[Cell]:
         # Running costs are estimates: whole amounts on screen (to the cent in the JSON).
-        grid.rows.append([Cell(year), Cell(str(count[year])), Cell(str(units[year])),
-                          Cell(_money(capex, money)), Cell(_money(round(run["support"]), money)),
-                          Cell(_money(round(run["power"]), money)),
-                          Cell(_money(capex + round(run["support"]) + round(run["power"]),
-                                      money))])
+        shown = [round(run.get(k, 0.0)) for k in OPEX]
+        return [Cell(label, tone), Cell(str(orders), tone), Cell(str(n), tone),
+                Cell(_money(capex, money), tone),
+                *(Cell(_money(v, money), tone) for v in shown),
+                Cell(_money(capex + sum(shown), money), tone)]
+
+    for year in sorted(set(s["cost_per_year"]) | set(opex)):
+        grid.rows.append(row(year, count[year], units[year], s["cost_per_year"].get(year, 0.0),
+                             opex.get(year, {})))
     if grid.rows:
-        support = math.fsum(c["support"] for c in opex.values())
-        power = math.fsum(c["power"] for c in opex.values())
-        grid.rows.append([Cell("total", "bold"), Cell(str(len(s["orders"])), "bold"),
-                          Cell(str(units.total()), "bold"),
-                          Cell(_money(s["total_cost"], money), "bold"),
-                          Cell(_money(round(support), money), "bold"),
-                          Cell(_money(round(power), money), "bold"),
-                          Cell(_money(s["total_cost"] + round(support) + round(power), money),
-                               "bold")])
+        totals = {k: math.fsum(c.get(k, 0.0) for c in opex.values()) for k in OPEX}
+        grid.rows.append(row("total", len(s["orders"]), units.total(), s["total_cost"], totals,
+                             "bold"))
     return grid
 
 

@@ -176,6 +176,9 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
             env.process(replication.mirror_from(twin, name))
     if buying:
         env.process(procurement.purchasing_desk(twin))
+        for name, support in inv.contracts():
+            if support.ends is not None and support.refresh_cost:
+                env.process(procurement.refresh(twin, name, support))
     for population in failures.populations(twin):
         env.process(failures.drive_failures(twin, population))
     for scenario in scenarios:
@@ -218,7 +221,7 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
         sites_start=dict(twin.sites_start), sites_end=sites_end,
         currency=twin.inventory.currency,
         opex=opex_per_year(twin.inventory, twin.orders, twin.sites_start, twin.start,
-                           twin.date(twin.days - 1)),
+                           twin.date(twin.days - 1), tape.capacity),
         unplaced={owner: [int(n + 0.5) for n in days]
                   for owner, days in sorted(twin.unplaced.items())},
         short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())},

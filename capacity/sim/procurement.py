@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import simpy
 
-from capacity.model import Cluster, ParityGroups, PoolTier, Procurement
+from capacity.model import Cluster, ParityGroups, PoolTier, Procurement, Support
 from capacity.sim.results import Order
 from capacity.sim.tiering import drained_peak
 from capacity.sim.twin import PROCUREMENT, Store, Twin, WorkloadState
@@ -511,6 +511,26 @@ def _site_room(twin: Twin, ledger: Ledger, site: str, unit_u: int, unit_w: float
     if unit_w and room_w != math.inf:
         fit = min(fit, int(max(0.0, room_w) // unit_w))
     return fit // step * step
+
+
+def refresh(twin: Twin, name: str, support: Support) -> Generator[simpy.Event, None, None]:
+    """End of support: the replacement is ordered its lead time ahead, to be in service on
+    the day support ends (or as soon as it can be, if that is already past); same capacity,
+    rack space and power."""
+    assert support.ends is not None
+    ends = (support.ends - twin.start).days
+    lead = round(support.refresh_lead_time * twin.lead_time_factor)
+    day = max(0, ends - lead)
+    if day >= twin.days:
+        return
+    yield twin.env.timeout(day + PROCUREMENT - twin.env.now)
+    order = Order(rule=f"refresh:{name}", resource=name, unit="refresh", units=1,
+                  ordered=twin.date(), installed=twin.date(day + lead), cost=support.refresh_cost,
+                  capacity=0, rack_units=0, power_w=0.0,
+                  why=f"support ends {support.ends.isoformat()}")
+    twin.orders.append(order)
+    twin.note("order", name, f"refresh of {name} ordered, in service {order.installed}:"
+              f" {order.why}", units=1, cost=order.cost, capacity_bytes=0)
 
 
 def _blocked(twin: Twin, ledger: Ledger, name: str, ref: str, reason: str) -> None:

@@ -332,3 +332,37 @@ def test_running_cost_is_support_on_what_is_bought_and_power_at_its_price(make) 
     opex = result.opex[2027]
     assert opex["support"] == pytest.approx(1000 * 0.18 * 190 / 365)
     assert opex["power"] == pytest.approx(1.16 * 24 * 365 * 0.2 + 0.08 * 24 * 190 * 0.2)
+
+
+def test_installed_support_licences_and_the_refresh_at_end_of_support(make) -> None:
+    """A 2027 run (365 days) of the base pool (140 TB, nothing arriving) on an array whose
+    support costs 36,500 a year and ends on 2027-07-01 (day 181), refreshed for 200,000
+    with 30 days' lead: ordered on day 151 (2027-06-01), in service on 2027-07-01.  A
+    licence of 2 a TB a year on the pool: 140 x 2 = 280; one of 10 a core on a 4-node
+    cluster of 32-core nodes: 4 x 32 x 10 = 1,280; both for all 365 days."""
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "10TB"}})
+    data["arrays"]["a"]["support"] = {"per_year": 36500, "ends": "2027-07-01",
+                                      "refresh_cost": 200000, "refresh_lead_time": "30d"}
+    data["clusters"] = {"c": {"site": "s", "node_model": "n", "nodes": 4,
+                              "drives": {"drive": "d10", "count": 4}}}
+    data["licences"] = {"pool": {"per": "tb", "price": 2, "applies_to": ["a/p"]},
+                        "cores": {"per": "core", "price": 10, "applies_to": ["c"]}}
+    result = simulate(make(data), years=1)
+    (refresh,) = result.orders
+    assert (refresh.rule, refresh.unit, refresh.cost) == ("refresh:a", "refresh", 200000)
+    assert (refresh.ordered, refresh.installed) == (dt.date(2027, 6, 1), dt.date(2027, 7, 1))
+    assert refresh.why == "support ends 2027-07-01"
+    assert result.opex[2027]["support"] == pytest.approx(36500)
+    assert result.opex[2027]["licences"] == pytest.approx(280 + 1280)
+    assert result.cost_per_year() == {2027: 200000}
+    # Buying nothing buys no refresh either.
+    assert simulate(make(data), years=1, procurement=False).orders == []
+
+
+def test_support_that_ends_with_no_refresh_is_a_warning(make) -> None:
+    from capacity.lint import inventory_warnings
+
+    data = base(workloads={"w": {"lands_on": "a/p", "stored": "10TB"}})
+    data["arrays"]["a"]["support"] = {"per_year": 1, "ends": "2028-01-01"}
+    said = dict(inventory_warnings(make(data)))
+    assert "runs on unsupported" in said[("arrays", "a", "support", "ends")]
