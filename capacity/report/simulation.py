@@ -520,7 +520,7 @@ def _compare_run(name: str, result: SimResult) -> dict[str, Any]:
     return {"name": name, **{k: s[k] for k in ("inventory", "scenarios", "seed", "start", "end",
                                                "days", "currency")},
             "orders": len(s["orders"]), "units": sum(units.values()),
-            "total_cost": s["total_cost"],
+            "verdict": s["verdict"], "total_cost": s["total_cost"],
             "total_cost_of_ownership": s["total_cost_of_ownership"],
             "cost_per_year": s["cost_per_year"], "resources": resources, "sites": sites}
 
@@ -580,6 +580,15 @@ def _compare_site_rows(runs: list[dict[str, Any]]) -> list[list[Cell]]:
     return rows
 
 
+def _plan_cell(v: dict[str, Any]) -> Cell:
+    """Whether the run's plan holds: a cheaper plan that fails is no saving."""
+    if v["holds"]:
+        return Cell("holds")
+    said = ([f"FAILS from {v['failed_from']}"] if v["failed_from"] else []) + (
+        [f"INFEASIBLE from {v['blocked_from']}"] if v["orders_blocked"] else [])
+    return Cell("; ".join(said), "crit")
+
+
 def compare_grid(c: dict[str, Any]) -> Grid:
     """The comparison as one table: a column per run, baseline first, the cost difference to
     it in brackets."""
@@ -588,6 +597,7 @@ def compare_grid(c: dict[str, Any]) -> Grid:
         return Grid("Scenarios compared", [], empty="nothing to compare")
     base, tco = runs[0]["total_cost"], runs[0]["total_cost_of_ownership"]
     return Grid("Scenarios compared", ["", *(r["name"] for r in runs)], rows=[
+        [Cell("plan", "bold"), *(_plan_cell(r["verdict"]) for r in runs)],
         *_compare_resource_rows(runs),
         [Cell("bought", "bold"), *(Cell(bought(r["units"], r["orders"]), "bold")
                                    for r in runs)],

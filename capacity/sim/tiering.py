@@ -99,11 +99,11 @@ def _work_out_drain(twin: Twin, policy_name: str) -> Drain:
 
 
 def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, float]:
-    """The governed data that will be on ``ref`` at the horizon and that its triggered move
-    rules do not take yet (its age then falls between the age at which it moves onto
-    ``ref``, 0 where it lands, and the age at which it moves off), on ``ref`` or on the
-    tiers that feed it now, plus what lands meanwhile; and how many bytes a day reach
-    ``ref`` (landing, or aging onto it)."""
+    """The data that will be on ``ref`` at the horizon and that its triggered move rules do
+    not take yet: governed data whose age then falls between the age at which it moves onto
+    ``ref`` (0 where it lands) and the age at which it moves off, on ``ref`` or on the tiers
+    that feed it now, plus what lands meanwhile; and everything on ``ref`` no rule moves.
+    Also how many bytes a day reach ``ref`` (landing, or aging onto it)."""
     held = arriving = 0.0
     arrives: set[str] = set()  # workloads counted in ``arriving``
     for name in twin.policies_draining.get(ref, ()):
@@ -129,7 +129,14 @@ def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, f
                 if (state.model.lands_on == ref or age_on > 0) and wl not in arrives:
                     arrives.add(wl)
                     arriving += per_day
-    return held, arriving
+    # What no triggered rule moves: other workloads' data (and what lands of it meanwhile),
+    # copies and staging.  It stays, and the runs must make room around it.
+    ruled = {wl for name in twin.policies_draining.get(ref, ()) for wl in governed(twin, name)}
+    store = twin.stores[ref]
+    others = sum(s.bytes_on(day) for s in twin.workloads.values()
+                 if s.model.lands_on == ref and s.name not in ruled)
+    held += store.used - sum(sum(c.sizes) for wl, c in store.cohorts.items() if wl in ruled)
+    return held + others * horizon, arriving + others
 
 
 def _feeding(plan: Sequence[Route], ref: str) -> set[str]:

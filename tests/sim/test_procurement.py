@@ -154,6 +154,19 @@ def test_the_desk_buys_for_a_tier_whose_runs_cannot_keep_up(make) -> None:
     assert all(u < 0.9 * c for u, c in zip(used, capacity, strict=True))
 
 
+def test_the_desk_counts_what_no_rule_moves_off_a_drained_tier(make) -> None:
+    """The drained tier of the test above, with a second workload on it that no policy
+    governs: 10 TB, 0.1 TB a day more.  The runs keep the governed data near 75%, but the
+    other grows under it and nothing takes it off, so the tier's floor rises 0.1 TB a day;
+    the desk must buy before the tier reaches 88%, not count on the watermarks alone."""
+    data = drained("88%")
+    data["workloads"]["other"] = {"lands_on": "a/p", "stored": "10TB", "per_year": "36.5TB"}
+    result = simulate(make(data), years=3)
+    used, capacity = result.resources["a/p"].used, result.resources["a/p"].capacity
+    assert result.orders
+    assert all(u < 0.88 * c for u, c in zip(used, capacity, strict=True))
+
+
 def test_runways_if_nothing_is_bought_come_from_a_second_run_buying_nothing(make) -> None:
     """The pool of test_first_order...: 60.1 + 0.2 (d + 1) TB on day d of 140 TB.  Bought
     for, it reaches no level; buying nothing, it reaches warning (70%, 98 TB) on day 189,
