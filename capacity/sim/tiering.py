@@ -74,8 +74,8 @@ def drained_peak(twin: Twin, ref: str, horizon: float, offered: float,
         drain = _drain(twin, names[0])
         for name in names[1:]:
             drain = drain.combined(_drain(twin, name))
-        made = twin.forecasts[ref, horizon] = (day, drain,
-                                               *_unmovable(twin, ref, horizon, day))
+        held, arriving, earlier = _unmovable(twin, ref, horizon, day)
+        made = twin.forecasts[ref, horizon] = (day, drain.sharing(earlier), held, arriving)
     _, drain, unmovable, arriving = made
     return peak_held(drain, offered, unmovable, arriving, twin.stores[ref].used, projected,
                      horizon)
@@ -98,22 +98,28 @@ def _work_out_drain(twin: Twin, policy_name: str) -> Drain:
     return Drain.of(policy, hours, bandwidth, unit)
 
 
-def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, float]:
+def _unmovable(twin: Twin, ref: str, horizon: float,
+               day: int) -> tuple[float, float, float]:
     """The data that will be on ``ref`` at the horizon and that its triggered move rules do
     not take yet: governed data whose age then falls between the age at which it moves onto
     ``ref`` (0 where it lands) and the age at which it moves off, on ``ref`` or on the tiers
     that feed it now, plus what lands meanwhile; and everything on ``ref`` no rule moves.
-    Also how many bytes a day reach ``ref`` (landing, or aging onto it)."""
-    held = arriving = 0.0
+    Also how many bytes a day reach ``ref`` (landing, or aging onto it), and how many of
+    them rules that come before its move-off rules in the policy bring (they spend each
+    run's caps first)."""
+    held = arriving = earlier = 0.0
     arrives: set[str] = set()  # workloads counted in ``arriving``
     for name in twin.policies_draining.get(ref, ()):
         plan = twin.routes[name]
+        rules = twin.inventory.policies[name].rules
         feeding = _feeding(plan, ref)
         for route in plan:
             if route.source != ref or route.target is None:
                 continue
             age_off = route.age
             age_on = max((r.age for r in plan if r.target == ref), default=0)
+            first = any(rules.index(r.rule) < rules.index(route.rule)
+                        for r in plan if r.target == ref)
             oldest, youngest = day + horizon - age_off, day + horizon - age_on
             for wl in governed(twin, name):
                 for where in places(twin, wl):
@@ -129,6 +135,8 @@ def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, f
                 if (state.model.lands_on == ref or age_on > 0) and wl not in arrives:
                     arrives.add(wl)
                     arriving += per_day
+                    if age_on > 0 and first and state.model.lands_on != ref:
+                        earlier += per_day
     # What no triggered rule moves: other workloads' data (and what lands of it meanwhile),
     # copies and staging.  It stays, and the runs must make room around it.
     ruled = {wl for name in twin.policies_draining.get(ref, ()) for wl in governed(twin, name)}
@@ -136,7 +144,7 @@ def _unmovable(twin: Twin, ref: str, horizon: float, day: int) -> tuple[float, f
     others = sum(s.bytes_on(day) for s in twin.workloads.values()
                  if s.model.lands_on == ref and s.name not in ruled)
     held += store.used - sum(sum(c.sizes) for wl, c in store.cohorts.items() if wl in ruled)
-    return held + others * horizon, arriving + others
+    return held + others * horizon, arriving + others, earlier
 
 
 def _feeding(plan: Sequence[Route], ref: str) -> set[str]:

@@ -202,8 +202,9 @@ def test_references_resolve(name: str) -> None:
                        for r in policy.rules)
     tiers = {f"{a}/{p}/{t.name}" for a, arr in inv.arrays.items()
              for p, pool in arr.pools.items() for t in pool.tiers}
-    expands = {"node": set(inv.clusters), "parity-group": tiers, "drive-box": set(inv.arrays),
-               "array": set(inv.arrays), "raw": set(inv.object_stores)}
+    expands = {"node": set(inv.clusters), "drive": set(inv.clusters), "parity-group": tiers,
+               "drive-box": set(inv.arrays), "array": set(inv.arrays),
+               "raw": set(inv.object_stores)}
     for rule in inv.procurement.values():
         assert rule.resource in expands[rule.unit], rule.resource
 
@@ -345,7 +346,8 @@ def test_every_expandable_resource_has_a_procurement_rule(medical: Inventory) ->
              for p, pool in arr.pools.items() for t in pool.tiers}
     assert {*medical.clusters, *medical.object_stores, *tiers} <= covered
     for rule in medical.procurement.values():
-        assert rule.lead_time in (56, 70, 84) and rule.unit_cost > 0
+        # 6 weeks for drives into empty bays, 8 to 12 for hardware
+        assert rule.lead_time in (42, 56, 70, 84) and rule.unit_cost > 0
 
 
 # --- the small clinic ---------------------------------------------------------------------

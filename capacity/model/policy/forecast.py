@@ -42,6 +42,14 @@ class Drain:
         found = [x for x in limits if x is not None]
         return cls(policy.trigger.high, every / DAY_SECONDS, min(found) if found else None)
 
+    def sharing(self, taken_per_day: float) -> Drain:
+        """The drain left when rules earlier in the policy take ``taken_per_day`` of each
+        run's budget first (a run spends its caps rule by rule, in order)."""
+        if self.per_run is None or not taken_per_day:
+            return self
+        return Drain(self.high, self.every_days,
+                     max(0.0, self.per_run - taken_per_day * self.every_days))
+
     def combined(self, other: Drain) -> Drain:
         """Two policies draining one tier: the first to act does so at the lower ``high``,
         the more often of the two, and their runs' takes add."""
