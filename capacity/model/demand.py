@@ -194,6 +194,9 @@ class Procurement(Model):
     support: Ratio = 0.0
     """Support and maintenance a year, as a share of the unit cost ('18%'), from the day a
     unit is in service."""
+    support_per_unit: float = Field(default=0, ge=0)
+    """Support and maintenance a year as a price per unit (a node's software subscription),
+    besides ``support``, from the day a unit is in service."""
 
     @model_validator(mode="after")
     def _raw_needs_capacity(self) -> Self:

@@ -4,10 +4,10 @@ Capital cost is each order's cost on its order date (a refresh at end of support
 order too).  Running cost is, per calendar year of the run, for the days of it the run
 covers:
 
-- support: each order's ``support`` (a yearly share of its cost) for the days it is in
-  service, and each installed array's, cluster's and object store's contract
-  (``support.per_year``), for every day (after a refresh, the new hardware's contract is
-  taken to cost the same);
+- support: each order's ``support`` (a yearly share of its cost) and ``support_per_unit``
+  (a yearly price per unit) for the days it is in service, and each installed array's,
+  cluster's and object store's contract (``support.per_year``), for every day (after a
+  refresh, the new hardware's contract is taken to cost the same);
 - licences: per TB of the capacity the resources they cover offer, day by day, and per
   physical core of the clusters they cover (their nodes, with those bought), a year;
 - power: what every site draws (at the start, plus installed orders) at the inventory's
@@ -46,8 +46,9 @@ def opex_per_year(inventory: Inventory, orders: Iterable[Order],
             if served <= 0:
                 continue
             rule = inventory.procurement.get(order.rule)
-            support = rule.support if rule is not None else 0.0
-            cost["support"] += order.cost * support * served / length
+            if rule is not None:
+                cost["support"] += (order.cost * rule.support
+                                    + order.units * rule.support_per_unit) * served / length
             cost["power"] += price * order.power_w * served
         cost["licences"] += _licences(inventory, orders, capacity, first, start, end) / length
     return years

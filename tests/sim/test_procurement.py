@@ -345,6 +345,10 @@ def test_running_cost_is_support_on_what_is_bought_and_power_at_its_price(make) 
     assert result.sites_start["s"].power_w == 1000 + 16 * 10
     opex = result.opex[2027]
     assert opex["support"] == pytest.approx(1000 * 0.18 * 190 / 365)
+    # Or a price a unit a year: 500 for the one group, 190 of 365 days.
+    data["procurement"]["pg"].update(support=0, support_per_unit=500)
+    assert simulate(make(data), years=1).opex[2027]["support"] == pytest.approx(
+        500 * 190 / 365)
     assert opex["power"] == pytest.approx(1.16 * 24 * 365 * 0.2 + 0.08 * 24 * 190 * 0.2)
 
 
