@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from capacity.report.html import render_compare, render_report
 from capacity.report.simulation import compare_summary, sorted_orders, summary
 from capacity.sim.results import SimResult
 
@@ -122,6 +121,8 @@ def _write_text(path: Path, text: str) -> Path:
 
 def write_outputs(result: SimResult, out_dir: Path) -> list[Path]:
     """Write a run's files into ``out_dir`` (created if needed) and return their paths."""
+    from capacity.report.html import render_report  # matplotlib: only to draw charts
+
     _check_lengths(result)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
@@ -136,6 +137,8 @@ def write_outputs(result: SimResult, out_dir: Path) -> list[Path]:
 
 def write_compare(results: dict[str, SimResult], out_dir: Path) -> list[Path]:
     """Write compare.json and compare.html into ``out_dir`` and return their paths."""
+    from capacity.report.html import render_compare
+
     for result in results.values():
         _check_lengths(result)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import TYPE_CHECKING
 
 from capacity.model import Host
-from capacity.transports import (
-    Capability,
-    CommandFailed,
-    NotFound,
-    SshTarget,
-    SshTransport,
-    Transport,
-    Unsupported,
-)
+from capacity.transports import Capability, CommandFailed, NotFound, Transport, Unsupported
+
+if TYPE_CHECKING:
+    from capacity.transports.ssh import SshTarget
 
 #: How the tier commands (all of which take the flag) say to trust an unknown host key.
 TRUST_ADVICE = "run again with --trust-new-host-keys to record it"
 
 
 def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
+    from capacity.transports.ssh import SshTarget  # paramiko: only when a host is reached
+
     def expand(path: str | None) -> str | None:
         return os.path.expanduser(path) if path else None
 
@@ -33,6 +31,8 @@ def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
 
 def connect(host: Host, *, trust_on_first_use: bool = False) -> Transport:
     """A transport to the host; connections are pooled, so this is cheap to call again."""
+    from capacity.transports.ssh import SshTransport
+
     return SshTransport(ssh_target(host, trust_on_first_use=trust_on_first_use))
 
 

@@ -10,7 +10,7 @@ backends.  Open one with :func:`open_transport`::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capacity.transports.base import (
     POSIX_CAPABILITIES,
@@ -33,7 +33,20 @@ from capacity.transports.base import (
     Unsupported,
 )
 from capacity.transports.local import LocalTransport
-from capacity.transports.ssh import SshTarget, SshTransport, close_all, parse_target
+
+if TYPE_CHECKING:
+    from capacity.transports.ssh import SshTarget, SshTransport, close_all, parse_target
+
+_SSH = ("SshTarget", "SshTransport", "close_all", "parse_target")
+
+
+def __getattr__(name: str) -> Any:
+    """The SSH backend (and paramiko) loads when first asked for, not with the package: most
+    commands never reach a host."""
+    if name in _SSH:
+        from capacity.transports import ssh
+        return getattr(ssh, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "POSIX_CAPABILITIES",
@@ -66,6 +79,8 @@ __all__ = [
 def open_transport(where: str | SshTarget | None = None, **ssh_options: Any) -> Transport:
     """A transport for ``where``: None or ``"local"`` for this machine, an
     :class:`SshTarget`, or an SSH address (see :func:`parse_target`)."""
+    from capacity.transports.ssh import SshTarget, SshTransport, parse_target
+
     if where is None or where == "local":
         if ssh_options:
             raise TypeError(f"SSH options given for the local transport: {sorted(ssh_options)}")

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Whole-command speed: what a person or a script waits for, interpreter start, imports,
+loading, simulating and printing included.
+
+Baseline, measured in the same run and in turns with each command: ``python -c pass`` on
+the same interpreter (what any Python command costs before it does anything).  The figure
+is each command's median wall time; the ratio is against the baseline.  Also says which
+heavy libraries each command imported (none of matplotlib, numpy and paramiko should load
+for a command that draws no chart and reaches no host).
+
+Run: python3 benchmarks/startup_speed.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "inventories" / "medical-center.yaml")
+COMMANDS = {
+    "capacity --help": ["--help"],
+    "capacity validate EXAMPLE": ["validate", EXAMPLE],
+    "capacity show EXAMPLE --format json": ["show", EXAMPLE, "--format", "json"],
+    "capacity simulate EXAMPLE --format json": ["simulate", EXAMPLE, "--format", "json"],
+    "capacity simulate EXAMPLE --years 10 --format json": ["simulate", EXAMPLE, "--years", "10",
+                                                           "--format", "json"],
+}
+HEAVY = ("matplotlib", "numpy", "paramiko")
+# Runs the CLI as `python -m capacity` would, then names the heavy modules it loaded.
+PROBE = ("import runpy, sys\n"
+         "sys.argv = ['capacity', *sys.argv[1:]]\n"
+         "try:\n"
+         "    runpy.run_module('capacity', run_name='__main__')\n"
+         "except SystemExit:\n"
+         "    pass\n"
+         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n")
+
+
+def wall(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                   cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    python = sys.executable
+    env_note = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {env_note}")
+    print(f"{'command':<52} {'median':>8} {'baseline':>9} {'ratio':>7}  heavy imports")
+    for label, cli in COMMANDS.items():
+        ours: list[float] = []
+        base: list[float] = []
+        for _ in range(args.repeat):  # in turns: both see the same load
+            ours.append(wall([python, "-m", "capacity", *cli]))
+            base.append(wall([python, "-c", "pass"]))
+        probe = subprocess.run([python, "-c", PROBE, *cli], capture_output=True, text=True,
+                               check=False, cwd=ROOT)
+        heavy = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ""
+        mine, theirs = statistics.median(ours), statistics.median(base)
+        print(f"{label:<52} {mine:>7.2f}s {theirs:>8.3f}s {mine / theirs:>6.1f}x  "
+              f"{heavy or '-'}")
+
+
+if __name__ == "__main__":
+    main()
