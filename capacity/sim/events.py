@@ -30,13 +30,16 @@ def change(twin: Twin, event: ScenarioEvent, day: int) -> Generator[simpy.Event,
             twin.note("workload-added", wl.lands_on, f"{name} starts {wl.start}")
         case SetGrowth(workload=name, growth=growth):
             twin.workloads[name].set_growth(twin.day, growth)
+            twin.reconfigured += 1  # what it asks moves: judgements of it are stale
             twin.note("growth-changed", name, f"growth now {growth:.1%} a year")
         case SetCompression(workload=name, compression=ratio, modality=modality):
             twin.workloads[name].set_compression(ratio, modality)
+            twin.reconfigured += 1
             twin.note("compression-changed", name, f"compression now {ratio}:1"
                       + (f" for {modality}" if modality else ""))
         case ScaleDemand(workload=name, factor=factor):
             twin.workloads[name].scale *= factor
+            twin.reconfigured += 1
             twin.note("demand-scaled", name, f"daily volume x {factor}")
         case AddNodes(cluster=name, count=count):
             cluster = twin.clusters[name]

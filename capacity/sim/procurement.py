@@ -43,8 +43,9 @@ LOOK_AGAIN_DAYS = 14
 """The longest a resource far from its threshold goes unreviewed."""
 
 
-ComputeInputs = tuple[Cluster, tuple[int, int, int], int, int]
-"""A cluster's configuration, the compute it gives, nodes on order, workloads known."""
+ComputeInputs = tuple[Cluster, tuple[int, int, int], int, int, int]
+"""A cluster's configuration, the compute it gives, nodes on order, workloads known, and
+``Twin.reconfigured`` (a scenario's change of growth or scale moves what is asked)."""
 Compute = tuple[float, float, float]
 """vCPU, RAM bytes and GPUs."""
 
@@ -68,6 +69,23 @@ class ComputeStarts:
         grows = any(s.model.compute is not None and s.model.compute.growth is not None
                     for s in states)
         return cls(len(twin.workloads), states, grows)
+
+    def rising(self) -> bool:
+        """What is asked only grows between starts and ends (no growth is negative)."""
+        for state in self.states:
+            compute = state.model.compute
+            assert compute is not None
+            rate = state.growth if compute.growth == "with-data" else compute.growth or 0.0
+            if rate < 0:
+                return False
+        return True
+
+    def changes_after(self, day: float) -> float:
+        """The first start or end (the day after it) after ``day``; inf if none."""
+        later = [d for s in self.states
+                 for d in (s.start_day, None if s.end_day is None else s.end_day + 1)
+                 if d is not None and d > day]
+        return min(later, default=math.inf)
 
     def by(self, day: float) -> tuple[Compute, float]:
         """Compute asked on ``day`` by the workloads started by then, and the next day it
@@ -269,27 +287,47 @@ def nodes_for_compute(twin: Twin, ledger: Ledger, name: str, cluster: str, thres
     enough = ledger.enough.get(name)
     if enough is not None and day < enough[1] and enough[0] == inputs:
         return 0
-    config, have, pending, _workloads = inputs
+    config, have, pending, *_ = inputs
     demand, next_start = _demand_by(twin, ledger, cluster, day + horizon)
     node = twin.inventory.catalog.nodes[config.node_model]
     cores = (config.cores or node.cores) - config.controller_vm.cores
     ram = (config.ram or node.ram) - config.controller_vm.ram
     per_node = (cores * config.overcommit.cpu, ram * config.overcommit.ram,
                 float(config.gpus if config.gpus is not None else node.gpus))
+    supplies = [has + pending * each for has, each in zip(have, per_node, strict=True)]
     needed = 0
-    for want, has, each in zip(demand, have, per_node, strict=True):
-        supply = has + pending * each
+    for want, supply, each in zip(demand, supplies, per_node, strict=True):
         if want > threshold * supply and each > 0:
             needed = max(needed, math.ceil((want / threshold - supply) / each))
     if not needed:
-        ledger.enough[name] = (inputs, next_start - horizon)
+        until = next_start - horizon
+        starts = ledger.compute_starts[cluster]
+        if starts.grows and starts.rising():
+            until = _fits_until(starts, day, horizon, threshold, supplies, per_node)
+        ledger.enough[name] = (inputs, until)
     return needed
+
+
+def _fits_until(starts: ComputeStarts, day: int, horizon: float, threshold: float,
+                supplies: list[float], per_node: Compute) -> float:
+    """The first day from which growing compute may no longer fit: until the next start or
+    end it only rises, so if it fits ``k`` days on it fits every day before; ``k`` doubles
+    while it fits (the answer is at least half the true one: looked at again sooner)."""
+    last = starts.changes_after(day + horizon) - horizon  # a start or end: look then
+    fits, k = 0, 1
+    while day + k < last:
+        demand, _ = starts.by(day + k + horizon)
+        if any(want > threshold * supply and each > 0
+               for want, supply, each in zip(demand, supplies, per_node, strict=True)):
+            break
+        fits, k = k, 2 * k
+    return min(day + fits + 1, last)
 
 
 def _compute_inputs(twin: Twin, ledger: Ledger, cluster: str) -> ComputeInputs:
     """What a cluster's compute check depends on, besides the day."""
     return (twin.clusters[cluster], twin.compute[cluster], ledger.pending_nodes.get(cluster, 0),
-            len(twin.workloads))
+            len(twin.workloads), twin.reconfigured)
 
 
 def _demand_by(twin: Twin, ledger: Ledger, cluster: str,

@@ -414,3 +414,23 @@ def test_a_run_s_caps_spent_by_an_earlier_rule_are_not_counted_twice(make) -> No
     used, capacity = result.resources["a/q"].used, result.resources["a/q"].capacity
     assert result.orders
     assert all(u < 0.88 * c for u, c in zip(used, capacity, strict=True))
+
+
+def test_a_scaled_demand_is_bought_for_the_day_it_is_scaled(make) -> None:
+    """Compute growing 1% a year with its data, 40 vCPU on a 4-node cluster of 32-core
+    nodes (N+1: 96 vCPU, 80% of it 76.8): nothing to buy, and the desk may count on that
+    for a while.  Scaled x3 on day 100 (120 vCPU), it orders that day: the scaling is news
+    however long the check last held."""
+    data = base(clusters={"c": {"site": "s", "node_model": "n", "nodes": 4,
+                                "drives": {"drive": "d10", "count": 1},
+                                "storage_policy": "mirror-ftt1"}},
+                workloads={"w": {"lands_on": "c", "per_year": "1TB", "growth": "1%/y",
+                                 "compute": {"cluster": "c", "vcpu": 40,
+                                             "growth": "with-data"}}},
+                procurement={"node": {"resource": "c", "unit": "node", "lead_time": "8w",
+                                      "unit_cost": 1}})
+    del data["arrays"]
+    scenario = Scenario.model_validate({"name": "x3", "events": [
+        {"on": "2027-04-11", "action": "scale_demand", "workload": "w", "factor": 3}]})
+    result = simulate(make(data), [scenario], years=1)
+    assert result.orders and (result.orders[0].ordered - result.start).days == 100
