@@ -2,10 +2,11 @@
 """Simulator speed: the bundled example for 10 years at daily resolution, and how the cost
 grows with the number of resources (1x, 4x, 16x a synthetic estate).
 
-Baseline, measured in the same run, in turns with the example: a bare SimPy loop with the
-same number of processes ticking daily for the same days (each its own timeout, SimPy's
-idiom), doing no work.  The ratio says how much of the time is our model and how much is
-SimPy's own event machinery.
+Baselines, measured in the same run: a bare SimPy loop with the same number of processes
+ticking daily for the same days (each its own timeout, SimPy's idiom), doing no work, in
+turns with the example; and the same actors ticking the way the tool's do (those at one
+moment of the day share one timeout, ``capacity.sim.twin.Clock``), also doing no work.  The
+ratios say how much of the time is our model and how much SimPy's event machinery.
 
 Run: python3 benchmarks/sim_speed.py [--repeat N]
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from capacity.load import load_inventory  # noqa: E402
 from capacity.model import Inventory  # noqa: E402
 from capacity.sim import simulate  # noqa: E402
+from capacity.sim.twin import INGEST, PROCUREMENT, RECORD, REPLICATION, TIERING, Clock  # noqa: E402
 
 YEARS = 10
 DAYS = 365 * YEARS
@@ -47,20 +49,18 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def timed_against(fn: Callable[[], object], baseline: Callable[[], object],
-                  repeat: int) -> tuple[list[float], list[float]]:
+def timed_in_turns(calls: list[Callable[[], object]], repeat: int) -> list[list[float]]:
     """Wall times of ``repeat`` calls of each, in seconds, taken in turns after one call of
-    each to warm up: on a shared machine both then see the same load."""
-    fn()
-    baseline()
-    ours: list[float] = []
-    base: list[float] = []
+    each to warm up: on a shared machine they all then see the same load."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        for call, times in ((fn, ours), (baseline, base)):
+        for call, taken in zip(calls, times, strict=True):
             start = time.perf_counter()
             call()
-            times.append(time.perf_counter() - start)
-    return ours, base
+            taken.append(time.perf_counter() - start)
+    return times
 
 
 def bare_simpy(processes: int, days: int) -> None:
@@ -72,6 +72,24 @@ def bare_simpy(processes: int, days: int) -> None:
 
     for _ in range(processes):
         env.process(tick())
+    env.run(until=days)
+
+
+def shared_simpy(groups: list[tuple[float, int]], days: int) -> None:
+    """The same processes ticking the way the tool's do, doing no work: those that act at
+    one moment of the day share one timeout a day (the tool's own ``Clock``)."""
+    env = simpy.Environment()
+    clocks: dict[float, Clock] = {}
+
+    def actor(moment: float):
+        yield env.timeout(moment)
+        clock = clocks.get(moment) or clocks.setdefault(moment, Clock(env))
+        while True:
+            yield clock.tick()
+
+    for moment, count in groups:
+        for _ in range(count):
+            env.process(actor(moment))
     env.run(until=days)
 
 
@@ -146,12 +164,20 @@ def main() -> None:
     example = load_inventory(ROOT / "inventories" / "medical-center.yaml")
     processes = (len(example.workloads) + len(example.policies) + len(example.replications)
                  + 2)  # workloads, tiering, replication, desk, recorder
-    runs, floors = timed_against(lambda: simulate(example, years=YEARS),
-                                 lambda: bare_simpy(processes, DAYS), args.repeat)
+    copies = sum(1 for r in example.replications.values() if r.kind == "backup" or r.lag)
+    groups = [(INGEST, len(example.workloads)), (TIERING, len(example.policies)),
+              (REPLICATION, copies), (PROCUREMENT, 1), (RECORD, 1)]
+    runs, floors, shared = timed_in_turns([lambda: simulate(example, years=YEARS),
+                                           lambda: bare_simpy(processes, DAYS),
+                                           lambda: shared_simpy(groups, DAYS)], args.repeat)
     ours, floor = statistics.median(runs), statistics.median(floors)
+    tick = statistics.median(shared)
     print(f"example, {YEARS} years daily: {ours * 1000:.0f} ms median of {args.repeat}"
           f" (best {min(runs) * 1000:.0f} ms; target 200 ms); bare SimPy with {processes}"
           f" processes: {floor * 1000:.0f} ms; ratio {ours / floor:.1f}x")
+    print(f"  against the same actors sharing a timeout per moment of the day, as the tool's"
+          f" do ({sum(n for _, n in groups)} processes): {tick * 1000:.0f} ms;"
+          f" ratio {ours / tick:.1f}x")
 
     catalog = example.model_dump(mode="json", by_alias=True)["catalog"]
     scales = {scale: estate(2 * scale, copy.deepcopy(catalog)) for scale in (1, 4, 16)}
