@@ -822,9 +822,11 @@ class SshTransport(PosixTransport):
 
     def write(self, path: str, data: bytes, *, overwrite: bool = True) -> None:
         raw = encode_path(check_path(path))
-        raw_tmp = encode_path(temp_sibling(path))
 
         def op(sftp: paramiko.SFTPClient) -> None:
+            # A fresh name each attempt: one cut off by a dropped connection may have left
+            # its temporary file behind, and an exclusive create of that name would fail.
+            raw_tmp = encode_path(temp_sibling(path))
             renaming = False
             try:
                 with sftp.open(raw_tmp, "wbx") as f:

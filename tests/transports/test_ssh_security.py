@@ -198,6 +198,34 @@ def test_reconnects_after_the_server_drops_the_connection(sshd: SshServer, tmp_p
         assert ssh.read(f) == b"content"
 
 
+def test_a_write_cut_off_by_a_drop_is_redone_under_a_fresh_temporary_name(
+        sshd: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link drops after the temporary file is written, before its rename: the first
+    attempt cannot even remove it, and the retry must not trip over it (an exclusive create
+    of the same name fails with a bare SFTP 'Failure')."""
+    target = tmp_path / "f"
+    rename = paramiko.SFTPClient.posix_rename
+    dropped: list[bytes] = []
+
+    def drop_first(sftp: paramiko.SFTPClient, old: bytes, new: bytes) -> None:
+        if not dropped:
+            dropped.append(old)
+            sshd.drop_connections()
+            wait_until(lambda: not link.is_active())
+            raise EOFError("the server went away")
+        rename(sftp, old, new)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", drop_first)
+    with SshTransport(sshd.target(keepalive=7)) as ssh:
+        ssh.exists(str(tmp_path))  # the SFTP session is open
+        link = ssh.paramiko_transport
+        ssh.write(str(target), b"content")
+    assert target.read_bytes() == b"content" and dropped
+    # What the cut-off attempt left is its own temporary file, whole, not the target.
+    (left,) = [p for p in tmp_path.iterdir() if p != target]
+    assert left.name.encode() == os.path.basename(dropped[0]) and left.read_bytes() == b"content"
+
+
 def test_a_drop_during_a_command_is_connection_lost_not_a_hang(sshd: SshServer) -> None:
     with SshTransport(sshd.target(keepalive=13)) as ssh:
         it = ssh.stream(["sh", "-c", "printf started; exec sleep 60"], timeout=30)
