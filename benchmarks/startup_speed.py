@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.cli.test_imports import PROBE  # noqa: E402  (the probe the test guards with)
+
 EXAMPLE = str(ROOT / "inventories" / "medical-center.yaml")
 COMMANDS = {
     "capacity --help": ["--help"],
@@ -32,17 +36,6 @@ COMMANDS = {
     "capacity simulate EXAMPLE --years 10 --format json": ["simulate", EXAMPLE, "--years", "10",
                                                            "--format", "json"],
 }
-HEAVY = ("matplotlib", "numpy", "paramiko")
-# Runs the CLI as `python -m capacity` would, then names the heavy modules it loaded.
-PROBE = ("import runpy, sys\n"
-         "sys.argv = ['capacity', *sys.argv[1:]]\n"
-         "try:\n"
-         "    runpy.run_module('capacity', run_name='__main__')\n"
-         "except SystemExit:\n"
-         "    pass\n"
-         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n")
-
-
 def wall(argv: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
@@ -66,7 +59,8 @@ def main() -> None:
             base.append(wall([python, "-c", "pass"]))
         probe = subprocess.run([python, "-c", PROBE, *cli], capture_output=True, text=True,
                                check=False, cwd=ROOT)
-        heavy = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ""
+        said = [x for x in probe.stderr.splitlines() if x.startswith("loaded:")]
+        heavy = " ".join(said[-1].split()[1:]) if said else "?"
         mine, theirs = statistics.median(ours), statistics.median(base)
         print(f"{label:<52} {mine:>7.2f}s {theirs:>8.3f}s {mine / theirs:>6.1f}x  "
               f"{heavy or '-'}")

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from capacity.units import format_size
+
 Tone = Literal["", "warn", "crit", "dim", "bold"]
 
 
@@ -30,6 +32,16 @@ class Grid:
     """How many leading columns are text (left-aligned); the rest are numbers."""
     empty: str = ""
     """What to say instead of the table when it has no rows."""
+
+
+def size_text(n: int) -> str:
+    """Storage in a table: decimal units, as vendors quote it."""
+    return format_size(n, precision=1)
+
+
+def ram_text(n: int) -> str:
+    """RAM is bought and quoted in binary units (GiB, TiB)."""
+    return format_size(n, binary=True, precision=1)
 
 
 RICH_STYLE: dict[str, str] = {"": "", "warn": "yellow", "crit": "bold red", "dim": "dim",

@@ -18,8 +18,9 @@ from rich.text import Text
 
 from capacity.report import UNITS_LINE, site_loss
 from capacity.report.grid import RICH_STYLE, Cell, Grid, Tone, print_grids
+from capacity.report.grid import ram_text as _ram
+from capacity.report.grid import size_text as _size
 from capacity.sim.results import LEVELS, Order, Runway, SimResult, SiteUse
-from capacity.units import format_size
 
 BASELINE = "baseline"
 SOON_DAYS = 365
@@ -243,15 +244,6 @@ def summary(result: SimResult) -> dict[str, Any]:
 
 
 # -- tables, described once ------------------------------------------------------------------
-
-def _size(n: int) -> str:
-    return format_size(n, precision=1)
-
-
-def _ram(n: int) -> str:
-    """RAM is bought and quoted in binary units (GiB, TiB)."""
-    return format_size(n, binary=True, precision=1)
-
 
 def _amount(x: float) -> str:
     """Whole amounts as such; cents only when there are some, so sums add up on the page."""

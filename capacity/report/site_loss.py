@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from capacity.report.grid import Cell, Grid
+from capacity.report.grid import ram_text as _ram
+from capacity.report.grid import size_text as _size
 from capacity.sim.results import Need, SiteLoss
-from capacity.units import format_size
 
 
 def as_data(loss: SiteLoss) -> dict[str, Any]:
@@ -36,14 +37,6 @@ def _cluster(n: Need) -> dict[str, Any]:
             "ram_asked_bytes": ram, "ram_bytes": has_ram, "gpus_asked": gpus,
             "gpus": has_gpus, "vcpu_short": short[0], "ram_short_bytes": short[1],
             "gpus_short": short[2], "more_nodes": n.more_nodes}
-
-
-def _size(n: int) -> str:
-    return format_size(n, precision=1)
-
-
-def _ram(n: int) -> str:
-    return format_size(n, binary=True, precision=1)
 
 
 def headline(loss: dict[str, Any]) -> Cell:

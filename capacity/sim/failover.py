@@ -107,7 +107,7 @@ def _cluster_needs(twin: Twin, lost: list[Failover], day: int) -> list[tuple[Nee
         taking: Taking = {}
         for state in twin.workloads.values():
             wants = state.compute_on(day)
-            if wants is None or moved.get(state.name, _cluster_of(state)) != name:
+            if wants is None or moved.get(state.name, state.cluster_now()) != name:
                 continue
             asked = [a + w for a, w in zip(asked, wants, strict=True)]
             if state.name in moved:
@@ -138,10 +138,6 @@ def _more_nodes(twin: Twin, name: str, asked: tuple[int, ...]) -> int | None:
                                       strict=True)):
             return more
     return None
-
-
-def _cluster_of(state: WorkloadState) -> str | None:
-    return state.compute_at or (state.model.compute.cluster if state.model.compute else None)
 
 
 def fail_over(twin: Twin, lost: Iterable[Failover]) -> list[WorkloadState]:

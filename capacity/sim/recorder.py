@@ -232,8 +232,9 @@ def _compute_demand(twin: Twin) -> dict[str, list[int]]:
     for state in twin.workloads.values():
         asked = state.compute_on(twin.day)
         if asked is not None:
-            assert state.model.compute is not None
-            d = demand[state.compute_at or state.model.compute.cluster]
+            cluster = state.cluster_now()
+            assert cluster is not None
+            d = demand[cluster]
             d[0] += asked[0]
             d[1] += asked[1]
             d[2] += asked[2]

@@ -324,6 +324,11 @@ class WorkloadState:
         return (math.ceil(compute.vcpu * factor - 1e-9), round(compute.ram * factor),
                 math.ceil(compute.gpus * factor - 1e-9))
 
+    def cluster_now(self) -> str | None:
+        """The cluster its compute runs on now: its own, or where a site loss moved it."""
+        compute = self.model.compute
+        return self.compute_at or (compute.cluster if compute is not None else None)
+
     def set_growth(self, day: float, growth: float) -> None:
         self.anchor_factor = self.growth_factor(day)
         self.anchor_day = day
