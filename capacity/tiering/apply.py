@@ -101,7 +101,7 @@ def work_path(target_root: str, unit_id: str) -> str:
     return f"{target_root}/{WORK_DIR}/{unit_id}"
 
 
-def _aside(row: UnitRow) -> str:
+def aside_path(row: UnitRow) -> str:
     """Where a source waits while exactly its verified files are deleted: beside it (same
     file system, so the rename is atomic), under a name the scanner skips."""
     return f"{posixpath.dirname(row.source)}/.capacity-deleting-{row.id}"
@@ -127,32 +127,78 @@ class Engine:
     # --- the public steps -------------------------------------------------------------
 
     def run_plan(self, plan: Plan, plan_name: str) -> HostReport:
+        from capacity.tiering import batch
+
         report = HostReport(self.host_name)
         started = time.monotonic()
-        self.check_capabilities((u.action, u.policy) for u in units_of(plan, self.host_name))
+        units = list(units_of(plan, self.host_name))
+        self.check_capabilities((u.action, u.policy) for u in units)
         tries = failures = 0
-        for unit in plan.units:
-            if unit.host != self.host_name:
-                continue
-            row = self._enter(plan, plan_name, unit)
-            if row.state == J.DONE:
-                continue  # applied before: applying a plan twice changes nothing
-            policy = self.inventory.policies.get(unit.policy)
+        for group in self._groups(units):
+            policy = self.inventory.policies.get(group[0].policy)
             closed = self._window_closed(policy)
             if closed:
                 report.stopped = closed
                 break
-            tries += 1
-            errors = self.errors
-            final = self.advance(row)
-            failures += final == J.FAILED or self.errors > errors
-            _count(report, final, row.bytes)
-            tripped = policy.error_brake.tripped(failures, tries) if policy else None
-            if tripped:
-                report.stopped = tripped
+            rows = self._enter(plan, plan_name, group)
+            fresh = [r for r in rows if r.state == J.PENDING]
+            alone = [r for r in rows if r.state not in (J.PENDING, J.DONE)]
+            # (A unit done before is left: applying a plan twice changes nothing.)
+            if fresh and batch.batchable(self, group[0]):
+                moved = batch.BatchMove(self, fresh)
+                alone += moved.run()
+                for row in fresh:
+                    final = moved.ended.get(row.id, J.DONE)
+                    if row.id not in moved.handed_on:
+                        tries += 1
+                        failures += final == J.FAILED
+                        _count(report, final, row.bytes)
+            else:
+                alone += fresh
+            for at, row in enumerate(alone):
+                tries += 1
+                errors = self.errors
+                final = self.advance(row)
+                failures += final == J.FAILED or self.errors > errors
+                _count(report, final, row.bytes)
+                tripped = policy.error_brake.tripped(failures, tries) if policy else None
+                if tripped:
+                    report.stopped = tripped
+                    self._put_back(alone[at + 1:])
+                    break
+            if report.stopped:
                 break
         report.seconds = time.monotonic() - started
         return report
+
+    def _put_back(self, rows: list[UnitRow]) -> None:
+        """Units of a batch the run stops short of: those that changed nothing on the host
+        yet leave the journal, as if never reached (resume does not take them up; the next
+        apply does); the others are left to resume."""
+        early = [r for r in rows if r.state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING)]
+        for row in early:
+            self._roll_back_work(row)
+        self.journal.forget([r.id for r in early])
+
+    def _groups(self, units: list[PlannedUnit]) -> Iterator[list[PlannedUnit]]:
+        """The host's units in plan order: runs of small moves of one policy between the
+        same tiers as batches (see tiering.batch), any other unit alone."""
+        from capacity.tiering import batch
+
+        group: list[PlannedUnit] = []
+        for unit in units:
+            if group and (not batch.batchable(self, unit) or len(group) >= batch.UNITS
+                          or (unit.policy, unit.source, unit.target) != (
+                              group[0].policy, group[0].source, group[0].target)
+                          or sum(u.bytes for u in group) + unit.bytes > batch.BYTES):
+                yield group
+                group = []
+            if not batch.batchable(self, unit):
+                yield [unit]
+                continue
+            group.append(unit)
+        if group:
+            yield group
 
     def recover(self) -> HostReport:
         """Finish every unfinished unit of this host that the journal knows."""
@@ -200,10 +246,7 @@ class Engine:
                 self._move(row)
             final = J.DONE
         except UnitProblem as problem:
-            final = problem.final
-            self._roll_back_work(row)
-            self.journal.set(row.id, final, error=str(problem))
-            self._audit(row, final, error=str(problem))
+            final = self.end(row, problem)
         except HOST_TROUBLE as exc:
             # The host or the connection failed mid-step: the journal still says where the
             # unit stood; resume picks it up from there.
@@ -214,6 +257,13 @@ class Engine:
             # goes on (and the error brake counts it).
             final = self._end_on_error(row, exc)
         return final
+
+    def end(self, row: UnitRow, problem: UnitProblem) -> str:
+        """End a unit short of done: its work rolled back, the reason journaled and audited."""
+        self._roll_back_work(row)
+        self.journal.set(row.id, problem.final, error=str(problem))
+        self._audit(row, problem.final, error=str(problem))
+        return problem.final
 
     def _end_on_error(self, row: UnitRow, exc: Exception) -> str:
         message = f"{type(exc).__name__}: {exc}"
@@ -265,13 +315,13 @@ class Engine:
         if not self.t.exists(row.source):
             if row.target and self.t.exists(row.target):
                 found = self._listing(row.target, row.target)
-                if _same_files(found, planned):
+                if same_files(found, planned):
                     raise UnitProblem(J.DONE, "already in place at the target")
             raise UnitProblem(J.SKIPPED, "the source is gone")
         self._inside_root(row.source, row.detail["source_root"])
         self._holds_no_tier_root(row)
         found = self._listing(row.source, row.detail["source_root"])
-        if not _same_files(found, planned):
+        if not same_files(found, planned):
             raise UnitProblem(J.SKIPPED, "the source changed since it was planned: "
                               + _difference(found, planned))
         return found
@@ -302,7 +352,7 @@ class Engine:
             # A copy that tripped over a file being written (vanished, grew) is a busy
             # study, skipped whole like one that changed under a finished copy.
             planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
-            if not _same_files(self._listing(row.source, row.detail["source_root"]), planned):
+            if not same_files(self._listing(row.source, row.detail["source_root"]), planned):
                 raise UnitProblem(J.SKIPPED, "the source changed while it was copied"
                                   f" ({exc})") from None
             raise UnitProblem(J.FAILED, str(exc)) from None
@@ -313,7 +363,7 @@ class Engine:
                 source: dict[str, str], copy: dict[str, str]) -> dict[str, Any]:
         # A study that gained or changed a file during the copy (a late image) is not a
         # failed copy: it is skipped whole, and the next run plans it as it is now.
-        if set(source) != set(listing) or not _same_files(
+        if set(source) != set(listing) or not same_files(
                 self._listing(row.source, row.detail["source_root"]), listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was copied")
         if source != copy:
@@ -382,7 +432,7 @@ class Engine:
             return  # deleted already (a crash after the delete began)
         found = self._listing(row.source, row.detail["source_root"])
         verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
-        if not _same_files(found, verified):
+        if not same_files(found, verified):
             raise UnitProblem(J.KEPT_BOTH, "the source changed after it was copied: both are"
                               " kept; " + _difference(found, verified))
 
@@ -402,7 +452,7 @@ class Engine:
         listed files that match the verified set are unlinked; folders go bottom-up, each
         only once empty.  Anything else (a late image, a changed file) is put back and the
         unit ends kept-both, naming it.  Safe to run again from any point after a crash."""
-        aside = _aside(row)
+        aside = aside_path(row)
         if not self.t.exists(aside):
             st = self.t.stat(row.source)
             if st is not None and not st.is_symlink:
@@ -425,9 +475,7 @@ class Engine:
     def _clear_aside(self, row: UnitRow, aside: str, verified: dict[str, tuple[int, float]],
                      stub: str | None) -> None:
         found = self._entries(aside)
-        doomed = [p for p, st in found.items()
-                  if st.is_file and p in verified and verified[p][0] == st.size
-                  and abs(verified[p][1] - st.mtime) <= MTIME_TOLERANCE]
+        doomed = doomed_files(found.items(), verified)
         self.t.delete_files([join_below(aside, p) for p in doomed])
         # Each folder goes by rmdir, which fails on one that is not empty: a late file stays.
         self.t.remove_empty_dirs(aside)
@@ -488,23 +536,28 @@ class Engine:
 
     # --- helpers --------------------------------------------------------------------
 
-    def _enter(self, plan: Plan, plan_name: str, unit: PlannedUnit) -> UnitRow:
-        source_root = plan.root(unit.host, unit.source)
-        target_root = plan.root(unit.host, unit.target) if unit.target else None
-        files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
-        # A unit is a directory when its files lie below it, a file when it is one.
-        is_dir = any(f.path != unit.unit for f in unit.files)
-        detail = {"files": _relative(files, unit.unit), "source_root": source_root,
-                  "target_root": target_root, "is_dir": is_dir, "inventory": plan.inventory,
-                  "source_tier": unit.source, "target_tier": unit.target}
-        row = self.journal.add(
-            unit.id, plan_name, unit.host, unit.policy, unit.rule, unit.action,
-            f"{source_root}/{unit.unit}",
-            f"{target_root}/{unit.unit}" if target_root else None, unit.unit, unit.bytes,
-            detail)
-        if row.state in J.FINAL and row.state != J.DONE:
-            row = self.journal.restart(unit.id, detail)
-        return row
+    def _enter(self, plan: Plan, plan_name: str, units: list[PlannedUnit]) -> list[UnitRow]:
+        """Journal the units as pending (one transaction), unless known; a unit that ended
+        short of done before tries again."""
+        entries = []
+        for unit in units:
+            source_root = plan.root(unit.host, unit.source)
+            target_root = plan.root(unit.host, unit.target) if unit.target else None
+            files = [{"path": f.path, "size": f.size, "mtime": f.mtime} for f in unit.files]
+            # A unit is a directory when its files lie below it, a file when it is one.
+            is_dir = any(f.path != unit.unit for f in unit.files)
+            detail = {"files": _relative(files, unit.unit), "source_root": source_root,
+                      "target_root": target_root, "is_dir": is_dir,
+                      "inventory": plan.inventory, "source_tier": unit.source,
+                      "target_tier": unit.target}
+            entries.append((unit.id, plan_name, unit.host, unit.policy, unit.rule,
+                            unit.action, f"{source_root}/{unit.unit}",
+                            f"{target_root}/{unit.unit}" if target_root else None, unit.unit,
+                            unit.bytes, detail))
+        rows = self.journal.add_many(entries)
+        return [self.journal.restart(row.id, entry[-1])
+                if row.state in J.FINAL and row.state != J.DONE else row
+                for row, entry in zip(rows, entries, strict=True)]
 
     def _set(self, row: UnitRow, state: str, **detail: Any) -> None:
         self.journal.set(row.id, state, **detail)
@@ -537,15 +590,7 @@ class Engine:
         """Regular files under ``path`` (or ``path`` itself): relative path -> (size, mtime).
         Anything that is not a regular file or a directory stops the unit: moving it could
         follow a link out of the tier."""
-        found: dict[str, tuple[int, float]] = {}
-        for name, st in self._entries(path).items():
-            if st.is_dir:
-                continue
-            if not st.is_file:
-                raise UnitProblem(J.SKIPPED, f"{name or path}: not a regular file (a link or"
-                                  " device); the unit is left alone")
-            found[name] = (st.size, st.mtime)
-        return found
+        return files_of(self._entries(path).items(), path)
 
     def _hashes(self, path: str) -> dict[str, str]:
         """sha256 of every regular file under ``path``, computed on the host."""
@@ -553,26 +598,39 @@ class Engine:
 
     def _inside_root(self, path: str, root: str, *, may_be_missing: bool = False) -> None:
         """Refuse a path that leaves its tier root through a symbolic link."""
+        problem = self.outside_root(path, resolve(self.t, path, must_exist=not may_be_missing),
+                                    root)
+        if problem:
+            raise UnitProblem(J.SKIPPED, problem)
+
+    def outside_root(self, path: str, real: str, root: str) -> str | None:
+        """Why ``path``, resolved to ``real`` on the host, is not inside its tier ``root``
+        (None if it is)."""
         real_root = self._real_roots.get(root)
         if real_root is None:
-            real_root = resolve(self.t, root)
-            self._real_roots[root] = real_root
-        real = resolve(self.t, path, must_exist=not may_be_missing)
+            real_root = self._real_roots[root] = resolve(self.t, root)
         if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
-            raise UnitProblem(J.SKIPPED, f"{path} resolves to {real}, outside its tier root"
-                              f" {root}: symbolic links are never followed out of a tier")
+            return (f"{path} resolves to {real}, outside its tier root {root}: symbolic"
+                    " links are never followed out of a tier")
+        return None
 
     def _holds_no_tier_root(self, row: UnitRow) -> None:
-        """Refuse a unit that is, or contains, another tier's root once links are resolved:
-        moving or expiring it would take that whole tier with it."""
+        problem = self.holds_tier_root(row, resolve(self.t, row.source))
+        if problem:
+            raise UnitProblem(J.SKIPPED, problem)
+
+    def holds_tier_root(self, row: UnitRow, real: str) -> str | None:
+        """Why a unit, its source resolved to ``real``, may not go: it is, or contains,
+        another tier's root once links are resolved (moving or expiring it would take that
+        whole tier with it)."""
         if self._tier_roots is None:
             self._tier_roots = real_roots(self.t, self.host)
-        real = resolve(self.t, row.source)
         own = row.detail.get("source_tier")
         for tier, root in self._tier_roots.items():
             if tier != own and path_contains(real, root):
-                raise UnitProblem(J.SKIPPED, f"{row.source} holds the root of tier {tier!r}"
-                                  f" ({root}): a unit never takes another tier with it")
+                return (f"{row.source} holds the root of tier {tier!r} ({root}): a unit never"
+                        " takes another tier with it")
+        return None
 
     def _pacing(self, policy: Policy | None) -> tuple[OpenHours, float | None]:
         return effective(self.host.pacing, *([policy.pacing] if policy else []))
@@ -616,7 +674,31 @@ def _tier_paths(row: UnitRow) -> list[str]:
     return [f"{row.unit}/{f['path']}" if f["path"] else row.unit for f in row.detail["files"]]
 
 
-def _same_files(found: dict[str, tuple[int, float]],
+def files_of(entries: Iterable[tuple[str, FileStat]],
+             path: str) -> dict[str, tuple[int, float]]:
+    """The regular files among a walk's entries: relative path -> (size, mtime).  Anything
+    that is not a regular file or a directory stops the unit (UnitProblem)."""
+    found: dict[str, tuple[int, float]] = {}
+    for name, st in entries:
+        if st.is_dir:
+            continue
+        if not st.is_file:
+            raise UnitProblem(J.SKIPPED, f"{name or path}: not a regular file (a link or"
+                              " device); the unit is left alone")
+        found[name] = (st.size, st.mtime)
+    return found
+
+
+def doomed_files(entries: Iterable[tuple[str, FileStat]],
+                 verified: dict[str, tuple[int, float]]) -> list[str]:
+    """Of what lies at a source set aside, the files that may be deleted: regular files
+    whose path, size and mtime are those verified at the target.  Nothing else ever is."""
+    return [p for p, st in entries
+            if st.is_file and p in verified and verified[p][0] == st.size
+            and abs(verified[p][1] - st.mtime) <= MTIME_TOLERANCE]
+
+
+def same_files(found: dict[str, tuple[int, float]],
                 expected: dict[str, tuple[int, float]]) -> bool:
     if found.keys() != expected.keys():
         return False

@@ -50,6 +50,14 @@ def resolve(transport: Transport, path: str, *, must_exist: bool = True) -> str:
     return posixpath.normpath(path)
 
 
+def resolve_many(transport: Transport, paths: list[str]) -> list[str]:
+    """:func:`resolve` of each of ``paths``, missing parts allowed, in one request where the
+    transport can."""
+    if transport.has(Capability.REALPATH):
+        return transport.realpath_many(paths)
+    return [resolve(transport, p, must_exist=False) for p in paths]
+
+
 def real_roots(transport: Transport, host: Host) -> dict[str, str]:
     """Tier -> its root with every symbolic link resolved, on the host (missing roots are
     left out: the scan of that tier says so)."""

@@ -6,9 +6,10 @@ SQLite in WAL mode with synchronous=FULL: a committed transition survives power 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,16 +87,26 @@ class Journal:
             detail: dict[str, Any]) -> UnitRow:
         """Record a planned unit as pending with all that resuming it needs, in one statement
         (a crash never leaves a row without its detail), unless the journal knows it already."""
+        return self.add_many([(unit_id, plan, host, policy, rule, action, source, target,
+                               unit, nbytes, detail)])[0]
+
+    def add_many(self, units: Sequence[tuple[str, str, str, str, str, str, str, str | None,
+                                             str, int, dict[str, Any]]]) -> list[UnitRow]:
+        """:meth:`add` of each, in one transaction: one flush to disk for a batch."""
         now = time.time()
-        self.db.execute(
-            "INSERT OR IGNORE INTO units (id, plan, host, policy, rule, action, source, target,"
-            " unit, bytes, state, detail, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (unit_id, plan, host, policy, rule, action, _blob(source),
-             None if target is None else _blob(target), _blob(unit), nbytes, PENDING,
-             jsontext.dumps(detail), now))
-        row = self.get(unit_id)
-        assert row is not None
-        return row
+        with self._transaction():
+            for (unit_id, plan, host, policy, rule, action, source, target, unit, nbytes,
+                 detail) in units:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO units (id, plan, host, policy, rule, action, source,"
+                    " target, unit, bytes, state, detail, updated)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (unit_id, plan, host, policy, rule, action, _blob(source),
+                     None if target is None else _blob(target), _blob(unit), nbytes, PENDING,
+                     jsontext.dumps(detail), now))
+        rows = [self.get(u[0]) for u in units]
+        assert None not in rows
+        return [r for r in rows if r is not None]
 
     def restart(self, unit_id: str, detail: dict[str, Any]) -> UnitRow:
         """A unit that ended short of done (skipped, failed, kept both) tries again."""
@@ -110,15 +121,38 @@ class Journal:
     def set(self, unit_id: str, state: str, *, error: str | None = None,
             **detail: Any) -> None:
         """Durably record that the unit enters ``state`` (before acting on it)."""
+        self.set_many([unit_id], state, error=error, **detail)
+
+    def set_many(self, unit_ids: list[str], state: str, *, error: str | None = None,
+                 each: dict[str, dict[str, Any]] | None = None, **detail: Any) -> None:
+        """Durably record that each unit enters ``state``, in one transaction; ``each``
+        adds a unit's own detail to what all share."""
         now = time.time()
-        current = self.get(unit_id)
-        assert current is not None
-        merged = {**current.detail, **detail}
-        self.db.execute(
-            "UPDATE units SET state = ?, detail = ?, error = ?, updated = ?,"
-            " started = COALESCE(started, ?), finished = ? WHERE id = ?",
-            (state, jsontext.dumps(merged), None if error is None else _text(error), now, now,
-             now if state in FINAL else None, unit_id))
+        with self._transaction():
+            for unit_id in unit_ids:
+                current = self.get(unit_id)
+                assert current is not None
+                merged = {**current.detail, **detail, **(each or {}).get(unit_id, {})}
+                self.db.execute(
+                    "UPDATE units SET state = ?, detail = ?, error = ?, updated = ?,"
+                    " started = COALESCE(started, ?), finished = ? WHERE id = ?",
+                    (state, jsontext.dumps(merged), None if error is None else _text(error),
+                     now, now, now if state in FINAL else None, unit_id))
+
+    def forget(self, unit_ids: list[str]) -> None:
+        """Remove units the run never took a step of on the host (their work rolled back)."""
+        with self._transaction():
+            self.db.executemany("DELETE FROM units WHERE id = ?", [(i,) for i in unit_ids])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def units(self, *, host: str | None = None, unfinished: bool = False) -> Iterator[UnitRow]:
         query, args = "SELECT * FROM units", []

@@ -18,7 +18,8 @@ from capacity.transports.base import decode_path
 
 HASH_PY = r"""
 import hashlib, mmap, os, stat, sys, threading
-top, workers = os.fsencode(sys.argv[1]), int(sys.argv[2]) or os.cpu_count() or 1
+workers, first, count = int(sys.argv[1]) or os.cpu_count() or 1, int(sys.argv[2]), int(sys.argv[3])
+tops = [os.fsencode(a) for a in sys.argv[4 + first:4 + first + count]]
 def digest(path):
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
@@ -35,102 +36,150 @@ def digest(path):
             if not block:
                 return h.hexdigest().encode()
             h.update(block)
-st = os.lstat(top)
-if stat.S_ISDIR(st.st_mode):
-    names = []
-    for folder, dirs, files in os.walk(top, onerror=lambda e: sys.exit("hash: %s" % e)):
+class Failed(Exception):
+    pass
+def files_of(top):
+    st = os.lstat(top)
+    if not stat.S_ISDIR(st.st_mode):
+        return [(top, top)]
+    found = []
+    def fail(e):
+        raise Failed(e)
+    for folder, dirs, files in os.walk(top, onerror=fail):
         rel = os.path.relpath(folder, top)
         for name in files:
             if stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
-                names.append(os.path.normpath(os.path.join(rel, name)))
-    paths = [os.path.join(top, n) for n in names]
-    names = [b"./" + n for n in names]
-else:
-    names, paths = [top], [top]
-sums = [None] * len(paths)
-todo = iter(range(len(paths)))
-lock = threading.Lock()
+                found.append((b"./" + os.path.normpath(os.path.join(rel, name)),
+                              os.path.join(folder, name)))
+    return found
+groups, jobs = [], []
+for top in tops:
+    try:
+        group = files_of(top)
+    except (OSError, Failed) as e:
+        group = ("%s" % e).encode("utf-8", "replace")
+    groups.append(group)
+    if not isinstance(group, bytes):
+        jobs += group
+sums, todo, lock = {}, iter(jobs), threading.Lock()
 def work():
     while True:
         with lock:
-            i = next(todo, None)
-        if i is None:
+            job = next(todo, None)
+        if job is None:
             return
-        sums[i] = digest(paths[i])
-threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(paths))))]
+        try:
+            sums[job[1]] = digest(job[1])
+        except OSError as e:
+            sums[job[1]] = e
+threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(jobs))))]
 for t in threads:
     t.start()
 for t in threads:
     t.join()
-if None in sums:
-    sys.exit("hash: a file could not be read")
-out = sys.stdout.buffer
-for name, hexdigest in zip(names, sums):
-    out.write(hexdigest + b"  " + name + b"\0")
+out, failed = sys.stdout.buffer, False
+for group in groups:
+    if not isinstance(group, bytes):
+        bad = [sums[path] for _, path in group if not isinstance(sums[path], bytes)]
+        group = ("%s" % bad[0]).encode("utf-8", "replace") if bad else group
+    if isinstance(group, bytes):
+        failed = True
+        out.write(b"!" + group.replace(b"\0", b"") + b"\0\0")
+        continue
+    for name, path in group:
+        out.write(sums[path] + b"  " + name + b"\0")
+    out.write(b"\0")
+sys.exit(1 if failed else 0)
 """
-"""sha256 of every regular file under argv[1] (or of argv[1]), argv[2] files at a time
-(0: as many as the host has cores).  Only the standard library, and Python 3.6 will do
-(RHEL 8's platform-python)."""
+"""sha256 of every regular file under each of argv[4 + first .. 4 + first + count] (of the
+path itself if it is a file), argv[1] files at a time (0: as many as the host has cores),
+in one interpreter whatever the number of trees.  Only the standard library, and Python 3.6
+will do (RHEL 8's platform-python)."""
 
 _HASH_FUNCTION = (
     # The system's interpreter first: it starts in 20 ms where a pyenv or conda shim takes
-    # ten times that, twice per unit.  -I -S: no user site, no PYTHON* variables.
+    # ten times that.  -I -S: no user site, no PYTHON* variables.
     'py=; if [ -z "$CAPACITY_SHA256SUM" ]; then for c in /usr/bin/python3 '
     '/usr/libexec/platform-python "$(command -v python3)"; do '
     'if [ -n "$c" ] && [ -x "$c" ]; then py=$c; break; fi; done; fi; '
-    # h PATH WORKERS: python if the host has it, else coreutils.
-    'h() { if [ -n "$py" ]; then "$py" -I -S -c "$hash_py" "$1" "$2"; '
-    'elif [ -d "$1" ]; then (cd -- "$1" && find . -type f -print0 | '
-    'xargs -0 -r sha256sum -z --); else sha256sum -z -- "$1"; fi; }; ')
+    # h WORKERS FIRST COUNT ARGS...: hash ARGS[FIRST..FIRST+COUNT), a group each; python if
+    # the host has it, else coreutils.
+    'h() { if [ -n "$py" ]; then "$py" -I -S -c "$hash_py" "$@"; return; fi; '
+    '_f=$2; _n=$3; shift 3; _i=0; _bad=0; for _t; do '
+    'if [ $_i -ge $_f ] && [ $_i -lt $((_f + _n)) ]; then '
+    'if [ -d "$_t" ]; then (cd -- "$_t" && find . -type f -print0 | '
+    'xargs -0 -r sha256sum -z --); else sha256sum -z -- "$_t"; fi '
+    "|| { printf '!hash failed\\000'; _bad=1; }; printf '\\000'; fi; _i=$((_i + 1)); done; "
+    'return $_bad; }; ')
 
 
 def hash_tree(path: str, workers: int = 0) -> list[str]:
     """The command hashing every regular file under ``path`` (or ``path`` itself)."""
-    script = 'hash_py=$1; shift; ' + _HASH_FUNCTION + 'h "$1" "$2"'
-    return ["sh", "-c", script, "sh", HASH_PY, path, str(workers)]
+    return hash_trees([path], workers)
+
+
+def hash_trees(paths: Sequence[str], workers: int = 0) -> list[str]:
+    """The command hashing every regular file under each of ``paths``: one group each, in
+    order (see :func:`parse_groups`)."""
+    script = 'hash_py=$1; shift; ' + _HASH_FUNCTION + 'h "$@"'
+    return ["sh", "-c", script, "sh", HASH_PY, str(workers), "0", str(len(paths)), *paths]
 
 
 COPY_FAILED = 3
-HASH_FAILED = 4
 
 
-def copy_and_hash(source: str, copy_path: str, sums_file: str, copy: Sequence[str],
-                  workers: int = 0) -> list[str]:
-    """Copy and hash in one round trip: run the ``copy`` argv (which makes ``copy_path``),
-    then flush that filesystem while hashing the copy (both see the same page cache: the
-    flush writes exactly what is hashed, and fails loudly if it cannot); meanwhile hash
-    ``source``, which the copy reads too.  The halves keep the host's cores busy: a single
-    large file hashes on one core only.  Prints the source's sums, two NULs, the copy's
-    (kept in ``sums_file``, a scratch file of the caller's); exits :data:`COPY_FAILED` or
-    :data:`HASH_FAILED`."""
-    script = ('hash_py=$1; src=$2; copy=$3; sums=$4; shift 4; ' + _RECORD_GROUP
+def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
+                  bandwidth_kbps: int | None = None, workers: int = 0) -> list[str]:
+    """Copy and hash a batch of trees in one round trip: copy each source to its new copy
+    path (``cp -a``, or ``rsync --bwlimit``), one after the other, then flush the
+    filesystem holding ``flush`` while hashing every copy (both see the same page cache:
+    the flush writes exactly what is hashed, and fails loudly if it cannot); meanwhile hash
+    every source, which the copies read too.  The halves keep the host's cores busy: a
+    single large file hashes on one core only.  A copy that fails is removed (its group
+    fails) and named on stderr (``capacity: copy K failed``, K from 1).  Prints the
+    sources' groups, then the copies' (kept in ``sums_file``, a scratch file of the
+    caller's); exits :data:`COPY_FAILED` when the flush fails."""
+    sources = [s for s, _ in pairs]
+    copies = [c for _, c in pairs]
+    how = "cp" if bandwidth_kbps is None else str(max(1, bandwidth_kbps))
+    copy_one = ('if [ "$how" = cp ]; then cp -a --no-dereference -- "$s" "$c"; '
+                'elif [ -d "$s" ]; then rsync -a --bwlimit="$how" -- "$s/" "$c/"; '
+                'else rsync -a --bwlimit="$how" -- "$s" "$c"; fi')
+    script = ('hash_py=$1; how=$2; flush=$3; sums=$4; n=$5; shift 5; ' + _RECORD_GROUP
               + _HASH_FUNCTION
-              + f'{{ "$@" || exit {COPY_FAILED}; sync -f -- "$copy" & flushing=$!; '
-              f'h "$copy" {workers} > "$sums" || exit {HASH_FAILED}; '
+              + '{ _k=1; while [ $_k -le $n ]; do '
+              'eval "s=\\"\\${$_k}\\" c=\\"\\${$((_k + n))}\\""; { ' + copy_one + '; } '
+              '|| { rm -rf -- "$c"; echo "capacity: copy $_k failed" >&2; }; '
+              '_k=$((_k + 1)); done; '
+              f'sync -f -- "$flush" & flushing=$!; '
+              f'h {workers} "$n" "$n" "$@" > "$sums"; '
               f'wait $flushing || exit {COPY_FAILED}; }} & copying=$!; '
-              f'h "$src" {workers} || {{ wait $copying; exit {HASH_FAILED}; }}; '
-              'wait $copying || exit $?; '
-              "printf '\\000\\000'; cat -- \"$sums\"")
-    # setsid: the copy and its hashers are one process group of their own, which outlives
-    # a controller killed mid-copy; remove_work ends that group before it removes anything.
-    return ["setsid", "-w", "sh", "-c", script, "sh", HASH_PY, source, copy_path, sums_file,
-            *copy]
+              f'h {workers} 0 "$n" "$@"; '
+              'wait $copying || exit $?; cat -- "$sums"')
+    # setsid: the copies and their hashers are one process group of their own, which
+    # outlives a controller killed mid-copy; remove_work ends that group before it removes
+    # anything.
+    return ["setsid", "-w", "sh", "-c", script, "sh", HASH_PY, how, flush, sums_file,
+            str(len(pairs)), *sources, *copies]
 
 
 GROUP_FILE = "copy.group"
 """In a unit's work directory: the process group copying into it, and when it started."""
 
-# Written before the copy starts: the group's id (this shell's pid, as setsid made it the
-# leader) and its start time (field 22 of /proc/PID/stat), so a later pid is not taken for it.
+# Written before the copies start, in each copy's work directory: the group's id (this
+# shell's pid, as setsid made it the leader) and its start time (field 22 of
+# /proc/PID/stat), so a later pid is not taken for it.
 _RECORD_GROUP = ('read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ start _ < /proc/$$/stat'
-                 ' 2>/dev/null; echo "$$ $start" > "${copy%/*}/' + GROUP_FILE + '"; ')
+                 ' 2>/dev/null; _k=1; while [ $_k -le $n ]; do eval "c=\\"\\${$((_k + n))}\\""; '
+                 'echo "$$ $start" > "${c%/*}/' + GROUP_FILE + '"; _k=$((_k + 1)); done; ')
 
 
-def remove_work(work: str, work_root: str) -> list[str]:
-    """Remove a unit's work directory, and the tier's work root if that leaves it empty;
-    first end a copy still running into it (a controller killed mid-copy leaves it behind),
-    and wait until it is gone."""
-    script = (f'g="$1/{GROUP_FILE}"; if [ -f "$g" ] && read -r pid start < "$g" && '
+def remove_work(works: Sequence[str], work_root: str) -> list[str]:
+    """Remove units' work directories, and the tier's work root if that leaves it empty;
+    first end a copy still running into each (a controller killed mid-copy leaves it
+    behind), and wait until it is gone."""
+    script = ('root=$1; shift; for w; do '
+              f'g="$w/{GROUP_FILE}"; if [ -f "$g" ] && read -r pid start < "$g" && '
               '[ -n "$pid" ]; then '
               # The leader's start time while it runs (a zombie has ended: nothing).
               'now() { read -r _ _ st _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ s _ < /proc/$pid/stat'
@@ -140,24 +189,35 @@ def remove_work(work: str, work_root: str) -> list[str]:
               'kill -s KILL -- "-$pid" 2>/dev/null; n=0; '
               'while [ "$(now)" = "$start" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); '
               'done; fi; fi; '
-              'rm -rf -- "$1"; rmdir -- "$2" 2>/dev/null; true')
-    return ["sh", "-c", script, "sh", work, work_root]
+              'rm -rf -- "$w"; done; rmdir -- "$root" 2>/dev/null; true')
+    return ["sh", "-c", script, "sh", work_root, *works]
 
 
-def parse_pair(out: bytes) -> tuple[dict[str, str], dict[str, str]]:
-    """The two sets of sums :func:`copy_and_hash` prints."""
-    first, _, second = out.partition(b"\0\0")
-    return parse_sums(first), parse_sums(second)
+def parse_groups(out: bytes, count: int) -> list[dict[str, str] | str]:
+    """The ``count`` groups that :func:`hash_trees` (and :func:`copy_and_hash`) print: each
+    tree's sums ('HASH  ./path' entries ending in NUL, a single file's keyed ''), or why it
+    could not be hashed.  A group the output does not reach failed too."""
+    groups: list[dict[str, str] | str] = []
+    sums: dict[str, str] = {}
+    failure: str | None = None
+    for entry in out.split(b"\0"):
+        if len(groups) == count:
+            break
+        if not entry:
+            groups.append(sums if failure is None else failure)
+            sums, failure = {}, None
+        elif entry.startswith(b"!"):
+            failure = decode_path(entry[1:]) or "hash failed"
+        else:
+            digest, _, name = entry.partition(b"  ")
+            rel = decode_path(name)
+            sums[rel[2:] if rel.startswith("./") else ""] = digest.decode()
+    return groups + ["the output ended early"] * (count - len(groups))
 
 
 def parse_sums(out: bytes) -> dict[str, str]:
-    """Hash output: 'HASH  ./path' entries ending in NUL; a single file's entry (its
-    absolute path) is keyed ''."""
-    sums: dict[str, str] = {}
-    for entry in out.split(b"\0"):
-        if not entry:
-            continue
-        digest, _, name = entry.partition(b"  ")
-        rel = decode_path(name)
-        sums[rel[2:] if rel.startswith("./") else ""] = digest.decode()
-    return sums
+    """The sums of the one tree :func:`hash_tree` hashed."""
+    group = parse_groups(out, 1)[0]
+    if isinstance(group, str):
+        raise ValueError(f"hashing failed: {group}")
+    return group

@@ -466,6 +466,80 @@ class Transport(ABC):
         except TransportError:  # another unit's work is there, or it is gone already
             pass
 
+    # ---- batches: what the engine does to many small units at once.  The defaults loop
+    # over the operations above; a backend does each in one request where it can.
+
+    def walk_many(self, paths: Sequence[str], *, top_only: bool = False
+                  ) -> dict[str, list[tuple[str, FileStat]]]:
+        """:meth:`walk` of each of ``paths`` (with ``top_only``, its own lstat alone): path
+        -> its entries.  A path that is missing, or could not be walked whole, is left
+        out: the caller looks at it alone."""
+        found: dict[str, list[tuple[str, FileStat]]] = {}
+        for path in paths:
+            if top_only:
+                st = self.stat(path)
+                if st is not None:
+                    found[path] = [("", st)]
+                continue
+            try:
+                found[path] = list(self.walk(path))
+            except (ConnectionLost, CommandTimeout):
+                raise
+            except TransportError:
+                continue
+        return found
+
+    def realpath_many(self, paths: Sequence[str]) -> list[str]:
+        """:meth:`realpath` of each of ``paths``, missing parts allowed (``must_exist`` false),
+        in order.  Needs :attr:`Capability.REALPATH`."""
+        return [self.realpath(p, must_exist=False) for p in paths]
+
+    def mkdir_many(self, paths: Sequence[str]) -> None:
+        """:meth:`mkdir` of each of ``paths``, with its parents, none an error if it exists."""
+        for path in paths:
+            self.mkdir(path)
+
+    def rename_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """:meth:`rename` of each (src, dst), never over an existing dst: True where it was
+        renamed, False where it was not (dst exists, src is missing, another error: the
+        caller looks).  The renames made are durable when this returns."""
+        done = []
+        for src, dst in pairs:
+            try:
+                self.rename(src, dst)
+                done.append(True)
+            except (ConnectionLost, CommandTimeout):
+                raise
+            except TransportError:
+                done.append(False)
+        return done
+
+    def remove_works(self, works: Sequence[str], work_root: str) -> None:
+        """:meth:`remove_work` of each of ``works``, all below ``work_root``."""
+        for work in works:
+            self.remove_work(work, work_root)
+
+    def remove_empty_dirs_many(self, paths: Sequence[str]) -> None:
+        """:meth:`remove_empty_dirs` of each of ``paths``."""
+        for path in paths:
+            self.remove_empty_dirs(path)
+
+    def copy_and_hash_many(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
+                           bandwidth: float | None = None
+                           ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
+        """:meth:`copy_and_hash` of each (source, dest), all dests on one filesystem: the
+        two sets of sums of each pair, or the :class:`OperationFailed` of its copy or its
+        hashing (that dest may be left, partly made).  A flush that fails fails them all
+        (raised).  Needs COPY_ON_HOST, HASH_TREE and FLUSH."""
+        out: list[tuple[dict[str, str], dict[str, str]] | OperationFailed] = []
+        for source, dest in pairs:
+            try:
+                out.append(self.copy_and_hash(source, dest, scratch=scratch,
+                                              bandwidth=bandwidth))
+            except OperationFailed as exc:
+                out.append(exc)
+        return out
+
     # ---- optional capabilities (defaults refuse; backends that have them override)
 
     def hash_tree(self, path: str) -> dict[str, str]:

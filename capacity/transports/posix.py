@@ -12,6 +12,8 @@ them too, or do them another way.
 from __future__ import annotations
 
 import contextlib
+import posixpath
+import re
 from collections.abc import Iterator, Sequence
 
 from capacity.transports.base import (
@@ -29,6 +31,7 @@ from capacity.transports.base import (
 )
 
 _STDERR_IN_DETAIL = 500
+_COPY_FAILURE = re.compile(rb"^capacity: copy (\d+) failed$", re.MULTILINE)
 
 #: Paths per ``rm`` command: well inside any host's argument limit.
 UNLINK_BATCH = 512
@@ -113,7 +116,7 @@ class PosixTransport(Transport):
             return
         from capacity.tiering import remote
 
-        self.run(remote.remove_work(check_path(work), check_path(work_root)))
+        self.run(remote.remove_work([check_path(work)], check_path(work_root)))
 
     def hash_tree(self, path: str) -> dict[str, str]:
         self.require(Capability.HASH_TREE, "hash files on the host")  # a subclass may drop it
@@ -124,27 +127,117 @@ class PosixTransport(Transport):
 
     def copy_and_hash(self, source: str, dest: str, *, scratch: str,
                       bandwidth: float | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        (result,) = self.copy_and_hash_many([(source, dest)], scratch=scratch,
+                                            bandwidth=bandwidth)
+        if isinstance(result, OperationFailed):
+            raise result
+        return result
+
+    def copy_and_hash_many(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
+                           bandwidth: float | None = None
+                           ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
         self.require(Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH,
                      "copy on the host")
         from capacity.tiering import remote
 
-        check_path(source)
-        check_path(dest)
-        if bandwidth:
-            # rsync copies a directory's content only when both ends end in a slash.
-            st = self.stat(source)
-            slash = "/" if st is not None and st.is_dir else ""
-            kbps = max(1, int(bandwidth / 1024))
-            copy = ["rsync", "-a", f"--bwlimit={kbps}", "--", source + slash, dest + slash]
-        else:
-            copy = ["cp", "-a", "--no-dereference", "--", source, dest]
-        result = self.run(remote.copy_and_hash(source, dest, check_path(scratch), copy),
-                          check=False)
-        if result.exit_code == remote.HASH_FAILED:
-            raise OperationFailed("hashing", _detail(result.stderr), host=self.label)
+        for source, dest in pairs:
+            check_path(source)
+            check_path(dest)
+        if not pairs:
+            return []
+        kbps = None if not bandwidth else int(bandwidth / 1024)
+        # The scratch file's folder is on the copies' filesystem: the one to flush.
+        flush = posixpath.dirname(check_path(scratch)) or "."
+        result = self.run(remote.copy_and_hash(pairs, flush, scratch, kbps), check=False)
+        if result.exit_code == remote.COPY_FAILED:
+            raise OperationFailed("flush", _detail(result.stderr), host=self.label)
         if not result.ok:
             raise OperationFailed("copy", _detail(result.stderr), host=self.label)
-        return remote.parse_pair(result.stdout)
+        groups = remote.parse_groups(result.stdout, 2 * len(pairs))
+        failed = {int(k) - 1 for k in _COPY_FAILURE.findall(result.stderr)}
+        out: list[tuple[dict[str, str], dict[str, str]] | OperationFailed] = []
+        for i, (source_sums, copy_sums) in enumerate(zip(groups[:len(pairs)],
+                                                         groups[len(pairs):], strict=True)):
+            if i in failed:
+                out.append(OperationFailed("copy", _detail(result.stderr), host=self.label))
+            elif isinstance(source_sums, str) or isinstance(copy_sums, str):
+                why = source_sums if isinstance(source_sums, str) else copy_sums
+                out.append(OperationFailed("hashing", str(why), host=self.label))
+            else:
+                out.append((source_sums, copy_sums))
+        return out
+
+    # ---- batches, one command each
+
+    def walk_many(self, paths: Sequence[str], *, top_only: bool = False
+                  ) -> dict[str, list[tuple[str, FileStat]]]:
+        if not self.has(Capability.RUN) or not paths:
+            return super().walk_many(paths, top_only=top_only)
+        starts = {_find_start(check_path(p)): p for p in paths}
+        depth = ["-maxdepth", "0"] if top_only else []
+        result = self.run(["env", "LC_ALL=C", "find", *starts, *depth, "-printf",
+                           "%H\\0" + _WALK_PRINTF], check=False)
+        if not result.ok and not top_only:
+            # Something could not be read (or is missing): which tree is whole, each says.
+            return super().walk_many(paths)
+        fields = result.stdout.split(b"\0")
+        if fields[-1] != b"" or (len(fields) - 1) % (_WALK_FIELDS + 1):
+            raise OperationFailed("walk", "find's output ended mid-entry", host=self.label)
+        found: dict[str, list[tuple[str, FileStat]]] = {}
+        for at in range(0, len(fields) - 1, _WALK_FIELDS + 1):
+            start = starts[decode_path(fields[at])]
+            found.setdefault(start, []).append(
+                _walk_entry(fields[at + 1:at + 1 + _WALK_FIELDS]))
+        return found
+
+    def realpath_many(self, paths: Sequence[str]) -> list[str]:
+        self.require(Capability.REALPATH, "resolve symbolic links")
+        if not paths:
+            return []
+        out = self.run(["realpath", "-z", "-m", "--", *map(check_path, paths)],
+                       check=False).stdout.split(b"\0")
+        if len(out) != len(paths) + 1:  # one could not be resolved: say which, alone
+            return super().realpath_many(paths)
+        return [decode_path(p) for p in out[:-1]]
+
+    def mkdir_many(self, paths: Sequence[str]) -> None:
+        if not self.has(Capability.RUN) or not paths:
+            super().mkdir_many(paths)
+            return
+        self.run(["mkdir", "-p", "--", *map(check_path, paths)])
+
+    def rename_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        if not self.has(Capability.RUN) or not pairs:
+            return super().rename_many(pairs)
+        # mv -n -T renames with RENAME_NOREPLACE: never over anything at dst.  Whether the
+        # source is still there says whether it moved; one sync makes the names durable.
+        script = ('n=$(($# / 2)); _k=1; while [ $_k -le $n ]; do '
+                  'eval "s=\\"\\${$_k}\\" d=\\"\\${$((_k + n))}\\""; '
+                  'mv -n -T -- "$s" "$d" 2>/dev/null; '
+                  'if [ -e "$s" ] || [ -L "$s" ] || ! { [ -e "$d" ] || [ -L "$d" ]; }; '
+                  "then printf 0; else printf 1; fi; _k=$((_k + 1)); done; "
+                  'sync -f -- "${d%/*}" 2>/dev/null; true')
+        out = self.run(["sh", "-c", script, "sh", *(check_path(s) for s, _ in pairs),
+                        *(check_path(d) for _, d in pairs)]).stdout
+        if len(out) != len(pairs):
+            raise OperationFailed("rename", "the batch rename ended early", host=self.label)
+        return [c == ord("1") for c in out]
+
+    def remove_works(self, works: Sequence[str], work_root: str) -> None:
+        if not self.has(Capability.RUN):
+            super().remove_works(works, work_root)
+            return
+        from capacity.tiering import remote
+
+        if works:
+            self.run(remote.remove_work([check_path(w) for w in works], check_path(work_root)))
+
+    def remove_empty_dirs_many(self, paths: Sequence[str]) -> None:
+        if not self.has(Capability.RUN) or not paths:
+            super().remove_empty_dirs_many(paths)
+            return
+        self.run(["find", *(_find_start(check_path(p)) for p in paths), "-depth", "-type",
+                  "d", "-empty", "-delete"], check=False)
 
     def flush(self, path: str) -> None:
         self.require(Capability.FLUSH, "flush written data")

@@ -126,11 +126,12 @@ class LateImageOnDeleting(Journal):
         super().__init__(path)
         self.unit: str | None = None
 
-    def set(self, unit_id: str, state: str, **kw: Any) -> None:
-        super().set(unit_id, state, **kw)
-        row = self.get(unit_id)
-        if state == J.DELETING and row is not None and row.unit == self.unit:
-            Path(row.source, "late.dcm").write_bytes(b"a key image, written late")
+    def set_many(self, unit_ids: list[str], state: str, **kw: Any) -> None:
+        super().set_many(unit_ids, state, **kw)
+        for unit_id in unit_ids:
+            row = self.get(unit_id)
+            if state == J.DELETING and row is not None and row.unit == self.unit:
+                Path(row.source, "late.dcm").write_bytes(b"a key image, written late")
 
 
 def test_a_transport_without_commands_moves_and_expires(tmp_path: Path,

@@ -249,10 +249,11 @@ class Killed(BaseException):
 
 
 class KilledOnDeleting(Journal):
-    """A journal whose process dies the instant a unit is durably marked deleting."""
+    """A journal whose process dies the instant a unit (or a batch) is durably marked
+    deleting."""
 
-    def set(self, unit_id: str, state: str, **kw: Any) -> None:
-        super().set(unit_id, state, **kw)
+    def set_many(self, unit_ids: list[str], state: str, **kw: Any) -> None:
+        super().set_many(unit_ids, state, **kw)
         if state == J.DELETING:
             raise Killed
 

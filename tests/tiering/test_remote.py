@@ -38,55 +38,96 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("tool", ["python3", "sha256sum"])
+TOOLS = {"python3": [], "sha256sum": ["env", "CAPACITY_SHA256SUM=1"]}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
 def test_hash_tree_matches_sha256sum(transport: Transport, tree: Path, tool: str) -> None:
-    env = ["env", "CAPACITY_SHA256SUM=1"] if tool == "sha256sum" else []
-    out = transport.run([*env, *remote.hash_tree(str(tree), workers=2)]).stdout
+    out = transport.run([*TOOLS[tool], *remote.hash_tree(str(tree), workers=2)]).stdout
     assert remote.parse_sums(out) == truth(tree)
     one = tree / HOSTILE[1]
-    single = transport.run([*env, *remote.hash_tree(str(one))]).stdout
+    single = transport.run([*TOOLS[tool], *remote.hash_tree(str(one))]).stdout
     assert remote.parse_sums(single) == {"": truth(tree)[HOSTILE[1]]}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_hash_trees_one_group_each_and_says_which_failed(transport: Transport, tree: Path,
+                                                         tmp_path: Path, tool: str) -> None:
+    (tmp_path / "empty").mkdir()
+    trees = [str(tree / "series 2"), str(tmp_path / "gone"), str(tmp_path / "empty"),
+             str(tree / HOSTILE[1]), str(tree)]
+    result = transport.run([*TOOLS[tool], *remote.hash_trees(trees)], check=False)
+    assert result.exit_code == 1  # one could not be hashed
+    groups = remote.parse_groups(result.stdout, len(trees))
+    assert groups[0] == truth(tree / "series 2")
+    assert isinstance(groups[1], str)
+    assert groups[2] == {}
+    assert groups[3] == {"": truth(tree)[HOSTILE[1]]}
+    assert groups[4] == truth(tree)
 
 
 def test_copy_and_hash_copies_then_hashes_both(transport: Transport, tree: Path,
                                                tmp_path: Path) -> None:
     copy = tmp_path / "work" / "payload"
-    copy.parent.mkdir()
-    argv = ["cp", "-a", "--no-dereference", "--", str(tree), str(copy)]
-    result = transport.run(remote.copy_and_hash(str(tree), str(copy), str(copy.parent / "sums"),
-                                           argv))
-    source, copied = remote.parse_pair(result.stdout)
-    assert source == copied == truth(tree) == truth(copy)
-    assert (copy / "link-out").is_symlink()
     one = tmp_path / "work" / "single"
-    argv = ["cp", "-a", "--", str(tree / HOSTILE[1]), str(one)]
-    result = transport.run(remote.copy_and_hash(str(tree / HOSTILE[1]), str(one),
-                                           str(copy.parent / "sums"), argv))
-    assert remote.parse_pair(result.stdout) == ({"": truth(tree)[HOSTILE[1]]},) * 2
+    copy.parent.mkdir()
+    pairs = [(str(tree), str(copy)), (str(tree / HOSTILE[1]), str(one))]
+    result = transport.run(remote.copy_and_hash(pairs, str(copy.parent),
+                                                str(copy.parent / "sums")))
+    groups = remote.parse_groups(result.stdout, 4)
+    assert groups[0] == groups[2] == truth(tree) == truth(copy)
+    assert groups[1] == groups[3] == {"": truth(tree)[HOSTILE[1]]}
+    assert (copy / "link-out").is_symlink()
+    # Each copy's work directory names the process group that copied into it.
+    assert (copy.parent / remote.GROUP_FILE).read_text().split()[0].isdigit()
+
+
+def fake_cp(tmp_path: Path, then: str) -> list[str]:
+    """``env PATH=...``: a ``cp`` that runs the real one, then does ``then`` to the copy."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "cp").write_text('#!/bin/sh\nfor last; do :; done\n/bin/cp "$@" || exit\n'
+                                + then + "\n")
+    (bin_dir / "cp").chmod(0o755)
+    return ["env", f"PATH={bin_dir}:/usr/bin:/bin"]
 
 
 def test_a_copy_that_differs_is_seen(transport: Transport, tree: Path, tmp_path: Path) -> None:
     copy = tmp_path / "payload"
     victim = tree / "series 2" / "deeper" / "IM00002.dcm"
-    # A copy that flips a byte of one file: what a bad disk or a bug would do.
-    argv = ["sh", "-c", 'cp -a -- "$1" "$2" && printf X | dd of="$2/$3" bs=1 seek=100'
-            ' conv=notrunc status=none', "sh", str(tree), str(copy),
-            str(victim.relative_to(tree))]
-    result = transport.run(remote.copy_and_hash(str(tree), str(copy), str(tmp_path / "s"), argv))
-    source, copied = remote.parse_pair(result.stdout)
     rel = str(victim.relative_to(tree))
+    # A copy that flips a byte of one file: what a bad disk or a bug would do.
+    env = fake_cp(tmp_path, f'printf X | dd of="$last/{rel}" bs=1 seek=100 conv=notrunc'
+                  ' status=none')
+    result = transport.run([*env, *remote.copy_and_hash([(str(tree), str(copy))],
+                                                        str(tmp_path), str(tmp_path / "s"))])
+    source, copied = remote.parse_groups(result.stdout, 2)
     assert source == truth(tree) and copied == truth(copy)
+    assert isinstance(source, dict) and isinstance(copied, dict)
     assert {p for p in source if source[p] != copied[p]} == {rel}
 
 
-def test_copy_and_hash_says_which_half_failed(transport: Transport, tree: Path,
+def test_copy_and_hash_says_which_copy_failed(transport: Transport, tree: Path,
                                               tmp_path: Path) -> None:
-    nowhere = tmp_path / "missing" / "payload"
-    argv = ["cp", "-a", "--", str(tree), str(nowhere)]
-    failed = transport.run(remote.copy_and_hash(str(tree), str(nowhere), str(tmp_path / "s"), argv),
-                      check=False)
-    assert failed.exit_code == remote.COPY_FAILED and b"missing" in failed.stderr
+    (tmp_path / "work").mkdir()
+    good, nowhere = tmp_path / "work" / "good", tmp_path / "missing" / "payload"
     gone = tmp_path / "no-such-study"
-    failed = transport.run(remote.copy_and_hash(str(gone), str(tmp_path), str(tmp_path / "s"),
-                                           ["true"]), check=False)
-    assert failed.exit_code == remote.HASH_FAILED
+    pairs = [(str(tree), str(nowhere)), (str(tree), str(good)),
+             (str(gone), str(tmp_path / "work" / "never"))]
+    result = transport.run(remote.copy_and_hash(pairs, str(tmp_path / "work"),
+                                                str(tmp_path / "work" / "s")))
+    assert b"capacity: copy 1 failed" in result.stderr and b"missing" in result.stderr
+    assert b"capacity: copy 3 failed" in result.stderr
+    assert b"capacity: copy 2 failed" not in result.stderr
+    groups = remote.parse_groups(result.stdout, 6)
+    assert groups[1] == groups[4] == truth(tree) == truth(good)
+    assert isinstance(groups[2], str) and isinstance(groups[3], str)
+    assert not nowhere.exists() and not (tmp_path / "work" / "never").exists()
+
+
+def test_a_flush_that_fails_fails_the_batch(transport: Transport, tree: Path,
+                                            tmp_path: Path) -> None:
+    result = transport.run(remote.copy_and_hash([(str(tree), str(tmp_path / "copy"))],
+                                                str(tmp_path / "no-such-folder"),
+                                                str(tmp_path / "s")), check=False)
+    assert result.exit_code == remote.COPY_FAILED
