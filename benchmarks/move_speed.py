@@ -20,7 +20,7 @@ Every round times each tool once on fresh data, in an order that rotates from ro
 round; the figure is the median of the per-round ratios against rsync.
 
 Run as the user whose sshd keys it makes: python3 benchmarks/move_speed.py [--set small]
-[--repeat R] [--dir DIR] [--big-gb G].
+[--repeat R] [--dir DIR] [--big-gb G] [--in-flight N] [--tools rsync,engine].
 """
 
 from __future__ import annotations
@@ -114,13 +114,14 @@ def timed(run: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def move(tool: str, src: Path, dst: Path, work: Path, sshd: SshServer) -> float:
+def move(tool: str, src: Path, dst: Path, work: Path, sshd: SshServer, in_flight: int
+         ) -> float:
     roots = {"hot": src, "warm": dst}
     if tool == "rsync":
         return timed(lambda: ssh(sshd, RSYNC, str(src), str(dst)))
     if tool == "verified":
         return timed(lambda: ssh(sshd, VERIFIED, str(src), str(dst), str(work / "sums")))
-    inventory = inventory_file(work, sshd, roots)
+    inventory = inventory_file(work, sshd, roots, host={"copies_in_flight": in_flight})
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units_of(src)])
     state = work / "state"
     if tool == "capacity":
@@ -152,6 +153,8 @@ def main() -> None:
     parser.add_argument("--big-gb", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--in-flight", type=int, default=1,
+                        help="the host's copies_in_flight for capacity")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
     tools = args.tools.split(",")
@@ -169,7 +172,7 @@ def main() -> None:
                 dst.mkdir(parents=True)
                 nbytes = make_set(src, args.set, args.big_gb)
                 subprocess.run(["sync"], check=True)
-                seconds = move(tool, src, dst, work, sshd)
+                seconds = move(tool, src, dst, work, sshd, args.in_flight)
                 check_moved(src, dst, nbytes)
                 rates[tool].append(nbytes / seconds)
                 print(f"round {round_ + 1} {tool:>9}: {nbytes / 1e9:.2f} GB in {seconds:.2f} s"

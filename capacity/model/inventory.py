@@ -75,6 +75,9 @@ class Host(Model):
     """Tier name -> root directory (a path, or 'path' and 'storage')."""
     pacing: Pacing = Field(default_factory=Pacing)
     """Windows and bandwidth for this host, on top of each policy's own."""
+    copies_in_flight: int = Field(default=1, ge=1, le=16)
+    """Units of a batch copied at once; more than 1 where the host has cores and spindles
+    to spare (the copies then share its disks and its bandwidth limit each)."""
     lock: str = ".capacity-apply.lock"
     """Where the apply lock lives on the host (relative paths are in the remote user's
     home): one apply per host at a time, whichever controller runs it."""

@@ -120,7 +120,8 @@ class BatchMove:
         first = works[self.rows[0].id]
         self.results = self.t.copy_and_hash_many(
             [(r.source, f"{works[r.id]}/payload") for r in self.rows],
-            scratch=f"{first}/copy.sha256", bandwidth=self.e._bandwidth(self.rows[0]))
+            scratch=f"{first}/copy.sha256", bandwidth=self.e._bandwidth(self.rows[0]),
+            in_flight=self.e.host.copies_in_flight)
         self._audit("copied", lambda r: {"bytes": r.bytes, "work": f"{works[r.id]}/payload"},
                     [r for r, res in zip(self.rows, self.results, strict=True)
                      if not isinstance(res, OperationFailed)])

@@ -96,12 +96,15 @@ path itself if it is a file), argv[1] files at a time (0: as many as the host ha
 in one interpreter whatever the number of trees.  Only the standard library, and Python 3.6
 will do (RHEL 8's platform-python)."""
 
-_HASH_FUNCTION = (
+_PYTHON = (
     # The system's interpreter first: it starts in 20 ms where a pyenv or conda shim takes
-    # ten times that.  -I -S: no user site, no PYTHON* variables.
+    # ten times that.  -I -S: no user site, no PYTHON* variables.  CAPACITY_SHA256SUM in the
+    # command's environment makes it coreutils alone (the tests check one against the other).
     'py=; if [ -z "$CAPACITY_SHA256SUM" ]; then for c in /usr/bin/python3 '
     '/usr/libexec/platform-python "$(command -v python3)"; do '
-    'if [ -n "$c" ] && [ -x "$c" ]; then py=$c; break; fi; done; fi; '
+    'if [ -n "$c" ] && [ -x "$c" ]; then py=$c; break; fi; done; fi; ')
+
+_HASH_FUNCTION = _PYTHON + (
     # h WORKERS FIRST COUNT ARGS...: hash ARGS[FIRST..FIRST+COUNT), a group each; python if
     # the host has it, else coreutils.
     'h() { if [ -n "$py" ]; then "$py" -I -S -c "$hash_py" "$@"; return; fi; '
@@ -111,6 +114,55 @@ _HASH_FUNCTION = (
     'xargs -0 -r sha256sum -z --); else sha256sum -z -- "$_t"; fi '
     "|| { printf '!hash failed\\000'; _bad=1; }; printf '\\000'; fi; _i=$((_i + 1)); done; "
     'return $_bad; }; ')
+
+
+RENAME_PY = r"""
+import ctypes, errno, os, sys
+n = (len(sys.argv) - 1) // 2
+pairs = [(os.fsencode(s), os.fsencode(d)) for s, d in zip(sys.argv[1:1 + n], sys.argv[1 + n:])]
+libc = ctypes.CDLL(None, use_errno=True)
+renameat2 = getattr(libc, "renameat2", None)
+out = []
+for src, dst in pairs:
+    if renameat2 is not None and renameat2(-100, src, -100, dst, 1) == 0:  # RENAME_NOREPLACE
+        out.append(b"1")
+        continue
+    moved = False
+    if renameat2 is None or ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS):
+        # No RENAME_NOREPLACE (an old C library, a file system without it): look, then
+        # rename, as OpenSSH's SFTP server does.
+        if not os.path.lexists(dst):
+            try:
+                os.rename(src, dst)
+                moved = True
+            except OSError:
+                pass
+    out.append(b"1" if moved else b"0")
+if pairs:
+    fd = os.open(os.path.dirname(pairs[-1][1]) or b".", os.O_RDONLY)
+    if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
+        os.sync()
+    os.close(fd)
+sys.stdout.buffer.write(b"".join(out))
+"""
+"""Rename argv[1..n] to argv[n+1..2n], never over anything; print 1 or 0 for each; then
+make the names durable (syncfs of the targets' file system)."""
+
+
+def rename_many(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """The command renaming each (src, dst), never over anything at dst: one interpreter
+    for all (``RENAME_NOREPLACE``), else ``mv -n -T`` each; prints ``1`` for each renamed,
+    ``0`` for each not, then flushes the names to disk."""
+    script = ('rename_py=$1; shift; ' + _PYTHON
+              + 'if [ -n "$py" ]; then exec "$py" -I -S -c "$rename_py" "$@"; fi; '
+              'n=$(($# / 2)); _k=1; while [ $_k -le $n ]; do '
+              'eval "s=\\"\\${$_k}\\" d=\\"\\${$((_k + n))}\\""; '
+              'mv -n -T -- "$s" "$d" 2>/dev/null; '
+              'if [ -e "$s" ] || [ -L "$s" ] || ! { [ -e "$d" ] || [ -L "$d" ]; }; '
+              "then printf 0; else printf 1; fi; _k=$((_k + 1)); done; "
+              'sync -f -- "${d%/*}" 2>/dev/null; true')
+    return ["sh", "-c", script, "sh", RENAME_PY, *(s for s, _ in pairs),
+            *(d for _, d in pairs)]
 
 
 def hash_tree(path: str, workers: int = 0) -> list[str]:
@@ -129,9 +181,10 @@ COPY_FAILED = 3
 
 
 def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
-                  bandwidth_kbps: int | None = None, workers: int = 0) -> list[str]:
+                  bandwidth_kbps: int | None = None, in_flight: int = 1,
+                  workers: int = 0) -> list[str]:
     """Copy and hash a batch of trees in one round trip: copy each source to its new copy
-    path (``cp -a``, or ``rsync --bwlimit``), one after the other, then flush the
+    path (``cp -a``, or ``rsync --bwlimit``), ``in_flight`` at a time, then flush the
     filesystem holding ``flush`` while hashing every copy (both see the same page cache:
     the flush writes exactly what is hashed, and fails loudly if it cannot); meanwhile hash
     every source, which the copies read too.  The halves keep the host's cores busy: a
@@ -148,9 +201,9 @@ def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
     script = ('hash_py=$1; how=$2; flush=$3; sums=$4; n=$5; shift 5; ' + _RECORD_GROUP
               + _HASH_FUNCTION
               + '{ _k=1; while [ $_k -le $n ]; do '
-              'eval "s=\\"\\${$_k}\\" c=\\"\\${$((_k + n))}\\""; { ' + copy_one + '; } '
-              '|| { rm -rf -- "$c"; echo "capacity: copy $_k failed" >&2; }; '
-              '_k=$((_k + 1)); done; '
+              'eval "s=\\"\\${$_k}\\" c=\\"\\${$((_k + n))}\\""; { { ' + copy_one + '; } '
+              '|| { rm -rf -- "$c"; echo "capacity: copy $_k failed" >&2; }; } & '
+              f'[ $((_k % {max(1, in_flight)})) -eq 0 ] && wait; _k=$((_k + 1)); done; wait; '
               f'sync -f -- "$flush" & flushing=$!; '
               f'h {workers} "$n" "$n" "$@" > "$sums"; '
               f'wait $flushing || exit {COPY_FAILED}; }} & copying=$!; '
@@ -178,18 +231,19 @@ def remove_work(works: Sequence[str], work_root: str) -> list[str]:
     """Remove units' work directories, and the tier's work root if that leaves it empty;
     first end a copy still running into each (a controller killed mid-copy leaves it
     behind), and wait until it is gone."""
-    script = ('root=$1; shift; for w; do '
-              f'g="$w/{GROUP_FILE}"; if [ -f "$g" ] && read -r pid start < "$g" && '
-              '[ -n "$pid" ]; then '
+    script = ('root=$1; shift; '
               # The leader's start time while it runs (a zombie has ended: nothing).
               'now() { read -r _ _ st _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ s _ < /proc/$pid/stat'
               ' 2>/dev/null && [ "$st" != Z ] && echo "$s"; }; '
+              # A batch's copies share one group: it is ended once.
+              f'last=; for w; do g="$w/{GROUP_FILE}"; if [ -f "$g" ] && read -r pid start < "$g"'
+              ' && [ -n "$pid" ] && [ "$pid $start" != "$last" ]; then last="$pid $start"; '
               'if [ -n "$start" ] && [ "$(now)" = "$start" ]; then '
               # -s KILL: dash's kill takes no "-KILL --" (it quietly killed nothing).
               'kill -s KILL -- "-$pid" 2>/dev/null; n=0; '
               'while [ "$(now)" = "$start" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); '
-              'done; fi; fi; '
-              'rm -rf -- "$w"; done; rmdir -- "$root" 2>/dev/null; true')
+              'done; fi; fi; done; '
+              'rm -rf -- "$@"; rmdir -- "$root" 2>/dev/null; true')
     return ["sh", "-c", script, "sh", work_root, *works]
 
 

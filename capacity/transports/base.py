@@ -525,9 +525,10 @@ class Transport(ABC):
             self.remove_empty_dirs(path)
 
     def copy_and_hash_many(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
-                           bandwidth: float | None = None
+                           bandwidth: float | None = None, in_flight: int = 1
                            ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
-        """:meth:`copy_and_hash` of each (source, dest), all dests on one filesystem: the
+        """:meth:`copy_and_hash` of each (source, dest), ``in_flight`` at a time where the
+        backend can, all dests on one filesystem: the
         two sets of sums of each pair, or the :class:`OperationFailed` of its copy or its
         hashing (that dest may be left, partly made).  A flush that fails fails them all
         (raised).  Needs COPY_ON_HOST, HASH_TREE and FLUSH."""

@@ -134,7 +134,7 @@ class PosixTransport(Transport):
         return result
 
     def copy_and_hash_many(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
-                           bandwidth: float | None = None
+                           bandwidth: float | None = None, in_flight: int = 1
                            ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
         self.require(Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH,
                      "copy on the host")
@@ -148,7 +148,8 @@ class PosixTransport(Transport):
         kbps = None if not bandwidth else int(bandwidth / 1024)
         # The scratch file's folder is on the copies' filesystem: the one to flush.
         flush = posixpath.dirname(check_path(scratch)) or "."
-        result = self.run(remote.copy_and_hash(pairs, flush, scratch, kbps), check=False)
+        result = self.run(remote.copy_and_hash(pairs, flush, scratch, kbps, in_flight),
+                          check=False)
         if result.exit_code == remote.COPY_FAILED:
             raise OperationFailed("flush", _detail(result.stderr), host=self.label)
         if not result.ok:
@@ -209,16 +210,12 @@ class PosixTransport(Transport):
     def rename_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
         if not self.has(Capability.RUN) or not pairs:
             return super().rename_many(pairs)
-        # mv -n -T renames with RENAME_NOREPLACE: never over anything at dst.  Whether the
-        # source is still there says whether it moved; one sync makes the names durable.
-        script = ('n=$(($# / 2)); _k=1; while [ $_k -le $n ]; do '
-                  'eval "s=\\"\\${$_k}\\" d=\\"\\${$((_k + n))}\\""; '
-                  'mv -n -T -- "$s" "$d" 2>/dev/null; '
-                  'if [ -e "$s" ] || [ -L "$s" ] || ! { [ -e "$d" ] || [ -L "$d" ]; }; '
-                  "then printf 0; else printf 1; fi; _k=$((_k + 1)); done; "
-                  'sync -f -- "${d%/*}" 2>/dev/null; true')
-        out = self.run(["sh", "-c", script, "sh", *(check_path(s) for s, _ in pairs),
-                        *(check_path(d) for _, d in pairs)]).stdout
+        from capacity.tiering import remote
+
+        for src, dst in pairs:
+            check_path(src)
+            check_path(dst)
+        out = self.run(remote.rename_many(pairs)).stdout
         if len(out) != len(pairs):
             raise OperationFailed("rename", "the batch rename ended early", host=self.label)
         return [c == ord("1") for c in out]

@@ -41,14 +41,14 @@ class Counting(LocalTransport):
         return super().stream(argv, **kw)
 
 
-def estate(tmp_path: Path, sshd: SshServer, studies: int) -> tuple[dict[str, Path], Path,
-                                                                    list[str]]:
+def estate(tmp_path: Path, sshd: SshServer, studies: int, **host: Any
+           ) -> tuple[dict[str, Path], Path, list[str]]:
     roots = make_roots(tmp_path)
     rng = random.Random(3)
     units = [f"2025/{i % 12 + 1:02d}/CR-{i:03d}" for i in range(studies)]
     for unit in units:
         make_study(roots["hot"], unit, 3, 2000, rng)
-    return roots, inventory_file(tmp_path, sshd, roots), units
+    return roots, inventory_file(tmp_path, sshd, roots, host=host), units
 
 
 def engine(tmp_path: Path, inventory: Path, transport: LocalTransport,
@@ -58,9 +58,10 @@ def engine(tmp_path: Path, inventory: Path, transport: LocalTransport,
                   journal or Journal(state.journal), AuditLog(state.audit), Options())
 
 
-def test_a_hundred_small_studies_take_a_few_commands_a_batch(tmp_path: Path,
-                                                             sshd: SshServer) -> None:
-    roots, inventory, units = estate(tmp_path, sshd, 100)
+@pytest.mark.parametrize("in_flight", [1, 4])
+def test_a_hundred_small_studies_take_a_few_commands_a_batch(tmp_path: Path, sshd: SshServer,
+                                                             in_flight: int) -> None:
+    roots, inventory, units = estate(tmp_path, sshd, 100, copies_in_flight=in_flight)
     before = snapshot(roots["hot"])
     plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
     transport = Counting()

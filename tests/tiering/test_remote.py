@@ -107,15 +107,17 @@ def test_a_copy_that_differs_is_seen(transport: Transport, tree: Path, tmp_path:
     assert {p for p in source if source[p] != copied[p]} == {rel}
 
 
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
 def test_copy_and_hash_says_which_copy_failed(transport: Transport, tree: Path,
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, in_flight: int) -> None:
     (tmp_path / "work").mkdir()
     good, nowhere = tmp_path / "work" / "good", tmp_path / "missing" / "payload"
     gone = tmp_path / "no-such-study"
     pairs = [(str(tree), str(nowhere)), (str(tree), str(good)),
              (str(gone), str(tmp_path / "work" / "never"))]
     result = transport.run(remote.copy_and_hash(pairs, str(tmp_path / "work"),
-                                                str(tmp_path / "work" / "s")))
+                                                str(tmp_path / "work" / "s"),
+                                                in_flight=in_flight))
     assert b"capacity: copy 1 failed" in result.stderr and b"missing" in result.stderr
     assert b"capacity: copy 3 failed" in result.stderr
     assert b"capacity: copy 2 failed" not in result.stderr
@@ -131,3 +133,22 @@ def test_a_flush_that_fails_fails_the_batch(transport: Transport, tree: Path,
                                                 str(tmp_path / "no-such-folder"),
                                                 str(tmp_path / "s")), check=False)
     assert result.exit_code == remote.COPY_FAILED
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_rename_many_never_replaces_with_python_or_mv(transport: Transport, tmp_path: Path,
+                                                      tool: str) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "taken").write_bytes(b"kept")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "out").mkdir()
+    pairs = [(str(tmp_path / "a"), str(tmp_path / "out" / HOSTILE[1])),
+             (str(tmp_path / "b"), str(tmp_path / "empty")),
+             (str(tmp_path / "b"), str(tmp_path / "taken")),
+             (str(tmp_path / "gone"), str(tmp_path / "out" / "gone"))]
+    out = transport.run([*TOOLS[tool], *remote.rename_many(pairs)]).stdout
+    assert out == b"1000"
+    assert (tmp_path / "out" / HOSTILE[1]).read_bytes() == b"a"
+    assert (tmp_path / "b").is_dir() and (tmp_path / "taken").read_bytes() == b"kept"
+    assert not any((tmp_path / "empty").iterdir())
