@@ -9,7 +9,8 @@ scan rate.  Readers unpack the rows of the tiers they ask for.
 
 Each scan writes its own generation of rows.  Readers see the newest *finished* scan of a
 tier, so a scan in progress, or one that failed or was interrupted, changes nothing they
-see; finishing a scan drops the older generations in the same transaction.  Of two scans of
+see; finishing a scan drops the older generations in the same transaction, and gives their
+pages back to the file system (incremental auto-vacuum).  Of two scans of
 one tier running at once, the one begun last wins, whichever finishes first.
 
 The catalogue is a cache of the hosts' filesystems: a catalogue written by an older layout
@@ -53,6 +54,9 @@ CREATE TABLE IF NOT EXISTS dirs (
 );
 CREATE INDEX IF NOT EXISTS dirs_scan ON dirs (scan, dir);
 """
+
+_INCREMENTAL = 2
+"""``PRAGMA auto_vacuum`` value: free pages are given back on ``incremental_vacuum``."""
 
 FIELDS = 6
 """Fields of one packed entry: kind, size, mtime, atime, inode, name (in that order)."""
@@ -131,6 +135,11 @@ class Catalogue:
         self.db = open_database(path, "capacity catalogue", "scan again (`capacity tier"
                                 " scan`): the catalogue is only a listing")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            # Pages an old generation frees go back to the file system (see finish_scan);
+            # a catalogue made without it is rewritten once to have it.
+            self.db.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL}")
+            self.db.execute("VACUUM")
         if self.db.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
             with self._transaction():
                 self.db.execute("DROP TABLE IF EXISTS files")  # the row-per-file layout
@@ -209,22 +218,39 @@ class Catalogue:
                                 " host = ? AND tier = ? AND id < ?)", (host, tier, scan))
             self.db.execute("UPDATE scans SET finished = ? WHERE id = ?",
                             (time.time(), scan))
+        self._reclaim()
         return removed
 
-    def _count_removed(self, old: int, new: int) -> int:
-        # Only directories whose entries differ need unpacking: on a rescan of cold data
-        # that is almost none.
-        before, after = self._packed(old), self._packed(new)
-        return sum(len(_names(entries) - _names(after.get(folder, b"")))
-                   for folder, entries in before.items() if after.get(folder) != entries)
+    def _reclaim(self) -> None:
+        """Give the pages of dropped generations back to the file system, so that the
+        catalogue stays about one generation on disk, not two after every rescan."""
+        # executescript: the vacuum frees a page a step, and execute() would step it once.
+        self.db.executescript("PRAGMA incremental_vacuum;")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def _packed(self, scan: int) -> dict[bytes, bytes]:
-        """Directory -> all its entries in one scan."""
-        packed: dict[bytes, bytes] = {}
-        for folder, entries in self.db.execute(
-                "SELECT dir, entries FROM dirs WHERE scan = ? ORDER BY rowid", (scan,)):
-            packed[folder] = packed.get(folder, b"") + entries
-        return packed
+    def _count_removed(self, old: int, new: int) -> int:
+        """Entries of scan ``old`` that scan ``new`` did not see again.  The generations are
+        compared a directory at a time, both read in directory order (the index's), so the
+        memory this takes does not grow with the number of files; only directories whose
+        entries differ need unpacking: on a rescan of cold data that is almost none."""
+        after = self._by_directory(new)
+        theirs = next(after, None)
+        removed = 0
+        for folder, entries in self._by_directory(old):
+            while theirs is not None and theirs[0] < folder:
+                theirs = next(after, None)
+            same_folder = theirs is not None and theirs[0] == folder
+            now = theirs[1] if theirs is not None and same_folder else b""
+            if now != entries:
+                removed += len(_names(entries) - _names(now))
+        return removed
+
+    def _by_directory(self, scan: int) -> Iterator[tuple[bytes, bytes]]:
+        """(directory, all its entries) of one scan, in the order of the directories' bytes."""
+        rows = self.db.execute("SELECT dir, entries FROM dirs WHERE scan = ? ORDER BY dir,"
+                               " rowid", (scan,))
+        for folder, group in itertools.groupby(rows, key=itemgetter(0)):
+            yield bytes(folder), b"".join(entries for _, entries in group)
 
     # --- reading ----------------------------------------------------------------------
 

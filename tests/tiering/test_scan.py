@@ -513,3 +513,37 @@ def test_unit_depth_is_the_first_policy_naming_the_host(
         {"first": {"hosts": ["b"], "unit": {"depth": 3}, "rules": [rule]},
          "second": {"hosts": ["a", "b"], "unit": {"depth": 2}, "rules": [rule]}}))
     assert [unit_depth(inv, h) for h in ("a", "b", "c")] == [2, 3, 1]
+
+
+def test_the_catalogue_stays_one_generation_on_disk(tmp_path: Path) -> None:
+    """Rescans give the pages of the generation they replace back: the file does not grow
+    with each rescan, as it did when freed pages stayed in the file."""
+    root = tmp_path / "tier"
+    for study in range(40):
+        _touch(root / f"S{study:03d}" / "IM0.dcm", 10, 1)
+        for image in range(1, 60):
+            (root / f"S{study:03d}" / f"IM{image}.dcm").write_bytes(b"")
+    path = tmp_path / "catalogue.sqlite"
+
+    def on_disk() -> int:
+        return sum(os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if p.exists())
+
+    with Catalogue(path) as catalogue:
+        transport = LocalTransport()
+        scan_tier(transport, catalogue, HOST, "hot", str(root), batch_size=50)
+        one = on_disk()
+        for _ in range(4):
+            scan_tier(transport, catalogue, HOST, "hot", str(root), batch_size=50)
+            assert catalogue.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        assert on_disk() <= 1.2 * one, (on_disk(), one)
+        assert len(list(catalogue.files(HOST, "hot"))) == 40 * 61
+
+
+def test_a_catalogue_made_without_auto_vacuum_is_rewritten_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "catalogue.sqlite"
+    with Catalogue(path) as catalogue:
+        catalogue.db.execute("PRAGMA auto_vacuum = 0")
+        catalogue.db.execute("VACUUM")
+        assert catalogue.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    with Catalogue(path) as catalogue:
+        assert catalogue.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
