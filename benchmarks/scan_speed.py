@@ -100,6 +100,30 @@ def scan_again(transport: Transport, root: Path, db: Path) -> ScanResult:
         return scan_tier(transport, catalogue, "bench", "hot", str(root))
 
 
+CHILD = """
+import resource, sys
+sys.path.insert(0, sys.argv[3])
+from capacity.tiering.catalog import Catalogue
+from capacity.tiering.scan import scan_tier
+from capacity.transports import LocalTransport
+with Catalogue(__import__("pathlib").Path(sys.argv[2])) as catalogue:
+    scan_tier(LocalTransport(), catalogue, "bench", "hot", sys.argv[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_memory(root: Path, db: Path) -> int:
+    """Peak resident memory (bytes) of a process that scans ``root`` into ``db``."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(db), str(ROOT)],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[-1]) * 1024
+
+
+def on_disk(db: Path) -> int:
+    return sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal")
+               if Path(f"{db}{s}").exists())
+
+
 def ssh_transport(work: Path) -> tuple[Transport, Callable[[], None]] | None:
     try:
         from tests.sshd import SSHD, start_sshd
@@ -154,6 +178,18 @@ def main() -> None:
                          timed(lambda: scan_fresh(transport, tree, args.dir), args.repeat)))
         finally:
             stop()
+
+    fresh_db = args.dir / "memory.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{fresh_db}{suffix}").unlink(missing_ok=True)
+    fresh_peak = peak_memory(tree, fresh_db)
+    fresh_size = on_disk(fresh_db)
+    rescan_peak = peak_memory(tree, fresh_db)
+    print(f"peak memory: fresh scan {fresh_peak / 2**20:.0f} MiB, rescan"
+          f" {rescan_peak / 2**20:.0f} MiB; catalogue on disk: after the first scan"
+          f" {fresh_size / 1e6:.1f} MB, after a rescan {on_disk(fresh_db) / 1e6:.1f} MB,"
+          f" the rescanned one above (after {2 * args.repeat + 1} scans)"
+          f" {on_disk(db) / 1e6:.1f} MB")
 
     floor, floor_cpu = rows[0][1]
     print(f"\n{entries:,} entries (files and directories), median of {args.repeat};"

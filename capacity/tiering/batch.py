@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from capacity.tiering.apply import Engine
     from capacity.tiering.planfile import PlannedUnit
 
-UNITS = 64
+UNITS = 256
 """Units per batch at most: a few seconds of work for small studies."""
-BYTES = 512 << 20
+BYTES = 1 << 30
 """Bytes per batch at most; a unit larger than :data:`SMALL` goes alone, its data being
 its cost."""
 SMALL = 64 << 20
