@@ -24,6 +24,7 @@ from capacity.model.hardware import Catalog
 from capacity.model.scenario import Scenario
 from capacity.yamlpos import (
     InputError,
+    InventoryWarning,
     Located,
     PathKey,
     Position,
@@ -33,15 +34,6 @@ from capacity.yamlpos import (
 )
 
 CATALOG_SECTIONS = ("drives", "arrays", "nodes")
-
-
-class InventoryWarning(UserWarning):
-    """Something in a valid inventory that silently does nothing (capacity.lint), issued
-    through ``warnings`` by load_inventory and load_with_scenarios; ``load`` returns them."""
-
-    def __init__(self, problem: Problem):
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,12 @@ class _Builder:
 def _short(node: yaml.Node) -> str:
     value = str(getattr(node, "value", ""))
     return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+class InventoryWarning(UserWarning):
+    """Something in a valid inventory that silently does nothing (capacity.lint), issued
+    through ``warnings`` by load_inventory and load_with_scenarios; ``load`` returns them."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem

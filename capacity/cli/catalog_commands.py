@@ -4,16 +4,15 @@ source or assumed mark."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from capacity.checks import _missing
 from capacity.cli.common import Format, FormatOption, console, print_json
 from capacity.errors import BadInput
-from capacity.load import builtin_catalog, load_inventory, validate
-from capacity.model.hardware import Catalog
-from capacity.report import catalog as report
+
+if TYPE_CHECKING:
+    from capacity.model.hardware import Catalog
 
 KindArg = Annotated[str | None, typer.Argument(
     metavar="KIND", show_default=False,
@@ -34,6 +33,9 @@ def _usage_error(message: str) -> BadInput:
 
 def _resolve(cat: Catalog, kind: str | None, name: str | None) -> tuple[str | None, str | None]:
     """The kind and name asked for; a lone name finds its kind."""
+    from capacity.checks import _missing
+    from capacity.report import catalog as report
+
     if kind is None or kind in report.KINDS:
         if kind is not None and name is not None and name not in getattr(cat, kind):
             raise _usage_error(_missing(report.ONE[kind], name, getattr(cat, kind)))
@@ -51,6 +53,10 @@ def catalog(kind: KindArg = None, name: NameArg = None, inventory: InventoryOpti
             fmt: FormatOption = Format.table, markdown: MarkdownOption = False) -> None:
     """The hardware catalogue: drive types, array models and HCI node models, each figure with
     its source, assumed entries marked.  These are the names an inventory uses."""
+    from capacity.load import builtin_catalog, load_inventory, validate
+    from capacity.model.hardware import Catalog
+    from capacity.report import catalog as report
+
     cat = (load_inventory(inventory).catalog if inventory is not None
            else validate(builtin_catalog(), Catalog))
     if markdown:

@@ -9,16 +9,18 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from capacity import jsontext
-from capacity.load import EXAMPLE, InventoryWarning, load_inventory
-from capacity.model import Inventory
-from capacity.yamlpos import Problem
+from capacity.bundled import EXAMPLE
+
+if TYPE_CHECKING:  # the model (pydantic) only for the commands that load an inventory
+    from capacity.model import Inventory
+    from capacity.yamlpos import Problem
 
 # Tables are wide: when piped (not a terminal) rich would assume 80 columns and wrap them.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -69,6 +71,8 @@ def print_warnings(found: list[Problem]) -> None:
 def inventory_warnings_printed() -> Iterator[None]:
     """Print each InventoryWarning the loader issues, once (compare loads an inventory per
     column), as a one-line warning; every command that loads an inventory runs inside."""
+    from capacity.yamlpos import InventoryWarning
+
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:
         if isinstance(message, InventoryWarning):
@@ -91,6 +95,8 @@ def inventory_path(path: Path | None) -> Path:
 
 
 def open_inventory(path: Path | None) -> Inventory:
+    from capacity.load import load_inventory
+
     return load_inventory(inventory_path(path))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +20,10 @@ from capacity.cli.common import (
     print_warnings,
 )
 from capacity.errors import BadInput
-from capacity.load import load
-from capacity.report import schema_doc
-from capacity.yamlpos import InputError, Problem
+from capacity.yamlpos import InputError
+
+if TYPE_CHECKING:
+    from capacity.yamlpos import Problem
 
 
 def validate(
@@ -36,6 +37,8 @@ def validate(
 ) -> None:
     """Check inventories: YAML, types, units, references and physical limits; warn about
     what silently does nothing."""
+    from capacity.load import load
+
     paths = files or [inventory_path(None)]
     found: list[tuple[list[Problem], list[Problem]]] = []
     for path in paths:
@@ -78,6 +81,8 @@ def schema(
         " instead.")] = False,
 ) -> None:
     """Print the JSON Schema of inventories (or scenarios), for editors and other tools."""
+    from capacity.report import schema_doc
+
     if markdown:
         text = (schema_doc.scenario_markdown() if of is SchemaOf.scenario
                 else schema_doc.inventory_markdown())

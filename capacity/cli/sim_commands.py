@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -19,9 +19,10 @@ from capacity.cli.common import (
     print_json,
 )
 from capacity.cli.tier_options import check_known
-from capacity.load import load_inventory, load_with_scenarios
-from capacity.sim import SimResult, dr_check, simulate
 from capacity.units import EARLIEST_DATE, LATEST_DATE
+
+if TYPE_CHECKING:
+    from capacity.sim import SimResult
 
 ScenarioOption = Annotated[list[Path] | None, typer.Option(
     "--scenario", "-s", help="Scenario file; repeat to apply several, in order.",
@@ -47,6 +48,9 @@ def _run(inventory: Path, scenarios: list[Path], years: float,
         raise typer.BadParameter(f"{start.date()} is outside the years a plan can cover"
                                  f" ({EARLIEST_DATE.year} to {LATEST_DATE.year})",
                                  param_hint="--start")
+    from capacity.load import load_with_scenarios
+    from capacity.sim import simulate
+
     inv, loaded = load_with_scenarios(inventory, list(scenarios))
     with console.status("simulating ...", spinner="dots"):
         return simulate(inv, loaded, years=years, start=start.date() if start else None,
@@ -127,8 +131,10 @@ def dr_check_command(
 ) -> None:
     """Lose a site: does the rest carry its workloads, through their copies and on their
     clusters, and at RTO 0?  Exit 1 when some workload is not carried."""
+    from capacity.load import load_inventory
     from capacity.report import site_loss
     from capacity.report.grid import RICH_STYLE, print_grids
+    from capacity.sim import dr_check
 
     inv = load_inventory(inventory_path(inventory))
     check_known("site", site, inv.sites)

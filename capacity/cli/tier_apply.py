@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,15 +26,13 @@ from capacity.cli.tier_options import (
     state_dir,
 )
 from capacity.errors import BadInput, JobFailed
-from capacity.load import load_inventory
-from capacity.tiering import binding
 from capacity.tiering import journal as J
-from capacity.tiering.apply import HostReport, Options
-from capacity.tiering.runs import forget_moved, run_hosts
 from capacity.tiering.status import journal_units, status_report
-from capacity.transports import HostKeyTrusted
 from capacity.units import format_size
-from capacity.yamlpos import InputError, Position, Problem
+
+if TYPE_CHECKING:
+    from capacity.tiering.apply import HostReport
+    from capacity.transports import HostKeyTrusted
 
 
 def _say_trusted(key: HostKeyTrusted) -> None:
@@ -71,6 +69,12 @@ def apply_command(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Execute exactly this plan: every unit journaled, verified, resumable, idempotent."""
+    from capacity.load import load_inventory
+    from capacity.tiering import binding
+    from capacity.tiering.apply import Options
+    from capacity.tiering.runs import forget_moved, run_hosts
+    from capacity.yamlpos import InputError, Position, Problem
+
     where = state_dir(state)
     plan = binding.read_plan(plan_file, where)
     inv = load_inventory(inventory or Path(plan.inventory))
@@ -108,6 +112,10 @@ def resume_command(
     if inventory is None and recorded is None:
         raise BadInput("the journal does not say which inventory its units came from: pass"
                        " --inventory")
+    from capacity.load import load_inventory
+    from capacity.tiering.apply import Options
+    from capacity.tiering.runs import run_hosts
+
     inv = load_inventory(inventory or Path(str(recorded)))
     hosts = sorted({r.host for r in rows})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -36,14 +36,13 @@ from capacity.cli.tier_options import (
     state_dir,
 )
 from capacity.errors import BadInput
-from capacity.load import load_inventory
-from capacity.model import Inventory
-from capacity.tiering import binding, planner
 from capacity.tiering.catalog import Catalogue
-from capacity.tiering.measure import last_scans, measure_tiers
-from capacity.tiering.planfile import Plan
-from capacity.tiering.records import TierUsage
 from capacity.units import format_size
+
+if TYPE_CHECKING:
+    from capacity.model import Inventory
+    from capacity.tiering.planfile import Plan
+    from capacity.tiering.records import TierUsage
 
 
 def _parse_now(text: str | None) -> dt.datetime:
@@ -62,6 +61,8 @@ def _parse_now(text: str | None) -> dt.datetime:
 def _make_plan(inv: Inventory, path: Path, catalogue_path: Path | None,
                usage: dict[tuple[str, str], TierUsage], moment: dt.datetime,
                scope: dict[str, Any]) -> Plan:
+    from capacity.tiering import planner
+
     # ``created`` is the clock, truthfully: two plans differ only there.
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     if catalogue_path is None:  # no rule in scope reads a tier
@@ -96,6 +97,10 @@ def plan(
     """Plan tier moves and expiry from the inventory's policies: which units (files or study
     directories) each rule chooses now, and why.  Changes nothing; `capacity tier apply`
     executes the plan file."""
+    from capacity.load import load_inventory
+    from capacity.tiering import binding, planner
+    from capacity.tiering.measure import last_scans, measure_tiers
+
     path = inventory_path(inventory)
     inv = load_inventory(path)
     check_known("host", host, inv.hosts)

@@ -8,7 +8,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -32,11 +32,12 @@ from capacity.cli.tier_options import (
     state_dir,
 )
 from capacity.errors import JobFailed
-from capacity.model import Inventory
-from capacity.tiering import hosts
 from capacity.tiering.catalog import Catalogue
-from capacity.tiering.scan import HostOutcome, Progress, scan_hosts
-from capacity.tiering.usage import Usage, by_tier, by_unit, unit_depth
+
+if TYPE_CHECKING:
+    from capacity.model import Inventory
+    from capacity.tiering.scan import HostOutcome, Progress
+    from capacity.tiering.usage import Usage
 from capacity.units import format_size
 
 # --------------------------------------------------------------------------- shared
@@ -139,6 +140,9 @@ def scan(
 
     Each tier is one streaming find on the host itself; hosts are scanned in parallel.
     Exits 1 if any host or tier failed: the catalogue keeps that tier's previous scan."""
+    from capacity.tiering import hosts
+    from capacity.tiering.scan import scan_hosts
+
     inv = open_inventory(inventory)
     names = _hosts(inv, host)
     path = state_dir(state).catalogue
@@ -167,6 +171,8 @@ def _usage_json(u: Usage) -> dict[str, Any]:
 def du_report(inv: Inventory, catalogue: Catalogue, names: list[str], tiers: list[str] | None,
               depth: int | None, top: int) -> dict[str, Any]:
     """What ``tier du`` prints, as plain data: per tier its totals and its largest units."""
+    from capacity.tiering.usage import Usage, by_tier, by_unit, unit_depth
+
     found = []
     for name in names:
         unit_level = unit_depth(inv, name) if depth is None else depth
