@@ -78,6 +78,8 @@ def scan_report(outcomes: list[HostOutcome], catalogue: Path) -> dict[str, Any]:
                 "dirs": t.result.dirs if t.result else None,
                 "links": t.result.links if t.result else None,
                 "removed": t.result.removed if t.result else None,
+                "full": t.result.full if t.result else None,
+                "listed_dirs": t.result.listed if t.result else None,
                 "seconds": round(t.result.seconds, 3) if t.result else None,
                 "entries_per_second": round(t.result.entries_per_second) if t.result else None,
                 "error": str(t.error) if t.error is not None else None,
@@ -135,11 +137,17 @@ def scan(
     trust_new_host_keys: TrustOption = False,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, help="Hosts scanned at once.")] = 4,
+    full: Annotated[bool, typer.Option(
+        "--full", help="List every entry, even where the last scan is recent (by default a"
+        " rescan lists only the folders whose mtime changed, and a full scan runs once a"
+        " week).")] = False,
 ) -> None:
     """Walk the hosts' tier roots into the catalogue; a rescan replaces what changed.
 
-    Each tier is one streaming find on the host itself; hosts are scanned in parallel.
-    Exits 1 if any host or tier failed: the catalogue keeps that tier's previous scan."""
+    Each tier is one streaming find on the host itself; hosts are scanned in parallel.  A
+    rescan lists again only the folders whose mtime changed since the last scan (PACS files
+    are written once), and every tier gets a full scan at least once a week.  Exits 1 if
+    any host or tier failed: the catalogue keeps that tier's previous scan."""
     from capacity.tiering import hosts
     from capacity.tiering.scan import scan_hosts
 
@@ -150,7 +158,7 @@ def scan(
                if trust_new_host_keys else hosts.connect)
     with _progress(live=fmt is Format.table and console_err.is_terminal) as progress:
         outcomes = scan_hosts(inv, names, path, connect=connect, workers=workers,
-                              progress=progress)
+                              progress=progress, full=True if full else None)
     report = scan_report(outcomes, path)
     if fmt is Format.json:
         print_json(report)

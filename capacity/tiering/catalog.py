@@ -32,7 +32,7 @@ from pathlib import Path
 from capacity.tiering.records import FileRecord
 from capacity.tiering.state import open_database
 
-LAYOUT = 2
+LAYOUT = 3
 """``PRAGMA user_version`` of this layout."""
 
 SCHEMA = """
@@ -44,15 +44,25 @@ CREATE TABLE IF NOT EXISTS scans (
     started REAL NOT NULL,
     finished REAL,
     files INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0
+    bytes INTEGER NOT NULL DEFAULT 0,
+    full INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS scans_tier ON scans (host, tier, finished);
 CREATE TABLE IF NOT EXISTS dirs (
     scan INTEGER NOT NULL,
     dir BLOB NOT NULL,
-    entries BLOB NOT NULL
+    entries BLOB NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    links INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dirs_scan ON dirs (scan, dir);
+CREATE TABLE IF NOT EXISTS dir_mtimes (
+    scan INTEGER NOT NULL,
+    dir BLOB NOT NULL,
+    mtime REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dir_mtimes_scan ON dir_mtimes (scan, dir);
 """
 
 _INCREMENTAL = 2
@@ -110,6 +120,25 @@ def _pack(records: Iterable[FileRecord]) -> bytes:
         _blob(posixpath.basename(r.path))) for r in records)
 
 
+def counts(entries: bytes) -> tuple[int, int, int]:
+    """Files (neither directories nor links) among packed entries, their bytes, and the
+    links."""
+    fields = entries.split(b"\0")
+    kinds, sizes = fields[0:-1:FIELDS], fields[1:-1:FIELDS]
+    data = [int(size) for kind, size in zip(kinds, sizes, strict=True)
+            if kind != b"d" and kind != b"l"]
+    return len(data), sum(data), kinds.count(b"l")
+
+
+def _subdirectories(folder: bytes, entries: bytes) -> Iterator[tuple[bytes, float]]:
+    """(path, mtime) of each directory among a directory's packed entries."""
+    fields = entries.split(b"\0")
+    prefix = folder + b"/" if folder else b""
+    for at in range(0, len(fields) - 1, FIELDS):
+        if fields[at] == b"d":
+            yield prefix + fields[at + FIELDS - 1], float(fields[at + 2])
+
+
 def _names(entries: bytes) -> set[bytes]:
     fields = entries.split(b"\0")
     return set(fields[FIELDS - 1:-1:FIELDS])
@@ -144,6 +173,7 @@ class Catalogue:
             with self._transaction():
                 self.db.execute("DROP TABLE IF EXISTS files")  # the row-per-file layout
                 self.db.execute("DROP TABLE IF EXISTS dirs")
+                self.db.execute("DROP TABLE IF EXISTS dir_mtimes")
                 self.db.execute("DROP TABLE IF EXISTS scans")
                 self.db.execute(f"PRAGMA user_version = {LAYOUT}")
         self.db.executescript(SCHEMA)
@@ -172,21 +202,29 @@ class Catalogue:
 
     # --- writing a scan ---------------------------------------------------------------
 
-    def begin_scan(self, host: str, tier: str, root: str) -> int:
-        cur = self.db.execute("INSERT INTO scans (host, tier, root, started) VALUES (?,?,?,?)",
-                              (host, tier, root, time.time()))
+    def begin_scan(self, host: str, tier: str, root: str, *, full: bool = True) -> int:
+        cur = self.db.execute("INSERT INTO scans (host, tier, root, started, full)"
+                              " VALUES (?,?,?,?,?)", (host, tier, root, time.time(), full))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def add_directories(self, scan: int, packed: dict[bytes, bytes], files: int,
-                        nbytes: int) -> None:
+                        nbytes: int, *, record_dirs: bool = True) -> None:
         """Add one batch of a scan (directory -> packed entries, see
-        :func:`group_by_directory`) holding ``files`` files of ``nbytes``; one transaction."""
+        :func:`group_by_directory`) holding ``files`` files of ``nbytes``; one transaction.
+        The mtime of each directory among the entries is recorded too, unless the scan's
+        census records them (``record_dirs`` false)."""
+        rows = [(scan, folder, entries, *counts(entries)) for folder, entries in packed.items()]
         with self._transaction():
-            self.db.executemany("INSERT INTO dirs (scan, dir, entries) VALUES (?,?,?)",
-                                zip(repeat(scan), packed.keys(), packed.values()))
+            self.db.executemany("INSERT INTO dirs (scan, dir, entries, files, bytes, links)"
+                                " VALUES (?,?,?,?,?,?)", rows)
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
                             " WHERE id = ?", (files, nbytes, scan))
+            if record_dirs:
+                self.db.executemany(
+                    "INSERT INTO dir_mtimes (scan, dir, mtime) VALUES (?,?,?)",
+                    ((scan, *d) for folder, entries in packed.items()
+                     for d in _subdirectories(folder, entries)))
 
     def add(self, scan: int, records: Iterable[FileRecord]) -> None:
         """Add entries of a scan from records (their host and tier are the scan's)."""
@@ -195,6 +233,57 @@ class Catalogue:
                   itertools.groupby(records, key=lambda r: posixpath.dirname(r.path))}
         files = [r for r in records if r.kind not in ("d", "l")]
         self.add_directories(scan, packed, len(files), sum(r.size for r in files))
+
+    def add_census(self, scan: int, dirs: Iterable[tuple[bytes, float]]) -> None:
+        """Record every directory of the tier and its mtime as the scan began (an
+        incremental scan: what it compares with the previous scan's)."""
+        with self._transaction():
+            self.db.executemany("INSERT INTO dir_mtimes (scan, dir, mtime) VALUES (?,?,?)",
+                                ((scan, d, m) for d, m in dirs))
+
+    def changed_directories(self, old: int, new: int) -> list[bytes]:
+        """Directories of scan ``new``'s census that scan ``old`` did not record with the
+        same mtime: new ones, and those whose entries were added, removed or renamed."""
+        return [bytes(d) for (d,) in self.db.execute(
+            "SELECT n.dir FROM dir_mtimes n LEFT JOIN dir_mtimes o ON o.scan = ?"
+            " AND o.dir = n.dir WHERE n.scan = ? AND (o.mtime IS NULL OR o.mtime != n.mtime)",
+            (old, new))]
+
+    def carry_over(self, old: int, new: int, listed: Iterable[bytes]) -> None:
+        """Copy into scan ``new`` the rows of scan ``old`` for every directory whose mtime
+        the census found unchanged and that ``new`` did not list again itself; in SQLite,
+        a directory at a time, whatever the size of the tier."""
+        with self._transaction():
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (dir BLOB PRIMARY KEY)")
+            self.db.execute("DELETE FROM listed")
+            self.db.executemany("INSERT OR IGNORE INTO listed VALUES (?)",
+                                ((d,) for d in listed))
+            self.db.execute(
+                "INSERT INTO dirs (scan, dir, entries, files, bytes, links)"
+                " SELECT ?, d.dir, d.entries, d.files, d.bytes, d.links FROM dirs d"
+                " JOIN dir_mtimes o ON o.scan = d.scan AND o.dir = d.dir"
+                " JOIN dir_mtimes n ON n.scan = ? AND n.dir = d.dir AND n.mtime = o.mtime"
+                " WHERE d.scan = ? AND d.dir NOT IN (SELECT dir FROM listed)",
+                (new, new, old))
+            self.db.execute(
+                "UPDATE scans SET files = (SELECT coalesce(sum(files), 0) FROM dirs WHERE"
+                " scan = ?), bytes = (SELECT coalesce(sum(bytes), 0) FROM dirs WHERE"
+                " scan = ?) WHERE id = ?", (new, new, new))
+
+    def totals(self, scan: int) -> tuple[int, int, int, int]:
+        """Files, bytes, directories and links of a scan, from its rows."""
+        files, nbytes, links = self.db.execute(
+            "SELECT coalesce(sum(files), 0), coalesce(sum(bytes), 0), coalesce(sum(links), 0)"
+            " FROM dirs WHERE scan = ?", (scan,)).fetchone()
+        (dirs,) = self.db.execute("SELECT count(*) FROM dir_mtimes WHERE scan = ?",
+                                  (scan,)).fetchone()
+        return files, nbytes, dirs, links
+
+    def last_full(self, host: str, tier: str) -> float | None:
+        """When the last finished full scan of the tier began."""
+        row = self.db.execute("SELECT max(started) FROM scans WHERE host = ? AND tier = ?"
+                              " AND finished IS NOT NULL AND full", (host, tier)).fetchone()
+        return row[0]
 
     def finish_scan(self, scan: int) -> int:
         """Make a complete scan the one readers see, and drop the older ones of its tier;
@@ -211,11 +300,14 @@ class Catalogue:
             removed = 0
             if newer:
                 self.db.execute("DELETE FROM dirs WHERE scan = ?", (scan,))
+                self.db.execute("DELETE FROM dir_mtimes WHERE scan = ?", (scan,))
             else:
                 if previous is not None:
                     removed = self._count_removed(previous, scan)
-                self.db.execute("DELETE FROM dirs WHERE scan IN (SELECT id FROM scans WHERE"
-                                " host = ? AND tier = ? AND id < ?)", (host, tier, scan))
+                for table in ("dirs", "dir_mtimes"):
+                    self.db.execute(f"DELETE FROM {table} WHERE scan IN (SELECT id FROM scans"
+                                    " WHERE host = ? AND tier = ? AND id < ?)",
+                                    (host, tier, scan))
             self.db.execute("UPDATE scans SET finished = ? WHERE id = ?",
                             (time.time(), scan))
         self._reclaim()
@@ -282,8 +374,10 @@ class Catalogue:
                         (scan, folder)).fetchall():
                     kept = [r for r in unpack(host, tier, folder, entries)
                             if _blob(posixpath.basename(r.path)) not in names]
-                    self.db.execute("UPDATE dirs SET entries = ? WHERE rowid = ?",
-                                    (_pack(kept), rowid))
+                    packed = _pack(kept)
+                    self.db.execute("UPDATE dirs SET entries = ?, files = ?, bytes = ?,"
+                                    " links = ? WHERE rowid = ?",
+                                    (packed, *counts(packed), rowid))
 
     def last_scan(self, host: str, tier: str) -> Scan | None:
         row = self.db.execute("SELECT id, host, tier, root, started, finished, files, bytes"

@@ -37,7 +37,7 @@ from capacity.transports import (
     Transport,
     TransportError,
 )
-from capacity.transports.base import encode_path
+from capacity.transports.base import decode_path, encode_path
 
 #: Entries written to the catalogue per transaction.
 BATCH = 20_000
@@ -49,6 +49,17 @@ SKIP_NAMES = (f"{TEMP_PREFIX}*", ".capacity-*")
 #: find -printf: type, size, mtime, atime, inode, path relative to the root (the catalogue's
 #: FIELDS); each field ends with NUL, the only byte a path cannot hold, so any name survives.
 PRINTF = "%y\\0%s\\0%T@\\0%A@\\0%i\\0%P\\0"
+
+#: The census of an incremental scan: every directory's path and mtime.
+CENSUS_PRINTF = "%P\\0%T@\\0"
+
+FULL_EVERY = 7 * 86400.0
+"""An incremental scan is done only within this many seconds of the tier's last full scan:
+the periodic full scan catches what an incremental one cannot see (a file rewritten in
+place, a folder put back with its old mtime)."""
+
+#: Directories listed again per command of an incremental scan.
+RELIST_BATCH = 1000
 
 # SQLite allows one writer at a time; scan threads take turns here rather than spinning in
 # SQLite's busy handler.  Parsing, the slow part, happens outside the lock.
@@ -79,6 +90,11 @@ class ScanResult:
     removed: int
     dirs: int = 0
     links: int = 0
+    full: bool = True
+    """A full scan lists every entry; an incremental one (see :func:`scan_tier`) only the
+    directories whose mtime changed, and carries the others over."""
+    listed: int | None = None
+    """Directories an incremental scan listed again."""
 
     @property
     def entries(self) -> int:
@@ -92,6 +108,44 @@ class ScanResult:
 # --------------------------------------------------------------------------- one tier
 
 
+def _skip() -> list[str]:
+    skip: list[str] = []
+    for pattern in SKIP_NAMES:
+        skip += [*(["-o"] if skip else []), "-name", pattern]
+    return skip
+
+
+def census_argv(root: str) -> list[str]:
+    """The command listing every directory below ``root`` with its mtime, as
+    :func:`find_argv` walks them: a readdir of each, a stat of directories only."""
+    start = root if root.startswith("/") else "./" + root
+    return ["env", "LC_ALL=C", "find", "-H", start, "-xdev", "-mindepth", "1",
+            "(", *_skip(), ")", "-prune", "-o", "-type", "d", "-printf", CENSUS_PRINTF]
+
+
+def relist_argv(root: str, dirs: Sequence[bytes]) -> list[str]:
+    """The command listing the entries directly in each of ``dirs`` (relative to ``root``,
+    ``b""`` for the root itself), as :func:`find_argv` prints them but with the path from
+    the start (``%p``; see :func:`relative_to_root`).  ``-P``: a folder that became a link
+    since the census is recorded as a link by its parent's listing, never followed here."""
+    base = root.rstrip("/")
+    starts = [f"{base}/." if not d else f"{base}/{decode_path(d)}" for d in dirs]
+    return ["env", "LC_ALL=C", "find", "-P", *starts, "-xdev", "-mindepth", "1",
+            "-maxdepth", "1", "(", *_skip(), ")", "-prune", "-o", "-printf",
+            PRINTF.replace("%P", "%p")]
+
+
+def relative_to_root(root: str, fields: list[bytes]) -> list[bytes]:
+    """Records of :func:`relist_argv` with their paths made relative to ``root``, as
+    :func:`find_argv` prints them."""
+    base = encode_path(root.rstrip("/"))
+    dot, plain = base + b"/./", base + b"/"
+    paths = fields[FIELDS - 1::FIELDS]
+    fields[FIELDS - 1::FIELDS] = [p[len(dot):] if p.startswith(dot) else p[len(plain):]
+                                  for p in paths]
+    return fields
+
+
 def find_argv(root: str) -> list[str]:
     """The command that lists everything below ``root`` (not ``root`` itself).
 
@@ -100,11 +154,8 @@ def find_argv(root: str) -> list[str]:
     the root's filesystem.  LC_ALL=C keeps ``%T@`` with a decimal point and errors in English.
     """
     start = root if root.startswith("/") else "./" + root  # find takes no "--"
-    skip: list[str] = []
-    for pattern in SKIP_NAMES:
-        skip += [*(["-o"] if skip else []), "-name", pattern]
     return ["env", "LC_ALL=C", "find", "-H", start, "-xdev", "-mindepth", "1",
-            "(", *skip, ")", "-prune", "-o", "-printf", PRINTF]
+            "(", *_skip(), ")", "-prune", "-o", "-printf", PRINTF]
 
 
 def walk_records(transport: Transport, root: str) -> Generator[bytes, None, None]:
@@ -185,8 +236,17 @@ class _Tally:
 
 def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_name: str,
               root: str, *, batch_size: int = BATCH, timeout: float | None = None,
-              progress: Callable[[int], None] | None = None) -> ScanResult:
+              progress: Callable[[int], None] | None = None, full: bool | None = None,
+              full_every: float = FULL_EVERY) -> ScanResult:
     """Scan one tier root into the catalogue, replacing what its last scan recorded.
+
+    A full scan lists every entry.  An incremental one (PACS files are written once) lists
+    every directory with its mtime (the census), lists again only the directories whose
+    mtime differs from the last scan's (entries added, removed or renamed there), their
+    parents and the root, and carries every other directory's entries over from the last
+    scan.  ``full`` None: incremental when the host runs commands, the tier was scanned at
+    this root before, and its last full scan is younger than ``full_every`` seconds; True
+    or False forces one or the other (False: incremental where it can be).
 
     ``progress`` is called with the number of entries written so far after each batch.
     Raises :class:`ScanError` if the root is missing or the walk fails; the catalogue then
@@ -200,24 +260,41 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
 
     _check_root(transport, root, fail)
     with _WRITE_LOCK:
-        scan_id = catalogue.begin_scan(host_name, tier_name, root)
+        previous = _incremental_base(transport, catalogue, host_name, tier_name, root, full,
+                                     full_every)
+        scan_id = catalogue.begin_scan(host_name, tier_name, root, full=previous is None)
     parser = RecordParser()
     tally = _Tally()
     batch: list[bytes] = []
     written = 0
+    relist: list[bytes] = []
     try:
-        # closing(): stop find (or its SSH channel) at once if we fail or are interrupted,
-        # not whenever the garbage collector gets to the generator.
-        chunks_of = (transport.stream(find_argv(root), timeout=timeout)
-                     if transport.has(Capability.RUN) else walk_records(transport, root))
-        with contextlib.closing(chunks_of) as chunks:
-            for chunk in chunks:
-                batch += parser.feed(chunk)
-                if len(batch) >= batch_size * FIELDS:
-                    written += _write(catalogue, scan_id, batch, tally)
-                    batch = []
-                    if progress is not None:
-                        progress(written)
+        if previous is None:
+            commands: Iterable[Iterator[bytes]] = [
+                transport.stream(find_argv(root), timeout=timeout)
+                if transport.has(Capability.RUN) else walk_records(transport, root)]
+        else:
+            census = _census(transport, root, timeout)
+            with _WRITE_LOCK:
+                catalogue.add_census(scan_id, census)
+            changed = catalogue.changed_directories(previous, scan_id)
+            relist = sorted({b"", *changed, *(d.rpartition(b"/")[0] for d in changed)})
+            commands = (transport.stream(relist_argv(root, relist[at:at + RELIST_BATCH]),
+                                         timeout=timeout)
+                        for at in range(0, len(relist), RELIST_BATCH))
+        for chunks_of in commands:
+            # closing(): stop find (or its SSH channel) at once if we fail or are
+            # interrupted, not whenever the garbage collector gets to the generator.
+            with contextlib.closing(chunks_of) as chunks:  # type: ignore[type-var]
+                for chunk in chunks:
+                    fields = parser.feed(chunk)
+                    batch += fields if previous is None else relative_to_root(root, fields)
+                    if len(batch) >= batch_size * FIELDS:
+                        written += _write(catalogue, scan_id, batch, tally,
+                                          record_dirs=previous is None)
+                        batch = []
+                        if progress is not None:
+                            progress(written)
     except TransportError as exc:
         seen = written + len(batch) // FIELDS
         raise fail(f"scan failed after {seen} entries, the catalogue keeps the previous"
@@ -227,12 +304,47 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     if not parser.complete:
         raise fail("find's output ended in the middle of an entry; the catalogue keeps the"
                    " previous scan")
-    written += _write(catalogue, scan_id, batch, tally)
+    written += _write(catalogue, scan_id, batch, tally, record_dirs=previous is None)
     with _WRITE_LOCK:
+        if previous is not None:
+            catalogue.carry_over(previous, scan_id, relist)
         removed = catalogue.finish_scan(scan_id)
-    return ScanResult(files=tally.files, bytes=tally.nbytes,
-                      seconds=time.monotonic() - started, removed=removed, dirs=tally.dirs,
-                      links=tally.links)
+    seconds = time.monotonic() - started
+    if previous is None:
+        return ScanResult(files=tally.files, bytes=tally.nbytes, seconds=seconds,
+                          removed=removed, dirs=tally.dirs, links=tally.links)
+    files, nbytes, dirs, links = catalogue.totals(scan_id)
+    return ScanResult(files=files, bytes=nbytes, seconds=seconds, removed=removed,
+                      dirs=dirs, links=links, full=False, listed=len(relist))
+
+
+def _incremental_base(transport: Transport, catalogue: Catalogue, host: str, tier: str,
+                      root: str, full: bool | None, full_every: float) -> int | None:
+    """The scan an incremental scan starts from, or None for a full scan."""
+    if full or not transport.has(Capability.RUN):
+        return None
+    last = catalogue.last_scan(host, tier)
+    if last is None or last.root != root:
+        return None
+    if full is None:
+        since = catalogue.last_full(host, tier)
+        if since is None or time.time() - since >= full_every:
+            return None
+    return last.id
+
+
+def _census(transport: Transport, root: str, timeout: float | None
+            ) -> list[tuple[bytes, float]]:
+    """Every directory below ``root`` and its mtime (see :func:`census_argv`)."""
+    tail, fields = b"", []
+    with contextlib.closing(transport.stream(census_argv(root), timeout=timeout)) as chunks:
+        for chunk in chunks:
+            parts = (tail + chunk).split(b"\0")
+            tail = parts.pop()
+            fields += parts
+    if tail or len(fields) % 2:
+        raise ValueError("the census ended in the middle of an entry")
+    return list(zip(fields[0::2], map(float, fields[1::2]), strict=True))
 
 
 def _check_root(transport: Transport, root: str,
@@ -248,13 +360,14 @@ def _check_root(transport: Transport, root: str,
         raise fail("the tier root is not a directory")
 
 
-def _write(catalogue: Catalogue, scan_id: int, batch: list[bytes], tally: _Tally) -> int:
+def _write(catalogue: Catalogue, scan_id: int, batch: list[bytes], tally: _Tally, *,
+           record_dirs: bool = True) -> int:
     if not batch:
         return 0
     files, nbytes = tally.count(batch)
     packed = group_by_directory(batch)
     with _WRITE_LOCK:
-        catalogue.add_directories(scan_id, packed, files, nbytes)
+        catalogue.add_directories(scan_id, packed, files, nbytes, record_dirs=record_dirs)
     return len(batch) // FIELDS
 
 
@@ -303,10 +416,12 @@ Progress = Callable[[str, str, int], None]
 
 def scan_hosts(inventory: Inventory, host_names: Sequence[str] | None, catalogue_path: Path,
                connect: Connect = hosts.connect, workers: int = 4,
-               progress: Progress | None = None) -> list[HostOutcome]:
+               progress: Progress | None = None, full: bool | None = None
+               ) -> list[HostOutcome]:
     """Scan the named hosts (None: all of the inventory's) in parallel, each host's tiers
     one after another.  A host that fails does not stop the others: its error is in its
-    outcome.  Outcomes come in the order of ``host_names`` (or the inventory).
+    outcome.  Outcomes come in the order of ``host_names`` (or the inventory).  ``full``
+    as for :func:`scan_tier`.
 
     Each thread has its own catalogue connection (SQLite connections are not shared across
     threads); their writes take turns.  Interrupted (Ctrl-C), every scan stops at its next
@@ -321,7 +436,7 @@ def scan_hosts(inventory: Inventory, host_names: Sequence[str] | None, catalogue
     Catalogue(catalogue_path).close()
     if not names:
         return []
-    job = _Job(catalogue_path, connect, progress, threading.Event())
+    job = _Job(catalogue_path, connect, progress, threading.Event(), full)
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))),
                               thread_name_prefix="scan")
     try:
@@ -362,6 +477,7 @@ class _Job:
     connect: Connect
     progress: Progress | None
     stop: threading.Event
+    full: bool | None = None
 
     def scan_host(self, name: str, host: Host) -> HostOutcome:
         if self.stop.is_set():
@@ -386,7 +502,7 @@ class _Job:
                 self._batch(name, tier, spec.path, 0)
                 result = scan_tier(transport, catalogue, name, tier, spec.path,
                                    progress=functools.partial(self._batch, name, tier,
-                                                              spec.path))
+                                                              spec.path), full=self.full)
             except ScanError as exc:
                 yield TierOutcome(name, tier, spec.path, error=exc)
             else:

@@ -156,10 +156,15 @@ def test_scan_records_every_entry_as_lstat_sees_it(transport: Transport, catalog
     assert last is not None and last.root == str(tree) and last.finished is not None
 
 
+@pytest.mark.parametrize("full", [True, False], ids=["full", "incremental"])
 def test_rescan_replaces_what_changed(transport: Transport, catalogue: Catalogue,
-                                      tree: Path) -> None:
+                                      tree: Path, full: bool) -> None:
+    """A full rescan sees every change; an incremental one every change but a file
+    rewritten in place in a folder that gained or lost nothing (its mtime unchanged):
+    what the periodic full scan is for."""
     scan_tier(transport, catalogue, HOST, "hot", str(tree))
     before = truth(tree)
+    recorded = catalogued(catalogue, "hot")
     # Add a study and a file, modify two files, delete a file and a whole study.
     _touch(tree / "2025" / "06" / "NEW" / "IM0000.dcm", 4321, 2)
     _touch(tree / "2024" / "01" / "1.2.410.202401.0" / "IM9999.dcm", 11, 3)
@@ -173,11 +178,24 @@ def test_rescan_replaces_what_changed(transport: Transport, catalogue: Catalogue
     (tree / "dangling").unlink()
     (tree / "dangling").mkdir()
 
-    result = scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full=full)
     after = truth(tree)
-    assert_same(catalogued(catalogue, "hot"), after)
+    rewritten = "2019/03/1.2.410.201903.0/IM0000.dcm"
+    if full:
+        assert_same(catalogued(catalogue, "hot"), after)
+    else:
+        assert result.full is False and result.listed is not None
+        # Listed again: the root, the folders that gained or lost entries and their parents.
+        assert result.listed < sum(kind == "d" for kind, *_ in after.values())
+        got = catalogued(catalogue, "hot")
+        assert got[rewritten] == recorded[rewritten]  # missed until the next full scan
+        assert_same({p: e for p, e in got.items() if p != rewritten},
+                    {p: e for p, e in after.items() if p != rewritten})
     assert result.removed == deleted == len(set(before) - set(after))
     assert catalogued(catalogue, "hot")["dangling"][0] == "d"
+    files = [e for p, e in after.items() if e[0] == "f"]
+    size = sum(e[1] for e in files) - (0 if full else after[rewritten][1] - before[rewritten][1])
+    assert (result.files, result.bytes) == (len(files), size)
 
 
 def test_a_missing_root_is_a_clear_error_and_keeps_the_previous_scan(
@@ -304,7 +322,8 @@ def test_a_failed_batch_is_rolled_back_and_the_catalogue_stays_usable(
         catalogue: Catalogue) -> None:
     scan = catalogue.begin_scan(HOST, "hot", "/pacs/hot")
     good = FileRecord(HOST, "hot", "a/f", 1, T0, T0, 1, "f")
-    packed = {b"a": b"f\x001\x00%r\x00%r\x001\x00f\x00" % (T0, T0), b"b": None}
+    entries = b"f\x001\x00%r\x00%r\x001\x00f\x00" % (T0, T0)
+    packed = {b"a": entries, None: entries}  # a folder that is no name: refused by SQLite
     with pytest.raises(sqlite3.IntegrityError):
         catalogue.add_directories(scan, packed, 2, 2)  # type: ignore[dict-item]
     catalogue.add_directories(scan, {}, 0, 0)  # once failed, the connection used to refuse
@@ -547,3 +566,35 @@ def test_a_catalogue_made_without_auto_vacuum_is_rewritten_with_it(tmp_path: Pat
         assert catalogue.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
     with Catalogue(path) as catalogue:
         assert catalogue.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+def test_a_full_scan_comes_round_and_catches_what_incremental_ones_miss(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    rewritten = tree / "2019" / "03" / "1.2.410.201903.0" / "IM0000.dcm"
+    _touch(rewritten, 4242, 1)  # in place: its folder's mtime does not move
+    assert scan_tier(transport, catalogue, HOST, "hot", str(tree)).full is False
+    rel = str(rewritten.relative_to(tree))
+    assert catalogued(catalogue, "hot")[rel][1] != 4242
+    # The last full scan is older than full_every: this one is full, and sees it.
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full_every=0)
+    assert result.full is True
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+    # Forced: a rescan that lists everything whatever the age of the last full one.
+    assert scan_tier(transport, catalogue, HOST, "hot", str(tree), full=True).full is True
+
+
+def test_an_incremental_rescan_lists_only_the_folders_that_changed(
+        transport: Transport, catalogue: Catalogue, tmp_path: Path) -> None:
+    root = tmp_path / "tier"
+    for study in range(100):
+        _touch(root / "2024" / f"{study % 12 + 1:02d}" / f"S{study:03d}" / "IM0.dcm", 10, 400)
+    scan_tier(transport, catalogue, HOST, "hot", str(root))
+    _touch(root / "2024" / "05" / "S004" / "late.dcm", 5, 0)  # a late image
+    shutil.rmtree(root / "2024" / "07" / "S006")  # a study expired by hand
+    result = scan_tier(transport, catalogue, HOST, "hot", str(root))
+    # Of 112 folders: the two whose entries changed (S004, 2024/07), the parent of each
+    # (2024/05, 2024), and the root.
+    assert result.full is False and result.listed == 5 and result.dirs == 112
+    assert_same(catalogued(catalogue, "hot"), truth(root))
+    assert result.removed == 2 and (result.files, result.bytes) == (100, 99 * 10 + 5)
