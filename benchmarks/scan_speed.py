@@ -6,7 +6,8 @@ Builds (once, then reuses) a PACS-like tree of small files, ROOT/YYYY/MM/STUDY/ 
 
 * ``find`` with our exact arguments, output to /dev/null: the floor, no parsing, no database;
 * ``scan_tier`` with the local transport into a fresh catalogue (first scan: all inserts);
-* ``scan_tier`` again into the same catalogue (a rescan: a new generation, the old dropped);
+* ``scan_tier`` again into the same catalogue (a full rescan: a new generation, the old
+  dropped), and an incremental rescan after a late image lands in 1% of the studies;
 * ``scan_tier`` over SSH to a throwaway local sshd (skipped if OpenSSH is not installed).
 
 The target is ours/find >= 0.5: the scan should cost at most twice the walk itself.
@@ -95,9 +96,28 @@ def scan_fresh(transport: Transport, root: Path, work: Path) -> ScanResult:
     return result
 
 
-def scan_again(transport: Transport, root: Path, db: Path) -> ScanResult:
+def scan_again(transport: Transport, root: Path, db: Path, full: bool = True) -> ScanResult:
     with Catalogue(db) as catalogue:
-        return scan_tier(transport, catalogue, "bench", "hot", str(root))
+        return scan_tier(transport, catalogue, "bench", "hot", str(root), full=full)
+
+
+def change_one_percent(root: Path, round_: int) -> None:
+    """A late image into 1% of the studies (a different 1% each round), as a PACS does."""
+    studies = sorted(root.glob("*/*/*"))
+    for study in studies[round_ % 100::100]:
+        (study / f"LATE{round_:04d}.dcm").write_bytes(b"DICM")
+
+
+def timed_after_change(fn: Callable[[], ScanResult], root: Path, repeat: int
+                       ) -> tuple[float, float]:
+    walls, cpus = [], []
+    for round_ in range(repeat):
+        change_one_percent(root, round_)
+        cpu, start = cpu_seconds(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 CHILD = """
@@ -107,14 +127,15 @@ from capacity.tiering.catalog import Catalogue
 from capacity.tiering.scan import scan_tier
 from capacity.transports import LocalTransport
 with Catalogue(__import__("pathlib").Path(sys.argv[2])) as catalogue:
-    scan_tier(LocalTransport(), catalogue, "bench", "hot", sys.argv[1])
+    scan_tier(LocalTransport(), catalogue, "bench", "hot", sys.argv[1],
+              full=sys.argv[4] == "True")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_memory(root: Path, db: Path) -> int:
+def peak_memory(root: Path, db: Path, full: str = "True") -> int:
     """Peak resident memory (bytes) of a process that scans ``root`` into ``db``."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(db), str(ROOT)],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(db), str(ROOT), full],
                          capture_output=True, text=True, check=True).stdout
     return int(out.split()[-1]) * 1024
 
@@ -168,14 +189,18 @@ def main() -> None:
                  timed(lambda: scan_fresh(local, tree, args.dir), args.repeat)))
     db = args.dir / "rescan.sqlite"
     scan_again(local, tree, db)
-    rows.append(("scan_tier, local, rescan", timed(lambda: scan_again(local, tree, db),
-                                                   args.repeat)))
+    rows.append(("scan_tier, local, full rescan", timed(lambda: scan_again(local, tree, db),
+                                                        args.repeat)))
+    rows.append(("scan_tier, local, rescan, 1% changed", timed_after_change(
+        lambda: scan_again(local, tree, db, full=False), tree, args.repeat)))
     ssh = None if args.no_ssh else ssh_transport(args.dir)
     if ssh is not None:
         transport, stop = ssh
         try:
             rows.append(("scan_tier, ssh to localhost, fresh catalogue",
                          timed(lambda: scan_fresh(transport, tree, args.dir), args.repeat)))
+            rows.append(("scan_tier, ssh, rescan, 1% changed", timed_after_change(
+                lambda: scan_again(transport, tree, db, full=False), tree, args.repeat)))
         finally:
             stop()
 
@@ -184,11 +209,11 @@ def main() -> None:
         Path(f"{fresh_db}{suffix}").unlink(missing_ok=True)
     fresh_peak = peak_memory(tree, fresh_db)
     fresh_size = on_disk(fresh_db)
-    rescan_peak = peak_memory(tree, fresh_db)
+    rescan_peak = peak_memory(tree, fresh_db, "True")
     print(f"peak memory: fresh scan {fresh_peak / 2**20:.0f} MiB, rescan"
           f" {rescan_peak / 2**20:.0f} MiB; catalogue on disk: after the first scan"
           f" {fresh_size / 1e6:.1f} MB, after a rescan {on_disk(fresh_db) / 1e6:.1f} MB,"
-          f" the rescanned one above (after {2 * args.repeat + 1} scans)"
+          f" the rescanned one above (after {3 * args.repeat + 1} scans)"
           f" {on_disk(db) / 1e6:.1f} MB")
 
     floor, floor_cpu = rows[0][1]
