@@ -33,7 +33,8 @@ from capacity.tiering.records import FileRecord
 from capacity.tiering.state import open_database
 
 LAYOUT = 3
-"""``PRAGMA user_version`` of this layout."""
+"""``PRAGMA user_version`` of this layout.  (The counts come before the packed entries in
+a row: reading them then never walks a large row's overflow pages.)"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -51,10 +52,10 @@ CREATE INDEX IF NOT EXISTS scans_tier ON scans (host, tier, finished);
 CREATE TABLE IF NOT EXISTS dirs (
     scan INTEGER NOT NULL,
     dir BLOB NOT NULL,
-    entries BLOB NOT NULL,
     files INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
-    links INTEGER NOT NULL
+    links INTEGER NOT NULL,
+    entries BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dirs_scan ON dirs (scan, dir);
 CREATE TABLE IF NOT EXISTS dir_mtimes (
