@@ -311,7 +311,7 @@ class Engine:
             self._set(row, J.DONE)
 
     def _check_source(self, row: UnitRow) -> dict[str, tuple[int, float]]:
-        planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+        planned = planned_files(row)
         if not self.t.exists(row.source):
             if row.target and self.t.exists(row.target):
                 found = self._listing(row.target, row.target)
@@ -351,7 +351,7 @@ class Engine:
         except OperationFailed as exc:
             # A copy that tripped over a file being written (vanished, grew) is a busy
             # study, skipped whole like one that changed under a finished copy.
-            planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+            planned = planned_files(row)
             if not same_files(self._listing(row.source, row.detail["source_root"]), planned):
                 raise UnitProblem(J.SKIPPED, "the source changed while it was copied"
                                   f" ({exc})") from None
@@ -431,7 +431,7 @@ class Engine:
         if not self.t.exists(row.source):
             return  # deleted already (a crash after the delete began)
         found = self._listing(row.source, row.detail["source_root"])
-        verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
+        verified = verified_files(row)
         if not same_files(found, verified):
             raise UnitProblem(J.KEPT_BOTH, "the source changed after it was copied: both are"
                               " kept; " + _difference(found, verified))
@@ -439,7 +439,7 @@ class Engine:
     def _delete_source(self, row: UnitRow) -> None:
         policy = self.inventory.policies.get(row.policy)
         stub = row.target if policy and policy.stub else None
-        verified = {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
+        verified = verified_files(row)
         self._delete_verified(row, verified, stub=stub)
         self._audit(row, "source-deleted", source=row.source, stub=bool(stub))
 
@@ -520,7 +520,7 @@ class Engine:
         policy = self.inventory.policies.get(row.policy)
         if policy is None:
             raise UnitProblem(J.SKIPPED, f"no policy {row.policy!r} in the inventory")
-        planned = {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+        planned = planned_files(row)
         if row.state in (J.PENDING, J.CHECKING):
             self._set(row, J.CHECKING)
             self._check_source(row)
@@ -568,8 +568,7 @@ class Engine:
         return fresh
 
     def _audit(self, row: UnitRow, step: str, **data: Any) -> None:
-        self.audit.write(host=row.host, unit_id=row.id, unit=row.unit, rule=row.rule,
-                         action=row.action, step=step, **data)
+        self.audit.write(**audit_record(row, step, **data))
 
     def _root_of(self, row: UnitRow) -> str:
         return row.detail.get("target_root") or row.detail["source_root"]
@@ -696,6 +695,22 @@ def doomed_files(entries: Iterable[tuple[str, FileStat]],
     return [p for p, st in entries
             if st.is_file and p in verified and verified[p][0] == st.size
             and abs(verified[p][1] - st.mtime) <= MTIME_TOLERANCE]
+
+
+def planned_files(row: UnitRow) -> dict[str, tuple[int, float]]:
+    """The unit's files as planned: relative path -> (size, mtime)."""
+    return {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
+
+
+def verified_files(row: UnitRow) -> dict[str, tuple[int, float]]:
+    """The unit's files as verified at the copy: relative path -> (size, mtime)."""
+    return {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
+
+
+def audit_record(row: UnitRow, step: str, **data: Any) -> dict[str, Any]:
+    """The audit log's line for a step of a unit."""
+    return {"host": row.host, "unit_id": row.id, "unit": row.unit, "rule": row.rule,
+            "action": row.action, "step": step, **data}
 
 
 def same_files(found: dict[str, tuple[int, float]],

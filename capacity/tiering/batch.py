@@ -24,9 +24,12 @@ from capacity.tiering.apply import (
     WORK_DIR,
     UnitProblem,
     aside_path,
+    audit_record,
     doomed_files,
     files_of,
+    planned_files,
     same_files,
+    verified_files,
     work_path,
 )
 from capacity.tiering.hosts import resolve_many
@@ -99,7 +102,7 @@ class BatchMove:
         keep: list[UnitRow] = []
         for i, row in enumerate(self.rows):
             listing = self._files(row, found)
-            problem = (listing is None or not same_files(listing, _planned(row))
+            problem = (listing is None or not same_files(listing, planned_files(row))
                        or _target(row) in taken
                        or self.e.outside_root(row.source, reals[i],
                                               row.detail["source_root"])
@@ -132,7 +135,7 @@ class BatchMove:
         keep, sums = [], {}
         for row, result in zip(self.rows, self.results, strict=True):
             listing = self._files(row, now)
-            planned = _planned(row)
+            planned = planned_files(row)
             # As for one unit: a study that gained or changed a file while it was copied
             # (a late image) is skipped whole, the next run plans it as it is then; a copy
             # that failed, or differs, fails.
@@ -172,7 +175,7 @@ class BatchMove:
     def _finish(self) -> None:
         now = self.t.walk_many([r.source for r in self.rows])
         self._split([(listing := self._files(r, now)) is not None
-                     and same_files(listing, _verified(r)) for r in self.rows])
+                     and same_files(listing, verified_files(r)) for r in self.rows])
         if self.rows:
             self._enter(J.DELETING)
 
@@ -184,7 +187,7 @@ class BatchMove:
         found = self.t.walk_many(list(asides[r.id] for r in self.rows))
         self.t.delete_files([join_below(asides[r.id], p) for r in self.rows
                              for p in doomed_files(found.get(asides[r.id], []),
-                                                   _verified(r))])
+                                                   verified_files(r))])
         self.t.remove_empty_dirs_many([asides[r.id] for r in self.rows])
         left = self.t.walk_many([*(asides[r.id] for r in self.rows),
                                  *(r.source for r in self.rows)], top_only=True)
@@ -225,10 +228,8 @@ class BatchMove:
             return None
 
     def _audit(self, step: str, data: Any, rows: Sequence[UnitRow] | None = None) -> None:
-        self.e.audit.write_many([
-            {"host": r.host, "unit_id": r.id, "unit": r.unit, "rule": r.rule,
-             "action": r.action, "step": step, **data(r)}
-            for r in (self.rows if rows is None else rows)])
+        self.e.audit.write_many([audit_record(r, step, **data(r))
+                                 for r in (self.rows if rows is None else rows)])
 
 
 def _target(row: UnitRow) -> str:
@@ -240,11 +241,3 @@ def _root(row: UnitRow) -> str:
     root = row.detail["target_root"]
     assert isinstance(root, str)
     return root
-
-
-def _planned(row: UnitRow) -> dict[str, tuple[int, float]]:
-    return {f["path"]: (f["size"], f["mtime"]) for f in row.detail["files"]}
-
-
-def _verified(row: UnitRow) -> dict[str, tuple[int, float]]:
-    return {p: (v[0], v[1]) for p, v in row.detail["checksums"].items()}
