@@ -88,7 +88,7 @@ def _hold_for_rebuild(twin: Twin, population: Population, drive_bytes: int,
     key = f"rebuild:{population.drive}:{twin.env.now:.6f}"
     store.keep_copy(key, share)  # spare space: only what is free
     yield twin.env.timeout(max(hours / 24, 1 / DAY_SECONDS))
-    store.copies.pop(key, None)
+    store.drop_copy(key)
 
 
 def fail_node(twin: Twin, event: FailNode, day: int) -> Generator[simpy.Event, None, None]:

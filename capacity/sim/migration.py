@@ -47,7 +47,7 @@ def migration(twin: Twin, wave: Migrate, day: int) -> Generator[simpy.Event, int
             break
         yield clock.tick()
     if staging is not None:
-        staging.copies.pop(key, None)
+        staging.drop_copy(key)
     twin.note("migration-end", wave.to, f"{wave.name}: done in {twin.day - first + 1} days",
               wave=wave.name, days=twin.day - first + 1)
     twin.wave_end(wave.name).succeed(twin.day)  # copies waiting for it start tomorrow

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from capacity.sim.results import LEVELS, Runway
-from capacity.sim.twin import RECORD, Store, Twin
+from capacity.sim.twin import RECORD, Store, Twin, WorkloadState
 
 
 @dataclass
@@ -148,8 +148,12 @@ class Meter:
         days = day - self.since
         figures = (self.want[0], self.have[0], self.want[1], self.have[1], self.want[2],
                    self.have[2])
-        for tape, figure in zip(self.series, figures, strict=True):
-            tape.extend(itertools.repeat(figure, days))
+        if days == 1:  # growing compute changes the figures every day
+            for tape, figure in zip(self.series, figures, strict=True):
+                tape.append(figure)
+        else:
+            for tape, figure in zip(self.series, figures, strict=True):
+                tape.extend(itertools.repeat(figure, days))
         self.since = day
 
 
@@ -202,35 +206,44 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
 
 class Demand:
     """Compute asked of each cluster by the workloads started so far.  Unless a workload's
-    compute grows, it changes only when a workload starts or is added, so it is counted
-    again only then, not every day."""
+    compute grows, it changes only when a workload starts, ends or is added, so it is
+    counted again only then, not every day."""
 
     def __init__(self, twin: Twin) -> None:
         self.twin = twin
-        self.counted = -1  # workloads when last counted
+        self.counted = -1  # workloads when last looked at
         self.reconfigured = -1  # twin.reconfigured then (a release ends a workload early)
-        self.until = -math.inf  # the next start day after the last count
+        self.asking: list[WorkloadState] = []  # the workloads with compute, then
+        self.grows = False  # whether one's compute grows (then it is counted daily)
+        self.changes: list[float] = []  # the days one starts or ends, ascending
+        self.until = -math.inf  # the next day it must be counted again
         self.demand: dict[str, list[int]] = {}
 
     def on(self, day: int) -> dict[str, list[int]]:
         twin = self.twin
-        if (len(twin.workloads) != self.counted or day >= self.until
-                or twin.reconfigured != self.reconfigured):
-            self.demand = _compute_demand(twin)
+        if len(twin.workloads) != self.counted or twin.reconfigured != self.reconfigured:
             self.counted, self.reconfigured = len(twin.workloads), twin.reconfigured
-            grows = any(s.model.compute is not None and s.model.compute.growth is not None
-                        for s in twin.workloads.values())
-            changes = [d for s in twin.workloads.values()
-                       for d in (s.start_day, None if s.end_day is None else s.end_day + 1)
-                       if d is not None and d > day]
-            self.until = day + 1 if grows else min(changes, default=math.inf)
+            self.asking = [s for s in twin.workloads.values() if s.model.compute is not None]
+            self.grows = any(s.model.compute is not None and s.model.compute.growth is not None
+                             for s in self.asking)
+            self.changes = sorted(d for s in twin.workloads.values()
+                                  for d in (s.start_day,
+                                            None if s.end_day is None else s.end_day + 1)
+                                  if d is not None)
+            self.until = -math.inf
+        if day >= self.until:
+            self.demand = _compute_demand(twin, self.asking, day)
+            later = bisect.bisect_right(self.changes, day)
+            self.until = day + 1 if self.grows else (
+                self.changes[later] if later < len(self.changes) else math.inf)
         return self.demand
 
 
-def _compute_demand(twin: Twin) -> dict[str, list[int]]:
+def _compute_demand(twin: Twin, asking: list[WorkloadState],
+                    day: int) -> dict[str, list[int]]:
     demand = {name: [0, 0, 0] for name in twin.clusters}
-    for state in twin.workloads.values():
-        asked = state.compute_on(twin.day)
+    for state in asking:
+        asked = state.compute_on(day)
         if asked is not None:
             cluster = state.cluster_now()
             assert cluster is not None

@@ -64,8 +64,7 @@ def mirror(twin: Twin, name: str) -> None:
     source's data, which the target then holds as it changes)."""
     rep = twin.inventory.replications[name]
     source, target = twin.stores[rep.source], twin.stores[rep.target]
-    target.mirrors.append(source)
-    source.mirrored_by.append(target)
+    target.mirror(source)
 
 
 def lay_down_copy(twin: Twin, name: str) -> None:
@@ -115,7 +114,8 @@ def replication(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             locked = gone - deleted[0] if immutable else 0
             held = copy_size(rep, held) + locked
         kept = target.keep_copy(name, held)
-        twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
+        if kept < held:
+            twin.fall_short(f"copy:{name}", rep.target, held - kept, f"the {kind} copy {name}")
         if first:
             twin.scheduled.place_once(rep.target, kept)
             first = False

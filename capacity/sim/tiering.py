@@ -26,15 +26,15 @@ from capacity.model.policy import (
     RunDecision,
     TierState,
     budget,
+    daily_run_spans,
     decide,
     effective,
     may_act,
     paced,
 )
 from capacity.model.policy.forecast import Drain, peak_held
-from capacity.model.policy.windows import run_spans
 from capacity.sim.twin import TIERING, Store, Twin
-from capacity.units import Years, days_on
+from capacity.units import days_on
 
 NOTE_EVERY_DAYS = 90
 """A target held at its critical threshold is noted once a quarter, not every run."""
@@ -167,74 +167,129 @@ class _Band:
 
 def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     """The policy's runs, at the instants its schedule names, every day."""
-    policy = twin.inventory.policies[policy_name]
-    plan = twin.routes[policy_name]
-    if not plan:
+    if not twin.routes[policy_name]:
         return
-    host = twin.inventory.hosts[policy.hosts[0]]
-    stores = {r.rule.source: twin.stores[r.source] for r in plan}
-    stores.update({r.rule.target: twin.stores[r.target] for r in plan
-                   if r.target and r.rule.target})
-    hours, bandwidth = effective(host.pacing, policy.pacing)
-    ages = {tier: _ages(policy, tier, twin.start) for tier in {r.rule.source for r in plan}}
-    calendar = isinstance(policy.retention, Years)
-    noted: dict[str, int] = {}  # target -> day it was last noted as held back
-    sizes: dict[str, float] = {}  # workload -> its unit's bytes
+    runs = _Runs(twin, policy_name)
     day = yield twin.at(TIERING)
     clock = twin.clock()
     while True:
-        today = twin.date(day)
-        if calendar:  # a retention in years is so many days back from today
-            ages = {tier: _ages(policy, tier, today) for tier in ages}
-        for start, seconds in run_spans(policy.schedule, hours, today):
-            _run(twin, policy_name, stores, ages, day, start, seconds, bandwidth, noted,
-                 sizes)
+        runs.day(day)
         day = yield clock.tick()
 
 
-def _ages(policy: Policy, tier: str, today: dt.date) -> list[int]:
-    """Ages at which the rules of ``tier`` may change their minds on ``today``: band
-    edges."""
+class _Runs:
+    """One policy's runs over the simulation, and what they work out once rather than at
+    every run: the stores behind its tiers, the age bands of its rules, each workload's
+    unit."""
+
+    def __init__(self, twin: Twin, policy_name: str) -> None:
+        self.twin, self.name = twin, policy_name
+        self.policy = policy = twin.inventory.policies[policy_name]
+        plan = twin.routes[policy_name]
+        self.stores = {r.rule.source: twin.stores[r.source] for r in plan}
+        self.stores.update({r.rule.target: twin.stores[r.target] for r in plan
+                            if r.target and r.rule.target})
+        host = twin.inventory.hosts[policy.hosts[0]]
+        hours, self.bandwidth = effective(host.pacing, policy.pacing)
+        self.spans = daily_run_spans(policy.schedule, hours)
+        self.tiers = sorted({r.rule.source for r in plan})
+        self.retention = -1
+        self.bands: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        """(Tier, workload) -> the age bands [youngest, oldest) some rule of the tier takes
+        its data in, young to old (for the retention as it stands)."""
+        self.sizes: dict[str, float] = {}
+        """Workload -> its unit's bytes."""
+        self.noted: dict[str, int] = {}
+        """Target -> the day it was last noted as held back."""
+
+    def day(self, day: int) -> None:
+        today = self.twin.date(day)
+        # A retention in calendar years is so many days back from today: 365 or 366.
+        retention = days_on(self.policy.retention, today)
+        if retention != self.retention:
+            self.retention = retention
+            self.bands.clear()
+        for start, seconds in self.spans(today):
+            self.run(day, start, seconds)
+
+    def run(self, day: int, start: dt.datetime, seconds: float) -> None:
+        """One run: the policy decides on the stores as they are, and what it may do in
+        ``seconds`` is done."""
+        policy, stores = self.policy, self.stores
+        tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
+                 for tier, s in stores.items()}
+        # A tier whose site is down is not read: its data waits for the site.
+        acting = {r.source for r in policy.rules if r.source in self.tiers
+                  and not stores[r.source].offline and may_act(policy, r, tiers)}
+        candidates = [c for tier in self.tiers if tier in acting
+                      for c in self.candidates(tier, day)]
+        if not candidates:
+            return
+        decision = decide(policy, tiers, candidates, start.date(), explain=False)
+        _note_held_back(self.twin, decision, stores, day, self.noted)
+        for d in paced(decision, budget(self.bandwidth, seconds)):
+            band: _Band = d.candidate.ref
+            nbytes = min(round(d.bytes), band.store.cohorts[band.workload].born_between(
+                day - band.oldest, day - band.youngest))
+            if d.rule.target is None:
+                band.store.expire(band.workload, day - band.youngest, nbytes)
+            else:
+                target = stores[d.rule.target]
+                for birth, part in band.store.take_older(band.workload, day - band.youngest,
+                                                         nbytes):
+                    # A target mirrored onto a fuller store may take less: the rest stays.
+                    moved = target.add(band.workload, birth, part)
+                    band.store.add(band.workload, birth, part - moved)
+                    band.store.moved_off += moved
+
+    def candidates(self, tier: str, day: int) -> list[Candidate]:
+        """The governed workloads' data on ``tier`` as candidate units, by age band."""
+        store = self.stores[tier]
+        found = []
+        for name in governed(self.twin, self.name):
+            cohorts = store.cohorts.get(name)
+            if cohorts is None or not cohorts.births:
+                continue
+            unit = self.unit(name)
+            bands = self.bands.get((tier, name))
+            if bands is None:
+                bands = self.bands[tier, name] = self._bands(tier, unit)
+            oldest_birth = cohorts.births[0]
+            for youngest, oldest in bands:
+                if oldest_birth > day - youngest:
+                    break  # nothing this old yet (bands go from young to old)
+                held = cohorts.born_between(day - oldest, day - youngest)
+                if held > 0:
+                    found.append(Candidate(tier, None, unit, float(youngest),
+                                           count=math.ceil(held / unit),
+                                           ref=_Band(name, store, youngest, oldest)))
+        return found
+
+    def unit(self, workload: str) -> float:
+        unit = self.sizes.get(workload)
+        if unit is None:
+            unit = self.sizes[workload] = _unit_bytes(self.twin.workloads[workload].model)
+        return unit
+
+    def _bands(self, tier: str, unit: float) -> list[tuple[int, float]]:
+        """The bands between the ages at which the tier's rules may change their minds in
+        which some rule takes a unit of ``unit`` bytes."""
+        ages = _ages(self.policy, tier, self.retention)
+        return [(youngest, ages[i + 1] if i + 1 < len(ages) else math.inf)
+                for i, youngest in enumerate(ages)
+                if self.policy.first_rule(tier, None, unit, youngest) is not None]
+
+
+def _ages(policy: Policy, tier: str, retention: int) -> list[int]:
+    """Ages at which the rules of ``tier`` may change their minds, with the policy's
+    retention at ``retention`` days: band edges."""
     edges = {0}
     for rule in policy.rules:
         if rule.source == tier:
             edges.add(rule.select.older_than or 0)
             if rule.action == "expire":
-                edges.add(days_on(policy.retention, today))
+                edges.add(retention)
     return sorted(edges)
-
-
-def _run(twin: Twin, policy_name: str, stores: dict[str, Store],
-         ages: dict[str, list[int]], day: int, start: dt.datetime, seconds: float,
-         bandwidth: float | None, noted: dict[str, int], sizes: dict[str, float]) -> None:
-    """One run: the policy decides on the stores as they are, and what it may do in
-    ``seconds`` is done."""
-    policy = twin.inventory.policies[policy_name]
-    tiers = {tier: TierState(s.used, s.available, s.thresholds.critical)
-             for tier, s in stores.items()}
-    # A tier whose site is down is not read: its data waits for the site.
-    acting = {r.source for r in policy.rules if r.source in ages and not stores[r.source].offline
-              and may_act(policy, r, tiers)}
-    candidates = [c for tier in sorted(acting) for c in _candidates(
-        twin, policy_name, tier, stores[tier], ages[tier], day, sizes)]
-    if not candidates:
-        return
-    decision = decide(policy, tiers, candidates, start.date(), explain=False)
-    _note_held_back(twin, decision, stores, day, noted)
-    for d in paced(decision, budget(bandwidth, seconds)):
-        band: _Band = d.candidate.ref
-        nbytes = min(round(d.bytes), band.store.cohorts[band.workload].born_between(
-            day - band.oldest, day - band.youngest))
-        if d.rule.target is None:
-            band.store.expire(band.workload, day - band.youngest, nbytes)
-        else:
-            target = stores[d.rule.target]
-            for birth, part in band.store.take_older(band.workload, day - band.youngest,
-                                                     nbytes):
-                # A target mirrored onto a fuller store may take less: the rest stays.
-                moved = target.add(band.workload, birth, part)
-                band.store.add(band.workload, birth, part - moved)
-                band.store.moved_off += moved
 
 
 def _note_held_back(twin: Twin, decision: RunDecision, stores: dict[str, Store],
@@ -245,30 +300,6 @@ def _note_held_back(twin: Twin, decision: RunDecision, stores: dict[str, Store],
             noted[target.ref] = day
             twin.note("tiering-held", target.ref, f"{d.rule.name}: target at its critical"
                       " threshold; moves held back", rule=d.rule.name)
-
-
-def _candidates(twin: Twin, policy_name: str, tier: str, store: Store, ages: list[int],
-                day: int, sizes: dict[str, float]) -> list[Candidate]:
-    """The governed workloads' data on ``store`` as candidate units, by age band."""
-    policy = twin.inventory.policies[policy_name]
-    found = []
-    for name in governed(twin, policy_name):
-        cohorts = store.cohorts.get(name)
-        if cohorts is None or not cohorts.births:
-            continue
-        unit = sizes.get(name) or sizes.setdefault(name, _unit_bytes(twin.workloads[name].model))
-        for i, youngest in enumerate(ages):
-            oldest = ages[i + 1] if i + 1 < len(ages) else math.inf
-            if cohorts.births[0] > day - youngest:
-                break  # nothing this old yet (bands go from young to old)
-            if policy.first_rule(tier, None, unit, youngest) is None:
-                continue  # no rule takes data of this age: no need to count it
-            held = cohorts.born_between(day - oldest, day - youngest)
-            if held > 0:
-                found.append(Candidate(tier, None, unit, float(youngest),
-                                       count=math.ceil(held / unit),
-                                       ref=_Band(name, store, youngest, oldest)))
-    return found
 
 
 STUDY_BYTES = 100 * 10**6

@@ -120,8 +120,9 @@ class Store:
     act by age; copies (backups, trailing replicas, staging, rebuilds) are plain byte counts
     by name; a synchronous mirror's source is followed live, as the array does."""
 
-    __slots__ = ("_capacity", "_offline", "available", "cohorts", "copies", "expired", "kind",
-                 "mirrored_by", "mirrors", "moved_off", "own", "ref", "site", "thresholds")
+    __slots__ = ("_capacity", "_offline", "_own", "available", "cohorts", "copies", "expired",
+                 "kind", "mirrored_by", "mirrors", "moved_off", "ref", "site", "thresholds",
+                 "used")
 
     def __init__(self, ref: str, kind: str, site: str, capacity: int,
                  thresholds: Thresholds) -> None:
@@ -132,8 +133,11 @@ class Store:
         """Stores whose workload data this one mirrors at every moment (GAD, sync)."""
         self.mirrored_by: list[Store] = []
         """Stores that mirror this one's workload data: a write must fit them too."""
-        self.own = 0
-        """Bytes of workload data (the sum of all cohorts)."""
+        self._own = 0
+        self.used = 0
+        """Bytes held: its own workload data, its copies and the data of the stores it
+        mirrors.  Kept current as they change (``own``, ``keep_copy``, ``drop_copy``,
+        ``mirror``): every actor reads it every day, far more often than it changes."""
         self.expired = 0
         """Bytes deleted so far by retention and expiry (immutable backups still hold them)."""
         self.moved_off = 0
@@ -167,12 +171,28 @@ class Store:
         self.available = 0 if self._offline else self._capacity
 
     @property
-    def used(self) -> int:
-        if not self.copies and not self.mirrors:  # most stores: their own data only
-            return self.own
-        held = [source.own for source in self.mirrors]
-        held += self.copies.values()
-        return self.own + sum(held)
+    def own(self) -> int:
+        """Bytes of workload data (the sum of all cohorts and of what it holds by count)."""
+        return self._own
+
+    @own.setter
+    def own(self, nbytes: int) -> None:
+        self._grow(nbytes - self._own)
+
+    def _grow(self, change: int) -> None:
+        self._own += change
+        self.used += change
+        for mirror in self.mirrored_by:
+            mirror.used += change
+
+    def mirror(self, source: Store) -> None:
+        """From now on this store holds ``source``'s workload data as it changes."""
+        self.mirrors.append(source)
+        source.mirrored_by.append(self)
+        self.used += source.own
+
+    def drop_copy(self, name: str) -> None:
+        self.used -= self.copies.pop(name, 0)
 
     def room(self) -> int:
         """Bytes a write may still add: nothing while the site is down, and never past the
@@ -196,7 +216,7 @@ class Store:
         if cohorts is None:
             cohorts = self.cohorts[workload] = Cohorts()
         cohorts.add(birth_day, nbytes)
-        self.own += nbytes
+        self._grow(nbytes)
         return nbytes
 
     def hold(self, nbytes: int) -> int:
@@ -205,7 +225,7 @@ class Store:
         nbytes = min(nbytes, self.room())
         if nbytes <= 0:
             return 0
-        self.own += nbytes
+        self._grow(nbytes)
         return nbytes
 
     def keep_copy(self, name: str, nbytes: int) -> int:
@@ -215,6 +235,7 @@ class Store:
         held = self.copies.get(name, 0)
         nbytes = max(0, min(nbytes, held + self.room()))
         self.copies[name] = nbytes
+        self.used += nbytes - held
         return nbytes
 
     def take_since(self, workload: str, born: float) -> list[tuple[float, int]]:
@@ -225,7 +246,7 @@ class Store:
         at = bisect.bisect_left(cohorts.births, born)
         taken = list(zip(cohorts.births[at:], cohorts.sizes[at:], strict=True))
         del cohorts.births[at:], cohorts.sizes[at:]
-        self.own -= sum(part for _birth, part in taken)
+        self._grow(-sum(part for _birth, part in taken))
         return taken
 
     def take_older(self, workload: str, born_by: float,
@@ -236,8 +257,7 @@ class Store:
         if cohorts is None or not cohorts.births or cohorts.births[0] > born_by:
             return []
         taken = cohorts.take_older(born_by, limit)
-        for _birth, part in taken:
-            self.own -= part
+        self._grow(-sum(part for _birth, part in taken))
         return taken
 
     def expire(self, workload: str, born_by: float, limit: int | None = None) -> int:

@@ -88,10 +88,14 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             if len(state.extra_places) != extra_places:
                 extra_places = len(state.extra_places)
                 where = [twin.stores[ref] for ref in places(twin, name)]
-            born_by = day - days_on(retention, twin.date(day))
-            for store in where:
-                cohorts = store.cohorts.get(name)
-                # Most days nothing is that old: look at the oldest cohort before expiring.
-                if cohorts is not None and cohorts.births and cohorts.births[0] <= born_by:
+            # Most days nothing is that old: look at the oldest cohorts first, against the
+            # least the retention can be (a calendar year is 365 days or more).
+            born_by = day - int(retention)
+            old = [store for store in where
+                   if (cohorts := store.cohorts.get(name)) is not None and cohorts.births
+                   and cohorts.births[0] <= born_by]
+            if old:
+                born_by = day - days_on(retention, twin.date(day))
+                for store in old:
                     store.expire(name, born_by)
         day = yield clock.tick()

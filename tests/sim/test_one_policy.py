@@ -16,6 +16,7 @@ from capacity.model.policy import (
     OpenHours,
     TierState,
     Window,
+    daily_run_spans,
     decide,
     effective,
     peak_held,
@@ -166,6 +167,20 @@ def test_each_run_works_until_its_windows_close_or_the_next_run_starts() -> None
     runs = [s for d in range(7) for _, s in run_spans(weekly, OpenHours.of(),
                                                       TODAY + dt.timedelta(days=d))]
     assert runs == [86400.0]  # one run a week, open all day: it works until midnight
+
+
+@pytest.mark.parametrize("schedule", [None, {"every": "6h"}, {"every": "8h", "at": "03:30"},
+                                      {"every": "7d"}, {"every": "3d", "at": "23:00"}])
+def test_the_simulators_daily_spans_are_the_schedules_spans_day_by_day(schedule) -> None:
+    """The simulator works out a day's runs once per day of the schedule's cycle: over four
+    years, leap day and year ends included, it gets exactly what ``run_spans`` says for
+    each day itself."""
+    rules = policy(pacing={"windows": ["22:00-06:00", "12:00-13:15"]}, schedule=schedule)
+    hours, _ = effective(rules.pacing)
+    spans = daily_run_spans(rules.schedule, hours)
+    days = [dt.date(2027, 12, 1) + dt.timedelta(days=i) for i in range(4 * 366)]
+    assert [spans(d) for d in days] == [run_spans(rules.schedule, hours, d) for d in days]
+    assert sum(len(spans(d)) for d in days) > 0
 
 
 def test_a_drain_takes_what_the_tightest_limit_lets_a_run_take() -> None:

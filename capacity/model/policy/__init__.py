@@ -30,6 +30,7 @@ from capacity.model.policy.language import (
 )
 from capacity.model.policy.windows import (
     OpenHours,
+    daily_run_spans,
     effective,
     hours_per_day,
     run_spans,
@@ -57,6 +58,7 @@ __all__ = [
     "Window",
     "WindowText",
     "budget",
+    "daily_run_spans",
     "decide",
     "effective",
     "hours_per_day",

@@ -10,7 +10,7 @@ the open time of a day is kept as the set of its open minutes, which makes inter
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -145,6 +145,25 @@ def run_spans(schedule: Schedule | None, hours: OpenHours,
         following = times[i + 1] if i + 1 < len(times) else later[0]
         spans.append((start, min(hours.seconds_open_from(start.time()),
                                  (following - start).total_seconds())))
+    return spans
+
+
+def daily_run_spans(schedule: Schedule | None, hours: OpenHours
+                    ) -> Callable[[dt.date], list[tuple[dt.datetime, float]]]:
+    """``run_spans`` for day after day, as a simulation asks: a day's spans depend only on
+    where the day falls in the schedule's cycle of whole days, so each is worked out once
+    per day of the cycle and shifted to the day asked."""
+    cycle = max(1, int((schedule.every if schedule else 86400) // 86400))
+    made: dict[int, list[tuple[dt.timedelta, float]]] = {}
+
+    def spans(day: dt.date) -> list[tuple[dt.datetime, float]]:
+        midnight = dt.datetime(day.year, day.month, day.day)
+        pattern = made.get(day.toordinal() % cycle)
+        if pattern is None:
+            pattern = made[day.toordinal() % cycle] = [
+                (start - midnight, seconds) for start, seconds in run_spans(schedule, hours, day)]
+        return [(midnight + offset, seconds) for offset, seconds in pattern]
+
     return spans
 
 
