@@ -83,6 +83,7 @@ PARTIAL_IN_INVENTORY = ("DriveType", "ArrayModel", "NodeModel")
 
 
 def inventory_schema() -> dict[str, Any]:
+    base.describe_fields()
     schema = Inventory.model_json_schema(by_alias=True)
     for name in PARTIAL_IN_INVENTORY:
         entry = schema["$defs"][name]
@@ -223,6 +224,7 @@ Every section below is one kind of object; the top level is **Scenario**.
 
 
 def scenario_schema() -> dict[str, Any]:
+    base.describe_fields()
     return Scenario.model_json_schema(by_alias=True)
 
 
