@@ -7,11 +7,18 @@ of files is tens of thousands of study directories, so a scan writes that many r
 than a row per file: the per-row cost of SQLite from Python, not find, was what bounded the
 scan rate.  Readers unpack the rows of the tiers they ask for.
 
-Each scan writes its own generation of rows.  Readers see the newest *finished* scan of a
-tier, so a scan in progress, or one that failed or was interrupted, changes nothing they
-see; finishing a scan drops the older generations in the same transaction, and gives their
-pages back to the file system (incremental auto-vacuum).  Of two scans of
-one tier running at once, the one begun last wins, whichever finishes first.
+A row holds over a range of generations: it is written by the scan that listed its
+directory (``since``) and stays in every later generation of its tier until a scan lists
+that directory again or finds it gone.  A full scan lists every directory; an incremental
+one only those whose mtime changed, so the rows of every other directory are carried over
+by leaving them alone, and only the directories listed again are compared and replaced.
+
+Readers see the newest *finished* scan of a tier: the rows of its finished scans.  Rows of
+a scan in progress, or one that failed or was interrupted, are not among them, so such a
+scan changes nothing they see; finishing a scan drops, in the same transaction, the rows it
+replaces (all older ones of its tier, for a full scan), and gives their pages back to the
+file system (incremental auto-vacuum).  Of two scans of one tier running at once, the one
+begun last wins, whichever finishes first.
 
 The catalogue is a cache of the hosts' filesystems: a catalogue written by an older layout
 is dropped when opened, and the next scan fills it again.
@@ -32,7 +39,7 @@ from pathlib import Path
 from capacity.tiering.records import FileRecord
 from capacity.tiering.state import open_database
 
-LAYOUT = 3
+LAYOUT = 4
 """``PRAGMA user_version`` of this layout.  (The counts come before the packed entries in
 a row: reading them then never walks a large row's overflow pages.)"""
 
@@ -49,15 +56,22 @@ CREATE TABLE IF NOT EXISTS scans (
     full INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS scans_tier ON scans (host, tier, finished);
+CREATE TABLE IF NOT EXISTS tiers (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    UNIQUE (host, tier)
+);
 CREATE TABLE IF NOT EXISTS dirs (
-    scan INTEGER NOT NULL,
+    tier_id INTEGER NOT NULL,
     dir BLOB NOT NULL,
+    since INTEGER NOT NULL,
     files INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
     links INTEGER NOT NULL,
     entries BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS dirs_scan ON dirs (scan, dir);
+CREATE INDEX IF NOT EXISTS dirs_tier ON dirs (tier_id, dir, since);
 CREATE TABLE IF NOT EXISTS dir_mtimes (
     scan INTEGER NOT NULL,
     dir BLOB NOT NULL,
@@ -65,6 +79,21 @@ CREATE TABLE IF NOT EXISTS dir_mtimes (
 );
 CREATE INDEX IF NOT EXISTS dir_mtimes_scan ON dir_mtimes (scan, dir);
 """
+
+_OLD_TABLES = ("files", "dirs", "dir_mtimes", "scans", "tiers")
+"""Every table of this layout and the earlier ones (``files``: the row-per-file layout)."""
+
+_FINISHED = ("SELECT id FROM scans WHERE host = :host AND tier = :tier"
+             " AND finished IS NOT NULL")
+_GENERATION = ("tier_id = :key AND since <= :scan AND (since = :scan OR since IN"
+               f" ({_FINISHED}))")
+"""The rows of scan ``:scan``'s generation, once it is the newest of its tier or while it is
+being finished: its own and those it carried over from the finished scans before it."""
+_BEFORE = f"tier_id = :key AND since < :scan AND since IN ({_FINISHED})"
+"""The rows the tier's readers see while scan ``:scan`` is being finished."""
+_OWN = "tier_id = :key AND +since = :scan"
+"""The rows scan ``:scan`` wrote.  (``+``: not a term for the index, whose order is then the
+ORDER BY's as it stands, rather than one SQLite sorts again without ``since``.)"""
 
 _INCREMENTAL = 2
 """``PRAGMA auto_vacuum`` value: free pages are given back on ``incremental_vacuum``."""
@@ -172,12 +201,11 @@ class Catalogue:
             self.db.execute("VACUUM")
         if self.db.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
             with self._transaction():
-                self.db.execute("DROP TABLE IF EXISTS files")  # the row-per-file layout
-                self.db.execute("DROP TABLE IF EXISTS dirs")
-                self.db.execute("DROP TABLE IF EXISTS dir_mtimes")
-                self.db.execute("DROP TABLE IF EXISTS scans")
+                for table in _OLD_TABLES:
+                    self.db.execute(f"DROP TABLE IF EXISTS {table}")
                 self.db.execute(f"PRAGMA user_version = {LAYOUT}")
         self.db.executescript(SCHEMA)
+        self._keys: dict[int, int] = {}  # scan -> its tier's key
 
     def close(self) -> None:
         self.db.close()
@@ -204,8 +232,14 @@ class Catalogue:
     # --- writing a scan ---------------------------------------------------------------
 
     def begin_scan(self, host: str, tier: str, root: str, *, full: bool = True) -> int:
-        cur = self.db.execute("INSERT INTO scans (host, tier, root, started, full)"
-                              " VALUES (?,?,?,?,?)", (host, tier, root, time.time(), full))
+        """A new scan of a tier.  ``full``: it lists every directory (see
+        :meth:`finish_scan`)."""
+        with self._transaction():
+            self.db.execute("INSERT OR IGNORE INTO tiers (host, tier) VALUES (?,?)",
+                            (host, tier))
+            cur = self.db.execute("INSERT INTO scans (host, tier, root, started, full)"
+                                  " VALUES (?,?,?,?,?)",
+                                  (host, tier, root, time.time(), full))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -215,10 +249,12 @@ class Catalogue:
         :func:`group_by_directory`) holding ``files`` files of ``nbytes``; one transaction.
         The mtime of each directory among the entries is recorded too, unless the scan's
         census records them (``record_dirs`` false)."""
-        rows = [(scan, folder, entries, *counts(entries)) for folder, entries in packed.items()]
+        key = self._key(scan)
+        rows = [(key, folder, scan, *counts(entries), entries)
+                for folder, entries in packed.items()]
         with self._transaction():
-            self.db.executemany("INSERT INTO dirs (scan, dir, entries, files, bytes, links)"
-                                " VALUES (?,?,?,?,?,?)", rows)
+            self.db.executemany("INSERT INTO dirs (tier_id, dir, since, files, bytes, links,"
+                                " entries) VALUES (?,?,?,?,?,?,?)", rows)
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
                             " WHERE id = ?", (files, nbytes, scan))
             if record_dirs:
@@ -250,32 +286,11 @@ class Catalogue:
             " AND o.dir = n.dir WHERE n.scan = ? AND (o.mtime IS NULL OR o.mtime != n.mtime)",
             (old, new))]
 
-    def carry_over(self, old: int, new: int, listed: Iterable[bytes]) -> None:
-        """Copy into scan ``new`` the rows of scan ``old`` for every directory whose mtime
-        the census found unchanged and that ``new`` did not list again itself; in SQLite,
-        a directory at a time, whatever the size of the tier."""
-        with self._transaction():
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (dir BLOB PRIMARY KEY)")
-            self.db.execute("DELETE FROM listed")
-            self.db.executemany("INSERT OR IGNORE INTO listed VALUES (?)",
-                                ((d,) for d in listed))
-            self.db.execute(
-                "INSERT INTO dirs (scan, dir, entries, files, bytes, links)"
-                " SELECT ?, d.dir, d.entries, d.files, d.bytes, d.links FROM dirs d"
-                " JOIN dir_mtimes o ON o.scan = d.scan AND o.dir = d.dir"
-                " JOIN dir_mtimes n ON n.scan = ? AND n.dir = d.dir AND n.mtime = o.mtime"
-                " WHERE d.scan = ? AND d.dir NOT IN (SELECT dir FROM listed)",
-                (new, new, old))
-            self.db.execute(
-                "UPDATE scans SET files = (SELECT coalesce(sum(files), 0) FROM dirs WHERE"
-                " scan = ?), bytes = (SELECT coalesce(sum(bytes), 0) FROM dirs WHERE"
-                " scan = ?) WHERE id = ?", (new, new, new))
-
     def totals(self, scan: int) -> tuple[int, int, int, int]:
-        """Files, bytes, directories and links of a scan, from its rows."""
+        """Files, bytes, directories and links of a tier's newest scan, from its rows."""
         files, nbytes, links = self.db.execute(
             "SELECT coalesce(sum(files), 0), coalesce(sum(bytes), 0), coalesce(sum(links), 0)"
-            " FROM dirs WHERE scan = ?", (scan,)).fetchone()
+            f" FROM dirs WHERE {_GENERATION}", self._about(scan)).fetchone()
         (dirs,) = self.db.execute("SELECT count(*) FROM dir_mtimes WHERE scan = ?",
                                   (scan,)).fetchone()
         return files, nbytes, dirs, links
@@ -286,32 +301,68 @@ class Catalogue:
                               " AND finished IS NOT NULL AND full", (host, tier)).fetchone()
         return row[0]
 
-    def finish_scan(self, scan: int) -> int:
-        """Make a complete scan the one readers see, and drop the older ones of its tier;
-        returns how many entries of the previous scan this one did not see again.
+    def finish_scan(self, scan: int, listed: Iterable[bytes] = ()) -> int:
+        """Make a complete scan the one readers see; returns how many entries of the
+        previous scan this one did not see again.
+
+        A full scan replaces every row of its tier.  An incremental one replaces the rows of
+        the directories it ``listed`` again (the root, those whose mtime changed and their
+        parents, whether or not they still hold entries) and of those its census no longer
+        found; every other directory keeps its rows, which is what carries it over.
 
         A scan that finds a newer one of its tier already finished is dropped instead: its
         view is the older."""
-        host, tier = self._scanned(scan)
+        about = self._about(scan)
         with self._transaction():
             newer = self.db.execute(
-                "SELECT 1 FROM scans WHERE host = ? AND tier = ? AND id > ?"
-                " AND finished IS NOT NULL", (host, tier, scan)).fetchone()
-            previous = self._current(host, tier)
+                "SELECT 1 FROM scans WHERE host = :host AND tier = :tier AND id > :scan"
+                " AND finished IS NOT NULL", about).fetchone()
             removed = 0
             if newer:
-                self.db.execute("DELETE FROM dirs WHERE scan = ?", (scan,))
-                self.db.execute("DELETE FROM dir_mtimes WHERE scan = ?", (scan,))
+                self.db.execute("DELETE FROM dirs WHERE tier_id = :key AND since = :scan",
+                                about)
+                self.db.execute("DELETE FROM dir_mtimes WHERE scan = :scan", about)
             else:
-                if previous is not None:
-                    removed = self._count_removed(previous, scan)
-                for table in ("dirs", "dir_mtimes"):
-                    self.db.execute(f"DELETE FROM {table} WHERE scan IN (SELECT id FROM scans"
-                                    " WHERE host = ? AND tier = ? AND id < ?)",
-                                    (host, tier, scan))
-            self.db.execute("UPDATE scans SET finished = ? WHERE id = ?",
-                            (time.time(), scan))
+                removed = self._replace(about, None if about["full"] else listed)
+                self.db.execute("DELETE FROM dir_mtimes WHERE scan IN (SELECT id FROM scans"
+                                " WHERE host = :host AND tier = :tier AND id < :scan)", about)
+            self.db.execute("UPDATE scans SET finished = :now WHERE id = :scan",
+                            {**about, "now": time.time()})
         self._reclaim()
+        return removed
+
+    def _replace(self, about: dict[str, object], listed: Iterable[bytes] | None) -> int:
+        """Drop the rows of the tier that scan ``about`` replaces (every older one when
+        ``listed`` is None: a full scan); returns how many entries they held that the scan
+        did not see again.  Rows of scans that never finished go too: they are in no one's
+        view, and an older scan still running will be dropped when it finishes."""
+        if listed is None:
+            removed = self._count_removed(self._by_directory(_BEFORE, about),
+                                          self._by_directory(_OWN, about))
+            self.db.execute("DELETE FROM dirs WHERE tier_id = :key AND since < :scan", about)
+            return removed
+        written = self.db.execute("SELECT DISTINCT dir FROM dirs WHERE tier_id = :key AND"
+                                  " since = :scan", about)
+        # Gone: a directory with rows that the census (every directory but the root) lacks.
+        gone = self.db.execute(
+            "SELECT DISTINCT dir FROM dirs WHERE tier_id = :key AND since < :scan AND"
+            " dir != x'' AND dir NOT IN (SELECT dir FROM dir_mtimes WHERE scan = :scan)",
+            about)
+        replaced = sorted({*listed, *(bytes(d) for (d,) in itertools.chain(written, gone))})
+        removed = 0
+        for folder in replaced:
+            removed += self._count_removed(
+                self._by_directory(f"{_BEFORE} AND dir = :dir", {**about, "dir": folder}),
+                self._by_directory(f"{_OWN} AND dir = :dir", {**about, "dir": folder}))
+        self.db.executemany("DELETE FROM dirs WHERE tier_id = :key AND dir = :dir AND"
+                            " since < :scan", ({**about, "dir": d} for d in replaced))
+        self.db.execute("DELETE FROM dirs WHERE tier_id = :key AND since IN (SELECT id FROM"
+                        " scans WHERE host = :host AND tier = :tier AND id < :scan AND"
+                        " finished IS NULL)", about)
+        # The scan's totals: what it carried over and what it listed.
+        self.db.execute(f"UPDATE scans SET (files, bytes) = (SELECT coalesce(sum(files), 0),"
+                        f" coalesce(sum(bytes), 0) FROM dirs WHERE {_GENERATION})"
+                        " WHERE id = :scan", about)
         return removed
 
     def _reclaim(self) -> None:
@@ -321,15 +372,16 @@ class Catalogue:
         self.db.executescript("PRAGMA incremental_vacuum;")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def _count_removed(self, old: int, new: int) -> int:
-        """Entries of scan ``old`` that scan ``new`` did not see again.  The generations are
-        compared a directory at a time, both read in directory order (the index's), so the
-        memory this takes does not grow with the number of files; only directories whose
-        entries differ need unpacking: on a rescan of cold data that is almost none."""
-        after = self._by_directory(new)
+    @staticmethod
+    def _count_removed(before: Iterator[tuple[bytes, bytes]],
+                       after: Iterator[tuple[bytes, bytes]]) -> int:
+        """Entries of ``before`` that ``after`` does not hold, both (directory, entries) in
+        directory order: compared a directory at a time, so the memory this takes does not
+        grow with the number of files; only directories whose entries differ need
+        unpacking."""
         theirs = next(after, None)
         removed = 0
-        for folder, entries in self._by_directory(old):
+        for folder, entries in before:
             while theirs is not None and theirs[0] < folder:
                 theirs = next(after, None)
             same_folder = theirs is not None and theirs[0] == folder
@@ -338,10 +390,12 @@ class Catalogue:
                 removed += len(_names(entries) - _names(now))
         return removed
 
-    def _by_directory(self, scan: int) -> Iterator[tuple[bytes, bytes]]:
-        """(directory, all its entries) of one scan, in the order of the directories' bytes."""
-        rows = self.db.execute("SELECT dir, entries FROM dirs WHERE scan = ? ORDER BY dir,"
-                               " rowid", (scan,))
+    def _by_directory(self, where: str, args: dict[str, object]
+                      ) -> Iterator[tuple[bytes, bytes]]:
+        """(directory, all its entries) of the rows ``where`` selects, in the order of the
+        directories' bytes (the index's)."""
+        rows = self.db.execute(f"SELECT dir, entries FROM dirs WHERE {where} ORDER BY"
+                               " tier_id, dir, since, rowid", args)
         for folder, group in itertools.groupby(rows, key=itemgetter(0)):
             yield bytes(folder), b"".join(entries for _, entries in group)
 
@@ -353,8 +407,8 @@ class Catalogue:
         if scan is None:
             return
         found: list[FileRecord] = []
-        for folder, entries in self.db.execute(
-                "SELECT dir, entries FROM dirs WHERE scan = ?", (scan,)):
+        for folder, entries in self.db.execute(f"SELECT dir, entries FROM dirs WHERE"
+                                               f" {_GENERATION}", self._about(scan)):
             found += unpack(host, tier, folder, entries)
         found.sort(key=lambda r: _blob(r.path))
         yield from found
@@ -364,6 +418,7 @@ class Catalogue:
         scan = self._current(host, tier)
         if scan is None:
             return
+        about = self._about(scan)
         by_dir: dict[bytes, set[bytes]] = {}
         for p in paths:
             folder, _, name = _blob(p).rpartition(b"/")
@@ -371,8 +426,8 @@ class Catalogue:
         with self._transaction():
             for folder, names in by_dir.items():
                 for rowid, entries in self.db.execute(
-                        "SELECT rowid, entries FROM dirs WHERE scan = ? AND dir = ?",
-                        (scan, folder)).fetchall():
+                        f"SELECT rowid, entries FROM dirs WHERE {_GENERATION} AND dir = :dir",
+                        {**about, "dir": folder}).fetchall():
                     kept = [r for r in unpack(host, tier, folder, entries)
                             if _blob(posixpath.basename(r.path)) not in names]
                     packed = _pack(kept)
@@ -396,7 +451,18 @@ class Catalogue:
                               " AND finished IS NOT NULL", (host, tier)).fetchone()
         return row[0]
 
-    def _scanned(self, scan: int) -> tuple[str, str]:
-        host, tier = self.db.execute("SELECT host, tier FROM scans WHERE id = ?",
-                                     (scan,)).fetchone()
-        return host, tier
+    def _about(self, scan: int) -> dict[str, object]:
+        """The parameters of the queries about scan ``scan``: it, its host and tier, the
+        tier's key, whether it is full."""
+        host, tier, full = self.db.execute("SELECT host, tier, full FROM scans WHERE id = ?",
+                                           (scan,)).fetchone()
+        return {"scan": scan, "host": host, "tier": tier, "key": self._key(scan),
+                "full": bool(full)}
+
+    def _key(self, scan: int) -> int:
+        """The key of scan ``scan``'s tier in the ``dirs`` table."""
+        if scan not in self._keys:
+            (self._keys[scan],) = self.db.execute(
+                "SELECT t.id FROM scans s JOIN tiers t ON t.host = s.host AND t.tier = s.tier"
+                " WHERE s.id = ?", (scan,)).fetchone()
+        return self._keys[scan]

@@ -244,10 +244,11 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     A full scan lists every entry.  An incremental one (PACS files are written once) lists
     every directory with its mtime (the census), lists again only the directories whose
     mtime differs from the last scan's (entries added, removed or renamed there), their
-    parents and the root, and carries every other directory's entries over from the last
-    scan.  ``full`` None: incremental when the host runs commands, the tier was scanned at
-    this root before, and its last full scan is younger than ``full_every`` seconds; True
-    or False forces one or the other (False: incremental where it can be).
+    parents and the root, and leaves every other directory's entries as the last scan
+    recorded them (see :meth:`Catalogue.finish_scan`).  ``full`` None: incremental when
+    the host runs commands, the tier was scanned at this root before, and its last full
+    scan is younger than ``full_every`` seconds; True or False forces one or the other
+    (False: incremental where it can be).
 
     ``progress`` is called with the number of entries written so far after each batch.
     Raises :class:`ScanError` if the root is missing or the walk fails; the catalogue then
@@ -307,9 +308,7 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
                    " previous scan")
     written += _write(catalogue, scan_id, batch, tally, record_dirs=previous is None)
     with _WRITE_LOCK:
-        if previous is not None:
-            catalogue.carry_over(previous, scan_id, relist)
-        removed = catalogue.finish_scan(scan_id)
+        removed = catalogue.finish_scan(scan_id, relist)
     seconds = time.monotonic() - started
     if previous is None:
         return ScanResult(files=tally.files, bytes=tally.nbytes, seconds=seconds,

@@ -7,6 +7,7 @@ independently of find and of the scanner.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -383,6 +384,28 @@ def test_forget_drops_exactly_the_named_entries(catalogue: Catalogue) -> None:
     assert sorted(catalogued(catalogue, "hot")) == sorted([names[0], names[2], names[3]])
 
 
+def test_a_catalogue_of_the_row_per_generation_layout_is_dropped_and_rebuilt(
+        tmp_path: Path, tree: Path) -> None:
+    """Layout 3 (a copy of every row in each generation): opened, it is emptied, and the
+    next scan is a full one."""
+    path = tmp_path / "layout3.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE scans (id INTEGER PRIMARY KEY, host, tier, root, started, finished,"
+        " files, bytes, full); CREATE TABLE dirs (scan, dir, files, bytes, links, entries);"
+        " CREATE TABLE dir_mtimes (scan, dir, mtime);"
+        f" INSERT INTO scans VALUES (1, '{HOST}', 'hot', '{tree}', 1, 2, 1, 1, 1);"
+        " INSERT INTO dirs VALUES (1, x'', 1, 1, 0, x'66003100'); PRAGMA user_version = 3;")
+    old.close()
+    with Catalogue(path) as catalogue:
+        assert catalogue.tiers() == [] and catalogue.last_scan(HOST, "hot") is None
+        columns = {r[1] for r in catalogue.db.execute("PRAGMA table_info(dirs)")}
+        assert "since" in columns and "scan" not in columns
+        result = scan_tier(LocalTransport(), catalogue, HOST, "hot", str(tree))
+        assert result.full is True
+        assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
 def test_a_catalogue_of_the_row_per_file_layout_is_dropped_and_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
@@ -598,3 +621,182 @@ def test_an_incremental_rescan_lists_only_the_folders_that_changed(
     assert result.full is False and result.listed == 5 and result.dirs == 112
     assert_same(catalogued(catalogue, "hot"), truth(root))
     assert result.removed == 2 and (result.files, result.bytes) == (100, 99 * 10 + 5)
+
+
+# --------------------------------------------------------------------------- rescans
+
+
+def _one_day(root: Path, rng: random.Random, day: int) -> None:
+    """What a PACS tier sees between scans, and what an operator may do to it: late images,
+    new studies and series, a study expired, emptied, renamed, replaced by a file, a month
+    expired, the engine's work folder in a study, a file removed."""
+    studies = sorted(p for p in root.glob("20*/*/*") if p.is_dir() and not p.is_symlink())
+    rng.shuffle(studies)
+    for study in studies[:2]:
+        _touch(study / f"LATE{day}.dcm", 50 + day, 0)
+    _touch(root / "2026" / f"{day % 12 + 1:02d}" / f"NEW.{day}" / "IM0000.dcm", 9, 0)
+    _touch(root / "2026" / "01" / f"SERIES.{day}" / "s1" / "IM0.dcm", 3, 0)
+    victims = iter(studies[2:])
+    shutil.rmtree(next(victims))  # expired
+    for f in next(victims).iterdir():  # emptied, the folder kept
+        if f.is_dir() and not f.is_symlink():
+            shutil.rmtree(f)
+        else:
+            f.unlink()
+    moved = next(victims)
+    moved.rename(moved.with_name(moved.name + f".renamed{day}"))
+    replaced = next(victims)
+    shutil.rmtree(replaced)
+    replaced.write_bytes(b"x" * day)  # a folder become a file keeps its path
+    _touch(next(victims) / f".capacity-work{day}" / "staged.dcm", 5, 0)  # never catalogued
+    files = sorted(p for p in root.rglob("*.dcm") if p.is_file() and ".capacity-" not in str(p))
+    rng.choice(files).unlink()
+    if day % 3 == 0:
+        months = sorted(p for p in root.glob("20*/*") if p.is_dir() and not p.is_symlink())
+        shutil.rmtree(rng.choice(months))
+
+
+def _listed_again(before: dict[str, Entry], after: dict[str, Entry]) -> set[bytes]:
+    """The folders an incremental rescan should list again, from lstat alone: the root, each
+    folder that is new or whose mtime moved, and the parent of each."""
+    changed = {p for p, (kind, _, mtime, _, _) in after.items() if kind == "d" and (
+        p not in before or before[p][0] != "d" or before[p][2] != mtime)}
+    return {b"", *(os.fsencode(p) for p in changed),
+            *(os.fsencode(os.path.dirname(p)) for p in changed)}
+
+
+def test_incremental_rescans_day_after_day_hold_what_the_tree_holds(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    """Against lstat after every rescan: the entries, the totals, the entries removed, the
+    folders listed again, and that every other folder's rows were left as they were (the
+    carry-over is doing nothing)."""
+    rng = random.Random(13)
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    before = truth(tree)
+    for day in range(1, 8):
+        _one_day(tree, rng, day)
+        after = truth(tree)
+        rows = {rowid: (bytes(folder), since) for rowid, folder, since in
+                catalogue.db.execute("SELECT rowid, dir, since FROM dirs")}
+        result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full=False,
+                           batch_size=7)
+        assert result.full is False
+        assert_same(catalogued(catalogue, "hot"), after)
+        assert result.removed == len(set(before) - set(after)), day
+        files = [e for e in after.values() if e[0] == "f"]
+        assert (result.files, result.bytes) == (len(files), sum(e[1] for e in files))
+        assert result.dirs == sum(e[0] == "d" for e in after.values())
+        assert result.links == sum(e[0] == "l" for e in after.values())
+        last = catalogue.last_scan(HOST, "hot")
+        assert last is not None and (last.files, last.bytes) == (result.files, result.bytes)
+        listed = _listed_again(before, after)
+        assert result.listed == len(listed), day
+        now = {rowid: (bytes(folder), since) for rowid, folder, since in
+               catalogue.db.execute("SELECT rowid, dir, since FROM dirs")}
+        kept = {rowid: row for rowid, row in rows.items() if row[0] not in listed
+                and os.fsdecode(row[0]) in after and after[os.fsdecode(row[0])][0] == "d"}
+        assert kept and {r: now.get(r) for r in kept} == kept, day  # untouched
+        assert all(since == last.id for rowid, (folder, since) in now.items()
+                   if rowid not in kept), day  # the rest written by this scan
+        before = after
+    # A full scan finds nothing they missed (no file here was rewritten in place).
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full=True)
+    assert result.removed == 0 and result.full is True
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+
+
+def test_an_emptied_folder_loses_its_entries_on_an_incremental_rescan(
+        transport: Transport, catalogue: Catalogue, tmp_path: Path) -> None:
+    """Listed again, it prints nothing: the rows it had must go all the same."""
+    root = tmp_path / "tier"
+    for i in range(3):
+        _touch(root / "2024" / "S1" / f"IM{i}.dcm", 10, 5)
+    _touch(root / "2024" / "S2" / "IM0.dcm", 10, 5)
+    scan_tier(transport, catalogue, HOST, "hot", str(root))
+    for i in range(3):
+        (root / "2024" / "S1" / f"IM{i}.dcm").unlink()
+    result = scan_tier(transport, catalogue, HOST, "hot", str(root))
+    assert result.full is False and result.removed == 3
+    assert_same(catalogued(catalogue, "hot"), truth(root))
+    assert (result.files, result.bytes) == (1, 10)
+
+
+def test_an_incremental_rescan_over_a_scan_that_finished_meanwhile(
+        catalogue: Catalogue, tree: Path, tmp_path: Path) -> None:
+    """A full scan begun before an incremental one finishes while it runs: the incremental
+    one lists what changed since the scan it started from, and finishing replaces those
+    folders in the view the full scan left (which has every other)."""
+    transport = LocalTransport()
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    _touch(tree / "2024" / "01" / "1.2.410.202401.1" / "LATE.dcm", 5, 0)
+    shutil.rmtree(tree / "2019" / "03" / "1.2.410.201903.2")
+    older = catalogue.begin_scan(HOST, "hot", str(tree))
+    out = transport.run(find_argv(str(tree))).stdout
+    catalogue.add_directories(older, group_by_directory(RecordParser().feed(out)), 0, 0)
+    _touch(tree / "2024" / "01" / "1.2.410.202401.2" / "LATER.dcm", 6, 0)
+
+    def finish_the_older(written: int) -> None:
+        with Catalogue(catalogue.path) as other:
+            if other.last_scan(HOST, "hot").id != older:  # type: ignore[union-attr]
+                other.finish_scan(older)
+
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full=False,
+                       batch_size=2, progress=finish_the_older)
+    assert result.full is False
+    assert catalogue.last_scan(HOST, "hot").id > older  # type: ignore[union-attr]
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+    files = [e for e in truth(tree).values() if e[0] == "f"]
+    assert (result.files, result.bytes) == (len(files), sum(e[1] for e in files))
+
+
+def test_an_older_scan_finishing_after_a_newer_incremental_one_is_dropped(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    older = catalogue.begin_scan(HOST, "hot", str(tree))
+    catalogue.add(older, [FileRecord(HOST, "hot", "stale.dcm", 1, T0, T0, 1, "f")])
+    _touch(tree / "2024" / "01" / "1.2.410.202401.0" / "LATE.dcm", 5, 0)
+    assert scan_tier(transport, catalogue, HOST, "hot", str(tree)).full is False
+    assert catalogue.finish_scan(older) == 0  # too late: dropped, rows and all
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+    assert catalogue.db.execute("SELECT count(*) FROM dirs WHERE since = ?",
+                                (older,)).fetchone() == (0,)
+
+
+def test_readers_never_see_an_older_scan_still_writing_after_a_newer_one_finished(
+        transport: Transport, catalogue: Catalogue, tree: Path) -> None:
+    older = catalogue.begin_scan(HOST, "hot", str(tree))
+    scan_tier(transport, catalogue, HOST, "hot", str(tree), full=True)
+    want = truth(tree)
+    catalogue.add(older, [FileRecord(HOST, "hot", "2024/01/late-write.dcm", 1, T0, T0, 1, "f")])
+    assert_same(catalogued(catalogue, "hot"), want)
+    assert catalogue.totals(catalogue.last_scan(HOST, "hot").id)[0] == sum(  # type: ignore[union-attr]
+        e[0] == "f" for e in want.values())
+    assert catalogue.finish_scan(older) == 0
+    assert_same(catalogued(catalogue, "hot"), want)
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full", "incremental"])
+def test_an_interrupted_rescan_leaves_no_rows_behind_the_next_incremental_one(
+        transport: Transport, catalogue: Catalogue, tree: Path, full: bool) -> None:
+    """A full scan cut short wrote rows of folders the next, incremental, scan does not
+    list again: they go all the same."""
+    scan_tier(transport, catalogue, HOST, "hot", str(tree))
+    want = truth(tree)
+    _touch(tree / "2024" / "01" / "1.2.410.202401.0" / "LATE.dcm", 5, 0)
+    shutil.rmtree(tree / "2021" / "11" / "1.2.410.202111.0")
+
+    def interrupt(written: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scan_tier(transport, catalogue, HOST, "hot", str(tree), batch_size=2,
+                  progress=interrupt, full=full)
+    assert_same(catalogued(catalogue, "hot"), want)  # its rows are in no one's view
+    (abandoned,) = catalogue.db.execute("SELECT max(id) FROM scans").fetchone()
+    assert catalogue.db.execute("SELECT count(*) FROM dirs WHERE since = ?",
+                                (abandoned,)).fetchone()[0] > 0
+    result = scan_tier(transport, catalogue, HOST, "hot", str(tree), full=False)
+    assert result.full is False and result.removed == len(set(want) - set(truth(tree)))
+    assert_same(catalogued(catalogue, "hot"), truth(tree))
+    assert catalogue.db.execute("SELECT count(*) FROM dirs WHERE since = ?",
+                                (abandoned,)).fetchone()[0] == 0
