@@ -40,6 +40,9 @@ def inventory_warnings(inv: Inventory, scenarios: Sequence[Scenario] = ()) -> li
     policies."""
     added = [e.workload for s in scenarios for e in s.events if isinstance(e, AddWorkload)]
     named = {wl.policy for wl in [*inv.workloads.values(), *added] if wl.policy}
+    # What each policy's moves take data off: every procurement rule is checked against it.
+    drained = {name: {r.source for r in inv.routes(policy) if r.target is not None}
+               for name, policy in inv.policies.items()}
     return [
         *(f for name, wl in inv.workloads.items()
           for f in workload_warnings(inv, ("workloads", name), wl)),
@@ -47,7 +50,7 @@ def inventory_warnings(inv: Inventory, scenarios: Sequence[Scenario] = ()) -> li
         *(f for name, policy in inv.policies.items()
           for f in _policy(inv, ("policies", name), policy, name in named)),
         *(f for name, rule in inv.procurement.items()
-          for f in _procurement(inv, ("procurement", name), rule)),
+          for f in _procurement(inv, ("procurement", name), rule, drained)),
         *_replications(inv),
         *_waited_for(inv, scenarios),
         *_unsupported(inv),
@@ -293,7 +296,8 @@ def _covers(a: Selection, b: Selection) -> bool:
 
 # --- procurement ------------------------------------------------------------------------
 
-def _procurement(inv: Inventory, at: PathKey, rule: Procurement) -> Iterator[Finding]:
+def _procurement(inv: Inventory, at: PathKey, rule: Procurement,
+                 drained: dict[str, set[str]]) -> Iterator[Finding]:
     """What capacity.sim.procurement would do with the rule: never order, or not as written."""
     if rule.max_units == 0:
         yield (*at, "max_units"), "is 0: the rule never orders anything"
@@ -323,20 +327,22 @@ def _procurement(inv: Inventory, at: PathKey, rule: Procurement) -> Iterator[Fin
                                         f" critical threshold ({format_ratio(t.critical)}):"
                                         " orders come only once it is projected past critical")
     if rule.unit in ("node", "parity-group", "raw"):
-        yield from _reorder_under_watermark(inv, at, rule)
+        yield from _reorder_under_watermark(inv, at, rule, drained)
 
 
-def _reorder_under_watermark(inv: Inventory, at: PathKey, rule: Procurement) -> Iterator[Finding]:
+def _reorder_under_watermark(inv: Inventory, at: PathKey, rule: Procurement,
+                             drained: dict[str, set[str]]) -> Iterator[Finding]:
     """A tier drained to a watermark is kept near ``high`` full whatever its size: a rule
-    that orders at or below ``high`` buys capacity that tiering lets fill again."""
+    that orders at or below ``high`` buys capacity that tiering lets fill again.
+    ``drained``: policy -> the resources its moves take data off."""
     ref = "/".join(rule.resource.split("/")[:2])
     thresholds = resource_thresholds(inv, ref)
     reorder = rule.reorder_at or thresholds.warning
     for name, policy in inv.policies.items():
         trigger = policy.trigger
         # A high at or past critical is warned about at the policy, with this fix in it.
-        if trigger is None or not reorder <= trigger.high < thresholds.critical or not any(
-                r.source == ref and r.target is not None for r in inv.routes(policy)):
+        if (trigger is None or not reorder <= trigger.high < thresholds.critical
+                or ref not in drained[name]):
             continue
         yield (*at, "reorder_at" if rule.reorder_at else "resource"), (
             f"orders at {format_ratio(reorder)}, at or below policy {name!r}'s high watermark"

@@ -239,7 +239,8 @@ class _Runs:
                                                          nbytes):
                     # A target mirrored onto a fuller store may take less: the rest stays.
                     moved = target.add(band.workload, birth, part)
-                    band.store.add(band.workload, birth, part - moved)
+                    if moved < part:
+                        band.store.add(band.workload, birth, part - moved)
                     band.store.moved_off += moved
 
     def candidates(self, tier: str, day: int) -> list[Candidate]:
