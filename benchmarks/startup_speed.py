@@ -19,7 +19,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,43 @@ def wall(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def loading(repeat: int) -> None:
+    """Loading cost by estate size: the synthetic estate of ``sim_speed.py`` at 1x, 10x and
+    50x written as YAML, loaded in process (median, after a load that imports the model) and
+    validated as a whole command."""
+    import yaml
+
+    from benchmarks.sim_speed import estate_data
+    from capacity.load import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for scale in (1, 10, 50):
+            files[scale] = Path(tmp) / f"x{scale}.yaml"
+            files[scale].write_text(yaml.safe_dump(estate_data(2 * scale), sort_keys=False))
+        load(files[1])
+        base = None
+        for scale, path in files.items():
+            seconds = timed(lambda path=path: load(path), repeat)
+            base = base or seconds
+            lines = path.read_text().count("\n")
+            print(f"load {scale:>2}x ({lines:>5} lines): {seconds * 1000:6.0f} ms in process,"
+                  f" {seconds / base:5.1f}x the 1x time")
+        big = [sys.executable, "-m", "capacity", "validate", str(files[50])]
+        walls = [wall(big) for _ in range(repeat)]
+        print(f"capacity validate of the 50x estate: {statistics.median(walls):.2f} s whole"
+              " command")
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -64,6 +103,7 @@ def main() -> None:
         mine, theirs = statistics.median(ours), statistics.median(base)
         print(f"{label:<52} {mine:>7.2f}s {theirs:>8.3f}s {mine / theirs:>6.1f}x  "
               f"{heavy or '-'}")
+    loading(args.repeat)
 
 
 if __name__ == "__main__":
