@@ -23,12 +23,13 @@ with ``allow_delete``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capacity.model import Host, Inventory, Policy
 from capacity.model.inventory import path_contains
@@ -51,6 +52,9 @@ from capacity.transports import (
     Unsupported,
 )
 from capacity.transports.base import join_below
+
+if TYPE_CHECKING:
+    from capacity.tiering.batch import BatchMove
 
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
@@ -123,6 +127,14 @@ class Engine:
         self._tier_roots: dict[str, str] | None = None
         self.errors = 0
         """Units ended by an unexpected error (counted by the error brake)."""
+        self._background: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def background(self) -> concurrent.futures.ThreadPoolExecutor:
+        """One thread for host work that overlaps the run's next step (a batch's deletes)."""
+        if self._background is None:
+            self._background = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"capacity-{self.host_name}")
+        return self._background
 
     # --- the public steps -------------------------------------------------------------
 
@@ -133,43 +145,83 @@ class Engine:
         started = time.monotonic()
         units = list(units_of(plan, self.host_name))
         self.check_capabilities((u.action, u.policy) for u in units)
-        tries = failures = 0
-        for group in self._groups(units):
-            policy = self.inventory.policies.get(group[0].policy)
-            closed = self._window_closed(policy)
-            if closed:
-                report.stopped = closed
-                break
-            rows = self._enter(plan, plan_name, group)
-            fresh = [r for r in rows if r.state == J.PENDING]
-            alone = [r for r in rows if r.state not in (J.PENDING, J.DONE)]
-            # (A unit done before is left: applying a plan twice changes nothing.)
-            if fresh and batch.batchable(self, group[0]):
-                moved = batch.BatchMove(self, fresh)
-                alone += moved.run()
-                for row in fresh:
-                    final = moved.ended.get(row.id, J.DONE)
-                    if row.id not in moved.handed_on:
-                        tries += 1
-                        failures += final == J.FAILED
-                        _count(report, final, row.bytes)
-            else:
-                alone += fresh
-            for at, row in enumerate(alone):
-                tries += 1
-                errors = self.errors
-                final = self.advance(row)
-                failures += final == J.FAILED or self.errors > errors
-                _count(report, final, row.bytes)
-                tripped = policy.error_brake.tripped(failures, tries) if policy else None
-                if tripped:
-                    report.stopped = tripped
-                    self._put_back(alone[at + 1:])
+        tally = _Tally(report)
+        # The batch whose sources are still being deleted on the host, its units and policy.
+        deleting: tuple[batch.BatchMove, list[UnitRow], Policy | None] | None = None
+        stragglers: list[tuple[UnitRow, Policy | None]] = []  # what a deletion handed on
+        braked = False
+
+        def settle() -> None:
+            nonlocal deleting
+            if deleting is not None:
+                moved, fresh, its_policy = deleting
+                deleting = None
+                stragglers.extend((row, its_policy) for row in moved.settle())
+                tally.batch(moved, fresh)
+
+        def go_on() -> bool:
+            """The stragglers of a settled batch, alone; True when the brake stopped."""
+            while stragglers:
+                row, its_policy = stragglers.pop(0)
+                if self._alone([row], its_policy, tally):
+                    self._put_back([r for r, _ in stragglers])
+                    return True
+            return False
+
+        try:
+            for group in self._groups(units):
+                policy = self.inventory.policies.get(group[0].policy)
+                closed = self._window_closed(policy)
+                if closed:
+                    report.stopped = closed
                     break
-            if report.stopped:
-                break
+                rows = self._enter(plan, plan_name, group)
+                fresh = [r for r in rows if r.state == J.PENDING]
+                alone = [r for r in rows if r.state not in (J.PENDING, J.DONE)]
+                # (A unit done before is left: applying a plan twice changes nothing.)
+                if fresh and batch.batchable(self, group[0]):
+                    moved = batch.BatchMove(self, fresh)
+                    alone += moved.run(before_delete=settle)
+                    settle()  # if this batch did not get as far as its deletion
+                    deleting = (moved, fresh, policy)
+                else:
+                    settle()
+                    alone += fresh
+                braked = go_on() or self._alone(alone, policy, tally)
+                if braked:
+                    break
+            # The batch still deleting finishes whatever stopped the run: its units are
+            # past their copy.  What it hands on goes on alone, unless the brake stopped
+            # the run (then resume takes it up).
+            settle()
+            if braked:
+                self._put_back([r for r, _ in stragglers])
+            else:
+                go_on()
+        except BaseException:
+            if deleting is not None:
+                deleting[0].abandon()
+            raise
+        finally:
+            if self._background is not None:
+                self._background.shutdown()
+                self._background = None
         report.seconds = time.monotonic() - started
         return report
+
+    def _alone(self, rows: list[UnitRow], policy: Policy | None, tally: _Tally) -> bool:
+        """Take units one at a time; True when the error brake stopped the run."""
+        for at, row in enumerate(rows):
+            errors = self.errors
+            final = self.advance(row)
+            tally.unit(final, row.bytes, failed=final == J.FAILED or self.errors > errors)
+            tripped = (policy.error_brake.tripped(tally.failures, tally.tries)
+                       if policy else None)
+            if tripped:
+                tally.report.stopped = tripped
+                self._put_back(rows[at + 1:])
+                return True
+        return False
 
     def _put_back(self, rows: list[UnitRow]) -> None:
         """Units of a batch the run stops short of: those that changed nothing on the host
@@ -644,6 +696,27 @@ class Engine:
         if hours.open_at(self.options.clock().time()):
             return None
         return f"outside the time windows (open {hours.text()})"
+
+
+@dataclass
+class _Tally:
+    """A run's outcomes, and the error brake's count of them."""
+
+    report: HostReport
+    tries: int = 0
+    failures: int = 0
+
+    def unit(self, final: str, nbytes: int, *, failed: bool) -> None:
+        self.tries += 1
+        self.failures += failed
+        _count(self.report, final, nbytes)
+
+    def batch(self, moved: BatchMove, fresh: list[UnitRow]) -> None:
+        """The units a batch took to their end (those it handed on are counted alone)."""
+        for row in fresh:
+            if row.id not in moved.handed_on:
+                final = moved.ended.get(row.id, J.DONE)
+                self.unit(final, row.bytes, failed=final == J.FAILED)
 
 
 def _count(report: HostReport, final: str, nbytes: int) -> None:

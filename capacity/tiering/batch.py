@@ -14,8 +14,9 @@ journal holds, which takes it to its end and says why.
 
 from __future__ import annotations
 
+import concurrent.futures
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from capacity.tiering import journal as J
@@ -70,13 +71,33 @@ class BatchMove:
         self.handed_on: set[str] = set()
         self.ended: dict[str, str] = {}
         """Units the batch ended short of done: their final state."""
+        self.deleting: concurrent.futures.Future[None] | None = None
+        """The deletion of the verified sources, running on the host."""
 
-    def run(self) -> list[UnitRow]:
-        """Take the batch as far as it goes together; returns the units that must go on
-        alone (reloaded from the journal), in plan order."""
+    def run(self, before_delete: Callable[[], None] = lambda: None) -> list[UnitRow]:
+        """Take the batch as far as it goes together, up to the deletion of its verified
+        sources, which goes on on the host in the background (``settle`` waits for it);
+        ``before_delete`` is called first (it settles the batch before).  Returns the units
+        that must go on alone (reloaded from the journal), in plan order."""
+        self._steps([self._check, self._copy, self._verify, self._rename, self._finish,
+                     before_delete, self._start_delete])
+        return self._hand_on()
+
+    def settle(self) -> list[UnitRow]:
+        """Wait for the deletion of the sources and finish the batch; returns the units
+        that must go on alone (reloaded from the journal), in plan order."""
+        self._steps([self._end_delete])
+        return self._hand_on()
+
+    def abandon(self) -> None:
+        """The run stops on an error: let the deletion end, and leave its units where the
+        journal has them (deleting: resume finishes them)."""
+        if self.deleting is not None:
+            concurrent.futures.wait([self.deleting])
+
+    def _steps(self, steps: Sequence[Callable[[], None]]) -> None:
         try:
-            for step in (self._check, self._copy, self._verify, self._rename, self._finish,
-                         self._delete):
+            for step in steps:
                 if not self.rows:
                     break
                 step()
@@ -85,8 +106,11 @@ class BatchMove:
         except Exception:  # each unit meets it again alone, and says it
             self.off += self.rows
             self.rows = []
+
+    def _hand_on(self) -> list[UnitRow]:
         ordered = sorted(self.off, key=lambda r: self.order[r.id])
-        self.handed_on = {r.id for r in ordered}
+        self.off = []
+        self.handed_on |= {r.id for r in ordered}
         reloaded = [self.e.journal.get(r.id) for r in ordered]
         return [r for r in reloaded if r is not None]
 
@@ -179,15 +203,25 @@ class BatchMove:
         if self.rows:
             self._enter(J.DELETING)
 
-    def _delete(self) -> None:
+    def _start_delete(self) -> None:
         asides = {r.id: aside_path(r) for r in self.rows}
         self._split(self.t.rename_many([(r.source, asides[r.id]) for r in self.rows]))
         if not self.rows:
             return
         found = self.t.walk_many(list(asides[r.id] for r in self.rows))
-        self.t.delete_files([join_below(asides[r.id], p) for r in self.rows
-                             for p in doomed_files(found.get(asides[r.id], []),
-                                                   verified_files(r))])
+        # Unlinking thousands of small files is the file system's slowest step here: it
+        # runs on the host while the next batch is checked and copied (a transport takes
+        # commands from two threads; an SSH one runs the second on its own channel).
+        self.deleting = self.e.background().submit(
+            self.t.delete_files, [join_below(asides[r.id], p) for r in self.rows
+                                  for p in doomed_files(found.get(asides[r.id], []),
+                                                        verified_files(r))])
+
+    def _end_delete(self) -> None:
+        assert self.deleting is not None
+        deleting, self.deleting = self.deleting, None
+        deleting.result()
+        asides = {r.id: aside_path(r) for r in self.rows}
         self.t.remove_empty_dirs_many([asides[r.id] for r in self.rows])
         left = self.t.walk_many([*(asides[r.id] for r in self.rows),
                                  *(r.source for r in self.rows)], top_only=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from capacity.tiering.apply import Engine, Options
 from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal
 from capacity.tiering.state import StateDir
-from capacity.transports import CommandResult
+from capacity.transports import CommandResult, ConnectionLost, TransportError
 from capacity.transports.local import LocalTransport
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, plan_from_disk, snapshot
@@ -141,3 +142,98 @@ def test_a_batch_cut_at_any_state_resumes_losing_nothing(tmp_path: Path, sshd: S
     assert not [p for p in roots["hot"].rglob("*") if not p.is_dir()]
     assert not [p for r in roots.values() for p in r.rglob("*") if ".capacity-" in p.name]
     assert os.listdir(roots["hot"] / "2025") is not None
+
+
+class Timed(Counting):
+    """Records when each batch's copy and each batch's deletion ran; the deletion takes a
+    while, as thousands of unlinks do on a real disk."""
+
+    def __init__(self, fail_deleting: int | None = None) -> None:
+        super().__init__()
+        self.copies: list[tuple[float, float]] = []
+        self.deletes: list[tuple[float, float]] = []
+        self.fail_deleting = fail_deleting
+
+    def copy_and_hash_many(self, *args: Any, **kw: Any):  # type: ignore[no-untyped-def]
+        start = time.monotonic()
+        try:
+            return super().copy_and_hash_many(*args, **kw)
+        finally:
+            self.copies.append((start, time.monotonic()))
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        start = time.monotonic()
+        time.sleep(0.3)
+        if len(self.deletes) == self.fail_deleting:
+            self.deletes.append((start, time.monotonic()))
+            raise TransportError("rm: cannot remove: Input/output error")
+        super().delete_files(paths)
+        self.deletes.append((start, time.monotonic()))
+
+
+def test_a_batchs_deletion_runs_while_the_next_batch_copies(
+        tmp_path: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "UNITS", 10)
+    roots, inventory, units = estate(tmp_path, sshd, 30)
+    before = snapshot(roots["hot"])
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
+    transport = Timed()
+    report = engine(tmp_path, inventory, transport).run_plan(plan, "plan.json")
+    assert (report.done, report.failed, report.skipped) == (30, 0, 0)
+    assert snapshot(roots["warm"]) == before
+    assert not [p for p in roots["hot"].rglob("*") if not p.is_dir()]
+    assert len(transport.copies) == len(transport.deletes) == 3
+    # Batch n's unlinks were still running when batch n + 1's copy began.
+    for (del_start, del_end), (copy_start, _) in zip(transport.deletes, transport.copies[1:],
+                                                     strict=False):
+        assert del_start < copy_start < del_end
+
+
+def test_a_deletion_that_fails_hands_its_units_on(tmp_path: Path, sshd: SshServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second batch's unlinks fail on the host while the third batch copies: its
+    units go on alone from the journal's state (deleting), and every file ends whole at
+    the target, nothing at the source."""
+    monkeypatch.setattr(batch, "UNITS", 10)
+    roots, inventory, units = estate(tmp_path, sshd, 30)
+    before = snapshot(roots["hot"])
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
+    report = engine(tmp_path, inventory, Timed(fail_deleting=1)).run_plan(plan, "plan.json")
+    assert (report.done, report.failed, report.skipped) == (30, 0, 0)
+    assert snapshot(roots["warm"]) == before
+    assert not [p for p in roots["hot"].rglob("*") if not p.is_dir()]
+    assert not [p for r in roots.values() for p in r.rglob("*") if ".capacity-" in p.name]
+    journal = Journal(StateDir(tmp_path / "state").journal)
+    assert {r.state for r in journal.units()} == {J.DONE}
+
+
+def test_a_host_lost_while_a_batch_deletes_leaves_it_to_resume(
+        tmp_path: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection drops during the next batch's copy while a batch is deleting: the
+    run stops after the deletion ends, and resume finishes every unit, losing nothing."""
+    monkeypatch.setattr(batch, "UNITS", 10)
+    roots, inventory, units = estate(tmp_path, sshd, 30)
+    before = snapshot(roots["hot"])
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
+
+    class Drops(Timed):
+        def copy_and_hash_many(self, *args: Any, **kw: Any):  # type: ignore[no-untyped-def]
+            if self.copies:
+                self.copies.append((0.0, 0.0))
+                raise ConnectionLost("connection lost while copying")
+            return super().copy_and_hash_many(*args, **kw)
+
+    transport = Drops()
+    with pytest.raises(ConnectionLost):
+        engine(tmp_path, inventory, transport).run_plan(plan, "plan.json")
+    assert len(transport.deletes) == 1  # the first batch's deletion ran to its end
+    report = engine(tmp_path, inventory, Counting()).recover()
+    assert report.failed == report.kept_both == 0
+    rows = list(Journal(StateDir(tmp_path / "state").journal).units())
+    # The first two batches were journaled and are done; the third was never started.
+    assert sorted(r.unit for r in rows) == sorted(units[:20])
+    assert {r.state for r in rows} == {J.DONE}
+    hot, warm = snapshot(roots["hot"]), snapshot(roots["warm"])
+    for rel, digest in before.items():  # every file whole in exactly one place
+        assert (hot.get(rel), warm.get(rel)).count(digest) == 1, rel
+    assert sorted(hot) == sorted(r for r in before if r.rsplit("/", 1)[0] in units[20:])
