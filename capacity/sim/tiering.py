@@ -141,9 +141,8 @@ def _unmovable(twin: Twin, ref: str, horizon: float,
     # copies and staging.  It stays, and the runs must make room around it.
     ruled = {wl for name in twin.policies_draining.get(ref, ()) for wl in governed(twin, name)}
     store = twin.stores[ref]
-    others = sum(s.bytes_on(day) for s in twin.workloads.values()
-                 if s.model.lands_on == ref and s.name not in ruled)
-    held += store.used - sum(sum(c.sizes) for wl, c in store.cohorts.items() if wl in ruled)
+    others = sum(s.bytes_on(day) for s in twin.landing.get(ref, ()) if s.name not in ruled)
+    held += store.used - sum(c.total() for wl, c in store.cohorts.items() if wl in ruled)
     return held + others * horizon, arriving + others, earlier
 
 

@@ -39,26 +39,38 @@ INGEST, TIERING, MIGRATION, REPLICATION, EVENTS, PROCUREMENT, RECORD = (
 class Cohorts:
     """One workload's data on one store: whole bytes by birth day, oldest first.
 
-    Two parallel lists: the desk's forecast sums a window of birth days, which is then two
-    bisections and a sum over a contiguous slice."""
+    Parallel lists, with running totals beside the sizes: the desk's forecast and the tier
+    runs sum windows of birth days, which is then two bisections and a subtraction, not a
+    sum over the window (a long retention keeps thousands of daily cohorts)."""
 
-    __slots__ = ("births", "sizes")
+    __slots__ = ("births", "ran", "sizes")
 
     def __init__(self) -> None:
         self.births: list[float] = []
         self.sizes: list[int] = []
+        self.ran: list[int] = []
+        """Running totals: ``ran[j] - ran[i]`` is ``sum(sizes[i + 1:j + 1])`` for i < j, so
+        taking cohorts off either end, or changing the oldest one, leaves them true."""
 
     def add(self, birth: float, nbytes: int) -> None:
-        births, sizes = self.births, self.sizes
+        births, sizes, ran = self.births, self.sizes, self.ran
         if births and births[-1] == birth:
             sizes[-1] += nbytes
+            ran[-1] += nbytes
         elif births and births[-1] > birth:  # older data arriving (a migration)
             at = bisect.bisect_right(births, birth)  # after any cohort born the same day
             births.insert(at, birth)
             sizes.insert(at, nbytes)
+            if at:
+                ran.insert(at, ran[at - 1] + nbytes)
+                for i in range(at + 1, len(ran)):
+                    ran[i] += nbytes
+            else:
+                ran.insert(0, ran[0] - sizes[1])
         else:
             births.append(birth)
             sizes.append(nbytes)
+            ran.append(ran[-1] + nbytes if ran else nbytes)
 
     def take_older(self, born_by: float, limit: int) -> list[tuple[float, int]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
@@ -72,18 +84,30 @@ class Cohorts:
                 taken.append((births[gone], nbytes))
                 limit -= nbytes
                 gone += 1
-            else:  # the limit ends in this cohort: split it
+            else:  # the limit ends in this cohort: split it (it becomes the oldest)
                 taken.append((births[gone], limit))
                 sizes[gone] = nbytes - limit
                 break
-        del births[:gone], sizes[:gone]
+        del births[:gone], sizes[:gone], self.ran[:gone]
+        return taken
+
+    def take_since(self, born: float) -> list[tuple[float, int]]:
+        """Remove the cohorts born on or after ``born``; returns (birth, bytes) removed."""
+        at = bisect.bisect_left(self.births, born)
+        taken = list(zip(self.births[at:], self.sizes[at:], strict=True))
+        del self.births[at:], self.sizes[at:], self.ran[at:]
         return taken
 
     def born_between(self, after: float, until: float) -> int:
         """Bytes of cohorts born in (after, until]."""
         lo = bisect.bisect_right(self.births, after)
         hi = bisect.bisect_right(self.births, until)
-        return sum(self.sizes[lo:hi])
+        if hi <= lo:
+            return 0
+        return self.sizes[lo] + self.ran[hi - 1] - self.ran[lo]
+
+    def total(self) -> int:
+        return self.sizes[0] + self.ran[-1] - self.ran[0] if self.sizes else 0
 
 
 class Clock:
@@ -243,9 +267,7 @@ class Store:
         cohorts = self.cohorts.get(workload)
         if cohorts is None:
             return []
-        at = bisect.bisect_left(cohorts.births, born)
-        taken = list(zip(cohorts.births[at:], cohorts.sizes[at:], strict=True))
-        del cohorts.births[at:], cohorts.sizes[at:]
+        taken = cohorts.take_since(born)
         self._grow(-sum(part for _birth, part in taken))
         return taken
 
@@ -389,6 +411,8 @@ class Twin:
     """Whole bytes used at the end of each day so far, per store (for trends): the
     recorder's tape of bytes used."""
     workloads_of_policy: dict[str, list[str]] = field(default_factory=dict)
+    landing: dict[str, list[WorkloadState]] = field(default_factory=dict)
+    """Resource -> the workloads whose new data lands on it."""
     mirror_of: dict[str, str] = field(default_factory=dict)
     """Mirror target (GAD, sync or async copy) -> its source."""
     policies_draining: dict[str, list[str]] = field(default_factory=dict)
@@ -504,7 +528,11 @@ class Twin:
         return ref
 
     def add_workload(self, state: WorkloadState) -> None:
+        replaced = self.workloads.get(state.name)
+        if replaced is not None:
+            self.landing[replaced.model.lands_on].remove(replaced)
         self.workloads[state.name] = state
+        self.landing.setdefault(state.model.lands_on, []).append(state)
         self.reconfigured += 1
         if state.model.policy:
             self.workloads_of_policy.setdefault(state.model.policy, []).append(state.name)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from capacity.sim.recorder import level_bytes
-from capacity.sim.twin import Clock
+from capacity.sim.twin import Clock, Cohorts
 
 ratios = st.floats(min_value=0.0, max_value=1.0)
 
@@ -70,3 +70,48 @@ def test_clock_stops_once_nobody_asks() -> None:
         env.step()
     assert days == [1, 1, 2, 2, 3, 3, 4, 5]
     assert env.peek() == math.inf  # nothing is left to happen: no tick was set after day 5
+
+
+# A workload's cohorts against the plainest model of them: a list of (birth, bytes) pairs,
+# kept in birth order, summed afresh for every question.
+operations = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.integers(-60, 60), st.integers(1, 10**15)),
+    st.tuples(st.just("older"), st.integers(-60, 60), st.integers(0, 3 * 10**15)),
+    st.tuples(st.just("since"), st.integers(-60, 60), st.just(0))), max_size=60)
+
+
+@given(operations, st.lists(st.tuples(st.integers(-70, 70), st.integers(-70, 70)),
+                            min_size=1, max_size=8))
+def test_cohorts_sum_every_window_as_a_plain_list_does(ops: list[tuple[str, int, int]],
+                                                      windows: list[tuple[int, int]]) -> None:
+    cohorts, plain = Cohorts(), []
+    for op, day, nbytes in ops:
+        if op == "add":
+            cohorts.add(day, nbytes)
+            same = [i for i, (b, _) in enumerate(plain) if b == day]
+            if plain and plain[-1][0] == day:
+                plain[-1] = (day, plain[-1][1] + nbytes)
+            else:  # after any cohort born the same day
+                at = max([i + 1 for i, (b, _) in enumerate(plain) if b <= day] or [0])
+                assert not same or at == same[-1] + 1
+                plain.insert(at, (day, nbytes))
+        elif op == "older":
+            taken, left = [], nbytes
+            while plain and left > 0 and plain[0][0] <= day:
+                birth, size = plain[0]
+                part = min(size, left)
+                taken.append((birth, part))
+                left -= part
+                plain[0] = (birth, size - part)
+                if plain[0][1] == 0:
+                    plain.pop(0)
+            assert cohorts.take_older(day, nbytes) == taken
+        else:
+            taken = [(b, n) for b, n in plain if b >= day]
+            plain = [(b, n) for b, n in plain if b < day]
+            assert cohorts.take_since(day) == taken
+        assert list(zip(cohorts.births, cohorts.sizes, strict=True)) == plain
+        assert cohorts.total() == sum(n for _, n in plain)
+        for after, until in windows:
+            assert cohorts.born_between(after, until) == sum(
+                n for b, n in plain if after < b <= until)
