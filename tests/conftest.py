@@ -1,5 +1,5 @@
-"""Fixtures shared by every test folder: a real OpenSSH server (one per xdist worker), and
-every transport in turn."""
+"""Fixtures shared by every test folder: a real OpenSSH server and a real S3-speaking server
+(one of each per xdist worker), and every transport in turn."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport, close_all
+from tests.s3server import S3Server, start_s3
 from tests.sshd import SSHD, SshServer, start_sshd
 
 
@@ -33,6 +34,16 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         yield server
     finally:
         close_all()  # client side first, so the server's children exit on their own
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-speaking server on 127.0.0.1 for this test session (one per xdist worker)."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
         server.stop()
 
 
