@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +50,7 @@ def loading(repeat: int) -> None:
     validated as a whole command."""
     import yaml
 
-    from benchmarks.sim_speed import estate_data
+    from benchmarks.sim_speed import estate_data, timed
     from capacity.load import load
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,15 +70,6 @@ def loading(repeat: int) -> None:
         walls = [wall(big) for _ in range(repeat)]
         print(f"capacity validate of the 50x estate: {statistics.median(walls):.2f} s whole"
               " command")
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
