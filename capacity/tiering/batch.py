@@ -111,8 +111,7 @@ class BatchMove:
         ordered = sorted(self.off, key=lambda r: self.order[r.id])
         self.off = []
         self.handed_on |= {r.id for r in ordered}
-        reloaded = [self.e.journal.get(r.id) for r in ordered]
-        return [r for r in reloaded if r is not None]
+        return self.e.journal.get_many([r.id for r in ordered])
 
     # --- the steps ------------------------------------------------------------------
 
@@ -235,8 +234,9 @@ class BatchMove:
     # --- helpers --------------------------------------------------------------------
 
     def _enter(self, state: str, each: dict[str, dict[str, Any]] | None = None) -> None:
-        self.e.journal.set_many([r.id for r in self.rows], state, each=each)
-        self.rows = [self.e._reload(r) for r in self.rows]
+        ids = [r.id for r in self.rows]
+        self.e.journal.set_many(ids, state, each=each)
+        self.rows = self.e.journal.get_many(ids)
 
     def _end(self, row: UnitRow, problem: UnitProblem) -> None:
         self.ended[row.id] = self.e.end(row, problem)

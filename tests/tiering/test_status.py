@@ -61,3 +61,17 @@ def test_journal_units_reads_all_or_the_unfinished(tmp_path: Path) -> None:
     journal.close()
     assert sorted(r.unit for r in journal_units(path)) == ["a", "b", "c"]
     assert sorted(r.unit for r in journal_units(path, unfinished=True)) == ["b", "c"]
+
+
+def test_get_many_reads_back_what_get_reads_in_the_order_asked(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    ids = [f"u{i:04d}" for i in range(1200)]  # more than one query's worth
+    journal.add_many([(i, "plan.json", "h", "p", "r", "move", f"/hot/{i}", f"/warm/{i}", i, 7,
+                       {"n": n}) for n, i in enumerate(ids)])
+    journal.set_many(ids[::3], J.COPYING, each={i: {"work": f"/w/{i}"} for i in ids[::3]})
+    asked = [*reversed(ids), "nobody", ids[5]]
+    assert journal.get_many(asked) == [journal.get(i) for i in asked if i != "nobody"]
+    copying = journal.get_many(ids[::3])
+    assert {r.state for r in copying} == {J.COPYING}
+    assert all(r.detail == {"n": int(r.id[1:]), "work": f"/w/{r.id}"} for r in copying)
+    journal.close()
