@@ -22,6 +22,7 @@ from capacity.tiering.journal import Journal
 from capacity.tiering.state import StateDir
 from capacity.transports import CommandResult, ConnectionLost, TransportError
 from capacity.transports.local import LocalTransport
+from capacity.transports.ssh import SshTransport
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, plan_from_disk, snapshot
 
@@ -237,3 +238,22 @@ def test_a_host_lost_while_a_batch_deletes_leaves_it_to_resume(
     for rel, digest in before.items():  # every file whole in exactly one place
         assert (hot.get(rel), warm.get(rel)).count(digest) == 1, rel
     assert sorted(hot) == sorted(r for r in before if r.rsplit("/", 1)[0] in units[20:])
+
+
+def test_batches_over_ssh_delete_on_a_channel_of_their_own(
+        tmp_path: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real SSH server: the deletion's thread and the next batch's copy use the
+    one connection at once (the shell for one, an exec channel for the other)."""
+    monkeypatch.setattr(batch, "UNITS", 10)
+    roots, inventory, units = estate(tmp_path, sshd, 40)
+    before = snapshot(roots["hot"])
+    plan = plan_from_disk(inventory, roots, [("hot", "warm", u) for u in units])
+    state = StateDir(tmp_path / "state")
+    with SshTransport(sshd.target()) as transport:
+        engine_ = Engine(load_inventory(inventory), "pacs1", transport, Journal(state.journal),
+                         AuditLog(state.audit), Options())
+        report = engine_.run_plan(plan, "plan.json")
+    assert (report.done, report.failed, report.skipped) == (40, 0, 0)
+    assert snapshot(roots["warm"]) == before
+    assert not [p for p in roots["hot"].rglob("*") if not p.is_dir()]
+    assert not [p for r in roots.values() for p in r.rglob("*") if ".capacity-" in p.name]
