@@ -23,7 +23,7 @@ from capacity.model.scenario import (
     SetCompression,
     SetGrowth,
 )
-from capacity.yamlpos import PathKey
+from capacity.problems import PathKey
 
 Finding = tuple[PathKey, str]
 

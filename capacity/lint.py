@@ -29,10 +29,10 @@ from capacity.model.scenario import (
     SetCompression,
     SetGrowth,
 )
+from capacity.problems import PathKey
 from capacity.sizing import size_array, size_estate
 from capacity.sizing.usage import copy_size
 from capacity.units import format_days, format_ratio, format_size
-from capacity.yamlpos import PathKey
 
 
 def inventory_warnings(inv: Inventory, scenarios: Sequence[Scenario] = ()) -> list[Finding]:

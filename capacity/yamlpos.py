@@ -12,52 +12,17 @@ from typing import Any
 
 import yaml
 
-from capacity.errors import BadInput, located
+from capacity.problems import (
+    InputError,
+    InventoryWarning,
+    PathKey,
+    Position,
+    Problem,
+    format_path,
+)
 
-PathKey = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Position:
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an input, where it is, and which field."""
-
-    position: Position
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return located(str(self.position), self.field, self.message)
-
-
-class InputError(BadInput):
-    """Bad input: every problem found, each with its position (one line each)."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = sorted(set(problems), key=lambda p: (p.position.file, p.position.line,
-                                                             p.position.col, p.field))
-        one = self.problems[0] if len(self.problems) == 1 else None
-        if one is None:
-            super().__init__("\n".join(str(p) for p in self.problems))
-        else:  # where it is, for a caller that wants the parts
-            super().__init__(one.message, file=one.position.file, line=one.position.line,
-                             col=one.position.col, field=one.field)
-
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
+__all__ = ["InputError", "InventoryWarning", "Located", "PathKey", "Position", "Problem",
+           "format_path", "read_yaml"]
 
 @dataclass
 class Located:
@@ -77,14 +42,6 @@ class Located:
             if prefix in self.values:
                 return self.values[prefix]
         return next(iter(self.values.values()), Position("<input>", 1, 1))
-
-
-def format_path(path: PathKey) -> str:
-    """``('rules', 0, 'select')`` -> ``rules[0].select``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 MAX_BYTES = 16 * 2**20
@@ -229,12 +186,3 @@ class _Builder:
 def _short(node: yaml.Node) -> str:
     value = str(getattr(node, "value", ""))
     return repr(value if len(value) <= 40 else value[:37] + "...")
-
-
-class InventoryWarning(UserWarning):
-    """Something in a valid inventory that silently does nothing (capacity.lint), issued
-    through ``warnings`` by load_inventory and load_with_scenarios; ``load`` returns them."""
-
-    def __init__(self, problem: Problem):
-        super().__init__(str(problem))
-        self.problem = problem

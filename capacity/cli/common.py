@@ -20,7 +20,7 @@ from capacity.bundled import EXAMPLE
 
 if TYPE_CHECKING:  # the model (pydantic) only for the commands that load an inventory
     from capacity.model import Inventory
-    from capacity.yamlpos import Problem
+    from capacity.problems import Problem
 
 # Tables are wide: when piped (not a terminal) rich would assume 80 columns and wrap them.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -71,7 +71,7 @@ def print_warnings(found: list[Problem]) -> None:
 def inventory_warnings_printed() -> Iterator[None]:
     """Print each InventoryWarning the loader issues, once (compare loads an inventory per
     column), as a one-line warning; every command that loads an inventory runs inside."""
-    from capacity.yamlpos import InventoryWarning
+    from capacity.problems import InventoryWarning
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:

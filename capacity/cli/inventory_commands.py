@@ -20,10 +20,9 @@ from capacity.cli.common import (
     print_warnings,
 )
 from capacity.errors import BadInput
-from capacity.yamlpos import InputError
 
 if TYPE_CHECKING:
-    from capacity.yamlpos import Problem
+    from capacity.problems import Problem
 
 
 def validate(
@@ -38,6 +37,7 @@ def validate(
     """Check inventories: YAML, types, units, references and physical limits; warn about
     what silently does nothing."""
     from capacity.load import load
+    from capacity.problems import InputError
 
     paths = files or [inventory_path(None)]
     found: list[tuple[list[Problem], list[Problem]]] = []

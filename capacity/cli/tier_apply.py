@@ -70,10 +70,10 @@ def apply_command(
 ) -> None:
     """Execute exactly this plan: every unit journaled, verified, resumable, idempotent."""
     from capacity.load import load_inventory
+    from capacity.problems import InputError, Position, Problem
     from capacity.tiering import binding
     from capacity.tiering.apply import Options
     from capacity.tiering.runs import forget_moved, run_hosts
-    from capacity.yamlpos import InputError, Position, Problem
 
     where = state_dir(state)
     plan = binding.read_plan(plan_file, where)

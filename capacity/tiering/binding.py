@@ -30,9 +30,9 @@ from typing import Any
 from capacity import jsontext
 from capacity.model import Inventory
 from capacity.model.inventory import path_contains
+from capacity.problems import InputError, Position, Problem
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.tiering.state import StateDir
-from capacity.yamlpos import InputError, Position, Problem
 
 KEY_BYTES = 32
 

@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from capacity.yamlpos import InputError, Position, Problem
+from capacity.problems import InputError, Position, Problem
 
 
 def default_state_dir() -> Path:
