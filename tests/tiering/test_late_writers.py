@@ -10,6 +10,7 @@ ends kept-both, with the image named, and a second plan picks it up.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -93,12 +94,15 @@ class LateWriter(threading.Thread):
     def _write(self, t: SshTransport, unit: str) -> None:
         data = self.rng.randbytes(3000)
         folder = f"{self.root}/{unit}"
-        try:
-            t.write(f"{folder}/late.dcm", data)
-        except TransportError:  # the study folder is gone: a PACS makes it again
-            t.mkdir(folder)
-            t.write(f"{folder}/late.dcm", data)
-        self.written[unit] = data
+        for _ in range(20):  # as a PACS retries: the folder may be set aside meanwhile
+            try:
+                t.write(f"{folder}/late.dcm", data)
+            except TransportError:  # the study folder is gone: a PACS makes it again
+                with contextlib.suppress(TransportError):
+                    t.mkdir(folder)
+                continue
+            self.written[unit] = data
+            return
 
 
 def run_with_late_writer(tmp: Path, sshd: SshServer, *, action: str, policy: dict,
