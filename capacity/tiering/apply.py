@@ -146,27 +146,26 @@ class Engine:
         units = list(units_of(plan, self.host_name))
         self.check_capabilities((u.action, u.policy) for u in units)
         tally = _Tally(report)
-        # The batch whose sources are still being deleted on the host, its units and policy.
+        # The batch whose sources are still being deleted on the host, its units and policy;
+        # once settled, the units its deletion handed on (one batch's at a time).
         deleting: tuple[batch.BatchMove, list[UnitRow], Policy | None] | None = None
-        stragglers: list[tuple[UnitRow, Policy | None]] = []  # what a deletion handed on
+        stragglers: list[UnitRow] = []
+        their_policy: Policy | None = None
         braked = False
 
         def settle() -> None:
-            nonlocal deleting
+            nonlocal deleting, their_policy
             if deleting is not None:
-                moved, fresh, its_policy = deleting
+                moved, fresh, their_policy = deleting
                 deleting = None
-                stragglers.extend((row, its_policy) for row in moved.settle())
+                stragglers.extend(moved.settle())
                 tally.batch(moved, fresh)
 
         def go_on() -> bool:
-            """The stragglers of a settled batch, alone; True when the brake stopped."""
-            while stragglers:
-                row, its_policy = stragglers.pop(0)
-                if self._alone([row], its_policy, tally):
-                    self._put_back([r for r, _ in stragglers])
-                    return True
-            return False
+            """The stragglers of the settled batch, alone; True when the brake stopped."""
+            rows = stragglers[:]
+            stragglers.clear()
+            return self._alone(rows, their_policy, tally)
 
         try:
             for group in self._groups(units):
@@ -195,7 +194,7 @@ class Engine:
             # the run (then resume takes it up).
             settle()
             if braked:
-                self._put_back([r for r, _ in stragglers])
+                self._put_back(stragglers)
             else:
                 go_on()
         except BaseException:
