@@ -181,6 +181,9 @@ class DataReduction(Model):
 class Pool(Model):
     """A Dynamic Provisioning (HDP) or Dynamic Tiering (HDT) pool."""
 
+    pool_id: NonNegative | None = None
+    """The array's `poolId` of this pool; without it `capacity array` finds the pool by
+    its name (the array's `poolName`)."""
     type: Literal["HDP", "HDT"] = "HDP"
     """HDP: one tier; HDT: Dynamic Tiering over up to three tiers."""
     tiers: list[PoolTier] = Field(min_length=1)
@@ -202,6 +205,29 @@ class Pool(Model):
         return self
 
 
+class ArrayRest(Model):
+    """Where the array's REST API answers (its embedded server, or a Configuration Manager
+    server).  Credentials never go here: `capacity array` reads them from the environment
+    or from a file only its owner can read (docs/arrays.md)."""
+
+    endpoint: str
+    """`https://HOST[:PORT]` of the REST server (443 on the array, 23451 on a
+    Configuration Manager server).  TLS is always verified."""
+    storage_device_id: str | None = None
+    """The array's 12-digit `storageDeviceId` when one server fronts several arrays: the
+    model's fixed value and the serial (886000 for a G900, 938000 for an E1090)."""
+    ca_bundle: str | None = None
+    """A PEM file of the CA that signed the REST server's certificate (without it, the
+    system's CAs)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://") or len(value) <= len("https://"):
+            raise ValueError("the REST endpoint is https://HOST[:PORT]: TLS is always used")
+        return value.rstrip("/")
+
+
 class Array(Model):
     """A block-storage array."""
 
@@ -213,6 +239,9 @@ class Array(Model):
     """Drive enclosures installed besides the controller chassis."""
     pools: dict[Name, Pool] = Field(min_length=1)
     """Pools of the array, by name."""
+    rest: ArrayRest | None = None
+    """Where its REST API answers, for `capacity array show` and `capacity array
+    import`."""
     support: Support | None = None
     """Its support contract and end of support (for the running cost and the refresh)."""
 
