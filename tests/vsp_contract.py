@@ -128,37 +128,40 @@ def make_pki(folder: Path) -> TestPki:
 
 
 def example_objects() -> dict[str, list[dict[str, Any]]]:
-    """A G900 as the API would describe it: an HDT pool over SSD (tier 1) and NL-SAS
-    (tier 2), an HDP pool, their pool volumes, parity groups and two DP volumes."""
+    """A G900 as the API would describe it: an HDT pool of 1,144.5 TiB over one SSD
+    parity group (tier 1, 7D+1P of 3.84 TB drives) and five NL-SAS ones (tier 2, 14D+2P of
+    18 TB), 71% used; an HDP pool of 13 TiB on 2.4 TB SAS (6D+2P), 40% used; their pool
+    volumes, and two DP volumes."""
     pools = [
         {"poolId": 0, "poolName": "pacs-hdt", "poolType": "HDT", "poolStatus": "POLN",
-         "usedCapacityRate": 71, "availableVolumeCapacity": 7_340_032,
-         "totalPoolCapacity": 25_165_824, "totalPhysicalCapacity": 25_165_824,
+         "usedCapacityRate": 71, "availableVolumeCapacity": 348_127_232,
+         "totalPoolCapacity": 1_200_095_232, "totalPhysicalCapacity": 1_200_095_232,
          "warningThreshold": 70, "depletionThreshold": 80, "numOfLdevs": 7,
          "tiers": [
-             {"tierNumber": 1, "tierTotalCapacity": 4_194_304, "tierUsedCapacity": 3_145_728,
+             {"tierNumber": 1, "tierTotalCapacity": 25_690_112,
+              "tierUsedCapacity": 20_971_520,
               "performanceRate": 40, "progressOfReplacing": 100, "raidLevel": "RAID5",
               "raidType": "7D+1P", "driveTypeName": "SSD", "driveSpeed": 0},
-             {"tierNumber": 2, "tierTotalCapacity": 20_971_520,
-              "tierUsedCapacity": 14_680_064, "performanceRate": 60,
+             {"tierNumber": 2, "tierTotalCapacity": 1_174_405_120,
+              "tierUsedCapacity": 830_996_480, "performanceRate": 60,
               "progressOfReplacing": 100, "raidLevel": "RAID6", "raidType": "14D+2P",
               "driveTypeName": "NLSAS", "driveSpeed": 7200}]},
         {"poolId": 1, "poolName": "vm-hdp", "poolType": "HDP", "poolStatus": "POLN",
-         "usedCapacityRate": 40, "availableVolumeCapacity": 3_145_728,
-         "totalPoolCapacity": 5_242_880, "warningThreshold": 75, "depletionThreshold": 85,
+         "usedCapacityRate": 40, "availableVolumeCapacity": 8_126_464,
+         "totalPoolCapacity": 13_631_488, "warningThreshold": 75, "depletionThreshold": 85,
          "numOfLdevs": 2},
     ]
     groups = [{"parityGroupId": "1-1", "raidLevel": "RAID5", "raidType": "7D+1P",
                "driveType": "SLB5F-M3R8SS", "driveTypeName": "SSD", "driveSpeed": 0,
-               "totalCapacity": 4096, "availableVolumeCapacity": 0, "numOfLdevs": 1,
+               "totalCapacity": 25_088, "availableVolumeCapacity": 0, "numOfLdevs": 1,
                "usedCapacityRate": 100, "clprId": 0}]
     groups += [{"parityGroupId": f"2-{n}", "raidLevel": "RAID6", "raidType": "14D+2P",
                 "driveType": "DKS5K-J18TSS", "driveTypeName": "NLSAS", "driveSpeed": 7200,
-                "totalCapacity": 4096, "availableVolumeCapacity": 0, "numOfLdevs": 1,
+                "totalCapacity": 229_376, "availableVolumeCapacity": 0, "numOfLdevs": 1,
                 "usedCapacityRate": 100, "clprId": 0} for n in range(1, 6)]
     groups += [{"parityGroupId": "3-1", "raidLevel": "RAID6", "raidType": "6D+2P",
                 "driveType": "DKS2K-H2R4SS", "driveTypeName": "SAS", "driveSpeed": 10000,
-                "totalCapacity": 5120, "availableVolumeCapacity": 0, "numOfLdevs": 1,
+                "totalCapacity": 13_312, "availableVolumeCapacity": 0, "numOfLdevs": 1,
                 "usedCapacityRate": 100, "clprId": 0}]
     ldevs: list[dict[str, Any]] = []
     for n, group in enumerate(groups):

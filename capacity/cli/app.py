@@ -9,7 +9,13 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from capacity.cli import catalog_commands, inventory_commands, sim_commands, tier_commands
+from capacity.cli import (
+    array_commands,
+    catalog_commands,
+    inventory_commands,
+    sim_commands,
+    tier_commands,
+)
 from capacity.cli.common import inventory_warnings_printed, printable
 from capacity.errors import BadInput, CapacityError
 
@@ -53,6 +59,7 @@ sim_commands.register(app)
 inventory_commands.register(app)
 catalog_commands.register(app)
 tier_commands.register(app)
+array_commands.register(app)
 
 
 def main() -> None:

@@ -54,14 +54,15 @@ def test_pools_in_integer_bytes_from_mib(vsp: ContractServer) -> None:
     with client(vsp) as array:
         pools = {p.name: p for p in array.pools()}
     hdt = pools["pacs-hdt"]
-    # totalPoolCapacity 25,165,824 MB x 2**20 = 24 TiB; available 7,340,032 MB = 7 TiB
-    assert (hdt.total_bytes, hdt.available_bytes, hdt.used_bytes) == (24 * TIB, 7 * TIB,
-                                                                       17 * TIB)
+    # totalPoolCapacity 1,200,095,232 MB x 2**20 = 1,144.5 TiB; available 348,127,232 MB =
+    # 332 TiB; used the difference, 812.5 TiB
+    assert (hdt.total_bytes, hdt.available_bytes, hdt.used_bytes) == (
+        2289 * TIB // 2, 332 * TIB, 1625 * TIB // 2)
     assert (hdt.type, hdt.used_ratio, hdt.warning_ratio, hdt.depletion_ratio) == (
         "HDT", 0.71, 0.70, 0.80)
     assert [(t.number, t.total_bytes, t.used_bytes) for t in hdt.tiers] == [
-        (1, 4 * TIB, 3 * TIB), (2, 20 * TIB, 14 * TIB)]
-    assert pools["vm-hdp"].total_bytes == 5 * TIB and pools["vm-hdp"].tiers == ()
+        (1, 49 * TIB // 2, 20 * TIB), (2, 1120 * TIB, 1585 * TIB // 2)]
+    assert pools["vm-hdp"].total_bytes == 13 * TIB and pools["vm-hdp"].tiers == ()
     assert all(isinstance(p.total_bytes, int) for p in pools.values())
     assert_no_session_left(vsp)
 
@@ -78,7 +79,7 @@ def test_parity_groups_in_gib_and_ldevs_in_blocks(vsp: ContractServer) -> None:
     with client(vsp) as array:
         groups = {g.group_id: g for g in array.parity_groups()}
         ldevs = {d.ldev_id: d for d in array.ldevs()}
-    assert groups["2-3"].total_bytes == 4 * TIB  # 4,096 GB x 2**30
+    assert groups["2-3"].total_bytes == 224 * TIB  # 229,376 GB x 2**30
     assert (groups["2-3"].raid_type, groups["2-3"].drive_type_name) == ("14D+2P", "NLSAS")
     archive = ldevs[0x200]
     assert (archive.capacity_bytes, archive.used_bytes) == (40 * TIB, 31 * TIB)
