@@ -146,12 +146,17 @@ class Meter:
 
     def write_until(self, day: int) -> None:
         days = day - self.since
-        figures = (self.want[0], self.have[0], self.want[1], self.have[1], self.want[2],
-                   self.have[2])
+        want, have = self.want, self.have
         if days == 1:  # growing compute changes the figures every day
-            for tape, figure in zip(self.series, figures, strict=True):
-                tape.append(figure)
+            series = self.series
+            series[0].append(want[0])
+            series[1].append(have[0])
+            series[2].append(want[1])
+            series[3].append(have[1])
+            series[4].append(want[2])
+            series[5].append(have[2])
         else:
+            figures = (want[0], have[0], want[1], have[1], want[2], have[2])
             for tape, figure in zip(self.series, figures, strict=True):
                 tape.extend(itertools.repeat(figure, days))
         self.since = day

@@ -193,7 +193,7 @@ class _Runs:
         self.spans = daily_run_spans(policy.schedule, hours)
         self.tiers = sorted({r.rule.source for r in plan})
         self.retention = -1
-        self.bands: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        self.bands: dict[tuple[str, str], list[_Band]] = {}
         """(Tier, workload) -> the age bands [youngest, oldest) some rule of the tier takes
         its data in, young to old (for the retention as it stands)."""
         self.sizes: dict[str, float] = {}
@@ -250,19 +250,21 @@ class _Runs:
             cohorts = store.cohorts.get(name)
             if cohorts is None or not cohorts.births:
                 continue
-            unit = self.unit(name)
+            unit = self.sizes.get(name) or self.unit(name)
             bands = self.bands.get((tier, name))
             if bands is None:
-                bands = self.bands[tier, name] = self._bands(tier, unit)
+                bands = self.bands[tier, name] = [
+                    _Band(name, store, youngest, oldest)
+                    for youngest, oldest in self._bands(tier, unit)]
             oldest_birth = cohorts.births[0]
-            for youngest, oldest in bands:
+            for band in bands:
+                youngest = band.youngest
                 if oldest_birth > day - youngest:
                     break  # nothing this old yet (bands go from young to old)
-                held = cohorts.born_between(day - oldest, day - youngest)
+                held = cohorts.born_between(day - band.oldest, day - youngest)
                 if held > 0:
                     found.append(Candidate(tier, None, unit, float(youngest),
-                                           count=math.ceil(held / unit),
-                                           ref=_Band(name, store, youngest, oldest)))
+                                           count=math.ceil(held / unit), ref=band))
         return found
 
     def unit(self, workload: str) -> float:

@@ -225,15 +225,18 @@ class Store:
         if self._offline:
             return 0
         free = self._capacity - self.used
-        for mirror in self.mirrored_by:
-            if not mirror._offline:
-                free = min(free, mirror._capacity - mirror.used)
-        return max(0, free)
+        if self.mirrored_by:
+            for mirror in self.mirrored_by:
+                if not mirror._offline:
+                    free = min(free, mirror._capacity - mirror.used)
+        return free if free > 0 else 0
 
     def add(self, workload: str, birth_day: float, nbytes: int) -> int:
         """Store workload data born on ``birth_day``, as much as there is room for; returns
         the bytes stored (the rest does not fit)."""
-        nbytes = min(nbytes, self.room())
+        room = self.room()
+        if nbytes > room:
+            nbytes = room
         if nbytes <= 0:
             return 0
         cohorts = self.cohorts.get(workload)
@@ -339,13 +342,15 @@ class WorkloadState:
 
     def bytes_on(self, day: float) -> int:
         """Whole bytes arriving on ``day`` (days from the start of the run)."""
-        if not self.running(day):
-            return 0
+        start, end = self.start_day, self.end_day
+        if (start is not None and day < start) or (end is not None and day > end):
+            return 0  # not running (``running``, spelt out: this is asked every day)
         if not self.base_per_day:  # a workload that only holds data (a tier's share)
             return 0
-        rate = self.base_per_day * self.scale * self.growth_factor(day)
-        if self.start_day is not None and self.model.ramp:
-            rate *= min(1.0, (day - self.start_day + 1) / self.model.ramp)
+        rate = self.base_per_day * self.scale * (
+            self.anchor_factor * (1 + self.growth) ** ((day - self.anchor_day) / YEAR_DAYS))
+        if start is not None and self.model.ramp:
+            rate *= min(1.0, (day - start + 1) / self.model.ramp)
         return round(rate)
 
     def compute_on(self, day: float) -> tuple[int, int, int] | None:
@@ -353,14 +358,17 @@ class WorkloadState:
         or has not started): the given figures grown as its ``compute.growth`` says, whole
         vCPUs and GPUs rounded up."""
         compute = self.model.compute
-        if compute is None or not self.running(day):
+        if compute is None:
             return None
+        start, end = self.start_day, self.end_day
+        if (start is not None and day < start) or (end is not None and day > end):
+            return None  # not running (``running``, spelt out: asked every day)
         if compute.growth is None:
             return compute.vcpu, compute.ram, compute.gpus
         if compute.growth == "with-data":
             factor = self.growth_factor(day) * self.scale
         else:
-            since = day - max(0.0, self.start_day or 0.0)
+            since = day - max(0.0, start or 0.0)
             factor = float((1 + compute.growth) ** (since / YEAR_DAYS))
         # Rounded up, but a float a hair above a whole number is that number.
         return (math.ceil(compute.vcpu * factor - 1e-9), round(compute.ram * factor),
@@ -414,7 +422,10 @@ class Twin:
     landing: dict[str, list[WorkloadState]] = field(default_factory=dict)
     """Resource -> the workloads whose new data lands on it."""
     mirror_of: dict[str, str] = field(default_factory=dict)
-    """Mirror target (GAD, sync or async copy) -> its source."""
+    """Mirror target (GAD, sync or async copy) -> its source (set while the twin is built)."""
+    follows: dict[str, str] = field(default_factory=dict)
+    """Resource -> the store it follows (``followed``), as worked out once from
+    ``mirror_of``."""
     policies_draining: dict[str, list[str]] = field(default_factory=dict)
     """Resource -> triggered policies with move rules that take data off it."""
     routes: dict[str, list[Route]] = field(default_factory=dict)
@@ -519,6 +530,12 @@ class Twin:
         """The store a mirror follows, through mirrors of mirrors; ``ref`` itself if it is no
         mirror, or if the chain comes back to it (two clusters that each run half the VMs
         and hold the other half's replica follow neither)."""
+        found = self.follows.get(ref)
+        if found is None:
+            found = self.follows[ref] = self._follow(ref)
+        return found
+
+    def _follow(self, ref: str) -> str:
         start, seen = ref, {ref}
         while ref in self.mirror_of:
             ref = self.mirror_of[ref]

@@ -91,11 +91,21 @@ def workload(twin: Twin, name: str) -> Generator[simpy.Event, int, None]:
             # Most days nothing is that old: look at the oldest cohorts first, against the
             # least the retention can be (a calendar year is 365 days or more).
             born_by = day - int(retention)
-            old = [store for store in where
-                   if (cohorts := store.cohorts.get(name)) is not None and cohorts.births
-                   and cohorts.births[0] <= born_by]
-            if old:
-                born_by = day - days_on(retention, twin.date(day))
-                for store in old:
-                    store.expire(name, born_by)
+            for place in where:
+                cohorts = place.cohorts.get(name)
+                if cohorts is not None and cohorts.births and cohorts.births[0] <= born_by:
+                    _expire(twin, name, retention, day, where)
+                    break
         day = yield clock.tick()
+
+
+def _expire(twin: Twin, name: str, retention: int, day: int,
+            where: list[Store]) -> None:
+    """Delete a workload's data past its retention on ``day`` from the stores that hold some
+    at least as old as the retention can be (a calendar year is 365 days or more)."""
+    least = day - int(retention)
+    born_by = day - days_on(retention, twin.date(day))
+    for store in where:
+        cohorts = store.cohorts.get(name)
+        if cohorts is not None and cohorts.births and cohorts.births[0] <= least:
+            store.expire(name, born_by)
