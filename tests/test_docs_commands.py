@@ -90,7 +90,8 @@ def test_the_parser_check_catches_wrong_lines(wrong: list[str]) -> None:
 
 def _runs_alone(command: str) -> bool:
     """Lines that need nothing but the bundled files (tier commands need hosts: below)."""
-    return not command.startswith(("capacity tier", "capacity exporter", "capacity schedule"))
+    return not command.startswith(("capacity tier", "capacity exporter", "capacity schedule",
+                                    "capacity array"))
 
 
 @pytest.mark.parametrize(("doc", "command"), [c for c in COMMANDS if _runs_alone(c[1])],
@@ -107,6 +108,41 @@ def test_every_documented_command_runs(doc: str, command: str, tmp_path: Path) -
     # its (true) finding that the PACS clusters cannot carry both halves; nothing else may.
     allowed = {0, 2} if "--strict" in command else {1} if "dr-check" in command else {0}
     assert run.returncode in allowed, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
+
+
+ARRAY_COMMANDS = [c for c in COMMANDS if c[1].startswith("capacity array")]
+
+
+def test_the_docs_show_array_commands() -> None:
+    assert {"arrays.md"} <= {doc for doc, _ in ARRAY_COMMANDS}
+
+
+@pytest.mark.parametrize(("doc", "command"), ARRAY_COMMANDS,
+                         ids=[f"{d}: {c}" for d, c in ARRAY_COMMANDS])
+def test_every_documented_array_command_runs(doc: str, command: str, tmp_path: Path) -> None:
+    """Against the contract server of the documented VSP API (tests/vsp_contract.py), the
+    inventory and credentials file of the docs' paths made in a temporary folder."""
+    from tests.arrays.test_array_commands import ARRAY, HEAD
+    from tests.vsp_contract import PASSWORD, USER, make_pki, serve
+
+    with serve(make_pki(tmp_path)) as vsp:
+        estate = tmp_path / "estate.yaml"
+        estate.write_text((HEAD + ARRAY.format(endpoint=vsp.endpoint, ca=vsp.pki.ca))
+                          .replace("g900-lab", "g900-main"), encoding="utf-8")
+        creds = tmp_path / "vsp.credentials"
+        creds.write_text(f"{USER}:{PASSWORD}\n", encoding="utf-8")
+        creds.chmod(0o600)
+        (tmp_path / "arrays").mkdir()
+        argv = [str(estate) if a == "/etc/capacity/estate.yaml" else str(creds)
+                if a == "/etc/capacity/vsp.credentials" else a.replace("/etc/capacity", str(
+                    tmp_path)) for a in shlex.split(command)[1:]]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAPACITY_VSP")}
+        env.update({"CAPACITY_VSP_USER": USER, "CAPACITY_VSP_PASSWORD": PASSWORD})
+        run = subprocess.run([sys.executable, "-m", "capacity", *argv], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, check=False,
+                             timeout=120)
+        assert run.returncode == 0, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
+        assert vsp.state.open_sessions == 0
 
 
 def _schedule_chains() -> list[str]:
