@@ -49,7 +49,7 @@ class Gauge:
     when the bytes used leave the band of the level the store is at."""
 
     __slots__ = ("bounds", "capacity", "high", "level", "low", "ratios", "reach_at",
-                 "reached", "since", "store", "taped", "used", "whole_capacity")
+                 "reached", "since", "store", "taped", "upper", "used", "whole_capacity")
 
     def __init__(self, store: Store, used: list[int], capacity: list[int], ratios: list[float],
                  reached: list[int]) -> None:
@@ -73,6 +73,9 @@ class Gauge:
         self.low: float = -math.inf
         self.high: float = math.inf
         """The store stays at its level while low <= whole bytes used < high."""
+        self.upper: float = math.inf
+        """The lesser of ``high`` and ``reach_at``: below it (and from ``low``), a day's bytes
+        used change nothing but the tape."""
 
     def rescale(self, day: int, capacity: float) -> None:
         """The store offers another capacity from ``day``: work out its figures again
@@ -109,11 +112,13 @@ class Gauge:
     def _next_to_reach(self) -> None:
         n = len(self.reached)
         self.reach_at = self.bounds[n] if n < len(self.bounds) else math.inf
+        self.upper = min(self.high, self.reach_at)
 
     def _band(self) -> None:
         n, bounds = self.level, self.bounds
         self.low = bounds[n - 1] if n else -math.inf
         self.high = bounds[n] if n < len(bounds) else math.inf
+        self.upper = min(self.high, self.reach_at)
 
 
 def level_bytes(ratio: float, capacity: int) -> int:
@@ -195,10 +200,11 @@ def recorder(twin: Twin, tape: Tape) -> Generator[simpy.Event, int, None]:
             gauge.used.append(used)
             if store.available != gauge.taped:
                 gauge.rescale(day, store.available)
-            if used >= gauge.reach_at:
-                gauge.reach(day, used)
-            if not gauge.low <= used < gauge.high:
-                gauge.relevel(twin, used)
+            if not gauge.low <= used < gauge.upper:  # a level reached, or the band left
+                if used >= gauge.reach_at:
+                    gauge.reach(day, used)
+                if not gauge.low <= used < gauge.high:
+                    gauge.relevel(twin, used)
         for ref, placed in one_off:
             placed.append(known.one_off.get(ref, 0))
         wanted = demand.on(day)

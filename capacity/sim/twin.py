@@ -54,10 +54,14 @@ class Cohorts:
 
     def add(self, birth: float, nbytes: int) -> None:
         births, sizes, ran = self.births, self.sizes, self.ran
-        if births and births[-1] == birth:
+        if not births or births[-1] < birth:  # the common case: a new day's data
+            births.append(birth)
+            sizes.append(nbytes)
+            ran.append(ran[-1] + nbytes if ran else nbytes)
+        elif births[-1] == birth:
             sizes[-1] += nbytes
             ran[-1] += nbytes
-        elif births and births[-1] > birth:  # older data arriving (a migration)
+        else:  # older data arriving (a migration, a tier move)
             at = bisect.bisect_right(births, birth)  # after any cohort born the same day
             births.insert(at, birth)
             sizes.insert(at, nbytes)
@@ -67,10 +71,6 @@ class Cohorts:
                     ran[i] += nbytes
             else:
                 ran.insert(0, ran[0] - sizes[1])
-        else:
-            births.append(birth)
-            sizes.append(nbytes)
-            ran.append(ran[-1] + nbytes if ran else nbytes)
 
     def take_older(self, born_by: float, limit: int) -> list[tuple[float, int]]:
         """Remove up to ``limit`` bytes of cohorts born on or before ``born_by``, oldest
