@@ -48,6 +48,15 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
+def s3_bucket(s3: S3Server) -> str:
+    """A bucket with Object Lock (so versioned), as an archive's is, for this session."""
+    name = "capacity-archive"
+    s3.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True,
+                              CreateBucketConfiguration={"LocationConstraint": s3.region})
+    return name
+
+
+@pytest.fixture(scope="session")
 def ssh_target(sshd: SshServer) -> Iterator[SshTarget]:
     """The default target for ``sshd``; one transport stays open so its connection is
     pooled for the whole session, as a long-running tiering job would use it."""

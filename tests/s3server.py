@@ -9,8 +9,9 @@ engine refuses those things itself.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.pki import TestPki
 
 START_TIMEOUT = 20.0
 
@@ -49,12 +53,12 @@ class S3Server:
     secret_key: str = "capacity-test-secret"
     region: str = "eu-central-1"
 
-    def client(self) -> Any:
+    def client(self, verify: bool | str = True) -> Any:
         import boto3
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.region,
                             aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key)
+                            aws_secret_access_key=self.secret_key, verify=verify)
 
     def env(self) -> dict[str, str]:
         """The environment a command needs to reach the server (credentials never in YAML)."""
@@ -71,25 +75,74 @@ class S3Server:
                 self.process.wait()
 
 
+CORRECTED = {
+    "folders of deleted objects": "a delimited listing of a versioned bucket names a folder"
+    " whose objects are all behind delete markers; AWS and Ceph name none (SeaweedFS had the"
+    " same bug, its issue 10416)",
+    "checking a sent checksum": "an object or part sent with x-amz-checksum-sha256 is stored"
+    " whatever its bytes (moto: 'TODO: AWS computes the provided value and verifies it');"
+    " S3 refuses a mismatch with BadDigest and stores nothing",
+}
+"""What moto's server gets wrong and this module corrects in it (:func:`_correct_moto`)."""
+
+
 def server_command() -> list[str]:
-    """moto's server from the environment the tests run in."""
-    beside = Path(sys.executable).with_name("moto_server")
-    found = str(beside) if beside.exists() else shutil.which("moto_server")
-    if found is None:
-        raise RuntimeError("moto_server not found: install the test extras"
-                           " (pip install -e '.[test]')")
-    return [found]
+    """moto's server, corrected (:data:`CORRECTED`), in the interpreter the tests run in."""
+    try:
+        import moto.server  # noqa: F401 - only to say clearly when it is missing
+    except ImportError:
+        raise RuntimeError("moto's server is not installed: install the test extras"
+                           " (pip install -e '.[test]')") from None
+    return [sys.executable, str(Path(__file__).resolve())]
 
 
-def start_s3(workdir: Path) -> S3Server:
+def _correct_moto() -> None:
+    from moto.s3.models import FakeDeleteMarker, S3Backend
+
+    original = S3Backend.list_objects
+
+    def list_objects(self: Any, bucket: Any, prefix: Any, delimiter: Any, marker: Any,
+                     max_keys: Any) -> Any:
+        keys, folders, truncated, next_marker = original(self, bucket, prefix, delimiter,
+                                                         marker, max_keys)
+        if delimiter and folders:
+            live = [name for name, key in bucket.keys.items()
+                    if not isinstance(key, FakeDeleteMarker)]
+            folders = [f for f in folders if any(name.startswith(f) for name in live)]
+        return keys, folders, truncated, next_marker
+
+    S3Backend.list_objects = list_objects  # type: ignore[method-assign]
+
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    def checked(handler: Any) -> Any:
+        def check_then_store(self: Any) -> Any:
+            sent = self.headers.get("x-amz-checksum-sha256")
+            if sent:
+                body = self.body if isinstance(self.body, bytes) else self.body.encode()
+                if base64.b64encode(hashlib.sha256(body).digest()).decode() != sent:
+                    raise S3ClientError("BadDigest", "The SHA256 you specified did not match"
+                                        " the calculated checksum.")
+            return handler(self)
+        return check_then_store
+
+    S3Response.put_object = checked(S3Response.put_object)  # type: ignore[method-assign]
+    S3Response.upload_part = checked(S3Response.upload_part)  # type: ignore[method-assign]
+
+
+def start_s3(workdir: Path, tls: TestPki | None = None) -> S3Server:
+    """The server on a free port; over HTTPS with ``tls``'s certificate when given."""
     port = _free_port()
     log = workdir / "moto.log"
+    https = ["-c", str(tls.cert), "-k", str(tls.key)] if tls else []
     with log.open("wb") as out:
-        process = subprocess.Popen([*server_command(), "-H", "127.0.0.1", "-p", str(port)],
+        process = subprocess.Popen([*server_command(), "-H", "127.0.0.1", "-p", str(port),
+                                    *https],
                                    stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=workdir,
                                    env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "1"})
-    server = S3Server(f"http://127.0.0.1:{port}", process, log)
+    server = S3Server(f"{'https' if tls else 'http'}://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -102,3 +155,10 @@ def start_s3(workdir: Path) -> S3Server:
     server.stop()
     raise RuntimeError(f"moto_server did not listen within {START_TIMEOUT} s:\n"
                        f"{log.read_text()}")
+
+
+if __name__ == "__main__":
+    _correct_moto()
+    from moto.server import main
+
+    main(sys.argv[1:])

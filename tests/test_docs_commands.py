@@ -123,7 +123,8 @@ def test_every_documented_array_command_runs(doc: str, command: str, tmp_path: P
     """Against the contract server of the documented VSP API (tests/vsp_contract.py), the
     inventory and credentials file of the docs' paths made in a temporary folder."""
     from tests.arrays.test_array_commands import ARRAY, HEAD
-    from tests.vsp_contract import PASSWORD, USER, make_pki, serve
+    from tests.pki import make_pki
+    from tests.vsp_contract import PASSWORD, USER, serve
 
     with serve(make_pki(tmp_path)) as vsp:
         estate = tmp_path / "estate.yaml"

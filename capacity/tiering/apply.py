@@ -93,10 +93,15 @@ class HostReport:
 HOST_TROUBLE = (ConnectionLost, CommandTimeout, HostKeyError, Unsupported)
 """Errors that stop the host (resume picks its units up); any other ends one unit.  A
 missing capability is the host's: every unit there would meet it."""
-MOVE_NEEDS = Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH
-"""A move copies, flushes and hashes on the host.  Listing, unlinking and cleaning up are
-operations every transport has (one command each where it has RUN)."""
-EXPIRE_NEEDS = Capability.NONE
+FILE_TIER_NEEDS = Capability.RENAME | Capability.DIRECTORIES
+"""A source is set aside by a rename before its verified files are deleted, and its folders
+go by rmdir only once empty: what keeps a late image safe on a file tier."""
+MOVE_NEEDS = (Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH
+              | Capability.SPACE | FILE_TIER_NEEDS)
+"""A move checks the target's free space, copies, flushes and hashes on the host, and
+switches by a rename.  Listing, unlinking and cleaning up are operations every transport has
+(one command each where it has RUN)."""
+EXPIRE_NEEDS = FILE_TIER_NEEDS
 HOOK_NEEDS = Capability.RUN
 """A policy's ``hook`` is a command run on the host."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from capacity.transports.base import (
+    FILESYSTEM_CAPABILITIES,
     POSIX_CAPABILITIES,
     TEMP_PREFIX,
     AlreadyExists,
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "FILESYSTEM_CAPABILITIES",
     "POSIX_CAPABILITIES",
     "TEMP_PREFIX",
     "AlreadyExists",

@@ -161,15 +161,36 @@ class Capability(enum.Flag):
     no links, so no path can lead out of its tree through one."""
     REALPATH = enum.auto()
     """:meth:`Transport.realpath`: a path with every symbolic link resolved."""
+    RENAME = enum.auto()
+    """:meth:`Transport.rename` and :meth:`Transport.rename_many`: atomic renames within one
+    filesystem, what a move's switch is on a file tier.  An object store has none (a copy
+    and a delete are two steps): a move into it switches by writing a manifest last."""
+    DIRECTORIES = enum.auto()
+    """Directories of their own: :meth:`Transport.mkdir` makes one that stays while empty,
+    :meth:`Transport.write` needs its folder to exist.  Without it (an object store) a
+    directory is the common prefix of the names below it: it exists while something is in
+    it, ``mkdir`` has nothing to make, and :meth:`Transport.rmdir` finds none empty."""
+    SPACE = enum.auto()
+    """:meth:`Transport.free_space`: size and free bytes of the filesystem.  An object store
+    reports none; its room is what the inventory says."""
+    BYTE_NAMES = enum.auto()
+    """Names are any bytes but ``/`` and NUL, as on POSIX.  Without it (an object store's
+    keys) a name must be valid UTF-8 without control characters, and one that is not raises
+    :class:`TransportError` (errno EILSEQ) before anything is sent."""
 
     @property
     def names(self) -> list[str]:
         return [c.name.lower() for c in Capability if c and c in self and c.name]
 
 
+#: What a POSIX filesystem offers through its file operations alone.
+FILESYSTEM_CAPABILITIES = (Capability.RENAME | Capability.DIRECTORIES | Capability.SPACE
+                           | Capability.BYTE_NAMES)
+
 #: What a POSIX host with GNU coreutils (local, ssh) offers.
 POSIX_CAPABILITIES = (Capability.RUN | Capability.HASH_TREE | Capability.COPY_ON_HOST
-                      | Capability.FLUSH | Capability.SYMLINKS | Capability.REALPATH)
+                      | Capability.FLUSH | Capability.SYMLINKS | Capability.REALPATH
+                      | FILESYSTEM_CAPABILITIES)
 
 
 # --------------------------------------------------------------------------- errors
@@ -356,12 +377,13 @@ class Transport(ABC):
         ``overwrite=False`` an existing ``path`` raises :class:`AlreadyExists`.
         """
 
-    @abstractmethod
     def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
         """Atomically rename within one filesystem.
 
         An existing ``dst`` raises :class:`AlreadyExists` unless ``overwrite`` is true.
+        Needs :attr:`Capability.RENAME`.
         """
+        raise Unsupported(self.label, Capability.RENAME, "rename in one step")
 
     @abstractmethod
     def delete(self, path: str, *, missing_ok: bool = False) -> None:
@@ -385,9 +407,10 @@ class Transport(ABC):
     def listdir(self, path: str) -> list[str]:
         """Names in a directory (no ``.``/``..``), sorted by their bytes."""
 
-    @abstractmethod
     def free_space(self, path: str) -> DiskSpace:
-        """Size and free space of the filesystem holding ``path``."""
+        """Size and free space of the filesystem holding ``path``.  Needs
+        :attr:`Capability.SPACE`."""
+        raise Unsupported(self.label, Capability.SPACE, "report free space")
 
     def exists(self, path: str) -> bool:
         """True if the path exists (a dangling symlink exists)."""
@@ -502,7 +525,9 @@ class Transport(ABC):
     def rename_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
         """:meth:`rename` of each (src, dst), never over an existing dst: True where it was
         renamed, False where it was not (dst exists, src is missing, another error: the
-        caller looks).  The renames made are durable when this returns."""
+        caller looks).  The renames made are durable when this returns.  Needs
+        :attr:`Capability.RENAME`."""
+        self.require(Capability.RENAME, "rename in one step")
         done = []
         for src, dst in pairs:
             try:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.vsp_contract import ContractServer, TestPki, make_pki, serve
+from tests.pki import TestPki, make_pki
+from tests.vsp_contract import ContractServer, serve
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from capacity.tiering.apply import Engine, Options
 from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal
 from capacity.transports import (
+    FILESYSTEM_CAPABILITIES,
     POSIX_CAPABILITIES,
     Capability,
     CommandResult,
@@ -95,7 +96,8 @@ class NoCommands(BareTransport):
     the engine tried would fail its unit or host."""
 
     label = "no-commands"
-    capabilities = Capability.HASH_TREE | Capability.COPY_ON_HOST | Capability.FLUSH
+    capabilities = (FILESYSTEM_CAPABILITIES | Capability.HASH_TREE | Capability.COPY_ON_HOST
+                    | Capability.FLUSH)
 
     def run(self, argv: Any, **kw: Any) -> CommandResult:
         raise AssertionError(f"the engine ran {argv!r} on a transport without commands")

@@ -3,12 +3,13 @@
 ``sshd`` (tests/conftest.py, session scope, so one server per pytest-xdist worker) is a
 real OpenSSH server on 127.0.0.1; see tests/sshd.py.
 
-``transport`` is parametrised over every backend: local, ssh, and ``bare``, this machine's
-files through the core operations alone (no commands, no optional capability), so the
-contract's own defaults pass the suite too.  A test here that takes it is a conformance test
-that each transport must pass.  ``base`` is a fresh directory made through the transport:
-the conformance tests build their files there through the transport under test, and read
-them back through it only.
+``transport`` is parametrised over every backend: local, ssh, ``bare``, this machine's
+files through the file operations alone (no commands), so the contract's own defaults pass
+the suite too, and ``s3``, a prefix in a bucket of the test S3 server (tests/s3server.py),
+an object store with no rename and no directories of its own.  A test here that takes it
+is a conformance test that each transport must pass.  ``base`` is a fresh directory made
+through the transport: the conformance tests build their files there through the transport
+under test, and read them back through it only.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from capacity.transports import Transport
-from tests.transports.test_capabilities import opened
+from tests.transports.test_capabilities import EVERY_BACKEND, opened
 
 
-@pytest.fixture(params=["local", "ssh", "bare"])
+@pytest.fixture(params=EVERY_BACKEND)
 def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
     yield from opened(request)
 

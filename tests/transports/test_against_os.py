@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from capacity.transports import FileStat, Transport
+from tests.transports.test_capabilities import ON_THIS_MACHINE, opened
 from tests.transports.test_conformance import HOSTILE_NAMES, SPACE_TOLERANCE
+
+
+@pytest.fixture(params=ON_THIS_MACHINE)
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """Only the backends whose files ``os`` can see."""
+    yield from opened(request)
 
 
 def lstat_equal(got: FileStat | None, path: Path) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from capacity.transports import Capability, OperationFailed, Transport
 from tests.tiering.pacs_tree import HOSTILE
+from tests.transports.test_capabilities import ON_THIS_MACHINE, opened
+
+
+@pytest.fixture(params=ON_THIS_MACHINE)
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """Only the backends whose files ``os`` can see."""
+    yield from opened(request)
 
 
 def study(root: Path, names: list[str]) -> Path:

@@ -10,6 +10,8 @@ an object store would be.
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from capacity.transports import (
+    FILESYSTEM_CAPABILITIES,
     POSIX_CAPABILITIES,
     AlreadyExists,
     Capability,
@@ -28,6 +31,8 @@ from capacity.transports import (
     Transport,
     Unsupported,
 )
+from capacity.transports.s3 import S3Target, S3Transport
+from tests.s3server import S3Server
 from tests.transports.test_conformance import HOSTILE_NAMES
 
 
@@ -36,7 +41,7 @@ class LiteTransport(LocalTransport):
     contract's defaults, which refuse."""
 
     label = "lite"
-    capabilities = Capability.RUN
+    capabilities = Capability.RUN | FILESYSTEM_CAPABILITIES
     hash_tree = Transport.hash_tree
     copy_and_hash = Transport.copy_and_hash
     flush = Transport.flush
@@ -46,21 +51,36 @@ class LiteTransport(LocalTransport):
 
 
 class BareTransport(LocalTransport):
-    """This machine's files through the core operations alone: no commands, so none of
+    """This machine's files through the file operations alone: no commands, so none of
     what a POSIX host does with them (each such method refuses, as the flags say), and the
     contract's own defaults walk, delete and clean up trees."""
 
     label = "bare"
-    capabilities = Capability.NONE
+    capabilities = FILESYSTEM_CAPABILITIES
+
+
+ON_THIS_MACHINE = ["local", "ssh", "bare"]
+"""The backends whose files are this machine's, so that ``os`` can check what they say."""
+EVERY_BACKEND = [*ON_THIS_MACHINE, "s3"]
 
 
 def opened(request: pytest.FixtureRequest) -> Iterator[Transport]:
     """The transport a fixture's parameter names, open for the test (ssh: to the test
-    sshd)."""
+    sshd; s3: a prefix of its own in a bucket of the test S3 server, credentials from the
+    environment as an operator's would be)."""
     if request.param == "ssh":
         target: SshTarget = request.getfixturevalue("ssh_target")
         with SshTransport(target) as ssh:
             yield ssh
+    elif request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3")
+        bucket: str = request.getfixturevalue("s3_bucket")
+        monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        prefix = f"{request.node.name[:40]}-{secrets.token_hex(4)}/"
+        with S3Transport(S3Target(bucket, prefix, endpoint=server.endpoint)) as store:
+            yield store
     else:
         kind = {"local": LocalTransport, "lite": LiteTransport, "bare": BareTransport}
         with kind[request.param]() as t:
@@ -79,8 +99,8 @@ def refused(t: Transport, capability: Capability) -> Refusal:
     """Expect the documented refusal; the message names the transport and capability."""
     assert not t.has(capability)
     name = (capability.name or "").lower()
-    return pytest.raises(Unsupported, match=rf"the {t.label} transport does not offer"
-                         rf" .*{name}")
+    return pytest.raises(Unsupported, match=rf"the {re.escape(t.label)} transport does not"
+                         rf" offer .*{name}")
 
 
 def _sha(data: bytes) -> str:
@@ -103,7 +123,8 @@ def test_posix_backends_declare_every_posix_capability() -> None:
     assert LocalTransport().capabilities == POSIX_CAPABILITIES
     assert SshTransport.capabilities == POSIX_CAPABILITIES
     assert POSIX_CAPABILITIES.names == ["run", "hash_tree", "copy_on_host", "flush",
-                                        "symlinks", "realpath"]
+                                        "symlinks", "realpath", "rename", "directories",
+                                        "space", "byte_names"]
 
 
 def test_hash_tree(subject: Transport, study: tuple[Path, dict[str, bytes]]) -> None:
