@@ -8,7 +8,10 @@ turns with the example; and the same actors ticking the way the tool's do (those
 moment of the day share one timeout, ``capacity.sim.twin.Clock``), also doing no work.  The
 ratios say how much of the time is our model and how much SimPy's event machinery.
 
-Run: python3 benchmarks/sim_speed.py [--repeat N]
+Also timed in the same turns: the example as ``capacity simulate`` plays it, twice (as
+planned, and buying nothing for the runways without purchases).
+
+Run: python3 benchmarks/sim_speed.py [--repeat N] [--scales 1,10,50]
 """
 
 from __future__ import annotations
@@ -166,7 +169,11 @@ def estate(units: int, catalog: dict[str, Any]) -> Inventory:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--scales", default=",".join(map(str, SCALES)),
+                        help="copies of the synthetic estate to time, comma-separated"
+                        " (empty: none)")
     args = parser.parse_args()
+    scale_list = [int(s) for s in args.scales.split(",") if s.strip()]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
           f" Python {platform.python_version()}")
 
@@ -176,9 +183,11 @@ def main() -> None:
     copies = sum(1 for r in example.replications.values() if r.kind == "backup" or r.lag)
     groups = [(INGEST, len(example.workloads)), (TIERING, len(example.policies)),
               (REPLICATION, copies), (PROCUREMENT, 1), (RECORD, 1)]
-    runs, floors, shared = timed_in_turns([lambda: simulate(example, years=YEARS),
-                                           lambda: bare_simpy(processes, DAYS),
-                                           lambda: shared_simpy(groups, DAYS)], args.repeat)
+    runs, floors, shared, both = timed_in_turns([
+        lambda: simulate(example, years=YEARS),
+        lambda: bare_simpy(processes, DAYS),
+        lambda: shared_simpy(groups, DAYS),
+        lambda: simulate(example, years=YEARS, unbought=True)], args.repeat)
     ours, floor = statistics.median(runs), statistics.median(floors)
     tick = statistics.median(shared)
     print(f"example, {YEARS} years daily: {ours * 1000:.0f} ms median of {args.repeat}"
@@ -187,9 +196,11 @@ def main() -> None:
     print(f"  against the same actors sharing a timeout per moment of the day, as the tool's"
           f" do ({sum(n for _, n in groups)} processes): {tick * 1000:.0f} ms;"
           f" ratio {ours / tick:.1f}x")
+    print(f"  as the command plays it (as planned and buying nothing):"
+          f" {statistics.median(both) * 1000:.0f} ms")
 
     catalog = example.model_dump(mode="json", by_alias=True)["catalog"]
-    scales = {scale: estate(2 * scale, copy.deepcopy(catalog)) for scale in SCALES}
+    scales = {scale: estate(2 * scale, copy.deepcopy(catalog)) for scale in scale_list}
     # In rounds, each scale once a round: a change in the machine's load then falls on all
     # of them rather than on one.
     times: dict[int, list[float]] = {scale: [] for scale in scales}
