@@ -106,12 +106,23 @@ def _references(inv: Inventory) -> Iterator[Finding]:
         if host.site is not None and host.site not in sites:
             yield ("hosts", name, "site"), _missing("site", host.site, sites)
         for tier_name, host_tier in host.tiers.items():
-            if host_tier.storage is not None:
-                yield from _ref(inv, ("hosts", name, "tiers", tier_name, "storage"),
-                                host_tier.storage)
+            where: PathKey = ("hosts", name, "tiers", tier_name)
+            if host_tier.bucket is not None and host_tier.storage is not None:
+                yield from _bucket_store(inv, (*where, "storage"), host_tier.storage)
+            elif host_tier.storage is not None:
+                yield from _ref(inv, (*where, "storage"), host_tier.storage)
     yield from _policy_references(inv)
     yield from _procurement_references(inv)
     yield from _licence_references(inv)
+
+
+def _bucket_store(inv: Inventory, at: PathKey, ref: str) -> Iterator[Finding]:
+    """A bucket tier's storage: an object store that says where its S3 API answers."""
+    dangling = list(_ref(inv, at, ref, ("object_store",)))
+    yield from dangling
+    if not dangling and inv.object_stores[ref].s3 is None:
+        yield at, (f"object store {ref!r} has no s3 endpoint; a bucket tier on it needs"
+                   f" object_stores.{ref}.s3.endpoint")
 
 
 def _licence_references(inv: Inventory) -> Iterator[Finding]:

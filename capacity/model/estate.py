@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from capacity.endpoints import check_endpoint
 from capacity.model.base import Bytes, Date, Days, Model, Name, NonNegative, Positive, Ratio
 from capacity.model.hardware import RaidLayout
 
@@ -277,6 +278,28 @@ class Protection(Model):
         return self.data / (self.data + self.parity)
 
 
+class S3Api(Model):
+    """Where an object store's S3 API answers.  Credentials never go here: they come from
+    the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), a profile of the shared
+    credentials file, or AWS_SHARED_CREDENTIALS_FILE (docs/tiering.md)."""
+
+    endpoint: str
+    """`https://HOST[:PORT]` of the S3 service (plain http only on this machine).  TLS is
+    always verified."""
+    region: str | None = None
+    """The region to sign requests for (an HCP or MinIO takes any; AWS needs its own)."""
+    profile: str | None = None
+    """A profile of ~/.aws/credentials and ~/.aws/config to take the credentials from."""
+    ca_bundle: str | None = None
+    """A PEM file of the CA that signed the store's certificate (without it, the system's
+    CAs)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return check_endpoint(value)
+
+
 class ObjectStore(Model):
     """An S3-compatible object store or archive (HCP, MinIO, Ceph RGW)."""
 
@@ -297,3 +320,6 @@ class ObjectStore(Model):
     """Warning and critical fill levels of usable capacity (default 80% and 90%)."""
     support: Support | None = None
     """Its support contract and end of support (for the running cost and the refresh)."""
+    s3: S3Api | None = None
+    """Where its S3 API answers, for the tier engine to reach it (a host tier with a
+    ``bucket`` on this store)."""

@@ -21,14 +21,39 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
 _SECRET = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^(AKIA|ASIA)[A-Z0-9]{16}$")
 
 
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 class HostTier(Model):
-    """A tier as a host sees it: a directory, and the storage resource behind it."""
+    """A tier as a host sees it: a directory, and the storage resource behind it; or, with
+    ``bucket``, a bucket of an object store."""
 
     path: str
-    """Absolute path of the tier root on the host."""
+    """Absolute path of the tier root on the host; in a bucket, the key prefix of the tier
+    ('/hospital-a' holds the keys 'hospital-a/...', '/' the whole bucket)."""
     storage: str | None = None
     """The resource the directory lives on ('ARRAY/POOL', a cluster or an object store), so
-    the simulator can play the host's policy forward on it."""
+    the simulator can play the host's policy forward on it.  A bucket tier names the object
+    store that holds the bucket, whose ``s3`` says where it answers."""
+    bucket: str | None = None
+    """The bucket that holds the tier, on the object store ``storage`` names: the tier is
+    objects, not files (no rename, no folders of its own)."""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _BUCKET.fullmatch(value) or ".." in value):
+            raise ValueError(f"{value!r} is not a bucket name (3-63 lower-case letters,"
+                             " digits, '.' and '-', starting and ending with a letter or"
+                             " digit)")
+        return value
+
+    @model_validator(mode="after")
+    def _bucket_on_a_store(self) -> Self:
+        if self.bucket is not None and self.storage is None:
+            raise ValueError("a bucket tier names the object store that holds the bucket"
+                             " (storage)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -109,7 +134,10 @@ class Host(Model):
     @field_validator("tiers")
     @classmethod
     def _roots_apart(cls, tiers: dict[str, HostTier]) -> dict[str, HostTier]:
-        clash = overlapping_roots({name: tier.path for name, tier in tiers.items()})
+        # Files, and each bucket, are namespaces of their own: roots can only clash within one.
+        spaces = {tier.bucket for tier in tiers.values()}
+        clash = [pair for space in spaces for pair in overlapping_roots(
+            {name: tier.path for name, tier in tiers.items() if tier.bucket == space})]
         if clash:
             outer, inner = clash[0]
             where = ("is the same folder as" if tiers[outer].path == tiers[inner].path

@@ -11,6 +11,8 @@ from capacity.model import Host
 from capacity.transports import Capability, CommandFailed, NotFound, Transport, Unsupported
 
 if TYPE_CHECKING:
+    from capacity.model import HostTier, Inventory
+    from capacity.transports.s3 import S3Target
     from capacity.transports.ssh import SshTarget
 
 #: How the tier commands (all of which take the flag) say to trust an unknown host key.
@@ -27,6 +29,20 @@ def ssh_target(host: Host, *, trust_on_first_use: bool = False) -> SshTarget:
                      key_filename=expand(host.key), known_hosts=expand(host.known_hosts),
                      trust_on_first_use=trust_on_first_use,
                      unknown_key_advice=TRUST_ADVICE)
+
+
+def s3_target(inventory: Inventory, tier: HostTier) -> S3Target:
+    """Where a bucket tier lives: its bucket on the object store its ``storage`` names,
+    reached where that store's ``s3`` says (``validate`` has checked that it says).  Paths
+    on the transport are keys below the bucket: the tier's root is ``tier.path``."""
+    from capacity.transports.s3 import S3Target
+
+    assert tier.bucket is not None and tier.storage is not None, "a bucket tier"
+    api = inventory.object_stores[tier.storage].s3
+    assert api is not None, "validate checks that a bucket tier's store has s3"
+    return S3Target(bucket=tier.bucket, endpoint=api.endpoint, region=api.region,
+                    profile=api.profile,
+                    ca_bundle=os.path.expanduser(api.ca_bundle) if api.ca_bundle else None)
 
 
 def connect(host: Host, *, trust_on_first_use: bool = False) -> Transport:

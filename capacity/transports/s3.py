@@ -26,7 +26,6 @@ import base64
 import contextlib
 import errno as _errno
 import hashlib
-import ipaddress
 import posixpath
 import re
 import stat as _stat
@@ -37,6 +36,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from capacity.endpoints import check_endpoint
 from capacity.transports.base import (
     AlreadyExists,
     Capability,
@@ -103,26 +103,6 @@ class S3Target:
     def label(self) -> str:
         where = f" at {self.endpoint}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
-
-
-def check_endpoint(endpoint: str) -> None:
-    """An https URL, or http on loopback only: images and signatures never cross a network
-    in the clear."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the endpoint {endpoint!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError(f"the endpoint {endpoint!r} is plain HTTP off this machine; use"
-                         " https (with ca_bundle for a private CA)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_s3(address: str, **options: Any) -> S3Target:
