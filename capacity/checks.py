@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 
-from capacity.model import Inventory, Workload
+from capacity.model import Inventory, Rule, Workload
 from capacity.model.hardware import RaidLayout
 from capacity.model.scenario import (
     AddNodes,
@@ -183,6 +183,25 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
                 if lacking:
                     yield (*at, "rules", i, field), (f"host {lacking[0]!r} has no tier named"
                                                      f" {tier!r}")
+        if policy.lock is not None:
+            yield from _lock_targets(inv, at, policy.rules, policy.hosts)
+
+
+def _lock_targets(inv: Inventory, at: PathKey, rules: list[Rule], hosts: list[str]
+                  ) -> Iterator[Finding]:
+    """A locked policy writes its objects immutable: every bucket it moves into must be on
+    a store with Object Lock (S3 turns it on only when the bucket is made)."""
+    for rule in rules:
+        for host in hosts:
+            tier = inv.hosts[host].tiers.get(rule.target or "") if host in inv.hosts else None
+            if tier is None or tier.bucket is None:
+                continue
+            store = inv.object_stores.get(tier.storage or "")
+            if store is not None and not store.object_lock:
+                yield (*at, "lock"), (f"rule {rule.name!r} moves into bucket {tier.bucket!r}"
+                                      f" on object store {tier.storage!r}, which has no"
+                                      " object_lock: the objects could not be locked")
+                return
 
 
 def _procurement_references(inv: Inventory) -> Iterator[Finding]:

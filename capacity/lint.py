@@ -241,7 +241,8 @@ def _policy(inv: Inventory, at: PathKey, policy: Policy, named: bool) -> Iterato
                     f"moves off {source} start only above {format_ratio(high)}, at or past"
                     f" its critical threshold ({format_ratio(critical)}): it reaches critical"
                     " before tiering makes room; lower the watermarks or raise the thresholds")
-    if policy.retention and not any(r.action == "expire" for r in policy.rules):
+    if (policy.retention and policy.lock is None
+            and not any(r.action == "expire" for r in policy.rules)):
         yield (*at, "retention"), ("holds back expire rules only, and the policy has none:"
                                    " nothing expires by it (a workload's own retention"
                                    " expires its data)")

@@ -163,9 +163,28 @@ class Years(int):
         return (day - then).days
 
 
+    def after(self, day: dt.date) -> dt.date:
+        """The same date ``years`` later; 29 February ends on 1 March in a year without one,
+        so that a duration from ``day`` has run out exactly when :meth:`days_before` says
+        ``day`` lies that far back."""
+        year = day.year + self.years
+        try:
+            return day.replace(year=year)
+        except ValueError:
+            return dt.date(year, 3, 1)
+
+
 def days_on(duration: int, day: dt.date) -> int:
     """A duration in days as it stands on ``day``: calendar years count their leap days."""
     return duration.days_before(day) if isinstance(duration, Years) else duration
+
+
+def ends_on(duration: int, start: dt.date) -> dt.date:
+    """The first day on which ``duration`` from ``start`` has run out: the day an Object
+    Lock's retention ends, and the first day :func:`days_on` lets a unit of that date
+    expire."""
+    return duration.after(start) if isinstance(duration, Years) else (
+        start + dt.timedelta(days=duration))
 
 
 def parse_days(value: object) -> int:

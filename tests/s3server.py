@@ -31,6 +31,8 @@ NOT_ENFORCED = {
     " earlier; S3 refuses it",
     "the governance bypass permission": "any caller may send"
     " x-amz-bypass-governance-retention; S3 asks for s3:BypassGovernanceRetention too",
+    "a multipart upload's lock": "the retention and legal hold given when a multipart upload"
+    " starts are not carried to the object it completes; S3 carries them",
 }
 """What moto's server lets through that an S3 archive with Object Lock refuses."""
 

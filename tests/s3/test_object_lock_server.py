@@ -95,13 +95,24 @@ def test_what_the_test_server_does_not_enforce(bucket: tuple[Any, str]) -> None:
     """These pass here and fail against an archive: the engine checks them itself."""
     client, name = bucket
     assert set(NOT_ENFORCED) == {"shortening a compliance retention",
-                                 "the governance bypass permission"}
+                                 "the governance bypass permission",
+                                 "a multipart upload's lock"}
     version = put(client, name, "c", b"c", ObjectLockMode="COMPLIANCE",
                   ObjectLockRetainUntilDate=TOMORROW)
     client.put_object_retention(Bucket=name, Key="c", VersionId=version, Retention={
         "Mode": "COMPLIANCE", "RetainUntilDate": TOMORROW - dt.timedelta(hours=12)})
     shortened = client.head_object(Bucket=name, Key="c", VersionId=version)
     assert shortened["ObjectLockRetainUntilDate"] < TOMORROW - dt.timedelta(hours=11)
+    upload = client.create_multipart_upload(Bucket=name, Key="m", ChecksumAlgorithm="SHA256",
+                                            ObjectLockMode="COMPLIANCE",
+                                            ObjectLockRetainUntilDate=TOMORROW)
+    part = client.upload_part(Bucket=name, Key="m", UploadId=upload["UploadId"],
+                              PartNumber=1, Body=b"m", ChecksumAlgorithm="SHA256")
+    client.complete_multipart_upload(Bucket=name, Key="m", UploadId=upload["UploadId"],
+                                     MultipartUpload={"Parts": [{
+                                         "PartNumber": 1, "ETag": part["ETag"],
+                                         "ChecksumSHA256": part["ChecksumSHA256"]}]})
+    assert "ObjectLockMode" not in client.head_object(Bucket=name, Key="m")
 
 
 def test_a_multipart_upload_checks_each_part_and_an_abort_leaves_none(

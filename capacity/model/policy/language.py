@@ -11,6 +11,7 @@ import datetime as dt
 import fnmatch
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
@@ -260,6 +261,28 @@ def _paths_touching(unit: str, files: Iterable[str]) -> Iterator[str]:
             yield "/".join(below[:i])
 
 
+class ObjectLock(Model):
+    """Object Lock for what a policy writes into a bucket tier: each object immutable until
+    the policy's retention from its unit's date has run out (the day expiry would first
+    take it), and under a legal hold while one of the policy's holds reaches its unit."""
+
+    mode: Literal["governance", "compliance"]
+    """compliance: nobody can delete the object or shorten its retention before it ends,
+    an administrator with stolen credentials included; governance: only someone with the
+    s3:BypassGovernanceRetention permission who asks for it explicitly (this tool never
+    does)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockTerms:
+    """What an object is written with: its lock mode and the day its retention ends (UTC
+    midnight, as S3 counts it), and whether a legal hold is on."""
+
+    mode: Literal["governance", "compliance"]
+    retain_until: dt.date
+    legal_hold: bool
+
+
 class Grouping(Model):
     """How files form units that move whole: a PACS study is one directory."""
 
@@ -302,6 +325,9 @@ class Policy(Model):
     """Nothing younger than this is ever expired (5y for radiographs in Korea)."""
     holds: list[Hold] = Field(default_factory=list)
     """Legal or clinical holds: never expired."""
+    lock: ObjectLock | None = None
+    """Object Lock for the objects the policy writes into a bucket tier (the bucket must
+    have Object Lock): immutable until ``retention`` from the unit's date has run out."""
     stub: bool = False
     """After a move, leave a symbolic link at the old path pointing to the new one, so the
     application finds its data without updating its pointers."""
@@ -310,6 +336,13 @@ class Policy(Model):
     before its source is deleted, so the application (the PACS) can update its pointers;
     {source}, {target} and {unit} are replaced by the paths.  A failing hook keeps the
     source: the unit then exists in both places and is reported."""
+
+    @model_validator(mode="after")
+    def _lock_needs_retention(self) -> Self:
+        if self.lock is not None and not self.retention:
+            raise ValueError("a lock lasts as long as the policy's retention: give retention"
+                             " (such as '10y'), or the objects would be locked for no time")
+        return self
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> Self:
@@ -342,6 +375,16 @@ class Policy(Model):
         """The holds that reach the unit (see :meth:`Hold.covers`)."""
         files = list(files)
         return [h for h in self.holds if h.covers(unit, files, today)]
+
+    def lock_terms(self, unit: str, files: Iterable[str], dated: dt.date,
+                   today: dt.date) -> LockTerms | None:
+        """How the objects of a unit dated ``dated`` (its newest file's day, from which
+        expiry counts too) are locked when written today; None without a lock.  The
+        retention ends on the first day :meth:`may_expire` would let the unit go."""
+        if self.lock is None:
+            return None
+        return LockTerms(self.lock.mode, units.ends_on(self.retention, dated),
+                         bool(self.holding(unit, files, today)))
 
     def may_expire(self, unit: str, files: Iterable[str], age_days: float,
                    today: dt.date) -> bool:
