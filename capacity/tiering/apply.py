@@ -55,6 +55,7 @@ from capacity.transports.base import join_below
 
 if TYPE_CHECKING:
     from capacity.tiering.batch import BatchMove
+    from capacity.transports.s3 import S3Transport
 
 WORK_DIR = ".capacity-work"
 """Under each target tier root; the scanner skips it."""
@@ -133,6 +134,9 @@ class Engine:
         self.errors = 0
         """Units ended by an unexpected error (counted by the error brake)."""
         self._background: concurrent.futures.ThreadPoolExecutor | None = None
+        self._stores: dict[str, S3Transport] = {}
+        self._by_host: bool | None = None
+        self._ca_on_host: str | None = None
 
     def background(self) -> concurrent.futures.ThreadPoolExecutor:
         """One thread for host work that overlaps the run's next step (a batch's deletes)."""
@@ -140,6 +144,54 @@ class Engine:
             self._background = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix=f"capacity-{self.host_name}")
         return self._background
+
+    # --- bucket tiers ------------------------------------------------------------------
+
+    def bucket_of(self, tier: str | None) -> S3Transport | None:
+        """The object store of a bucket tier of this host (None for a file tier), opened
+        once a run."""
+        spec = self.host.tiers.get(tier or "")
+        if spec is None or spec.bucket is None:
+            return None
+        if tier not in self._stores:
+            from capacity.tiering.hosts import s3_target
+            from capacity.transports.s3 import S3Transport
+
+            self._stores[tier or ""] = S3Transport(s3_target(self.inventory, spec))
+        return self._stores[tier or ""]
+
+    def _bucket(self, row: UnitRow) -> S3Transport | None:
+        return self.bucket_of(row.detail.get("target_tier"))
+
+    def archive_by_host(self) -> bool:
+        """Whether the host uploads to the archive itself (it has curl and reached the store
+        so far); else the controller streams its files."""
+        if self._by_host is None:
+            self._by_host = self.t.has(Capability.RUN) and self.t.run(
+                ["curl", "--version"], check=False).ok
+        return self._by_host
+
+    def archive_unreachable(self, stderr: bytes) -> None:
+        """The host could not reach the store: the rest of the run streams through here."""
+        self._by_host = False
+        self.audit.write(step="archive-unreachable", host=self.host_name,
+                         error=stderr.decode("utf-8", "replace").strip()[-500:])
+
+    def archive_ca(self) -> str | None:
+        """The store's CA bundle, put on the host for its uploads (a public certificate)."""
+        if self._ca_on_host is None:
+            stores = [self.inventory.object_stores[s.storage or ""].s3
+                      for s in self.host.tiers.values() if s.bucket]
+            bundle = next((api.ca_bundle for api in stores if api and api.ca_bundle), None)
+            if bundle is None:
+                return None
+            from pathlib import Path
+
+            data = Path(bundle).expanduser().read_bytes()
+            path = f"{self.host.lock}.ca.pem"
+            self.t.write(path, data)
+            self._ca_on_host = path
+        return self._ca_on_host
 
     # --- the public steps -------------------------------------------------------------
 
@@ -210,6 +262,7 @@ class Engine:
             if self._background is not None:
                 self._background.shutdown()
                 self._background = None
+            self._close_stores()
         report.seconds = time.monotonic() - started
         return report
 
@@ -262,16 +315,24 @@ class Engine:
         started = time.monotonic()
         rows = list(self.journal.units(host=self.host_name, unfinished=True))
         self.check_capabilities((row.action, row.policy) for row in rows)
-        for row in rows:
-            policy = self.inventory.policies.get(row.policy)
-            closed = self._window_closed(policy)
-            if closed:
-                self._roll_back_work(row)
-                report.stopped = closed
-                continue
-            _count(report, self.advance(row), row.bytes)
+        try:
+            for row in rows:
+                policy = self.inventory.policies.get(row.policy)
+                closed = self._window_closed(policy)
+                if closed:
+                    self._roll_back_work(row)
+                    report.stopped = closed
+                    continue
+                _count(report, self.advance(row), row.bytes)
+        finally:
+            self._close_stores()
         report.seconds = time.monotonic() - started
         return report
+
+    def _close_stores(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
 
     def check_capabilities(self, work: Iterable[tuple[str, str]]) -> None:
         """Refuse the host before anything is touched when its transport lacks what the
@@ -282,6 +343,15 @@ class Engine:
             any_work = True
             policy = self.inventory.policies.get(policy_name)
             needs |= EXPIRE_NEEDS if action == "expire" else MOVE_NEEDS
+            archive = policy is not None and any(
+                self.bucket_of(r.target) is not None for r in policy.rules
+                if r.action == "move")
+            if archive and policy is not None and policy.stub:
+                raise Unsupported(self.label_for_stub(), Capability.SYMLINKS,
+                                  f"leave a stub link to an object (policy {policy_name!r}"
+                                  " has stub: true and moves into a bucket tier)")
+            if archive:
+                needs |= Capability.RUN  # the host's files are read by a command
             if action != "expire" and policy is not None and policy.stub:
                 self.t.require(Capability.SYMLINKS,
                                f"leave a stub link at each moved source (policy"
@@ -324,8 +394,9 @@ class Engine:
     def _end_on_error(self, row: UnitRow, exc: Exception) -> str:
         message = f"{type(exc).__name__}: {exc}"
         row = self._reload(row)
+        store = self._bucket(row)
         placed = row.state in (J.RENAMING, J.FINISHING, J.DELETING) and bool(
-            row.target) and self.t.exists(row.target or "")
+            row.target) and (store or self.t).exists(row.target or "")
         final = J.KEPT_BOTH if placed else J.FAILED
         self._roll_back_work(row)
         self.journal.set(row.id, final, error=message)
@@ -335,8 +406,18 @@ class Engine:
 
     # --- moves ----------------------------------------------------------------------
 
+    def label_for_stub(self) -> str:
+        store = next(iter(self._stores.values()), None)
+        return store.label if store else "object store"
+
     def _move(self, row: UnitRow) -> None:
         assert row.target is not None
+        store = self._bucket(row)
+        if store is not None:
+            from capacity.tiering.archive import ArchiveMove
+
+            ArchiveMove(self, store).run(row)
+            return
         state = row.state
         work = work_path(self._root_of(row), row.id)
         payload = f"{work}/payload"
@@ -369,7 +450,7 @@ class Engine:
     def _check_source(self, row: UnitRow) -> dict[str, tuple[int, float]]:
         planned = planned_files(row)
         if not self.t.exists(row.source):
-            if row.target and self.t.exists(row.target):
+            if row.target and self._bucket(row) is None and self.t.exists(row.target):
                 found = self._listing(row.target, row.target)
                 if same_files(found, planned):
                     raise UnitProblem(J.DONE, "already in place at the target")
@@ -631,9 +712,9 @@ class Engine:
 
     def _roll_back_work(self, row: UnitRow) -> None:
         """Remove the unit's work directory (a partial or unplaced copy); never the source
-        or a placed target."""
+        or a placed target.  A move into a bucket has none on the host."""
         root = row.detail.get("target_root")
-        if root:
+        if root and self._bucket(row) is None:
             self.t.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}")
 
     def _entries(self, path: str) -> dict[str, FileStat]:

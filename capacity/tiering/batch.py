@@ -51,11 +51,12 @@ SMALL = 64 << 20
 
 
 def batchable(engine: Engine, unit: PlannedUnit) -> bool:
-    """A move of a small unit whose policy runs no hook and leaves no stub: what a batch
-    does.  Everything else goes one unit at a time."""
+    """A move of a small unit into a file tier whose policy runs no hook and leaves no
+    stub: what a batch does.  Everything else goes one unit at a time."""
     policy = engine.inventory.policies.get(unit.policy)
     return (unit.action == "move" and unit.bytes <= SMALL and policy is not None
-            and not policy.hook and not policy.stub)
+            and not policy.hook and not policy.stub
+            and engine.bucket_of(unit.target) is None)
 
 
 class BatchMove:

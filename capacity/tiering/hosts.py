@@ -76,9 +76,11 @@ def resolve_many(transport: Transport, paths: list[str]) -> list[str]:
 
 def real_roots(transport: Transport, host: Host) -> dict[str, str]:
     """Tier -> its root with every symbolic link resolved, on the host (missing roots are
-    left out: the scan of that tier says so)."""
+    left out: the scan of that tier says so; bucket tiers are not on the host)."""
     roots: dict[str, str] = {}
     for tier, spec in host.tiers.items():
+        if spec.bucket is not None:
+            continue  # in an object store, not on the host
         try:
             roots[tier] = resolve(transport, spec.path)
         except (NotFound, CommandFailed):  # as `realpath -q`: the scan of that tier says why

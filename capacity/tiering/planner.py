@@ -208,10 +208,13 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
 
 def critical_fills(inventory: Inventory, host: Host) -> dict[str, float]:
     """Tier -> the fill a move must not take it past: its storage's critical threshold
-    (tiers without a ``storage`` are guarded by apply's free-space check only)."""
+    (tiers without a ``storage`` are guarded by apply's free-space check only; a bucket
+    tier by nothing here, as S3 reports no free space: its store's room is the
+    simulator's to watch)."""
     found = {}
     for name, tier in host.tiers.items():
-        thresholds = inventory.thresholds(tier.storage) if tier.storage else None
+        thresholds = (inventory.thresholds(tier.storage) if tier.storage and not tier.bucket
+                      else None)
         if thresholds is not None:
             found[name] = thresholds.critical
     return found

@@ -25,7 +25,7 @@ from itertools import compress
 from pathlib import Path
 
 from capacity.errors import JobFailed
-from capacity.model import Host, Inventory
+from capacity.model import Host, HostTier, Inventory
 from capacity.model.inventory import overlapping_roots
 from capacity.tiering import hosts
 from capacity.tiering.catalog import FIELDS, Catalogue, group_by_directory
@@ -260,7 +260,7 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
         return ScanError(f"{host_name}/{tier_name} ({root}): {message}", host=host_name,
                          tier=tier_name, root=root)
 
-    _check_root(transport, root, fail)
+    there = _check_root(transport, root, fail)
     with _WRITE_LOCK:
         previous = _incremental_base(transport, catalogue, host_name, tier_name, root, full,
                                      full_every)
@@ -271,10 +271,11 @@ def scan_tier(transport: Transport, catalogue: Catalogue, host_name: str, tier_n
     written = 0
     relist: list[bytes] = []
     try:
-        if previous is None:
-            commands: Iterable[Iterator[bytes]] = [
-                transport.stream(find_argv(root), timeout=timeout)
-                if transport.has(Capability.RUN) else walk_records(transport, root)]
+        if not there:
+            commands: Iterable[Iterator[bytes]] = []
+        elif previous is None:
+            commands = [transport.stream(find_argv(root), timeout=timeout)
+                        if transport.has(Capability.RUN) else walk_records(transport, root)]
         else:
             census = _census(transport, root, timeout)
             with _WRITE_LOCK:
@@ -356,16 +357,21 @@ def _skipped(path: bytes) -> bool:
 
 
 def _check_root(transport: Transport, root: str,
-                fail: Callable[[str], ScanError]) -> None:
-    """One stat up front, so a missing root says so plainly rather than as find's error."""
+                fail: Callable[[str], ScanError]) -> bool:
+    """One stat up front, so a missing root says so plainly rather than as find's error.
+    False for an empty tier in an object store (a prefix with nothing below it is not
+    there at all)."""
     try:
         st = transport.stat(root)
     except TransportError as exc:
         raise fail(f"cannot examine the tier root: {exc}") from exc
+    if st is None and not transport.has(Capability.DIRECTORIES):
+        return False
     if st is None:
         raise fail("the tier root does not exist")
     if not (st.is_dir or st.is_symlink):  # a symlink is followed by find -H
         raise fail("the tier root is not a directory")
+    return True
 
 
 def _write(catalogue: Catalogue, scan_id: int, batch: list[bytes], tally: _Tally, *,
@@ -444,7 +450,7 @@ def scan_hosts(inventory: Inventory, host_names: Sequence[str] | None, catalogue
     Catalogue(catalogue_path).close()
     if not names:
         return []
-    job = _Job(catalogue_path, connect, progress, threading.Event(), full)
+    job = _Job(catalogue_path, connect, progress, threading.Event(), full, inventory)
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))),
                               thread_name_prefix="scan")
     try:
@@ -486,6 +492,8 @@ class _Job:
     progress: Progress | None
     stop: threading.Event
     full: bool | None = None
+    inventory: Inventory | None = None
+    """Where a bucket tier's store answers."""
 
     def scan_host(self, name: str, host: Host) -> HostOutcome:
         if self.stop.is_set():
@@ -508,13 +516,29 @@ class _Job:
         for tier, spec in host.tiers.items():
             try:
                 self._batch(name, tier, spec.path, 0)
-                result = scan_tier(transport, catalogue, name, tier, spec.path,
-                                   progress=functools.partial(self._batch, name, tier,
-                                                              spec.path), full=self.full)
+                with contextlib.ExitStack() as stack:
+                    on = transport if spec.bucket is None else stack.enter_context(
+                        self._bucket(name, tier, spec))
+                    result = scan_tier(on, catalogue, name, tier, spec.path,
+                                       progress=functools.partial(self._batch, name, tier,
+                                                                  spec.path), full=self.full)
             except ScanError as exc:
                 yield TierOutcome(name, tier, spec.path, error=exc)
             else:
                 yield TierOutcome(name, tier, spec.path, result=result)
+
+    def _bucket(self, host: str, tier: str, spec: HostTier) -> Transport:
+        """The object store a bucket tier lives in (the host is not in the way)."""
+        from capacity.transports.s3 import S3Transport
+
+        if self.inventory is None:
+            raise ScanError(f"{host}/{tier} ({spec.path}): a bucket tier needs the inventory"
+                            " to reach its store", host=host, tier=tier, root=spec.path)
+        try:
+            return S3Transport(hosts.s3_target(self.inventory, spec))
+        except ValueError as exc:
+            raise ScanError(f"{host}/{tier} ({spec.path}): {exc}", host=host, tier=tier,
+                            root=spec.path) from None
 
     def _batch(self, host: str, tier: str, root: str, written: int) -> None:
         if self.stop.is_set():

@@ -491,6 +491,35 @@ class S3Transport(Transport):
         except Exception as exc:
             raise self._error(exc, path, "extend the retention") from None
 
+    def lock(self, path: str, terms: LockTerms) -> None:
+        """Give the object at ``path`` the retention and legal hold of ``terms``; a retention
+        it holds already is only ever extended (:meth:`extend_lock`)."""
+        now = self.lock_of(path)
+        if now is not None and now.retain_until != dt.date.min:
+            self.extend_lock(path, max(now.retain_until, terms.retain_until))
+        else:
+            try:
+                self.client.put_object_retention(
+                    Bucket=self.target.bucket, Key=self.key(path),
+                    Retention={"Mode": terms.mode.upper(),
+                               "RetainUntilDate": _midnight(terms.retain_until)})
+            except Exception as exc:
+                raise self._error(exc, path, "lock the object") from None
+        if terms.legal_hold or (now is not None and now.legal_hold):
+            self.set_legal_hold(path, terms.legal_hold or bool(now and now.legal_hold))
+
+    def presigned_put(self, path: str, sha256_b64: str, seconds: int) -> str:
+        """A URL that stores, for ``seconds``, the bytes whose SHA-256 is ``sha256_b64`` at
+        ``path`` (the sum is in its signed headers): what a host uploads with, while the
+        credentials stay here."""
+        try:
+            return str(self.client.generate_presigned_url(
+                "put_object", ExpiresIn=seconds,
+                Params={"Bucket": self.target.bucket, "Key": self.key(path),
+                        "ChecksumSHA256": sha256_b64, "ChecksumAlgorithm": "SHA256"}))
+        except Exception as exc:
+            raise self._error(exc, path, "sign an upload") from None
+
     def set_legal_hold(self, path: str, on: bool) -> None:
         """Put a legal hold on the object (no version of it can be deleted while it is on,
         whatever its retention), or lift it."""

@@ -1,0 +1,268 @@
+"""A move from a file tier on a host into a bucket tier (an object archive).
+
+An object store has no rename, so the switch is a manifest: the unit's files go up as one
+object each under the unit's prefix, the server checks each against the SHA-256 the host
+computed of it, the objects are read back from the server's own sums, locked where the
+policy says, and only then the manifest (every file's size and SHA-256) is written, last.
+A unit is in the archive exactly when its manifest is.  The source goes after that, as
+safely as any move (set aside, exactly the verified files deleted, a late image kept).
+
+Data does not pass through the controller where the host has curl: the controller signs a
+URL for each object (with the file's SHA-256 in the signed headers, so the URL can store
+those bytes and no others) and the host uploads it, at the policy's bandwidth.  Without
+curl the controller streams each file from the host to the store.  Credentials never leave
+the controller.
+
+Every step is journaled before it starts and may run again after a crash: a cut-off try's
+objects (no manifest over them) are purged, its unfinished uploads aborted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import posixpath
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from capacity.tiering import journal as J
+from capacity.transports import CommandFailed, NotFound, TransportError
+
+if TYPE_CHECKING:
+    from capacity.model.policy import LockTerms
+    from capacity.tiering.apply import Engine
+    from capacity.tiering.journal import UnitRow
+    from capacity.transports.s3 import S3Transport
+
+MANIFEST = ".capacity-manifest.json"
+"""The object, under a unit's prefix, whose presence says the unit is in the archive."""
+SINGLE_PUT_LIMIT = 5 * 1024**3
+"""The largest object one signed PUT may store; larger files go through the controller in
+parts."""
+URL_SECONDS = 3600
+_CURL_UNREACHABLE = (5, 6, 7, 28, 35, 60)
+"""curl's exit codes for a store the host cannot reach or trust (proxy, DNS, connect,
+timeout, TLS): the controller streams instead."""
+
+
+def manifest_of(row: UnitRow, sums: dict[str, Any]) -> bytes:
+    """The manifest of a unit: every file's size and SHA-256 (and mtime, for recall)."""
+    files = [{"path": rel, "size": size, "mtime": mtime, "sha256": sha}
+             for rel, (size, mtime, sha) in sorted(sums.items())]
+    return json.dumps({"format": 1, "unit": row.unit, "source": row.source, "id": row.id,
+                       "files": files}, indent=1, ensure_ascii=False).encode()
+
+
+def _key_rel(row: UnitRow, rel: str) -> str:
+    """A file's object path below the target (a single-file unit is its own object)."""
+    assert row.target is not None
+    return f"{row.target}/{rel}" if rel else row.target
+
+
+class ArchiveMove:
+    """Takes one unit of ``engine``'s host into the bucket tier ``store`` holds."""
+
+    def __init__(self, engine: Engine, store: S3Transport) -> None:
+        self.e = engine
+        self.store = store
+
+    def _manifest(self, row: UnitRow) -> str:
+        assert row.target is not None
+        if row.detail["is_dir"]:
+            return f"{row.target}/{MANIFEST}"
+        return f"{row.target}{MANIFEST}"  # beside the object: a file has nothing below
+
+    def run(self, row: UnitRow) -> None:
+        from capacity.tiering.apply import UnitProblem
+
+        state = row.state
+        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
+            self.e._set(row, J.CHECKING)
+            listing = self.e._check_source(row)
+            self._clear_target(row)
+            self.e._set(row, J.COPYING)
+            sources = self.e._hashes(row.source)
+            if set(sources) != set(listing):
+                raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
+            self._upload(row, sources)
+            self.e._set(row, J.VERIFYING)
+            sums = self._verify(row, listing, sources)
+            self.e._set(row, J.RENAMING, checksums=sums)
+            state = J.RENAMING
+        row = self.e._reload(row)
+        if state == J.RENAMING:
+            self._switch(row)
+            self.e._set(row, J.FINISHING)
+            state = J.FINISHING
+        row = self.e._reload(row)
+        if state == J.FINISHING:
+            self.e._finish(row)
+            self.e._set(row, J.DELETING)
+            state = J.DELETING
+        if state == J.DELETING:
+            self.e._delete_source(row)
+            self.e._set(row, J.DONE)
+
+    # ---- steps
+
+    def _clear_target(self, row: UnitRow) -> None:
+        """A unit already in the archive is never written over; what a cut-off try left
+        under its prefix (no manifest: not in the archive) is removed, its unfinished
+        uploads aborted."""
+        from capacity.tiering.apply import UnitProblem
+
+        assert row.target is not None
+        if self.store.exists(self._manifest(row)):
+            raise UnitProblem(J.FAILED, f"the archive holds {row.unit} already"
+                              f" ({self._manifest(row)}); it is never overwritten")
+        self.store.abort_uploads(row.target)
+        today = self.e.options.clock().date()
+        for rel in self._objects(row):
+            try:
+                self.store.purge(_key_rel(row, rel), today)
+            except TransportError as exc:
+                raise UnitProblem(J.FAILED, f"objects of an earlier try at {row.target} cannot"
+                                  f" be removed ({exc}); nothing was uploaded") from None
+
+    def _objects(self, row: UnitRow) -> list[str]:
+        assert row.target is not None
+        try:
+            return [rel for rel, st in self.store.walk(row.target) if st.is_file]
+        except NotFound:
+            return []
+
+    def _upload(self, row: UnitRow, sources: dict[str, str]) -> None:
+        bandwidth = self.e._bandwidth(row)
+        for rel, sha in sorted(sources.items()):
+            path = posixpath.join(row.source, rel) if rel else row.source
+            size = self.e.t.stat(path)
+            nbytes = size.size if size is not None else 0
+            if (nbytes <= SINGLE_PUT_LIMIT and self.e.archive_by_host()
+                    and self._host_put(row, path, _key_rel(row, rel), sha, bandwidth)):
+                continue
+            self._stream(path, _key_rel(row, rel), nbytes, bandwidth)
+        self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target,
+                      by="host" if self.e.archive_by_host() else "controller")
+
+    def _host_put(self, row: UnitRow, path: str, target: str, sha: str,
+                  bandwidth: float | None) -> bool:
+        """The host uploads the file with a URL the controller signed; False when it cannot
+        reach the store (the caller streams instead, and so does the rest of the run)."""
+        from capacity.tiering.apply import UnitProblem
+
+        b64 = base64.b64encode(bytes.fromhex(sha)).decode()
+        url = self.store.presigned_put(target, b64, URL_SECONDS)
+        argv = ["curl", "--silent", "--show-error", "--fail", "--request", "PUT",
+                "--upload-file", path, "--header", f"x-amz-checksum-sha256: {b64}",
+                "--header", "x-amz-sdk-checksum-algorithm: SHA256"]
+        if bandwidth:
+            argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
+        ca = self.e.archive_ca()
+        if ca:
+            argv += ["--cacert", ca]
+        # The signed URL travels as an argument: it can store these bytes at this key for an
+        # hour and nothing else (the SHA-256 is signed), so it is no credential.
+        result = self.e.t.run([*argv, "--url", url], check=False)
+        if result.exit_code in _CURL_UNREACHABLE:
+            self.e.archive_unreachable(result.stderr)
+            return False
+        if not result.ok:
+            raise UnitProblem(J.FAILED, f"the upload of {path} failed: curl exited"
+                              f" {result.exit_code}:"
+                              f" {result.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+        return True
+
+    def _stream(self, path: str, target: str, size: int, bandwidth: float | None) -> None:
+        """Through the controller: the host's bytes read by a command, sent in parts, no
+        faster than ``bandwidth`` bytes a second."""
+        reader = _ChunkReader(self.e.t.stream(["cat", "--", path]), bandwidth)
+        try:
+            self.store.upload(target, reader, size)  # type: ignore[arg-type]
+        finally:
+            reader.close()
+
+    def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
+                sources: dict[str, str]) -> dict[str, Any]:
+        """Every object there, of its file's size, with the server's SHA-256 equal to the
+        host's; the source unchanged meanwhile (a late image skips the unit)."""
+        from capacity.tiering.apply import UnitProblem, same_files
+
+        if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
+        stored = self.store.hash_tree(row.target or "")
+        if row.detail["is_dir"]:
+            stored.pop(MANIFEST, None)
+        else:
+            stored = {"": stored[""]} if "" in stored else {}
+        if stored != sources:
+            wrong = sorted(set(stored) ^ set(sources)) or sorted(
+                p for p in sources if stored.get(p) != sources[p])
+            raise UnitProblem(J.FAILED, "verification failed: the archive's objects differ"
+                              f" from the source, e.g. {wrong[0]!r}")
+        sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
+        self.e._audit(row, "verified", files=len(sums), sha256=sources)
+        return sums
+
+    def _switch(self, row: UnitRow) -> None:
+        """Lock the objects where the policy says, then write the manifest, last."""
+        from capacity.tiering.apply import UnitProblem
+
+        manifest = self._manifest(row)
+        sums = row.detail["checksums"]
+        if self.store.exists(manifest):
+            found = json.loads(self.store.read(manifest))
+            if found.get("id") == row.id:
+                return  # written before a crash
+            raise UnitProblem(J.KEPT_BOTH, f"another manifest appeared at {manifest}")
+        lock = self._lock(row, sums)
+        if lock is not None:
+            for rel in sums:
+                self.store.lock(_key_rel(row, rel), lock)
+        self.store.write(manifest, manifest_of(row, sums), overwrite=False, lock=lock)
+        self.e._audit(row, "renamed", target=row.target, manifest=manifest,
+                      locked_until=lock.retain_until.isoformat() if lock else None)
+
+    def _lock(self, row: UnitRow, sums: dict[str, Any]) -> LockTerms | None:
+        import datetime as dt
+
+        policy = self.e.inventory.policies.get(row.policy)
+        if policy is None or policy.lock is None:
+            return None
+        newest = max((mtime for _size, mtime, _sha in sums.values()), default=0.0)
+        dated = dt.datetime.fromtimestamp(newest, dt.UTC).date()
+        files = [posixpath.join(row.unit, rel) if rel else row.unit for rel in sums]
+        return policy.lock_terms(row.unit, files, dated, self.e.options.clock().date())
+
+
+class _ChunkReader:
+    """A file-like ``read(n)`` over a stream of chunks, paced to ``bandwidth``."""
+
+    def __init__(self, chunks: Iterator[bytes], bandwidth: float | None = None) -> None:
+        self.chunks = chunks
+        self.buffer = bytearray()
+        self.bandwidth = bandwidth
+        self.started = time.monotonic()
+        self.given = 0
+
+    def read(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            try:
+                self.buffer += next(self.chunks)
+            except StopIteration:
+                break
+            except CommandFailed as exc:
+                raise OSError(f"reading the source failed: {exc}") from None
+        out = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        self.given += len(out)
+        if self.bandwidth:  # what is handed on is sent at once: hand it on no sooner
+            ahead = self.given / self.bandwidth - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+        return out
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()

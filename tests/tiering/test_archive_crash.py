@@ -1,0 +1,142 @@
+"""Kill `capacity tier apply` with SIGKILL at random instants while it moves studies into a
+bucket tier (the host uploading with signed URLs, over the real sshd, to the real S3
+server), then `capacity tier resume`: after every trial every original file is whole (its
+sha256 unchanged) on the host or in the archive, no multipart upload is left unfinished, no
+object lies outside a unit whose manifest is written, and every unit is done."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.s3server import S3Server
+from tests.sshd import SshServer
+from tests.tiering.pacs_tree import (
+    HOSTILE,
+    inventory_file,
+    make_study,
+    plan_from_disk,
+    snapshot,
+    write_sealed,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIALS = 12
+MANIFEST = ".capacity-manifest.json"
+
+
+def build(tmp: Path, sshd: SshServer, s3: S3Server, bucket: str, rng: random.Random
+          ) -> tuple[Path, dict[str, str], str, Path]:
+    """Three studies (one of hostile names, one with a multi-megabyte file, so kills also
+    land inside a long upload) and their sealed plan into the archive."""
+    hot = tmp / "hot"
+    hot.mkdir()
+    units = []
+    for i in range(3):
+        unit = f"2025/0{i + 1}/STUDY-{i}"
+        # The hostile names an object store can hold (UTF-8, no control characters).
+        names = [n for n in HOSTILE if not re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", n)
+                 ] if i == 0 else None
+        make_study(hot, unit, len(names) if names else 8, 20_000 + 7 * i, rng, names)
+        units.append(unit)
+    big = hot / "2025/03/STUDY-2/big.dcm"
+    big.write_bytes(rng.randbytes(6_000_000))
+    when = (hot / "2025/03/STUDY-2/IM00000.dcm").stat().st_mtime
+    os.utime(big, (when, when))
+    root = f"/crash-{secrets.token_hex(4)}"
+    path = inventory_file(tmp, sshd, {"hot": hot})
+    data = yaml.safe_load(path.read_text())
+    data["object_stores"] = {"hcp1": {"site": "s", "raw": "1PB", "object_lock": True,
+                                      "s3": {"endpoint": s3.endpoint, "region": s3.region}}}
+    data["hosts"]["pacs1"]["tiers"]["archive"] = {"storage": "hcp1", "bucket": bucket,
+                                                  "path": root}
+    data["policies"]["life"]["rules"] = [{"name": "to-warm", "from": "hot", "to": "archive",
+                                          "select": {"older_than": "180d"}}]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    before = snapshot(hot)
+    roots: dict[str, Any] = {"hot": hot, "archive": PurePosixPath(root)}
+    plan = plan_from_disk(path, roots, [("hot", "archive", u) for u in units])
+    return hot, before, root, write_sealed(plan, tmp / "plan.json", tmp / "state")
+
+
+def env_for(s3: S3Server) -> dict[str, str]:
+    return {**os.environ, **s3.env()}
+
+
+@pytest.fixture(scope="module")
+def span(tmp_path_factory: pytest.TempPathFactory, sshd: SshServer, s3: S3Server,
+         s3_bucket: str) -> float:
+    """Seconds an uninterrupted apply takes here, now: the kill instants spread over it."""
+    tmp = tmp_path_factory.mktemp("archive-span")
+    _hot, _before, _root, plan = build(tmp, sshd, s3, s3_bucket, random.Random(0))
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
+                          "--state", str(tmp / "state")], cwd=ROOT, capture_output=True,
+                         timeout=300, check=False, env=env_for(s3))
+    assert run.returncode == 0, run.stderr
+    return max(0.5, (time.monotonic() - started) * 1.1)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill_during_archive_moves_loses_nothing_and_leaves_nothing(
+        trial: int, tmp_path: Path, sshd: SshServer, s3: S3Server, s3_bucket: str,
+        span: float) -> None:
+    rng = random.Random(trial)
+    hot, before, root, plan = build(tmp_path, sshd, s3, s3_bucket, rng)
+    state = str(tmp_path / "state")
+    apply = subprocess.Popen([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
+                              "--state", state], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, start_new_session=True,
+                             env=env_for(s3))
+    try:
+        apply.wait(timeout=(trial + rng.random()) / TRIALS * span)
+    except subprocess.TimeoutExpired:
+        os.killpg(apply.pid, signal.SIGKILL)
+        apply.wait()
+    resume = subprocess.run([sys.executable, "-m", "capacity", "tier", "resume", "--state",
+                             state, "--format", "json"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False, env=env_for(s3))
+    assert resume.returncode == 0, resume.stdout + resume.stderr
+    if apply.returncode not in (0, -signal.SIGKILL):
+        pytest.fail(f"apply exited {apply.returncode}")
+    # Units the kill stopped before they were journaled are planned again: apply again.
+    again = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
+                            "--state", state, "--format", "json"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300, check=False,
+                           env=env_for(s3))
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    client, prefix = s3.client(), root.strip("/") + "/"
+    listed = client.list_objects_v2(Bucket=s3_bucket, Prefix=prefix).get("Contents", [])
+    stored = {o["Key"][len(prefix):]: hashlib.sha256(client.get_object(
+        Bucket=s3_bucket, Key=o["Key"])["Body"].read()).hexdigest() for o in listed}
+    manifests = {k.rsplit("/", 1)[0] for k in stored if k.endswith(MANIFEST)}
+    strays = [k for k in stored if k.rsplit("/", 1)[0] not in manifests]
+    assert not strays, strays  # every object belongs to a unit in the archive
+    assert client.list_multipart_uploads(Bucket=s3_bucket, Prefix=prefix).get(
+        "Uploads", []) == []
+    on_host = snapshot(hot)
+    for rel, digest in before.items():  # whole in at least one place, wherever it is
+        assert digest in (on_host.get(rel), stored.get(rel)), rel
+    for unit in manifests:
+        manifest = json.loads(client.get_object(Bucket=s3_bucket,
+                                                Key=f"{prefix}{unit}/{MANIFEST}")["Body"].read())
+        assert {f"{unit}/{f['path']}": f["sha256"] for f in manifest["files"]} == {
+            rel: d for rel, d in before.items() if rel.startswith(f"{unit}/")}
+    # And every unit ended in the archive, its source gone from the host.
+    assert manifests == {"2025/01/STUDY-0", "2025/02/STUDY-1", "2025/03/STUDY-2"}
+    assert not [p for p in hot.rglob("*") if p.is_file()], "a source was left behind"
+    assert not [p for p in hot.rglob("*") if ".capacity" in p.name]
