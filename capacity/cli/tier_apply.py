@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -125,6 +125,53 @@ def resume_command(
     _check(reports)
 
 
+def recall_command(
+    units: Annotated[list[str], typer.Argument(
+        metavar="UNIT...", help="Units to bring back, as paths below the bucket tier's root"
+        " (2019/03/STUDY), each with its manifest in the archive.")],
+    inventory: Annotated[Path, typer.Option(
+        "--inventory", "-i", help="Inventory holding the host and its tiers.")],
+    host: Annotated[str, typer.Option("--host", metavar="NAME",
+                                      help="The host whose tiers these are.")],
+    source: Annotated[str, typer.Option("--from", metavar="TIER",
+                                        help="The bucket tier the units are in.")],
+    target: Annotated[str, typer.Option("--to", metavar="TIER",
+                                        help="The file tier to bring them back to.")],
+    state: StateOption = None,
+    ignore_windows: IgnoreWindowsOption = False,
+    trust: TrustOption = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Bring archived units back to a file tier, verified against their manifests; the
+    archive keeps its copy.  Never writes over anything; resume finishes one cut short."""
+    from capacity.load import load_inventory
+    from capacity.tiering.apply import Options
+    from capacity.tiering.runs import run_hosts
+
+    inv = load_inventory(inventory)
+    spec = inv.hosts.get(host)
+    if spec is None:
+        raise BadInput(f"no host {host!r} in {inventory}")
+    for tier, bucket in ((source, True), (target, False)):
+        found = spec.tiers.get(tier)
+        if found is None or (found.bucket is not None) != bucket:
+            kind = "a bucket tier" if bucket else "a file tier"
+            raise BadInput(f"--{'from' if bucket else 'to'} {tier!r}: host {host!r} has no"
+                           f" such tier, or it is not {kind}")
+
+    def work(engine: Any) -> HostReport:
+        try:
+            report: HostReport = engine.recall([(source, target, u.strip("/")) for u in units])
+        except ValueError as exc:  # a unit that is not in the archive: named wrongly
+            raise BadInput(str(exc)) from None
+        return report
+
+    options = Options(respect_windows=not ignore_windows)
+    reports = run_hosts(inv, [host], state_dir(state), trust, options, work, _say_trusted)
+    _print_reports(reports, fmt)
+    _check(reports)
+
+
 def status_command(state: StateOption = None, fmt: FormatOption = Format.table,
                    failures: Annotated[int, typer.Option(help="Failures to list.")] = 20,
                    ) -> None:
@@ -154,4 +201,5 @@ def register(app: typer.Typer) -> None:
     app.command("apply")(apply_command)
     app.command("resume")(resume_command)
     app.command("status")(status_command)
+    app.command("recall")(recall_command)
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import hashlib
+import json
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +48,7 @@ from capacity.transports import (
     ConnectionLost,
     FileStat,
     HostKeyError,
+    NotFound,
     OperationFailed,
     Transport,
     TransportError,
@@ -309,6 +312,65 @@ class Engine:
         if group:
             yield group
 
+    def recall(self, units: Iterable[tuple[str, str, str]], name: str = "recall"
+               ) -> HostReport:
+        """Bring archived units back: (bucket tier, file tier, unit path) each, the unit's
+        manifest saying what its files are.  Journaled like moves, so resume finishes a
+        recall cut short; a unit recalled before is not fetched again."""
+        from capacity.tiering.archive import MANIFEST
+
+        report = HostReport(self.host_name)
+        started = time.monotonic()
+        entries = []
+        for source_tier, target_tier, unit in units:
+            store = self.bucket_of(source_tier)
+            target = self.host.tiers.get(target_tier)
+            if store is None or target is None or target.bucket is not None:
+                raise ValueError(f"a recall is from a bucket tier of {self.host_name} to a"
+                                 f" file tier of it; {source_tier!r} -> {target_tier!r} is not")
+            source_root = self.host.tiers[source_tier].path.rstrip("/")
+            prefix = f"{source_root}/{unit}"
+            manifest_path = f"{prefix}/{MANIFEST}"
+            if not store.exists(manifest_path) and store.exists(f"{prefix}{MANIFEST}"):
+                manifest_path = f"{prefix}{MANIFEST}"  # a single-file unit
+            try:
+                manifest = json.loads(store.read(manifest_path))
+            except (NotFound, ValueError) as exc:
+                raise ValueError(f"{unit} is not in the archive {source_tier!r}: no manifest"
+                                 f" at {manifest_path} ({exc})") from None
+            files = manifest["files"]
+            is_dir = manifest_path.endswith(f"/{MANIFEST}")
+            unit_id = hashlib.sha256("\0".join(("recall", self.host_name, source_tier,
+                                                 target_tier, unit, str(manifest.get("id"))))
+                                     .encode("utf-8", "surrogateescape")).hexdigest()[:32]
+            root = target.path.rstrip("/") or "/"
+            detail = {"files": files, "source_root": source_root, "target_root": root,
+                      "is_dir": is_dir, "source_tier": source_tier,
+                      "target_tier": target_tier, "manifest": manifest_path,
+                      "inventory": None}
+            entries.append((unit_id, name, self.host_name, "", "recall", "recall", prefix,
+                            f"{root.rstrip('/')}/{unit}", unit,
+                            sum(int(f["size"]) for f in files), detail))
+        rows = self.journal.add_many(entries)
+        rows = [self.journal.restart(row.id, entry[-1])
+                if row.state in J.FINAL and row.state != J.DONE else row
+                for row, entry in zip(rows, entries, strict=True)]
+        try:
+            for row in rows:
+                if row.state != J.DONE:
+                    _count(report, self.advance(row), row.bytes)
+        finally:
+            self._close_stores()
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _recall(self, row: UnitRow) -> None:
+        from capacity.tiering.archive import Recall
+
+        store = self.bucket_of(row.detail.get("source_tier"))
+        assert store is not None, "a recall's source is a bucket tier"
+        Recall(self, store).run(row)
+
     def recover(self) -> HostReport:
         """Finish every unfinished unit of this host that the journal knows."""
         report = HostReport(self.host_name)
@@ -368,6 +430,8 @@ class Engine:
         try:
             if row.action == "expire":
                 self._expire(row)
+            elif row.action == "recall":
+                self._recall(row)
             else:
                 self._move(row)
             final = J.DONE

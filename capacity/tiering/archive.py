@@ -54,10 +54,9 @@ def manifest_of(row: UnitRow, sums: dict[str, Any]) -> bytes:
                        "files": files}, indent=1, ensure_ascii=False).encode()
 
 
-def _key_rel(row: UnitRow, rel: str) -> str:
-    """A file's object path below the target (a single-file unit is its own object)."""
-    assert row.target is not None
-    return f"{row.target}/{rel}" if rel else row.target
+def object_path(prefix: str, rel: str) -> str:
+    """A file's object path below a unit's prefix (a single-file unit is its own object)."""
+    return f"{prefix}/{rel}" if rel else prefix
 
 
 class ArchiveMove:
@@ -80,12 +79,18 @@ class ArchiveMove:
         if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
             self.e._set(row, J.CHECKING)
             listing = self.e._check_source(row)
-            self._clear_target(row)
+            archived = self._archived(row)
+            if archived is None:
+                self._clear_target(row)
             self.e._set(row, J.COPYING)
             sources = self.e._hashes(row.source)
             if set(sources) != set(listing):
                 raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
-            self._upload(row, sources)
+            if archived is None:
+                self._upload(row, sources)
+            elif archived != sources:
+                raise UnitProblem(J.FAILED, f"the archive holds another {row.unit}"
+                                  f" ({self._manifest(row)}); it is never overwritten")
             self.e._set(row, J.VERIFYING)
             sums = self._verify(row, listing, sources)
             self.e._set(row, J.RENAMING, checksums=sums)
@@ -106,21 +111,29 @@ class ArchiveMove:
 
     # ---- steps
 
+    def _archived(self, row: UnitRow) -> dict[str, str] | None:
+        """The files (path -> SHA-256) of the unit's manifest when the archive holds it
+        already (a study recalled, and chosen again): the same files need no upload, only
+        the verification; other ones are never written over."""
+        try:
+            manifest = json.loads(self.store.read(self._manifest(row)))
+        except NotFound:
+            return None
+        except ValueError:
+            return {}  # unreadable: not the same files, so never written over
+        return {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+
     def _clear_target(self, row: UnitRow) -> None:
-        """A unit already in the archive is never written over; what a cut-off try left
-        under its prefix (no manifest: not in the archive) is removed, its unfinished
-        uploads aborted."""
+        """What a cut-off try left under the unit's prefix (no manifest: not in the archive)
+        is removed, its unfinished uploads aborted."""
         from capacity.tiering.apply import UnitProblem
 
         assert row.target is not None
-        if self.store.exists(self._manifest(row)):
-            raise UnitProblem(J.FAILED, f"the archive holds {row.unit} already"
-                              f" ({self._manifest(row)}); it is never overwritten")
         self.store.abort_uploads(row.target)
         today = self.e.options.clock().date()
         for rel in self._objects(row):
             try:
-                self.store.purge(_key_rel(row, rel), today)
+                self.store.purge(object_path(row.target or "", rel), today)
             except TransportError as exc:
                 raise UnitProblem(J.FAILED, f"objects of an earlier try at {row.target} cannot"
                                   f" be removed ({exc}); nothing was uploaded") from None
@@ -138,10 +151,11 @@ class ArchiveMove:
             path = posixpath.join(row.source, rel) if rel else row.source
             size = self.e.t.stat(path)
             nbytes = size.size if size is not None else 0
+            target = object_path(row.target or "", rel)
             if (nbytes <= SINGLE_PUT_LIMIT and self.e.archive_by_host()
-                    and self._host_put(row, path, _key_rel(row, rel), sha, bandwidth)):
+                    and self._host_put(row, path, target, sha, bandwidth)):
                 continue
-            self._stream(path, _key_rel(row, rel), nbytes, bandwidth)
+            self._stream(path, target, nbytes, bandwidth)
         self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target,
                       by="host" if self.e.archive_by_host() else "controller")
 
@@ -212,13 +226,14 @@ class ArchiveMove:
         sums = row.detail["checksums"]
         if self.store.exists(manifest):
             found = json.loads(self.store.read(manifest))
-            if found.get("id") == row.id:
-                return  # written before a crash
+            files = {f["path"]: f["sha256"] for f in found.get("files", [])}
+            if found.get("id") == row.id or files == {p: v[2] for p, v in sums.items()}:
+                return  # written before a crash, or the same files archived before
             raise UnitProblem(J.KEPT_BOTH, f"another manifest appeared at {manifest}")
         lock = self._lock(row, sums)
         if lock is not None:
             for rel in sums:
-                self.store.lock(_key_rel(row, rel), lock)
+                self.store.lock(object_path(row.target or "", rel), lock)
         self.store.write(manifest, manifest_of(row, sums), overwrite=False, lock=lock)
         self.e._audit(row, "renamed", target=row.target, manifest=manifest,
                       locked_until=lock.retain_until.isoformat() if lock else None)
@@ -266,3 +281,116 @@ class _ChunkReader:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
+
+
+class Recall:
+    """Brings one archived unit back from a bucket tier to a file tier of ``engine``'s host,
+    verified against its manifest; the archive keeps its copy (it may be locked, and it is
+    the copy of record).  Journaled like a move: check, copy (into a work directory on the
+    file tier), verify, rename into place (never over anything), done."""
+
+    def __init__(self, engine: Engine, store: S3Transport) -> None:
+        self.e = engine
+        self.store = store
+
+    def run(self, row: UnitRow) -> None:
+        from capacity.tiering.apply import UnitProblem, work_path
+
+        assert row.target is not None
+        root = row.detail["target_root"]
+        work = work_path(root, row.id)
+        payload = f"{work}/payload"
+        state = row.state
+        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
+            self.e._roll_back_work(row)
+            self.e._set(row, J.CHECKING)
+            files = self._manifest(row)
+            if self.e.t.exists(row.target):
+                raise UnitProblem(J.FAILED, f"{row.target} exists on the host; a recall never"
+                                  " writes over anything")
+            self.e._inside_root(posixpath.dirname(row.target), root, may_be_missing=True)
+            space = self.e.t.free_space(root)
+            if space.available < row.bytes:
+                raise UnitProblem(J.FAILED, f"target tier full: {space.available} bytes"
+                                  f" available, the unit needs {row.bytes}")
+            self.e._set(row, J.COPYING, work=work)
+            self._fetch(row, files, payload)
+            self.e._set(row, J.VERIFYING)
+            found = self.e._hashes(payload)
+            wanted = {f["path"]: f["sha256"] for f in files}
+            if not row.detail["is_dir"]:
+                found = {"": found.get("", "")} if found else {}
+                wanted = {"": files[0]["sha256"]}
+            if found != wanted:
+                raise UnitProblem(J.FAILED, "verification failed: what came back differs from"
+                                  " the manifest")
+            self.e._audit(row, "verified", files=len(files))
+            self.e._set(row, J.RENAMING)
+            state = J.RENAMING
+        if state == J.RENAMING:
+            if self.e.t.exists(payload):
+                self.e.t.mkdir(posixpath.dirname(row.target))
+                try:
+                    self.e.t.rename(payload, row.target)
+                except TransportError as exc:
+                    raise UnitProblem(J.FAILED, f"{row.target} appeared meanwhile: nothing was"
+                                      f" overwritten ({exc})") from None
+            elif not self.e.t.exists(row.target):
+                raise UnitProblem(J.FAILED, "neither the verified copy nor the target exists")
+            self.e._roll_back_work(row)
+            self.e._audit(row, "recalled", target=row.target, source=row.source)
+            self.e._set(row, J.DONE)
+
+    def _manifest(self, row: UnitRow) -> list[dict[str, Any]]:
+        from capacity.tiering.apply import UnitProblem
+
+        try:
+            manifest = json.loads(self.store.read(row.detail["manifest"]))
+        except NotFound:
+            raise UnitProblem(J.FAILED, f"{row.unit} is not in the archive (no manifest at"
+                              f" {row.detail['manifest']})") from None
+        except ValueError as exc:
+            raise UnitProblem(J.FAILED, f"the manifest of {row.unit} is not readable:"
+                              f" {exc}") from None
+        return list(manifest["files"])
+
+    def _fetch(self, row: UnitRow, files: list[dict[str, Any]], payload: str) -> None:
+        """Each object to its place under the work directory: fetched by the host with a
+        signed URL, or through the controller; its mtime set back from the manifest."""
+        from capacity.tiering.apply import UnitProblem
+
+        bandwidth = self.e._bandwidth(row)
+        for f in files:
+            rel = f["path"]
+            dest = f"{payload}/{rel}" if rel else payload
+            source = object_path(row.source, rel)
+            self.e.t.mkdir(posixpath.dirname(dest))
+            if not (self.e.archive_by_host() and self._host_get(source, dest, bandwidth)):
+                self.e.t.write(dest, self.store.read(source))
+            result = self.e.t.run(["touch", "-m", "-d", f"@{f['mtime']}", "--", dest],
+                                  check=False)
+            if not result.ok:
+                raise UnitProblem(J.FAILED, f"cannot set the mtime of {dest}")
+        self.e.t.flush(payload)
+        self.e._audit(row, "fetched", bytes=row.bytes, work=payload)
+
+    def _host_get(self, source: str, dest: str, bandwidth: float | None) -> bool:
+        from capacity.tiering.apply import UnitProblem
+
+        url = self.store.presigned_get(source, URL_SECONDS)
+        argv = ["curl", "--silent", "--show-error", "--fail", "--output", dest]
+        if bandwidth:
+            argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
+        ca = self.e.archive_ca()
+        if ca:
+            argv += ["--cacert", ca]
+        result = self.e.t.run([*argv, "--url", url], check=False)
+        if result.exit_code in _CURL_UNREACHABLE:
+            self.e.archive_unreachable(result.stderr)
+            return False
+        if not result.ok:
+            raise UnitProblem(J.FAILED, f"fetching {source} failed: curl exited"
+                              f" {result.exit_code}:"
+                              f" {result.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+        return True
+

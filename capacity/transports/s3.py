@@ -520,6 +520,15 @@ class S3Transport(Transport):
         except Exception as exc:
             raise self._error(exc, path, "sign an upload") from None
 
+    def presigned_get(self, path: str, seconds: int) -> str:
+        """A URL that reads the object at ``path`` for ``seconds``."""
+        try:
+            return str(self.client.generate_presigned_url(
+                "get_object", ExpiresIn=seconds,
+                Params={"Bucket": self.target.bucket, "Key": self.key(path)}))
+        except Exception as exc:
+            raise self._error(exc, path, "sign a download") from None
+
     def set_legal_hold(self, path: str, on: bool) -> None:
         """Put a legal hold on the object (no version of it can be deleted while it is on,
         whatever its retention), or lift it."""

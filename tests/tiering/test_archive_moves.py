@@ -272,3 +272,87 @@ def test_streaming_through_the_controller_keeps_to_the_bandwidth(
         report, _ = apply(tmp_path, inventory, roots, transport)
     assert report.done == 1, report
     assert time.monotonic() - started >= total / 40_000 * 0.95
+
+
+@pytest.mark.parametrize("host", ["ssh", "no-curl"])
+def test_a_study_is_recalled_verified_with_its_times_and_the_archive_keeps_it(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], host: str) -> None:
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    hot = tmp_path / "hot"
+    before = snapshot(hot)
+    times = {str(p.relative_to(hot)): p.stat().st_mtime for p in hot.rglob("*") if p.is_file()}
+    transport: Transport = SshTransport(ssh_target) if host == "ssh" else NoCurl()
+    with transport:
+        report, _ = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1 and not (hot / STUDY).exists()
+    archived = objects(archive)
+    journal, audit = Journal(tmp_path / "journal.sqlite"), AuditLog(tmp_path / "audit.jsonl")
+    transport = SshTransport(ssh_target) if host == "ssh" else NoCurl()
+    try:
+        with transport:
+            engine = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                            Options(respect_windows=False))
+            back = engine.recall([("archive", "hot", STUDY)])
+            assert back.done == 1, back
+            again = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                           Options(respect_windows=False)).recall([("archive", "hot", STUDY)])
+            assert again.done == 0 and again.failed == 0  # recalled before: nothing to do
+    finally:
+        journal.close()
+        audit.close()
+    assert snapshot(hot) == before
+    for rel, mtime in times.items():
+        assert (hot / rel).stat().st_mtime == pytest.approx(mtime, abs=1.0), rel
+    assert objects(archive) == archived  # the archive keeps its copy
+    assert not [p for p in hot.rglob("*") if ".capacity" in p.name]
+    # Chosen again (here by another state folder's journal): the archive holds these very
+    # files, so nothing goes up again, and the study leaves the hot tier once more.
+    (tmp_path / "journal.sqlite").unlink()
+    transport = SshTransport(ssh_target) if host == "ssh" else NoCurl()
+    with transport:
+        report, audit_records = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    assert not (hot / STUDY).exists()
+    assert objects(archive) == archived
+    last = [r["step"] for r in audit_records][-6:]
+    assert "source-deleted" in last
+
+
+def test_recall_from_the_command_line_never_writes_over_and_names_what_is_not_archived(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    hot = tmp_path / "hot"
+    before = snapshot(hot)
+    with SshTransport(ssh_target) as transport:
+        report, _ = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1
+    env = {**os.environ, **s3.env(), "HOME": str(tmp_path)}
+
+    def recall(*units: str, to: str = "hot") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "capacity", "tier", "recall", *units,
+                               "--inventory", str(inventory), "--host", "pacs1", "--from",
+                               "archive", "--to", to, "--state", str(tmp_path / "state"),
+                               "--format", "json"], capture_output=True, text=True,
+                              check=False, env=env, timeout=300)
+
+    missing = recall("2025/02/NOT-ARCHIVED")
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "2025/02/NOT-ARCHIVED is not in the archive 'archive'" in missing.stderr
+    (hot / STUDY).mkdir(parents=True)
+    (hot / STUDY / "new.dcm").write_bytes(b"written since")
+    blocked = recall(STUDY)
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert json.loads(blocked.stdout)["hosts"][0]["failed"] == 1
+    assert [p.name for p in (hot / STUDY).iterdir()] == ["new.dcm"]
+    (hot / STUDY / "new.dcm").unlink()
+    (hot / STUDY).rmdir()
+    ok = recall(STUDY)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert snapshot(hot) == before
+    bad = recall(STUDY, to="archive")
+    assert bad.returncode == 2 and "not a file tier" in bad.stderr
