@@ -356,3 +356,26 @@ def test_recall_from_the_command_line_never_writes_over_and_names_what_is_not_ar
     assert snapshot(hot) == before
     bad = recall(STUDY, to="archive")
     assert bad.returncode == 2 and "not a file tier" in bad.stderr
+
+
+def test_a_hook_runs_once_the_unit_is_archived_and_a_stub_is_refused(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any]) -> None:
+    """The PACS learns the study's new place before its source goes; a link cannot lead into
+    an object store, so a stub policy is refused before anything is touched."""
+    from capacity.transports import Unsupported
+
+    log = tmp_path / "hook.log"
+    inventory, roots = setup(tmp_path, sshd, s3, archive, {
+        "hook": ["sh", "-c", f'test -d "$1" && echo "$2" >> {log}', "sh", "{source}",
+                 "{target}"]})
+    with SshTransport(ssh_target) as transport:
+        report, _ = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    assert log.read_text() == f"{archive['root']}/{STUDY}\n"  # while the source was there
+    (tmp_path / "stub").mkdir()
+    stubbed, stub_roots = setup(tmp_path / "stub", sshd, s3, archive, {"stub": True})
+    with SshTransport(ssh_target) as transport, pytest.raises(
+            Unsupported, match="stub link to an object"):
+        apply(tmp_path / "stub", stubbed, stub_roots, transport)
+    assert (tmp_path / "stub" / "hot" / STUDY).is_dir()
