@@ -183,8 +183,22 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
                 if lacking:
                     yield (*at, "rules", i, field), (f"host {lacking[0]!r} has no tier named"
                                                      f" {tier!r}")
+            yield from _bucket_sources(inv, (*at, "rules", i, "from"), rule, policy.hosts)
         if policy.lock is not None:
             yield from _lock_targets(inv, at, policy.rules, policy.hosts)
+
+
+def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]
+                    ) -> Iterator[Finding]:
+    """Rules act on file tiers and move into file or bucket tiers; out of a bucket, units
+    come back by ``capacity tier recall`` (expiry in a bucket is not built yet)."""
+    for host in hosts:
+        tier = inv.hosts[host].tiers.get(rule.source) if host in inv.hosts else None
+        if tier is not None and tier.bucket is not None:
+            what = "expire rules" if rule.action == "expire" else "moves out of it"
+            yield at, (f"tier {rule.source!r} of host {host!r} is a bucket tier: {what} are"
+                       " not built yet (archived units come back with capacity tier recall)")
+            return
 
 
 def _lock_targets(inv: Inventory, at: PathKey, rules: list[Rule], hosts: list[str]
