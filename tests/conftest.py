@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from capacity.transports import LocalTransport, SshTarget, SshTransport, Transport, close_all
+from tests.pki import TestPki, make_pki
 from tests.s3server import S3Server, start_s3
 from tests.sshd import SSHD, SshServer, start_sshd
 
@@ -43,6 +44,17 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = start_s3(tmp_path_factory.mktemp("s3"))
     try:
         yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, TestPki]]:
+    """The S3 server over HTTPS, its certificate signed by the tests' own CA."""
+    pki = make_pki(tmp_path_factory.mktemp("s3-pki"))
+    server = start_s3(tmp_path_factory.mktemp("s3-tls"), tls=pki)
+    try:
+        yield server, pki
     finally:
         server.stop()
 

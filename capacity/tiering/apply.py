@@ -778,7 +778,13 @@ class Engine:
         """Remove the unit's work directory (a partial or unplaced copy); never the source
         or a placed target.  A move into a bucket has none on the host."""
         root = row.detail.get("target_root")
-        if root and self._bucket(row) is None:
+        store = self._bucket(row) if root else None
+        if store is not None:
+            from capacity.tiering.archive import ArchiveMove
+
+            ArchiveMove(self, store).roll_back(row)
+            return
+        if root:
             self.t.remove_work(work_path(root, row.id), f"{root}/{WORK_DIR}")
 
     def _entries(self, path: str) -> dict[str, FileStat]:

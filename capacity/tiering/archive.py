@@ -138,6 +138,21 @@ class ArchiveMove:
                 raise UnitProblem(J.FAILED, f"objects of an earlier try at {row.target} cannot"
                                   f" be removed ({exc}); nothing was uploaded") from None
 
+    def roll_back(self, row: UnitRow) -> None:
+        """A unit that ends short of the archive leaves nothing there: its objects are
+        purged and its uploads aborted, unless its manifest is written (then it is in the
+        archive, and stays).  One that cannot be purged (locked before a crash) is left and
+        said so in the audit log; the next try clears it, or its lock ends."""
+        from capacity.tiering.apply import UnitProblem
+
+        assert row.target is not None
+        try:
+            if self._archived(row) is not None:
+                return
+            self._clear_target(row)
+        except (TransportError, UnitProblem) as exc:
+            self.e._audit(row, "objects-left", target=row.target, error=str(exc))
+
     def _objects(self, row: UnitRow) -> list[str]:
         assert row.target is not None
         try:
@@ -163,7 +178,7 @@ class ArchiveMove:
                   bandwidth: float | None) -> bool:
         """The host uploads the file with a URL the controller signed; False when it cannot
         reach the store (the caller streams instead, and so does the rest of the run)."""
-        from capacity.tiering.apply import UnitProblem
+        from capacity.tiering.apply import UnitProblem, planned_files, same_files
 
         b64 = base64.b64encode(bytes.fromhex(sha)).decode()
         url = self.store.presigned_put(target, b64, URL_SECONDS)
@@ -181,6 +196,10 @@ class ArchiveMove:
         if result.exit_code in _CURL_UNREACHABLE:
             self.e.archive_unreachable(result.stderr)
             return False
+        if not result.ok and not same_files(
+                self.e._listing(row.source, row.detail["source_root"]), planned_files(row)):
+            raise UnitProblem(J.SKIPPED, f"the source changed while it was uploaded ({path}:"
+                              " the store refused bytes that differ from their sum)")
         if not result.ok:
             raise UnitProblem(J.FAILED, f"the upload of {path} failed: curl exited"
                               f" {result.exit_code}:"

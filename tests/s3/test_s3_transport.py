@@ -33,8 +33,8 @@ from capacity.transports.s3 import (
     composite_sha256,
     parse_s3,
 )
-from tests.pki import TestPki, make_pki
-from tests.s3server import S3Server, start_s3
+from tests.pki import TestPki
+from tests.s3server import S3Server
 
 MiB = 1024 * 1024
 
@@ -254,17 +254,6 @@ def test_a_missing_bucket_is_not_found(with_credentials: S3Server) -> None:
             t.read("/IM1.dcm")
         with pytest.raises(TransportError):
             t.write("/IM1.dcm", b"x")
-
-
-@pytest.fixture(scope="module")
-def s3_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, TestPki]]:
-    """The S3 server over HTTPS, with a certificate of the tests' own CA."""
-    pki = make_pki(tmp_path_factory.mktemp("s3-pki"))
-    server = start_s3(tmp_path_factory.mktemp("s3-tls"), tls=pki)
-    try:
-        yield server, pki
-    finally:
-        server.stop()
 
 
 def test_tls_is_verified_against_the_system_or_the_named_ca(

@@ -58,7 +58,8 @@ def archive(s3: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> di
 
 
 def setup(tmp: Path, sshd: SshServer, s3: S3Server, archive: dict[str, Any],
-          policy: dict[str, Any] | None = None) -> tuple[Path, dict[str, Path | PurePosixPath]]:
+          policy: dict[str, Any] | None = None, ca_bundle: Path | None = None
+          ) -> tuple[Path, dict[str, Path | PurePosixPath]]:
     hot = tmp / "hot"
     hot.mkdir()
     make_study(hot, STUDY, 3, 20_000, random.Random(7))
@@ -69,8 +70,10 @@ def setup(tmp: Path, sshd: SshServer, s3: S3Server, archive: dict[str, Any],
     os.utime(odd, (when, when))
     path = inventory_file(tmp, sshd, {"hot": hot})
     data = yaml.safe_load(path.read_text())
+    api = {"endpoint": s3.endpoint, "region": s3.region,
+           **({"ca_bundle": str(ca_bundle)} if ca_bundle else {})}
     data["object_stores"] = {"hcp1": {"site": "s", "raw": "1PB", "object_lock": True,
-                                      "s3": {"endpoint": s3.endpoint, "region": s3.region}}}
+                                      "s3": api}}
     data["hosts"]["pacs1"]["tiers"]["archive"] = {"storage": "hcp1", "bucket": archive["bucket"],
                                                   "path": archive["root"]}
     data["policies"]["life"]["rules"] = [{"name": "to-warm", "from": "hot", "to": "archive",
@@ -379,3 +382,56 @@ def test_a_hook_runs_once_the_unit_is_archived_and_a_stub_is_refused(
             Unsupported, match="stub link to an object"):
         apply(tmp_path / "stub", stubbed, stub_roots, transport)
     assert (tmp_path / "stub" / "hot" / STUDY).is_dir()
+
+
+def test_over_tls_the_host_verifies_the_store_with_its_ca(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget,
+        s3_tls: tuple[S3Server, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A private archive's CA, named in the inventory, is what the controller and the
+    host's curl both verify the store against; the upload is the host's."""
+    server, pki = s3_tls
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    client = server.client(verify=str(pki.ca))
+    bucket = f"tls-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True,
+                         CreateBucketConfiguration={"LocationConstraint": server.region})
+    archive = {"bucket": bucket, "root": "/pacs", "client": client}
+    inventory, roots = setup(tmp_path, sshd, server, archive, ca_bundle=pki.ca)
+    before = snapshot(tmp_path / "hot")
+    with SshTransport(ssh_target) as transport:
+        report, audit = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    assert next(r for r in audit if r["step"] == "uploaded")["by"] == "host"
+    stored = objects(archive)
+    stored.pop(f"{STUDY}/{MANIFEST}")
+    assert {k: sha(v) for k, v in stored.items()} == before
+    assert (tmp_path / "host.lock.ca.pem").read_bytes() == pki.ca.read_bytes()
+
+
+def test_a_file_changed_after_it_was_hashed_is_refused_by_the_store_and_nothing_is_left(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PACS rewrites an image between the host's hash and its upload: the store refuses
+    the bytes (they differ from the signed sum), the study is skipped whole, kept on the
+    host as it now is, and none of its objects stays in the archive."""
+    from capacity.transports.s3 import S3Transport
+
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    victim = tmp_path / "hot" / STUDY / "IM00002.dcm"
+    real = S3Transport.presigned_put
+
+    def rewrite_then_sign(self: S3Transport, path: str, b64: str, seconds: int) -> str:
+        if path.endswith("IM00002.dcm"):
+            victim.write_bytes(b"rewritten by the PACS")
+        return real(self, path, b64, seconds)
+
+    monkeypatch.setattr(S3Transport, "presigned_put", rewrite_then_sign)
+    with SshTransport(ssh_target) as transport:
+        report, audit = apply(tmp_path, inventory, roots, transport)
+    assert report.skipped == 1, report
+    assert victim.read_bytes() == b"rewritten by the PACS"
+    assert len(list((tmp_path / "hot" / STUDY).rglob("*.dcm"))) == 4
+    assert objects(archive) == {}  # the objects uploaded before it were purged
+    assert "changed while it was uploaded" in next(
+        r for r in audit if r["step"] == "skipped")["error"]
