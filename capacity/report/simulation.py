@@ -179,15 +179,23 @@ def _migrations(result: SimResult) -> list[dict[str, Any]]:
 def _verdict(result: SimResult) -> dict[str, Any]:
     """Whether the plan holds: every byte placed, every order it needed placed."""
     blocked = result.blocked_orders
+    reasons: dict[str, list[dt.date]] = {}
+    for e in blocked:
+        reasons.setdefault(str(e.data.get("reason", e.message)), []).append(e.date)
     return {"holds": result.failed_from is None and not blocked,
             "failed_from": _iso(result.failed_from),
             "refused_bytes": sum(sum(days) for days in result.unplaced.values()),
             "orders_blocked": len(blocked),
-            "blocked_from": _iso(min((e.date for e in blocked), default=None))}
+            "blocked_from": _iso(min((e.date for e in blocked), default=None)),
+            "blocked_reasons": [{"reason": why, "orders": len(days), "first": _iso(min(days))}
+                                for why, days in sorted(reasons.items(),
+                                                        key=lambda kv: min(kv[1]))]}
 
 
 def _sites(result: SimResult) -> list[dict[str, Any]]:
-    blocked = Counter(_site_of(result, e.resource) for e in result.blocked_orders)
+    # Only what the site's racks or power stopped: an array out of slots is not the site's.
+    blocked = Counter(_site_of(result, e.resource) for e in result.blocked_orders
+                      if e.data.get("site_budget"))
     rows = []
     for name in sorted(set(result.sites_start) | set(result.sites_end)):
         end = result.sites_end.get(name) or result.sites_start[name]
@@ -423,9 +431,11 @@ def verdict_line(s: dict[str, Any]) -> Cell:
         said.append(f"PLAN FAILS from {v['failed_from']}: data does not fit ("
                     + ", ".join(refused + short) + ")")
     if v["orders_blocked"]:
+        why = "; ".join(r["reason"] for r in v["blocked_reasons"][:3])
+        more = (f"; and {len(v['blocked_reasons']) - 3} more reasons"
+                if len(v["blocked_reasons"]) > 3 else "")
         said.append(f"INFEASIBLE from {v['blocked_from']}: {v['orders_blocked']} order(s)"
-                    " blocked (rack space, power, slots or max units; see order-blocked"
-                    " events)")
+                    f" blocked: {why}{more}")
     return Cell("; ".join(said), "crit")
 
 

@@ -361,6 +361,8 @@ class Offer:
     """The units cover the need in full."""
     limit: str | None = None
     """Why fewer units than needed (None: none cut)."""
+    site_bound: bool = False
+    """The site's rack space or power cut it (not the resource's own limits)."""
 
 
 def cheapest(offers: list[Offer]) -> Offer:
@@ -397,7 +399,7 @@ def _offer(twin: Twin, ledger: Ledger, review: Review, needed: float,
     if per_unit is None:  # sizing is exact but not free: once per configuration
         per_unit = ledger.per_unit[name] = max(1, grow(twin, rule, step, apply=False) // step)
     wanted = math.ceil((needed / per_unit if units is None else units) / step) * step
-    fit, limit = wanted, None
+    fit, limit, site_bound = wanted, None, False
     if rule.max_units is not None and fit > rule.max_units - ledger.bought.get(name, 0):
         fit = max(0, rule.max_units - ledger.bought.get(name, 0))
         limit = "the resource is at its maximum units"
@@ -414,11 +416,12 @@ def _offer(twin: Twin, ledger: Ledger, review: Review, needed: float,
     room = _site_room(twin, ledger, site, unit_u, unit_w, boxes, box_u, box_w, step)
     if room < fit:
         fit, limit = room, f"site {site} has no rack space or power for more {rule.unit}s"
+        site_bound = True
         if not fit:
             boxes, box_rule = 0, None
     box_cost = twin.inventory.procurement[box_rule].unit_cost if box_rule else 0.0
     return Offer(review, fit, fit * per_unit, boxes, box_rule,
-                 fit * rule.unit_cost + boxes * box_cost, fit >= wanted, limit)
+                 fit * rule.unit_cost + boxes * box_cost, fit >= wanted, limit, site_bound)
 
 
 def _free_bays(twin: Twin, ledger: Ledger, cluster: str) -> int:
@@ -433,7 +436,7 @@ def _order(twin: Twin, ledger: Ledger, offer: Offer, why: str = "") -> None:
     name, rule, ref, lead = offer.review.name, offer.review.rule, offer.review.ref, \
         offer.review.lead
     if offer.limit is not None:
-        _blocked(twin, ledger, name, ref, offer.limit)
+        _blocked(twin, ledger, name, ref, offer.limit, site=offer.site_bound)
     units, boxes, box_rule = offer.units, offer.boxes, offer.box_rule
     if units <= 0:
         return
@@ -571,12 +574,15 @@ def refresh(twin: Twin, name: str, support: Support) -> Generator[simpy.Event, N
               f" {order.why}", units=1, cost=order.cost, capacity_bytes=0)
 
 
-def _blocked(twin: Twin, ledger: Ledger, name: str, ref: str, reason: str) -> None:
+def _blocked(twin: Twin, ledger: Ledger, name: str, ref: str, reason: str, *,
+             site: bool = False) -> None:
+    """``site``: the site's rack space or power stopped it, not the resource's limits."""
     ledger.snoozed[name] = twin.day + RETRY_DAYS
     key = (name, reason)
     if twin.day - ledger.last_note.get(key, -10**9) >= NOTE_EVERY_DAYS:
         ledger.last_note[key] = twin.day
-        twin.note("order-blocked", ref, f"{name}: {reason}", rule=name)
+        twin.note("order-blocked", ref, f"{name}: {reason}", rule=name, reason=reason,
+                  site_budget=site)
 
 
 def _group_width(twin: Twin, rule: Procurement) -> int:

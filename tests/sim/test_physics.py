@@ -67,7 +67,7 @@ def test_the_verdict_names_lost_data_and_blocked_orders(make) -> None:
     s = summary(simulate(make(data), years=0.1))
     assert s["verdict"] == {"holds": False, "failed_from": "2027-01-11",
                             "refused_bytes": 26 * TB, "orders_blocked": 0,
-                            "blocked_from": None}
+                            "blocked_from": None, "blocked_reasons": []}
     assert s["unplaced"] == [{"owner": "w", "kind": "refused", "bytes": 26 * TB, "days": 26,
                               "first": "2027-01-11", "last": "2027-02-05"}]
     line = verdict_line(s)
@@ -87,6 +87,24 @@ def test_a_blocked_order_makes_the_plan_infeasible_at_its_site(make) -> None:
     assert s["verdict"]["blocked_from"] == first_blocked.isoformat()
     assert [site["orders_blocked"] for site in s["sites"]] == [len(result.blocked_orders)]
     assert "INFEASIBLE from " + first_blocked.isoformat() in verdict_line(s).text
+    assert s["verdict"]["blocked_reasons"] == [{
+        "reason": "site s has no rack space or power for more nodes",
+        "orders": len(result.blocked_orders), "first": first_blocked.isoformat()}]
+    assert verdict_line(s).text.endswith(
+        "order(s) blocked: site s has no rack space or power for more nodes")
+
+
+def test_an_order_the_resource_cannot_take_is_not_blamed_on_its_site(make) -> None:
+    """At its maximum units the pool takes no more: the plan is infeasible and says why,
+    and the site, with room to spare, is not said to have blocked anything."""
+    from tests.sim.test_procurement import grow_fast
+
+    s = summary(simulate(make(grow_fast(max_units=1)), years=4))
+    assert s["verdict"]["orders_blocked"] > 0
+    assert [r["reason"] for r in s["verdict"]["blocked_reasons"]] == [
+        "the resource is at its maximum units"]
+    assert [site["orders_blocked"] for site in s["sites"]] == [0]
+    assert "blocked: the resource is at its maximum units" in verdict_line(s).text
 
 
 def test_the_summary_says_when_each_migration_is_done(make) -> None:
