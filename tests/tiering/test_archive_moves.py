@@ -435,3 +435,43 @@ def test_a_file_changed_after_it_was_hashed_is_refused_by_the_store_and_nothing_
     assert objects(archive) == {}  # the objects uploaded before it were purged
     assert "changed while it was uploaded" in next(
         r for r in audit if r["step"] == "skipped")["error"]
+
+
+def test_a_recall_cut_short_is_finished_by_resume(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link drops once the recalled files are fetched and verified, before they are put
+    in place: nothing is there yet; resume renames them in, and leaves no work behind."""
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    hot = tmp_path / "hot"
+    before = snapshot(hot)
+    with SshTransport(ssh_target) as transport:
+        report, _ = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1
+    journal, audit = Journal(tmp_path / "journal.sqlite"), AuditLog(tmp_path / "audit.jsonl")
+    real = Journal.set
+
+    def drop_before_the_rename(self: Journal, unit_id: str, state: str, **kw: Any) -> None:
+        real(self, unit_id, state, **kw)
+        if state == J.RENAMING and (row := self.get(unit_id)) and row.action == "recall":
+            raise ConnectionLost("the link dropped after the verification")
+
+    try:
+        with SshTransport(ssh_target) as transport:
+            engine = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                            Options(respect_windows=False))
+            monkeypatch.setattr(Journal, "set", drop_before_the_rename)
+            with pytest.raises(ConnectionLost):
+                engine.recall([("archive", "hot", STUDY)])
+            monkeypatch.setattr(Journal, "set", real)
+            assert not (hot / STUDY).exists()
+            (row,) = journal.units(unfinished=True)
+            assert (row.action, row.state) == ("recall", J.RENAMING)
+            done = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                          Options(respect_windows=False)).recover()
+    finally:
+        journal.close()
+        audit.close()
+    assert done.done == 1, done
+    assert snapshot(hot) == before
+    assert not [p for p in hot.rglob("*") if ".capacity" in p.name]
