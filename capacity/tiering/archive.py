@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from capacity.tiering import journal as J
-from capacity.transports import CommandFailed, NotFound, TransportError
+from capacity.transports import CommandFailed, CommandResult, NotFound, TransportError
 
 if TYPE_CHECKING:
     from capacity.model.policy import LockTerms
@@ -182,19 +182,13 @@ class ArchiveMove:
 
         b64 = base64.b64encode(bytes.fromhex(sha)).decode()
         url = self.store.presigned_put(target, b64, URL_SECONDS)
-        argv = ["curl", "--silent", "--show-error", "--fail", "--request", "PUT",
-                "--upload-file", path, "--header", f"x-amz-checksum-sha256: {b64}",
-                "--header", "x-amz-sdk-checksum-algorithm: SHA256"]
-        if bandwidth:
-            argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
-        ca = self.e.archive_ca()
-        if ca:
-            argv += ["--cacert", ca]
-        # The signed URL travels as an argument: it can store these bytes at this key for an
-        # hour and nothing else (the SHA-256 is signed), so it is no credential.
-        result = self.e.t.run([*argv, "--url", url], check=False)
-        if result.exit_code in _CURL_UNREACHABLE:
-            self.e.archive_unreachable(result.stderr)
+        # The signed URL can store these bytes at this key for an hour and nothing else (the
+        # SHA-256 is signed), so it is no credential.
+        result = _curl(self.e, ["--request", "PUT", "--upload-file", path,
+                                "--header", f"x-amz-checksum-sha256: {b64}",
+                                "--header", "x-amz-sdk-checksum-algorithm: SHA256"],
+                       url, bandwidth)
+        if result is None:
             return False
         if not result.ok and not same_files(
                 self.e._listing(row.source, row.detail["source_root"]), planned_files(row)):
@@ -267,6 +261,24 @@ class ArchiveMove:
         dated = dt.datetime.fromtimestamp(newest, dt.UTC).date()
         files = [posixpath.join(row.unit, rel) if rel else row.unit for rel in sums]
         return policy.lock_terms(row.unit, files, dated, self.e.options.clock().date())
+
+
+def _curl(engine: Engine, args: list[str], url: str, bandwidth: float | None
+          ) -> CommandResult | None:
+    """curl on the host with a signed URL, at the bandwidth, verifying TLS with the store's
+    CA; None when the host cannot reach the store (the run goes on through the
+    controller)."""
+    argv = ["curl", "--silent", "--show-error", "--fail", *args]
+    if bandwidth:
+        argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
+    ca = engine.archive_ca()
+    if ca:
+        argv += ["--cacert", ca]
+    result = engine.t.run([*argv, "--url", url], check=False)
+    if result.exit_code in _CURL_UNREACHABLE:
+        engine.archive_unreachable(result.stderr)
+        return None
+    return result
 
 
 class _ChunkReader:
@@ -397,15 +409,8 @@ class Recall:
         from capacity.tiering.apply import UnitProblem
 
         url = self.store.presigned_get(source, URL_SECONDS)
-        argv = ["curl", "--silent", "--show-error", "--fail", "--output", dest]
-        if bandwidth:
-            argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
-        ca = self.e.archive_ca()
-        if ca:
-            argv += ["--cacert", ca]
-        result = self.e.t.run([*argv, "--url", url], check=False)
-        if result.exit_code in _CURL_UNREACHABLE:
-            self.e.archive_unreachable(result.stderr)
+        result = _curl(self.e, ["--output", dest], url, bandwidth)
+        if result is None:
             return False
         if not result.ok:
             raise UnitProblem(J.FAILED, f"fetching {source} failed: curl exited"

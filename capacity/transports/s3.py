@@ -457,15 +457,7 @@ class S3Transport(Transport):
         if head is None:
             raise NotFound(f"{path}: No such file or directory", path=path,
                            code=_errno.ENOENT, host=self.label)
-        mode = str(head.get("ObjectLockMode", "")).lower()
-        until = head.get("ObjectLockRetainUntilDate")
-        hold = head.get("ObjectLockLegalHoldStatus") == "ON"
-        if not mode and not hold:
-            return None
-        if mode not in ("governance", "compliance"):
-            mode = "governance"  # a hold alone: no retention, nothing stricter to say
-        day = until.astimezone(UTC).date() if until else dt.date.min
-        return LockTerms(mode, day, hold)  # type: ignore[arg-type]
+        return _lock_in(head)
 
     def extend_lock(self, path: str, until: dt.date) -> None:
         """Retain the object until ``until`` at least, in the mode it has.  Never earlier:
@@ -583,13 +575,7 @@ class S3Transport(Transport):
                                            VersionId=version)
         except Exception as exc:
             raise self._error(exc, path, "stat a version") from None
-        until = head.get("ObjectLockRetainUntilDate")
-        hold = head.get("ObjectLockLegalHoldStatus") == "ON"
-        mode = str(head.get("ObjectLockMode", "governance")).lower()
-        if until is None and not hold:
-            return None
-        day = until.astimezone(UTC).date() if until else dt.date.min
-        return LockTerms(mode, day, hold)  # type: ignore[arg-type]
+        return _lock_in(head)
 
     def delete(self, path: str, *, missing_ok: bool = False) -> None:
         """Remove the object (in a versioned bucket, hide it behind a delete marker: its
@@ -787,6 +773,20 @@ class S3Transport(Transport):
 def _midnight(day: dt.date) -> datetime:
     """The start of ``day`` in UTC: S3 retains an object until that instant."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _lock_in(head: dict[str, Any]) -> LockTerms | None:
+    """The lock a HEAD answer shows (None: neither a retention nor a legal hold); a hold
+    alone reads as governance with no retention day (``date.min``)."""
+    until = head.get("ObjectLockRetainUntilDate")
+    hold = head.get("ObjectLockLegalHoldStatus") == "ON"
+    if until is None and not hold:
+        return None
+    mode = str(head.get("ObjectLockMode") or "governance").lower()
+    if mode not in ("governance", "compliance"):
+        mode = "governance"
+    day = until.astimezone(UTC).date() if until else dt.date.min
+    return LockTerms(mode, day, hold)  # type: ignore[arg-type]
 
 
 def _lock_params(lock: LockTerms | None) -> dict[str, Any]:
