@@ -9,9 +9,13 @@ safely as any move (set aside, exactly the verified files deleted, a late image 
 
 Data does not pass through the controller where the host has curl: the controller signs a
 URL for each object (with the file's SHA-256 in the signed headers, so the URL can store
-those bytes and no others) and the host uploads it, at the policy's bandwidth.  Without
-curl the controller streams each file from the host to the store.  Credentials never leave
-the controller.
+those bytes and no others) and the host uploads it, at the policy's bandwidth.  A file
+larger than one PUT may store (5 GiB) goes up in parts the same way: the controller starts
+a multipart upload, the host hashes each part's byte range (and the whole file, in the same
+read), the controller signs one URL per part with that part's SHA-256, the host uploads
+each range, and the controller completes the upload from the parts' sums and checks the
+server's sum of them.  Without curl the controller streams each file from the host to the
+store.  Credentials never leave the controller.
 
 Every step is journaled before it starts and may run again after a crash: a cut-off try's
 objects (no manifest over them) are purged, its unfinished uploads aborted.
@@ -37,10 +41,20 @@ if TYPE_CHECKING:
 
 MANIFEST = ".capacity-manifest.json"
 """The object, under a unit's prefix, whose presence says the unit is in the archive."""
-SINGLE_PUT_LIMIT = 5 * 1024**3
-"""The largest object one signed PUT may store; larger files go through the controller in
-parts."""
 URL_SECONDS = 3600
+"""How long a signed URL may be used (one part's, for a file sent in parts)."""
+_PART_SUMS = (
+    'f=$1; shift; { { while [ $# -gt 1 ]; do'
+    ' dd if="$f" iflag=skip_bytes,count_bytes skip="$1" count="$2" bs=1M status=none'
+    ' | tee /dev/fd/5 | sha256sum >&3; shift 2; done; } 5>&1 | sha256sum >&3; } 3>&1')
+"""``sh -c`` on the host, with a file and its parts' (offset, length) pairs: the SHA-256 of
+each part, a line each, then of the whole file, all from one read of it."""
+_PART_FEED = (
+    'f=$1 off=$2 len=$3; shift 3; { dd if="$f" iflag=skip_bytes,count_bytes skip="$off"'
+    ' count="$len" bs=1M status=none; head -c "$len" /dev/zero; } | head -c "$len" | "$@"')
+"""``sh -c`` on the host, with a file, a part's offset and length, and a command: the part's
+bytes to the command's stdin, exactly ``len`` of them (a file that shrank is padded with
+zeros, which the store refuses, rather than let curl wait for bytes that never come)."""
 _CURL_UNREACHABLE = (5, 6, 7, 28, 35, 60)
 """curl's exit codes for a store the host cannot reach or trust (proxy, DNS, connect,
 timeout, TLS): the controller streams instead."""
@@ -65,6 +79,10 @@ class ArchiveMove:
     def __init__(self, engine: Engine, store: S3Transport) -> None:
         self.e = engine
         self.store = store
+        self.sent_in_parts: dict[str, tuple[str, str]] = {}
+        """Object path -> (the server's sum of its parts as the host computed them, the
+        host's SHA-256 of the whole file from the same read) for each file the host sent in
+        parts in this try."""
 
     def _manifest(self, row: UnitRow) -> str:
         assert row.target is not None
@@ -167,8 +185,12 @@ class ArchiveMove:
             size = self.e.t.stat(path)
             nbytes = size.size if size is not None else 0
             target = object_path(row.target or "", rel)
-            if (nbytes <= SINGLE_PUT_LIMIT and self.e.archive_by_host()
-                    and self._host_put(row, path, target, sha, bandwidth)):
+            if nbytes <= self.store.target.single_put_limit:
+                if self.e.archive_by_host() and self._host_put(row, path, target, sha,
+                                                               bandwidth):
+                    continue
+            elif self.e.archive_by_host() and self._host_parts(row, path, target, sha, nbytes,
+                                                               bandwidth):
                 continue
             self._stream(path, target, nbytes, bandwidth)
         self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target,
@@ -178,8 +200,6 @@ class ArchiveMove:
                   bandwidth: float | None) -> bool:
         """The host uploads the file with a URL the controller signed; False when it cannot
         reach the store (the caller streams instead, and so does the rest of the run)."""
-        from capacity.tiering.apply import UnitProblem, planned_files, same_files
-
         b64 = base64.b64encode(bytes.fromhex(sha)).decode()
         url = self.store.presigned_put(target, b64, URL_SECONDS)
         # The signed URL can store these bytes at this key for an hour and nothing else (the
@@ -190,15 +210,76 @@ class ArchiveMove:
                        url, bandwidth)
         if result is None:
             return False
-        if not result.ok and not same_files(
-                self.e._listing(row.source, row.detail["source_root"]), planned_files(row)):
+        if not result.ok:
+            self._refused(row, path, result)
+        return True
+
+    def _refused(self, row: UnitRow, path: str, result: CommandResult) -> None:
+        """A host's upload failed: the unit is skipped if its source changed meanwhile (the
+        store refused bytes that differ from their sum), else it failed."""
+        from capacity.tiering.apply import UnitProblem, planned_files, same_files
+
+        if not same_files(self.e._listing(row.source, row.detail["source_root"]),
+                          planned_files(row)):
             raise UnitProblem(J.SKIPPED, f"the source changed while it was uploaded ({path}:"
                               " the store refused bytes that differ from their sum)")
-        if not result.ok:
-            raise UnitProblem(J.FAILED, f"the upload of {path} failed: curl exited"
-                              f" {result.exit_code}:"
-                              f" {result.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+        raise UnitProblem(J.FAILED, f"the upload of {path} failed: curl exited"
+                          f" {result.exit_code}:"
+                          f" {result.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+
+    def _host_parts(self, row: UnitRow, path: str, target: str, sha: str, size: int,
+                    bandwidth: float | None) -> bool:
+        """The host uploads a file too large for one PUT in parts, each with a URL the
+        controller signed with that part's SHA-256; the controller completes the upload
+        from the parts' sums.  Any failure aborts the upload (no parts are left behind);
+        False when the host cannot reach the store (the caller streams instead)."""
+        ranges = self.store.part_ranges(size)
+        digests = self._part_sums(path, ranges, sha)
+        upload_id = self.store.begin_upload(target)
+        completed = False
+        try:
+            for number, ((offset, length), digest) in enumerate(zip(ranges, digests,
+                                                                    strict=True), start=1):
+                b64 = base64.b64encode(digest).decode()
+                url = self.store.presigned_part(target, upload_id, number, b64, URL_SECONDS)
+                # Signed with the part's SHA-256: it stores those bytes as this part, nothing
+                # else, for an hour (each part's URL is signed just before its upload).
+                result = _curl(self.e, [
+                    "--request", "PUT", "--upload-file", "-",
+                    "--header", "Transfer-Encoding:", "--header", f"Content-Length: {length}",
+                    "--header", f"x-amz-checksum-sha256: {b64}",
+                    "--header", "x-amz-sdk-checksum-algorithm: SHA256"],
+                    url, bandwidth, feed=(path, offset, length))
+                if result is None:
+                    return False
+                if not result.ok:
+                    self._refused(row, path, result)
+            composite = self.store.complete_upload(
+                target, upload_id, [(length, d) for (_o, length), d in zip(ranges, digests,
+                                                                        strict=True)])
+            completed = True
+        finally:
+            if not completed:
+                self.store.abort_upload(target, upload_id)
+        self.sent_in_parts[target] = (composite.split("-")[0], sha)
         return True
+
+    def _part_sums(self, path: str, ranges: list[tuple[int, int]], sha: str) -> list[bytes]:
+        """The SHA-256 of each part of the file, hashed on the host in one read with the
+        whole file, whose sum must still be ``sha`` (what the manifest will say)."""
+        from capacity.tiering.apply import UnitProblem
+
+        result = self.e.t.run(["sh", "-c", _PART_SUMS, "sh", path,
+                               *[str(n) for part in ranges for n in part]], check=False)
+        lines = result.stdout.decode("ascii", "replace").split("\n")
+        sums = [line.split(" ")[0] for line in lines if line.strip()]
+        if (not result.ok or len(sums) != len(ranges) + 1
+                or not all(len(s) == 64 for s in sums)):
+            raise UnitProblem(J.FAILED, f"cannot hash the parts of {path} on the host:"
+                              f" {result.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+        if sums[-1] != sha:
+            raise UnitProblem(J.SKIPPED, f"the source changed while it was hashed ({path})")
+        return [bytes.fromhex(s) for s in sums[:-1]]
 
     def _stream(self, path: str, target: str, size: int, bandwidth: float | None) -> None:
         """Through the controller: the host's bytes read by a command, sent in parts, no
@@ -217,7 +298,7 @@ class ArchiveMove:
 
         if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
-        stored = self.store.hash_tree(row.target or "")
+        stored = self._stored_sums(row.target or "")
         if row.detail["is_dir"]:
             stored.pop(MANIFEST, None)
         else:
@@ -229,6 +310,25 @@ class ArchiveMove:
                               f" from the source, e.g. {wrong[0]!r}")
         sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
         self.e._audit(row, "verified", files=len(sums), sha256=sources)
+        return sums
+
+    def _stored_sums(self, prefix: str) -> dict[str, str]:
+        """The SHA-256 of every object under ``prefix`` as the server vouches for it: its own
+        sum of a whole object; for a file the host sent in parts, the host's sum of the
+        file, once the server's sum of the parts equals the one of the parts the host
+        hashed in the same read; any other object is read back and hashed here."""
+        sums = {}
+        for rel, st in self.store.walk(prefix):
+            if not st.is_file:
+                continue
+            path = object_path(prefix, rel)
+            stored = self.store.checksum(path)
+            if stored is not None and not stored[1]:
+                sums[rel] = base64.b64decode(stored[0]).hex()
+            elif stored is not None and self.sent_in_parts.get(path, ("", ""))[0] == stored[0]:
+                sums[rel] = self.sent_in_parts[path][1]
+            else:
+                sums[rel] = self.store.read_sha256(path)
         return sums
 
     def _switch(self, row: UnitRow) -> None:
@@ -263,17 +363,20 @@ class ArchiveMove:
         return policy.lock_terms(row.unit, files, dated, self.e.options.clock().date())
 
 
-def _curl(engine: Engine, args: list[str], url: str, bandwidth: float | None
-          ) -> CommandResult | None:
+def _curl(engine: Engine, args: list[str], url: str, bandwidth: float | None,
+          feed: tuple[str, int, int] | None = None) -> CommandResult | None:
     """curl on the host with a signed URL, at the bandwidth, verifying TLS with the store's
     CA; None when the host cannot reach the store (the run goes on through the
-    controller)."""
+    controller).  ``feed`` (a file, an offset and a length) gives curl those bytes of the
+    file on its stdin."""
     argv = ["curl", "--silent", "--show-error", "--fail", *args]
     if bandwidth:
         argv += ["--limit-rate", str(max(int(bandwidth), 1024))]
     ca = engine.archive_ca()
     if ca:
         argv += ["--cacert", ca]
+    if feed is not None:
+        argv = ["sh", "-c", _PART_FEED, "sh", feed[0], str(feed[1]), str(feed[2]), *argv]
     result = engine.t.run([*argv, "--url", url], check=False)
     if result.exit_code in _CURL_UNREACHABLE:
         engine.archive_unreachable(result.stderr)

@@ -60,6 +60,10 @@ MiB = 1024 * 1024
 MIN_PART = 5 * MiB
 """S3's smallest part but the last one."""
 MAX_PARTS = 10_000
+MAX_PART = 5 * 1024**3
+"""S3's largest part."""
+SINGLE_PUT_LIMIT = 5 * 1024**3
+"""The largest object S3 stores with one PUT."""
 MAX_KEY_BYTES = 1024
 _DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
 _READ_CHUNK = 8 * MiB
@@ -89,7 +93,11 @@ class S3Target:
     ca_bundle: str | None = None
     """A PEM file of the CAs that sign a private archive's certificate."""
     part_size: int = 64 * MiB
-    """Objects larger than this go up in parts of this size, each with its own SHA-256."""
+    """Objects larger than this go up in parts of this size, each with its own SHA-256
+    (through :meth:`S3Transport.upload`)."""
+    single_put_limit: int = SINGLE_PUT_LIMIT
+    """The largest object a host stores with one signed PUT; a larger one goes up in parts
+    (S3's limit; lower only to test the parts with small files)."""
 
     def __post_init__(self) -> None:
         if not self.bucket or "/" in self.bucket:
@@ -98,6 +106,11 @@ class S3Target:
             raise ValueError(f"the prefix {self.prefix!r} must be relative and end with '/'")
         if self.part_size < MIN_PART:
             raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum)")
+        if self.part_size > MAX_PART:
+            raise ValueError(f"part_size must be at most {MAX_PART} bytes (S3's maximum)")
+        if not MIN_PART <= self.single_put_limit <= SINGLE_PUT_LIMIT:
+            raise ValueError(f"single_put_limit must be {MIN_PART} to {SINGLE_PUT_LIMIT}"
+                             " bytes")
         if self.endpoint is not None:
             check_endpoint(self.endpoint)
 
@@ -354,23 +367,17 @@ class S3Transport(Transport):
         :func:`composite_sha256` of the parts), which the caller compares with its own.
         An upload that fails is aborted: no parts are left behind."""
         key = self.key(path)
-        self._refuse_directory(key, path)
-        part = max(self.target.part_size, -(-size // MAX_PARTS))
-        if size <= part:
+        ranges = self.part_ranges(size)
+        if len(ranges) == 1:
             data = _read_exactly(source, size, path)
             self.write(path, data, lock=lock)
             return sha256_b64(data)
         bucket = self.target.bucket
-        try:
-            upload_id = self.client.create_multipart_upload(
-                Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256",
-                **_lock_params(lock))["UploadId"]
-        except Exception as exc:
-            raise self._error(exc, path, "start an upload") from None
+        upload_id = self.begin_upload(path, lock=lock)
         try:
             parts, digests = [], []
-            for number, offset in enumerate(range(0, size, part), start=1):
-                chunk = _read_exactly(source, min(part, size - offset), path)
+            for number, (_offset, length) in enumerate(ranges, start=1):
+                chunk = _read_exactly(source, length, path)
                 digest = hashlib.sha256(chunk).digest()
                 answer = self.client.upload_part(
                     Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -395,6 +402,102 @@ class S3Transport(Transport):
         if lock is not None:
             self._make_locked(path, key, lock)
         return expected
+
+    def part_ranges(self, size: int) -> list[tuple[int, int]]:
+        """(offset, length) of each part an object of ``size`` bytes goes up in: one for an
+        object no larger than the target's ``part_size``, else parts of that size (larger
+        where 10,000 of them would not hold it), the last one shorter."""
+        part = max(self.target.part_size, -(-size // MAX_PARTS))
+        if size <= part:
+            return [(0, size)]
+        return [(offset, min(part, size - offset)) for offset in range(0, size, part)]
+
+    # ---- multipart uploads by another party (a host with signed URLs)
+
+    def begin_upload(self, path: str, *, lock: LockTerms | None = None) -> str:
+        """Start a multipart upload of the object at ``path``, each part to be checked
+        against its SHA-256; its upload id.  Whoever starts one completes or aborts it."""
+        key = self.key(path)
+        self._refuse_directory(key, path)
+        try:
+            return str(self.client.create_multipart_upload(
+                Bucket=self.target.bucket, Key=key, ChecksumAlgorithm="SHA256",
+                **_lock_params(lock))["UploadId"])
+        except Exception as exc:
+            raise self._error(exc, path, "start an upload") from None
+
+    def presigned_part(self, path: str, upload_id: str, number: int, sha256_b64: str,
+                       seconds: int) -> str:
+        """A URL that stores, for ``seconds``, part ``number`` of the upload: only the bytes
+        whose SHA-256 is ``sha256_b64`` (the sum is in its signed headers)."""
+        try:
+            return str(self.client.generate_presigned_url(
+                "upload_part", ExpiresIn=seconds,
+                Params={"Bucket": self.target.bucket, "Key": self.key(path),
+                        "UploadId": upload_id, "PartNumber": number,
+                        "ChecksumSHA256": sha256_b64, "ChecksumAlgorithm": "SHA256"}))
+        except Exception as exc:
+            raise self._error(exc, path, "sign an upload") from None
+
+    def complete_upload(self, path: str, upload_id: str,
+                        parts: Sequence[tuple[int, bytes]]) -> str:
+        """Complete the upload from its parts, given as (length, SHA-256 digest) in order:
+        the server must hold each part at that length (and that sum, where it lists sums),
+        and the object's sum of the parts' sums must be theirs.  Returns that sum
+        (:func:`composite_sha256`).  Raises :class:`OperationFailed` and completes nothing
+        where a part differs; the caller aborts the upload."""
+        key = self.key(path)
+        bucket = self.target.bucket
+        try:
+            listed: dict[int, dict[str, Any]] = {}
+            for page in self.client.get_paginator("list_parts").paginate(
+                    Bucket=bucket, Key=key, UploadId=upload_id):
+                listed.update((p["PartNumber"], p) for p in page.get("Parts", []))
+        except Exception as exc:
+            raise self._error(exc, path, "list the parts of an upload") from None
+        sent = []
+        for number, (length, digest) in enumerate(parts, start=1):
+            b64 = base64.b64encode(digest).decode()
+            there = listed.get(number)
+            if there is None or int(there["Size"]) != length or there.get(
+                    "ChecksumSHA256", b64) != b64:
+                raise OperationFailed("upload", f"{path}: part {number} is not on the server"
+                                      f" as it was sent ({length} bytes, SHA-256 {b64})",
+                                      host=self.label)
+            sent.append({"PartNumber": number, "ETag": there["ETag"], "ChecksumSHA256": b64})
+        if set(listed) - set(range(1, len(parts) + 1)):
+            raise OperationFailed("upload", f"{path}: the upload holds parts that were not"
+                                  " sent", host=self.label)
+        try:
+            done = self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sent})
+        except Exception as exc:
+            raise self._error(exc, path, "complete an upload") from None
+        expected = composite_sha256([digest for _length, digest in parts])
+        stored = str(done.get("ChecksumSHA256") or "")
+        if stored and stored.split("-")[0] != expected.split("-")[0]:
+            raise OperationFailed("upload", f"{path}: the server holds checksum {stored},"
+                                  f" the parts sent make {expected}", host=self.label)
+        return expected
+
+    def abort_upload(self, path: str, upload_id: str) -> None:
+        """End an upload begun with :meth:`begin_upload`, its parts discarded (failing
+        that, :meth:`abort_uploads` finds it on the next try)."""
+        self._abort(self.key(path), upload_id)
+
+    def checksum(self, path: str) -> tuple[str, bool] | None:
+        """The SHA-256 the server keeps for the object at ``path``, as S3 carries it
+        (base64), and whether it is of the object's parts (:func:`composite_sha256`, without
+        the ``-N``) rather than of its bytes; None when it keeps none."""
+        key = self.key(path)
+        head = self._head(key, path)
+        if head is None:
+            raise NotFound(f"{path}: No such file or directory", path=path,
+                           code=_errno.ENOENT, host=self.label)
+        stored = head.get("ChecksumSHA256")
+        if not stored:
+            return None
+        return str(stored).split("-")[0], _of_parts(head)
 
     def _make_locked(self, path: str, key: str, lock: LockTerms) -> None:
         """Check that a completed multipart object holds its lock, and set it where the
@@ -746,14 +849,13 @@ class S3Transport(Transport):
         return sums
 
     def _sha256(self, path: str) -> str:
-        key = self.key(path)
-        head = self._head(key, path)
-        if head is None:
-            raise NotFound(f"{path}: No such file or directory", path=path,
-                           code=_errno.ENOENT, host=self.label)
-        stored = head.get("ChecksumSHA256")
-        if stored and not _of_parts(head):
-            return base64.b64decode(stored).hex()
+        stored = self.checksum(path)
+        if stored is not None and not stored[1]:
+            return base64.b64decode(stored[0]).hex()
+        return self.read_sha256(path)
+
+    def read_sha256(self, path: str) -> str:
+        """The SHA-256 of the object's bytes, read back and hashed here."""
         digest = hashlib.sha256()
         for chunk in self.stream_object(path):
             digest.update(chunk)

@@ -475,3 +475,169 @@ def test_a_recall_cut_short_is_finished_by_resume(
     assert done.done == 1, done
     assert snapshot(hot) == before
     assert not [p for p in hot.rglob("*") if ".capacity" in p.name]
+
+
+BIG = "big 'scan' $x.dcm"
+"""A file of the study over the (lowered) single-PUT limit, named to need quoting."""
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bucket tier's store with S3's smallest parts, and one PUT allowed no more than
+    that: a file of a few MB then goes up in parts, as one over 5 GiB does."""
+    import dataclasses
+
+    from capacity.tiering import hosts
+    from capacity.transports.s3 import MIN_PART
+
+    real = hosts.s3_target
+
+    def lowered(inventory: Any, tier: Any) -> Any:
+        return dataclasses.replace(real(inventory, tier), part_size=MIN_PART,
+                                   single_put_limit=MIN_PART)
+
+    monkeypatch.setattr(hosts, "s3_target", lowered)
+
+
+def add_big_file(tmp: Path, size: int = 12_000_000) -> Path:
+    """A file of three parts (5 MiB, 5 MiB and the rest) into the study, of its age."""
+    hot = tmp / "hot"
+    big = hot / STUDY / BIG
+    big.write_bytes(random.Random(3).randbytes(size))
+    when = (hot / STUDY / "IM00000.dcm").stat().st_mtime
+    os.utime(big, (when, when))
+    return big
+
+
+class ControllerBytes:
+    """Counts the object bytes that pass through the controller: what it reads from the host
+    (every command's output and stream), what it sends to the store (every request's body)
+    and what it reads back from the store (objects read or hashed here)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from capacity.tiering.archive import ArchiveMove
+        from capacity.transports.s3 import S3Transport
+
+        self.from_host = self.to_store = self.from_store = 0
+        self.streamed: list[str] = []
+        run, stream = SshTransport.run, SshTransport.stream
+        connect, read_sha256 = S3Transport._connect, S3Transport.read_sha256
+
+        def counted_run(t: SshTransport, argv: Any, **kw: Any) -> CommandResult:
+            result = run(t, argv, **kw)
+            self.from_host += len(result.stdout) + len(result.stderr)
+            return result
+
+        def counted_stream(t: SshTransport, argv: Any, **kw: Any) -> Any:
+            for chunk in stream(t, argv, **kw):
+                self.from_host += len(chunk)
+                yield chunk
+
+        def counted_client(t: S3Transport) -> Any:
+            client = connect(t)
+
+            def body(request: Any, **_kw: Any) -> None:
+                data = request.body
+                self.to_store += len(data) if isinstance(data, bytes | str) else 0
+
+            client.meta.events.register("before-send.s3", body)
+            return client
+
+        def counted_read(t: S3Transport, path: str) -> str:
+            st = t.stat(path)
+            self.from_store += st.size if st else 0
+            return read_sha256(t, path)
+
+        def no_stream(move: Any, path: str, *args: Any) -> None:
+            self.streamed.append(path)
+            raise AssertionError(f"{path} streamed through the controller")
+
+        monkeypatch.setattr(SshTransport, "run", counted_run)
+        monkeypatch.setattr(SshTransport, "stream", counted_stream)
+        monkeypatch.setattr(S3Transport, "_connect", counted_client)
+        monkeypatch.setattr(S3Transport, "read_sha256", counted_read)
+        monkeypatch.setattr(ArchiveMove, "_stream", no_stream)
+
+
+def test_a_file_too_large_for_one_put_goes_up_in_parts_by_the_host_at_its_bandwidth(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller starts the upload and signs a URL per part; the host hashes and sends
+    each part's bytes itself (at the policy's bandwidth), and the controller completes the
+    upload: the object is the file, byte for byte, no upload is left open, and none of its
+    bytes passed through the controller (counted there, in both directions)."""
+    import time
+
+    inventory, roots = setup(tmp_path, sshd, s3, archive,
+                             {"pacing": {"bandwidth": "8MB/s"}})
+    big = add_big_file(tmp_path)
+    source = hashlib.sha256(big.read_bytes()).hexdigest()
+    before = snapshot(tmp_path / "hot")
+    counted = ControllerBytes(monkeypatch)
+    started = time.monotonic()
+    with SshTransport(ssh_target) as transport:
+        report, audit = apply(tmp_path, inventory, roots, transport)
+    took = time.monotonic() - started
+    assert report.done == 1, report
+    client, bucket = archive["client"], archive["bucket"]
+    key = f"{archive['root'].strip('/')}/{STUDY}/{BIG}"
+    assert hashlib.sha256(client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                          ).hexdigest() == source
+    assert "-3" in client.head_object(Bucket=bucket, Key=key)["ETag"]  # three parts
+    assert client.list_multipart_uploads(Bucket=bucket, Prefix=archive["root"].strip("/")
+                                         ).get("Uploads", []) == []
+    stored = objects(archive)
+    manifest = json.loads(stored.pop(f"{STUDY}/{MANIFEST}"))
+    assert {k: sha(v) for k, v in stored.items()} == before
+    assert {f["path"]: f["sha256"] for f in manifest["files"]}[BIG] == source
+    assert not (tmp_path / "hot" / STUDY).exists()
+    assert next(r for r in audit if r["step"] == "uploaded")["by"] == "host"
+    size = big.stat().st_size if big.exists() else 12_000_000
+    assert counted.streamed == []
+    assert counted.from_store == 0  # nothing read back: the server's sums were checked
+    assert counted.from_host + counted.to_store < size / 20, vars(counted)
+    assert took >= size / 8_000_000 * 0.8  # curl's --limit-rate, part after part
+
+
+def test_a_part_rewritten_between_its_hash_and_its_upload_is_refused_and_nothing_is_left(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PACS rewrites the middle of the large file after the host hashed its parts: the
+    store refuses that part (its bytes differ from the signed sum), the upload is aborted
+    at once, the study is skipped whole and kept on the host as it now is, and nothing of
+    it stays in the archive."""
+    from capacity.transports.s3 import MIN_PART, S3Transport
+
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    big = add_big_file(tmp_path)
+    sign, abort = S3Transport.presigned_part, S3Transport.abort_upload
+    aborted: list[str] = []
+
+    def rewrite_then_sign(t: S3Transport, path: str, upload_id: str, number: int,
+                          b64: str, seconds: int) -> str:
+        if number == 2:
+            with big.open("r+b") as f:  # same size, other bytes, in the second part
+                f.seek(MIN_PART + 1000)
+                f.write(b"rewritten by the PACS")
+        return sign(t, path, upload_id, number, b64, seconds)
+
+    def count_abort(t: S3Transport, path: str, upload_id: str) -> None:
+        aborted.append(upload_id)
+        abort(t, path, upload_id)
+
+    monkeypatch.setattr(S3Transport, "presigned_part", rewrite_then_sign)
+    monkeypatch.setattr(S3Transport, "abort_upload", count_abort)
+    rewritten = None
+    with SshTransport(ssh_target) as transport:
+        report, audit = apply(tmp_path, inventory, roots, transport)
+        rewritten = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert report.skipped == 1, report
+    assert len(aborted) == 1  # by the upload that failed, not left to the next sweep
+    assert big.exists() and hashlib.sha256(big.read_bytes()).hexdigest() == rewritten
+    assert len(list((tmp_path / "hot" / STUDY).rglob("*.dcm"))) == 5
+    assert objects(archive) == {}
+    client = archive["client"]
+    assert client.list_multipart_uploads(Bucket=archive["bucket"], Prefix=archive[
+        "root"].strip("/")).get("Uploads", []) == []
+    skipped = next(r for r in audit if r["step"] == "skipped")["error"]
+    assert "changed while it was uploaded" in skipped and BIG in skipped
