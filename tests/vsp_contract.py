@@ -30,20 +30,37 @@ Where each shape comes from (all public):
   ``error: {messageId, message, cause, solution}`` (the guide, "Job object"; Cinder
   ``ResponseData.job_succeeded``).
 - errors: ``{errorSource, messageId, message, cause, solution}`` bodies; 503 when busy.
+- a session the array no longer holds (it timed out after its ``aliveTime``, 300 s by
+  default, or the array restarted) answers 401 to its token, and a client logs in again
+  (the guide, "Generating a session"; Cinder ``hbsd_rest_api.py``:
+  ``ResponseData.is_auth_fail`` then ``RestApiClient.relogin``, which retries the request
+  with the new session).
 
 Faults a test can inject: ``busy`` (the next N requests answer 503), ``job_polls`` (polls
-before a job completes; None never completes), ``job_fails``.
+before a job completes; None never completes), ``job_fails``; and, for a network that fails:
+``reset_connections`` (the next N connections are reset as soon as they are accepted, before
+the TLS handshake: nothing of a request is sent), ``reset_requests`` (the next N requests
+whose ``METHOD path`` holds ``fault_match`` are read and carried out, then their connection
+is reset before the answer, as when the link drops while the array works), ``stall_requests``
+(the next N such requests are answered only after ``stall_seconds``, past a client's
+timeout, and carried out then); for sessions: ``expire_after`` (a session serves that many
+requests, then the array has discarded it: 401) and :meth:`ContractState.expire_sessions`
+(the array restarted: every session gone).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import re
 import secrets
+import socket
 import ssl
+import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,7 +144,12 @@ class Counts:
     session_refusals: int = 0
     busy_answers: int = 0
     job_polls: int = 0
+    sessions_expired: int = 0
+    connections_reset: int = 0
+    requests_reset: int = 0
+    requests_stalled: int = 0
     requests: list[str] = field(default_factory=list)
+    """``METHOD path`` of every request read (a reset connection's included)."""
 
 
 class ContractState:
@@ -147,11 +169,39 @@ class ContractState:
         self.busy = 0
         self.job_polls: int | None = 1
         self.job_fails = False
+        self.reset_connections = 0
+        self.reset_requests = 0
+        self.stall_requests = 0
+        self.stall_seconds = 1.0
+        self.fault_match = ""
+        self.expire_after: int | None = None
+        self.session_uses: dict[int, int] = {}
 
     @property
     def open_sessions(self) -> int:
         with self.lock:
             return len(self.sessions)
+
+    def expire_sessions(self) -> None:
+        """Every session gone, as after the array's REST server restarted."""
+        with self.lock:
+            self.counts.sessions_expired += len(self.sessions)
+            self.sessions.clear()
+
+    def take_fault(self, line: str) -> str | None:
+        """``reset`` or ``stall`` when a request (``METHOD path``) is to meet that fault
+        (called with the lock held)."""
+        if self.fault_match not in line:
+            return None
+        if self.reset_requests > 0:
+            self.reset_requests -= 1
+            self.counts.requests_reset += 1
+            return "reset"
+        if self.stall_requests > 0:
+            self.stall_requests -= 1
+            self.counts.requests_stalled += 1
+            return "stall"
+        return None
 
 
 def _error(status: int, message_id: str | None, message: str, cause: str = "",
@@ -185,10 +235,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        state = self.server.state
+        line = f"{self.command} {urllib.parse.urlsplit(self.path).path}"
+        with state.lock:
+            state.counts.requests.append(line)
+            fault = state.take_fault(line)
+        if fault == "stall":
+            time.sleep(state.stall_seconds)  # the client has given up by now
         try:
             status, body = self.server.route(self.command, self.path, self.headers, raw)
         except Exception as exc:  # a bug here must show as a 500, not a hung client
             status, body = _error(500, None, f"contract server: {exc!r}")
+        if fault == "reset":  # carried out; the answer never leaves
+            self.close_connection = True
+            _reset(self.connection)
+            return
         data = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -206,6 +267,14 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = super().get_request()
+        with self.state.lock:
+            reset = self.state.reset_connections > 0
+            if reset:
+                self.state.reset_connections -= 1
+                self.state.counts.connections_reset += 1
+        if reset:
+            _reset(sock)
+            raise OSError("connection reset by the contract server")  # socketserver skips it
         # the handshake happens in the handler's thread: a refused client blocks nobody
         return self.tls.wrap_socket(sock, server_side=True,
                                     do_handshake_on_connect=False), addr
@@ -219,8 +288,6 @@ class _Server(ThreadingHTTPServer):
         url = urllib.parse.urlsplit(target)
         query = dict(urllib.parse.parse_qsl(url.query))
         path = url.path
-        with state.lock:
-            state.counts.requests.append(f"{method} {path}")
         prefix = f"{ROOT}/storages/"
         if path.startswith(prefix):
             device, _, rest = path[len(prefix):].partition("/")
@@ -286,10 +353,18 @@ class _Server(ThreadingHTTPServer):
         return 200, {"token": token, "sessionId": session_id}
 
     def _session_of(self, headers: Any) -> str | None:
+        state = self.state
         match = re.fullmatch(r"Session (\S+)", headers.get("Authorization", ""))
-        if match and match.group(1) in self.state.sessions.values():
-            return match.group(1)
-        return None
+        session_id = next((i for i, token in state.sessions.items()
+                           if match and token == match.group(1)), None)
+        if session_id is None or match is None:
+            return None
+        uses = state.session_uses[session_id] = state.session_uses.get(session_id, 0) + 1
+        if state.expire_after is not None and uses > state.expire_after:
+            del state.sessions[session_id]  # timed out on the array: its token is refused
+            state.counts.sessions_expired += 1
+            return None
+        return match.group(1)
 
     def _ldevs(self, query: dict[str, str]) -> list[dict[str, Any]]:
         count = int(query.get("count", "100"))
@@ -361,6 +436,13 @@ class _Server(ThreadingHTTPServer):
         if operation not in ("start", "stop"):
             return _error(400, "KART40047-E", "operationType must be start or stop")
         return self._new_job(f"{ROOT}/pools/{ident}")
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (RST), not an orderly close: the peer reads ECONNRESET."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 @dataclass

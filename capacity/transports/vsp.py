@@ -31,9 +31,11 @@ environment or from a file readable by its owner only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import stat
 import time
@@ -102,6 +104,22 @@ class ArrayJobTimeout(ArrayError, CommandTimeout):
 
 class ArrayAnswerInvalid(ArrayError):
     """The answer is not in the documented shape (a field missing or of another type)."""
+
+
+class RequestOutcomeUnknown(ConnectionLost):
+    """A request that changes the array (a POST or PATCH that starts a job) was sent and the
+    connection failed before its answer came: the array may have acted on it.  It is not
+    sent again; ``method`` and ``path`` say what was sent."""
+
+    def __init__(self, message: str, *, host: str | None = None, method: str = "",
+                 path: str = "") -> None:
+        super().__init__(message, host=host)
+        self.method, self.path = method, path
+
+
+class SessionRefused(ArrayRefused):
+    """The array refused, with 401, the token of a session it had just opened: renewing the
+    session did not help, and it is not renewed again."""
 
 
 class CertificateRefused(ConnectionLost):
@@ -471,6 +489,10 @@ class VspClient:
         self.timeout, self.job_timeout, self.poll_interval = timeout, job_timeout, poll_interval
         self.retry, self._sleep, self._clock = retry, sleep, clock
         self._session: tuple[int, str] | None = None
+        self.sessions_opened = 0
+        """Sessions this client opened (renewals included)."""
+        self.sessions_renewed = 0
+        """Times a 401 for the session's token made the client open a new one."""
 
     # ---- sessions
 
@@ -488,24 +510,48 @@ class VspClient:
             exc.add_note(f"and the session could not be deleted: {closing}")
 
     def open(self) -> None:
-        """Create the session (basic authentication); 503s are retried with backoff."""
+        """Create the session (basic authentication).  503s and connection failures are
+        retried with backoff, even once the request was sent: at worst the array holds a
+        session whose answer was lost, which it discards after its ``aliveTime``."""
         if self._session is not None:
             return
         basic = base64.b64encode(f"{self._creds.user}:{self._creds.password}".encode()).decode()
-        body = self._call("POST", f"{self._objects}/sessions", {}, f"Basic {basic}")
+        body = self._call("POST", f"{self._objects}/sessions", {}, auth=f"Basic {basic}",
+                          resend=True)
         if not isinstance(body, dict):
             raise ArrayAnswerInvalid("the array's session answer is not an object",
                                      host=self.host)
         self._session = (_get(body, "sessionId", int, "session"),
                          _get(body, "token", str, "session"))
+        self.sessions_opened += 1
 
     def close(self) -> None:
-        """Delete the session (it is forgotten here even if the array refuses)."""
+        """Delete the session (it is forgotten here even if the array refuses).  A session
+        the array no longer knows (401 for its token, or 404: it timed out, the array
+        restarted, or a retried DELETE finds the first one did it) is deleted already."""
         if self._session is None:
             return
         session_id, token = self._session
         self._session = None
-        self._call("DELETE", f"{self._objects}/sessions/{session_id}", None, f"Session {token}")
+        try:
+            self._call("DELETE", f"{self._objects}/sessions/{session_id}", None,
+                       auth=f"Session {token}", renew=False)
+        except ArrayRefused as exc:
+            if exc.status not in (http.client.UNAUTHORIZED, http.client.NOT_FOUND):
+                raise
+
+    def _renew(self, refused: tuple[int, str]) -> None:
+        """The array answered 401 for the session's token: forget that session, ask the
+        array once, without retries, to delete it (it has most likely discarded it already;
+        the answer is not read), and open a new one."""
+        if self._session == refused:
+            self._session = None
+            session_id, token = refused
+            with contextlib.suppress(TransportError, _Unanswered):
+                self._send("DELETE", f"{self._objects}/sessions/{session_id}", None,
+                           f"Session {token}")
+        self.open()
+        self.sessions_renewed += 1
 
     # ---- reads
 
@@ -552,16 +598,16 @@ class VspClient:
 
     # ---- plumbing
 
-    def _token(self) -> str:
+    def _token(self) -> tuple[int, str]:
         if self._session is None:
             raise ArrayError("no session: use the client as a context manager", host=self.host)
-        return f"Session {self._session[1]}"
+        return self._session
 
     def _list(self, kind: str, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         path = f"{self._objects}/{kind}"
         if query:
             path += "?" + urllib.parse.urlencode(query)
-        body = self._call("GET", path, None, self._token())
+        body = self._call("GET", path, None)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise ArrayAnswerInvalid(f"the array's {kind} answer has no list 'data'",
@@ -569,7 +615,7 @@ class VspClient:
         return data
 
     def _job(self, method: str, path: str, body: Mapping[str, Any]) -> Job:
-        answer = self._call(method, path, body, self._token(), accept_job=True)
+        answer = self._call(method, path, body, accept_job=True)
         if not isinstance(answer, dict):
             raise ArrayAnswerInvalid(f"{method} {path}: the answer is not a job", host=self.host)
         job = parse_job(answer)
@@ -584,7 +630,11 @@ class VspClient:
                     f" {self.job_timeout:g} s (status {job.status}, state {job.state}); it may"
                     f" still run on the array: GET {poll}", host=self.host)
             self._sleep(self.poll_interval)
-            polled = self._call("GET", poll, None, self._token())
+            try:
+                polled = self._call("GET", poll, None)
+            except ConnectionLost as exc:
+                raise ConnectionLost(f"{exc}; job {job.job_id} ({method} {path}) may still run"
+                                     f" on the array: GET {poll}", host=self.host) from None
             if not isinstance(polled, dict):
                 raise ArrayAnswerInvalid(f"job {job.job_id}: the answer is not a job",
                                          host=self.host)
@@ -595,35 +645,87 @@ class VspClient:
                                  f" {text or 'the array gave no reason'}", job, host=self.host)
         return job
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None, auth: str, *,
-              accept_job: bool = False) -> Any:
-        """One request, retried with backoff while the array answers 503."""
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None, *,
+              auth: str | None = None, accept_job: bool = False, resend: bool | None = None,
+              renew: bool = True) -> Any:
+        """One request, with the session's token unless ``auth`` is given.
+
+        Retried with backoff (one budget of :attr:`retry` attempts) while the array answers
+        503, and when the connection fails: always when it failed before the request was
+        sent (refused, reset or timed out while connecting or in the TLS handshake); once it
+        was sent (reset, closed, or no answer within :attr:`timeout`), only when ``resend``
+        (by default: GET and DELETE, which change nothing twice).  A POST or PATCH that may
+        have reached the array is never sent again: :class:`RequestOutcomeUnknown`.
+
+        A 401 for the session's token (the session timed out on the array, or the array
+        restarted) renews the session once (:meth:`_renew`) and sends the request again
+        with the new token: the array acted on nothing it refused.  A second 401 is
+        :class:`SessionRefused`; never a loop."""
+        resend = method in ("GET", "DELETE") if resend is None else resend
         delays = self.retry.delays()
         waited = 0.0
+        tries = 0
+        renewed = False
         while True:
-            status, headers, answer = self._send(method, path, body, auth)
-            if status != http.client.SERVICE_UNAVAILABLE:
-                break
-            delay = next(delays, None)
-            if delay is None:
+            session: tuple[int, str] | None = None
+            if auth is None:
+                session = self._token()
+                header = f"Session {session[1]}"
+            else:
+                header = auth
+            tries += 1
+            try:
+                status, headers, answer = self._send(method, path, body, header)
+            except _Unanswered as failure:
+                what = f"{self.host}:{self.port}: {method} {_shown(path)}"
+                if failure.sent and not resend:
+                    raise RequestOutcomeUnknown(
+                        f"{what}: {failure.reason} after the request was sent; it is not sent"
+                        f" again, since the array may have acted on it (started a job): look"
+                        f" at the object and the array's jobs (GET {self._objects}/jobs)"
+                        f" before trying again", host=self.host, method=method,
+                        path=path) from None
+                delay = next(delays, None) if failure.transient else None
+                if delay is None:
+                    raise ConnectionLost(
+                        f"{what}: {failure.reason}"
+                        + (f" ({tries} attempts over {waited:g} s)" if tries > 1 else ""),
+                        host=self.host) from None
+                self._sleep(delay)
+                waited += delay
+                continue
+            if status == http.client.SERVICE_UNAVAILABLE:
+                delay = next(delays, None)
+                if delay is None:
+                    text, message_id = _error_text(answer)
+                    raise ArrayBusy(
+                        f"{self.host}: {method} {_shown(path)} answered 503 {tries} times"
+                        f" over {waited:g} s: the REST server is busy or every session it"
+                        f" allows is taken (close other clients' sessions, or wait for them"
+                        f" to expire){': ' + text if text else ''}", host=self.host,
+                        status=status, message_id=message_id)
+                after = headers.get("Retry-After", "")
+                if after.isdigit():
+                    delay = min(max(delay, float(after)), self.retry.longest)
+                self._sleep(delay)
+                waited += delay
+                continue
+            if status == http.client.UNAUTHORIZED and session is not None:
+                if renew and not renewed:
+                    self._renew(session)
+                    renewed = True
+                    continue
                 text, message_id = _error_text(answer)
-                raise ArrayBusy(
-                    f"{self.host}: {method} {_shown(path)} answered 503 {self.retry.attempts}"
-                    f" times over {waited:g} s: the REST server is busy or every session it"
-                    f" allows is taken (close other clients' sessions, or wait for them to"
-                    f" expire){': ' + text if text else ''}", host=self.host, status=status,
-                    message_id=message_id)
-            after = headers.get("Retry-After", "")
-            if after.isdigit():
-                delay = min(max(delay, float(after)), self.retry.longest)
-            self._sleep(delay)
-            waited += delay
-        if status == http.client.UNAUTHORIZED:
-            text, message_id = _error_text(answer)
-            who = (f"the user {self._creds.user!r} and its password" if auth.startswith("Basic")
-                   else "the session token")
-            raise LoginRefused(f"{self.host}: the array refused {who} (HTTP 401)"
-                               f"{': ' + text if text else ''}", host=self.host)
+                again = "a new session's token too" if renewed else "the session token"
+                raise SessionRefused(f"{self.host}: {method} {_shown(path)}: the array refused"
+                                     f" {again} (HTTP 401){': ' + text if text else ''}",
+                                     host=self.host, status=status, message_id=message_id)
+            break
+        if status == http.client.UNAUTHORIZED and header.startswith("Basic"):
+            text, _ = _error_text(answer)
+            raise LoginRefused(f"{self.host}: the array refused the user {self._creds.user!r}"
+                               f" and its password (HTTP 401){': ' + text if text else ''}",
+                               host=self.host)
         if status >= 300 or (status == http.client.ACCEPTED and not accept_job):
             text, message_id = _error_text(answer)
             raise ArrayRefused(f"{self.host}: {method} {_shown(path)} answered {status}"
@@ -633,6 +735,8 @@ class VspClient:
 
     def _send(self, method: str, path: str, body: Mapping[str, Any] | None,
               auth: str) -> tuple[int, http.client.HTTPMessage, Any]:
+        """One request on a connection of its own.  A connection that fails raises
+        :class:`_Unanswered`, saying whether the request had been sent."""
         conn = http.client.HTTPSConnection(self.host, self.port, context=self._tls,
                                            timeout=self.timeout)
         payload = None if body is None else json.dumps(body).encode()
@@ -640,17 +744,21 @@ class VspClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         try:
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-        except ssl.SSLCertVerificationError as exc:
-            raise CertificateRefused(
-                f"{self.host}:{self.port}: TLS certificate not trusted"
-                f" ({exc.verify_message or exc.reason}); give the CA that signed it with"
-                f" rest.ca_bundle (or --ca-bundle)", host=self.host) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise ConnectionLost(f"{self.host}:{self.port}: {str(exc) or type(exc).__name__}",
-                                 host=self.host) from None
+            try:
+                conn.connect()  # TCP and the TLS handshake: nothing of the request sent yet
+            except ssl.SSLCertVerificationError as exc:
+                raise CertificateRefused(
+                    f"{self.host}:{self.port}: TLS certificate not trusted"
+                    f" ({exc.verify_message or exc.reason}); give the CA that signed it with"
+                    f" rest.ca_bundle (or --ca-bundle)", host=self.host) from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise _Unanswered(exc, sent=False, timeout=self.timeout) from None
+            try:
+                conn.request(method, path, body=payload, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise _Unanswered(exc, sent=True, timeout=self.timeout) from None
         finally:
             conn.close()
         answer: Any = None
@@ -660,6 +768,38 @@ class VspClient:
             except ValueError:
                 answer = raw.decode("utf-8", "replace")
         return response.status, response.headers, answer
+
+
+class _Unanswered(Exception):
+    """A connection failed before the answer came: ``sent`` says whether the request had
+    been sent (it may then have reached the array), ``reason`` what happened, in words;
+    ``transient`` is false for what waiting will not mend (a name that does not resolve)."""
+
+    def __init__(self, exc: BaseException, *, sent: bool, timeout: float) -> None:
+        super().__init__(str(exc))
+        self.sent = sent
+        self.transient = not (isinstance(exc, socket.gaierror)
+                              and exc.errno == socket.EAI_NONAME)
+        self.reason = _reason(exc, sent, timeout)
+
+
+def _reason(exc: BaseException, sent: bool, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return (f"no answer within {timeout:g} s" if sent
+                else f"no connection within {timeout:g} s")
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the REST server running, and this its port?)"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the connection was closed without an answer"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "the connection was reset" + ("" if sent else " while connecting")
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the answer was cut short"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})" + ("" if sent else " in the handshake")
+    return str(exc) or type(exc).__name__
 
 
 def _shown(path: str) -> str:

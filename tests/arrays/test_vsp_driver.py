@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,14 @@ from capacity.transports.vsp import (
     Credentials,
     CredentialsRefused,
     LoginRefused,
+    RequestOutcomeUnknown,
     Retry,
+    SessionRefused,
     VspClient,
     credentials,
     read_credentials_file,
 )
-from tests.vsp_contract import PASSWORD, STORAGE_DEVICE_ID, USER, ContractServer
+from tests.vsp_contract import PASSWORD, ROOT, STORAGE_DEVICE_ID, USER, ContractServer
 
 TIB = 2**40
 FAST = Retry(attempts=4, first=0.01, factor=2.0, longest=0.05)
@@ -278,13 +281,19 @@ def test_http_is_refused() -> None:
         VspClient("http://127.0.0.1:1", Credentials("u", "p"))
 
 
-def test_an_unreachable_array_is_host_trouble(vsp: ContractServer) -> None:
+def test_an_unreachable_array_is_retried_then_a_clear_error(vsp: ContractServer) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ConnectionLost):
+    waits: list[float] = []
+    with pytest.raises(ConnectionLost) as caught:
         VspClient(f"https://127.0.0.1:{port}", Credentials(USER, PASSWORD),
-                  ca_bundle=vsp.pki.ca).open()
+                  ca_bundle=vsp.pki.ca, retry=FAST, sleep=waits.append).open()
+    assert waits == [0.01, 0.02, 0.04]
+    assert str(caught.value).startswith(
+        f"127.0.0.1:{port}: POST /ConfigurationManager/v1/objects/sessions: connection refused")
+    assert "(4 attempts over 0.07 s)" in str(caught.value)
+    assert caught.value.exit_status == 1 and not isinstance(caught.value, RequestOutcomeUnknown)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -345,3 +354,196 @@ def test_a_symlinked_credentials_file_is_not_followed(credentials_file: Path,
     os.symlink(credentials_file, link)
     with pytest.raises(CredentialsRefused, match="cannot read"):
         read_credentials_file(link)
+
+
+# --------------------------------------------------------------------------- a network that fails
+
+POOLS = f"GET {ROOT}/pools"
+
+
+def sent(server: ContractServer, line: str) -> int:
+    """How many requests ``METHOD path`` the server read."""
+    return server.state.counts.requests.count(line)
+
+
+def test_connections_reset_before_anything_is_sent_are_retried_for_every_method(
+        vsp: ContractServer) -> None:
+    waits: list[float] = []
+    vsp.state.reset_connections = 2  # the session's POST meets them
+    with client(vsp, sleep=waits.append) as array:
+        assert waits == [0.01, 0.02]
+        vsp.state.reset_connections = 3  # and now the PATCH that starts a job
+        job = array.set_tiering_policy(0x200, 5)
+    # backoff for the session, backoff for the PATCH, then the job's one poll interval
+    assert job.state == "Succeeded" and waits == [0.01, 0.02, 0.01, 0.02, 0.04, 0.01]
+    assert vsp.state.counts.connections_reset == 5
+    assert sent(vsp, f"PATCH {ROOT}/ldevs/512") == 1 and len(vsp.state.jobs) == 1
+    assert_no_session_left(vsp)
+
+
+def test_a_get_whose_connection_drops_after_it_was_sent_is_sent_again(
+        vsp: ContractServer) -> None:
+    vsp.state.reset_requests, vsp.state.fault_match = 2, POOLS
+    with client(vsp) as array:
+        assert len(array.pools()) == 2
+    assert sent(vsp, POOLS) == 3 and vsp.state.counts.requests_reset == 2
+    assert_no_session_left(vsp)
+
+
+@pytest.mark.parametrize(("change", "line"), [
+    (lambda array: array.set_tiering_policy(0x200, 2), f"PATCH {ROOT}/ldevs/512"),
+    (lambda array: array.relocation(0, start=True),
+     f"POST {ROOT}/pools/0/actions/relocate/invoke"),
+])
+def test_a_change_whose_connection_drops_after_it_was_sent_is_never_sent_again(
+        vsp: ContractServer, change: Callable[[VspClient], object], line: str) -> None:
+    vsp.state.reset_requests, vsp.state.fault_match = 1, line
+    waits: list[float] = []
+    with pytest.raises(RequestOutcomeUnknown) as caught, client(
+            vsp, sleep=waits.append) as array:
+        change(array)
+    # the array did start the job: sending the request again would have started a second
+    assert sent(vsp, line) == 1 and len(vsp.state.jobs) == 1 and waits == []
+    text = str(caught.value)
+    assert text.startswith(f"127.0.0.1:{vsp.endpoint.rsplit(':', 1)[1]}: {line}: the connection")
+    assert "not sent again" in text and "jobs" in text and caught.value.exit_status == 1
+    assert (caught.value.method, caught.value.path) == tuple(line.split(" "))
+    assert_no_session_left(vsp)
+
+
+def test_a_read_that_times_out_is_sent_again(vsp: ContractServer) -> None:
+    line = f"GET {ROOT}/parity-groups"
+    vsp.state.stall_requests, vsp.state.stall_seconds, vsp.state.fault_match = 1, 1.0, line
+    with client(vsp, timeout=0.2) as array:
+        assert len(array.parity_groups()) == 7
+    assert sent(vsp, line) == 2 and vsp.state.counts.requests_stalled == 1
+
+
+def test_a_change_that_times_out_is_never_sent_again(vsp: ContractServer) -> None:
+    line = f"PATCH {ROOT}/ldevs/512"
+    vsp.state.stall_requests, vsp.state.stall_seconds, vsp.state.fault_match = 1, 0.5, line
+    with pytest.raises(RequestOutcomeUnknown, match=r"no answer within 0\.2 s after the"
+                       " request was sent"), client(vsp, timeout=0.2) as array:
+        array.set_tiering_policy(0x200, 2)
+    assert sent(vsp, line) == 1 and vsp.state.counts.requests_stalled == 1
+
+
+def test_a_job_poll_that_drops_is_sent_again(vsp: ContractServer) -> None:
+    vsp.state.job_polls = 2
+    vsp.state.reset_requests, vsp.state.fault_match = 1, f"GET {ROOT}/jobs/"
+    with client(vsp) as array:
+        assert array.set_tiering_policy(0x200, 3).state == "Succeeded"
+    # the first poll was answered and its answer lost; the second found the job completed
+    assert vsp.state.counts.requests_reset == 1 and sent(vsp, f"GET {ROOT}/jobs/1000") == 2
+    assert_no_session_left(vsp)
+
+
+def test_a_job_poll_past_every_retry_says_the_job_may_still_run(vsp: ContractServer) -> None:
+    vsp.state.job_polls = None
+    vsp.state.reset_requests = FAST.attempts
+    vsp.state.fault_match = f"GET {ROOT}/jobs/"
+    with pytest.raises(ConnectionLost, match=r"4 attempts .*job 1000 \(PATCH .*may still"
+                       " run on the array"), client(vsp) as array:
+        array.set_tiering_policy(0x200, 3)
+    assert_no_session_left(vsp)
+
+
+def test_a_session_post_is_sent_again_and_its_lost_session_is_left_to_expire(
+        vsp: ContractServer) -> None:
+    line = f"POST {ROOT}/sessions"
+    vsp.state.reset_requests, vsp.state.fault_match = 1, line
+    with client(vsp) as array:
+        assert array.pools()
+    # the first session's answer was lost, so its id is unknown here: the array discards it
+    # after its aliveTime; the one the client knows is deleted
+    assert sent(vsp, line) == 2 and vsp.state.counts.sessions_created == 2
+    assert vsp.state.counts.sessions_deleted == 1 and vsp.state.open_sessions == 1
+
+
+def test_connection_failures_past_every_retry_name_the_host_and_what_failed(
+        vsp: ContractServer) -> None:
+    waits: list[float] = []
+    with pytest.raises(ConnectionLost) as caught, client(vsp, sleep=waits.append) as array:
+        vsp.state.reset_connections = FAST.attempts  # the DELETE after them gets through
+        array.pools()
+    port = vsp.endpoint.rsplit(":", 1)[1]
+    assert str(caught.value) == (f"127.0.0.1:{port}: {POOLS}: the connection was reset while"
+                                 " connecting (4 attempts over 0.07 s)")
+    assert waits == [0.01, 0.02, 0.04] and sent(vsp, POOLS) == 0
+    assert_no_session_left(vsp)
+
+
+def test_503s_and_connection_failures_share_one_budget(vsp: ContractServer) -> None:
+    waits: list[float] = []
+    with pytest.raises((ArrayBusy, ConnectionLost)), client(vsp, sleep=waits.append) as array:
+        vsp.state.busy, vsp.state.reset_connections = 2, 2
+        array.pools()
+    assert len(waits) == FAST.attempts - 1
+
+
+# --------------------------------------------------------------------------- session renewal
+
+
+def test_a_session_that_times_out_mid_read_is_renewed_once(vsp: ContractServer) -> None:
+    vsp.state.expire_after = 2  # pools and parity groups; the LDEVs meet a 401
+    with client(vsp) as array:
+        state = array.read()
+        assert array.sessions_renewed == 1 and array.sessions_opened == 2
+    assert len(state.pools) == 2 and len(state.ldevs) == 9
+    counts = vsp.state.counts
+    assert (counts.sessions_created, counts.sessions_expired, counts.sessions_deleted) == (
+        2, 1, 1)
+    assert vsp.state.open_sessions == 0
+
+
+def test_a_change_refused_for_an_old_session_is_sent_again_with_a_new_one(
+        vsp: ContractServer) -> None:
+    with client(vsp) as array:
+        array.pools()
+        vsp.state.expire_sessions()  # the array's REST server restarted
+        job = array.set_tiering_policy(0x200, 1)
+    assert job.state == "Succeeded" and len(vsp.state.jobs) == 1  # the 401 started nothing
+    assert sent(vsp, f"PATCH {ROOT}/ldevs/512") == 2
+    assert next(d for d in vsp.state.objects["ldevs"] if d["ldevId"] == 0x200)["tierLevel"] == (
+        "1")
+    assert vsp.state.open_sessions == 0 and vsp.state.counts.sessions_created == 2
+
+
+def test_a_session_lost_while_a_job_is_polled_is_renewed(vsp: ContractServer) -> None:
+    vsp.state.job_polls = 3
+
+    def sleep(seconds: float) -> None:
+        if vsp.state.counts.job_polls == 1:
+            vsp.state.expire_sessions()
+
+    with client(vsp, sleep=sleep) as array:
+        assert array.set_tiering_policy(0x200, 3).state == "Succeeded"
+        assert array.sessions_renewed == 1
+    assert vsp.state.open_sessions == 0
+
+
+def test_renewal_is_tried_once_never_in_a_loop(vsp: ContractServer) -> None:
+    vsp.state.expire_after = 0  # every token refused at once
+    with pytest.raises(SessionRefused, match="refused a new session's token too") as caught, \
+            client(vsp) as array:
+        array.pools()
+    assert caught.value.exit_status == 1 and caught.value.status == 401
+    assert vsp.state.counts.sessions_created == 2 and sent(vsp, POOLS) == 2
+    assert vsp.state.open_sessions == 0
+
+
+def test_a_renewal_with_a_password_changed_meanwhile_is_wrong_credentials(
+        vsp: ContractServer) -> None:
+    with pytest.raises(LoginRefused, match=f"refused the user {USER!r}") as caught, client(
+            vsp) as array:
+        vsp.state.users[USER] = "changed"
+        vsp.state.expire_sessions()
+        array.pools()
+    assert caught.value.exit_status == 2 and vsp.state.open_sessions == 0
+
+
+def test_a_session_gone_before_it_is_deleted_ends_quietly(vsp: ContractServer) -> None:
+    with client(vsp) as array:
+        array.pools()
+        vsp.state.expire_sessions()
+    assert vsp.state.counts.sessions_deleted == 0 and vsp.state.open_sessions == 0
