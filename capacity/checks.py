@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 
-from capacity.model import Inventory, Rule, Workload
+from capacity.model import Inventory, Policy, Rule, Workload
 from capacity.model.hardware import RaidLayout
 from capacity.model.scenario import (
     AddNodes,
@@ -142,6 +142,9 @@ def _workload_references(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[
         yield (*at, "compute", "cluster"), _missing("cluster", wl.compute.cluster, inv.clusters)
     if wl.policy is not None and wl.policy not in inv.policies:
         yield (*at, "policy"), _missing("policy", wl.policy, inv.policies)
+    elif wl.policy is not None and inv.policies[wl.policy].on_arrays:
+        yield (*at, "policy"), (f"policy {wl.policy!r} runs on arrays: a workload's policy"
+                                " is one that moves its files on hosts")
     yield from _failover_references(inv, at, wl)
 
 
@@ -174,6 +177,9 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
         for i, host in enumerate(policy.hosts):
             if host not in inv.hosts:
                 yield (*at, "hosts", i), _missing("host", host, inv.hosts)
+        if policy.on_arrays:
+            yield from _array_policy_references(inv, at, policy)
+            continue
         for i, rule in enumerate(policy.rules):
             for field, tier in (("from", rule.source), ("to", rule.target)):
                 if tier is None:
@@ -186,6 +192,32 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
             yield from _bucket_sources(inv, (*at, "rules", i, "from"), rule, policy.hosts)
         if policy.lock is not None:
             yield from _lock_targets(inv, at, policy.rules, policy.hosts)
+
+
+def _array_policy_references(inv: Inventory, at: PathKey, policy: Policy
+                             ) -> Iterator[Finding]:
+    """A policy on arrays reaches each through its REST API, and each rule's pool is an HDT
+    pool on every one of them."""
+    for i, name in enumerate(policy.arrays):
+        array = inv.arrays.get(name)
+        if array is None:
+            yield (*at, "arrays", i), _missing("array", name, inv.arrays)
+        elif array.rest is None:
+            yield (*at, "arrays", i), (f"array {name!r} has no rest: a policy reaches an"
+                                       " array through its REST API")
+    for i, rule in enumerate(policy.rules):
+        for name in policy.arrays:
+            array = inv.arrays.get(name)
+            pool = array.pools.get(rule.source) if array is not None else None
+            if array is not None and pool is None:
+                yield (*at, "rules", i, "from"), (f"array {name!r} has no pool named"
+                                                  f" {rule.source!r}")
+                break
+            if pool is not None and pool.type != "HDT":
+                yield (*at, "rules", i, "from"), (f"pool {rule.source!r} of array {name!r}"
+                                                  " is HDP: tiering policies and relocation"
+                                                  " are Dynamic Tiering's (type: HDT)")
+                break
 
 
 def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]

@@ -14,6 +14,8 @@ from capacity.model.estate import (
     Site,
     Support,
     Thresholds,
+    TierLevel,
+    Volume,
 )
 from capacity.model.hardware import ArrayModel, Catalog, DriveType, NodeModel, RaidLayout
 from capacity.model.inventory import Host, HostTier, Inventory, Licence, Resource, Route
@@ -54,6 +56,8 @@ __all__ = [
     "Site",
     "Support",
     "Thresholds",
+    "TierLevel",
+    "Volume",
     "Window",
     "Workload",
 ]

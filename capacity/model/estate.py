@@ -179,6 +179,26 @@ class DataReduction(Model):
     """Metadata and garbage overhead paid on capacity when reduction is on (~10%)."""
 
 
+TierLevel = Literal["all", 1, 2, 3, 4, 5]
+"""An HDT tiering policy: All(0) or Level1-Level5, as Hitachi defines them (custom levels
+6-31 are set on the array; their ranges are not the simulator's to know)."""
+
+
+class Volume(Model):
+    """A DP volume (LDEV) on an HDT pool, for the lifecycle policies that set its tiering
+    policy: the array does not know when a volume stopped being written; this does."""
+
+    ldev: NonNegative
+    """The array's `ldevId` (YAML reads 0x200 as 512)."""
+    used: Bytes
+    """Pages allocated to it on ``as_of`` (`numOfUsedBlock` x 512)."""
+    last_write: Date | None = None
+    """The day it was last written (an archive era's volume: the day the era closed);
+    none: it is still written, so no age selects it."""
+    tier_level: TierLevel = "all"
+    """Its tiering policy on ``as_of``."""
+
+
 class Pool(Model):
     """A Dynamic Provisioning (HDP) or Dynamic Tiering (HDT) pool."""
 
@@ -193,6 +213,8 @@ class Pool(Model):
     """Warning and depletion thresholds (Hitachi defaults 70% and 80%)."""
     data_reduction: DataReduction = Field(default_factory=DataReduction)
     """Compression and deduplication on the pool."""
+    volumes: dict[Name, Volume] = Field(default_factory=dict)
+    """DP volumes on an HDT pool, by label, for policies that set their tiering policy."""
 
     @model_validator(mode="after")
     def _tier_count(self) -> Self:
@@ -203,6 +225,12 @@ class Pool(Model):
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise ValueError("tier names in a pool must differ")
+        if self.volumes and self.type != "HDT":
+            raise ValueError("volumes are listed for their tiering policy: only an HDT pool"
+                             " has one")
+        ldevs = [v.ldev for v in self.volumes.values()]
+        if len(set(ldevs)) != len(ldevs):
+            raise ValueError("two volumes of the pool name the same ldev")
         return self
 
 

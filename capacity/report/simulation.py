@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from capacity.model.policy.volumes import level_text
 from capacity.report import UNITS_LINE, site_loss
 from capacity.report.grid import RICH_STYLE, Cell, Grid, Tone, print_grids
 from capacity.report.grid import ram_text as _ram
@@ -176,6 +177,29 @@ def _migrations(result: SimResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _pool_tiers(result: SimResult) -> list[dict[str, Any]]:
+    """Each HDT pool with declared volumes, tier by tier at the start and the end."""
+    rows = []
+    for ref in sorted(result.pool_tiers):
+        p = result.pool_tiers[ref]
+        for i, tier in enumerate(p.tiers):
+            used, cap = p.used[i], p.capacity[i]
+            rows.append({"pool": ref, "tier": tier, "used_bytes_start": used[0],
+                         "capacity_bytes_start": cap[0], "used_bytes_end": used[-1],
+                         "capacity_bytes_end": cap[-1], "fill_ratio_end": _fill(used[-1],
+                                                                                cap[-1]),
+                         "volumes_bytes_start": {v: b[i][0] for v, b in sorted(p.volumes.items())},
+                         "volumes_bytes_end": {v: b[i][-1] for v, b in sorted(p.volumes.items())}})
+    return rows
+
+
+def _volume_tiering(result: SimResult) -> list[dict[str, Any]]:
+    """Each tiering policy a run gave a volume, in date order."""
+    return [{"date": e.date.isoformat(), "pool": e.resource, "volume": e.data["volume"],
+             "tier_level": e.data["tier_level"], "rule": e.data["rule"]}
+            for e in result.events if e.kind == "tiering-policy"]
+
+
 def _verdict(result: SimResult) -> dict[str, Any]:
     """Whether the plan holds: every byte placed, every order it needed placed."""
     blocked = result.blocked_orders
@@ -247,6 +271,8 @@ def summary(result: SimResult) -> dict[str, Any]:
         "compute_runways": _compute_runways(result),
         "sites": _sites(result),
         "site_losses": [site_loss.as_data(loss) for loss in result.site_losses],
+        "pool_tiers": _pool_tiers(result),
+        "volume_tiering": _volume_tiering(result),
         "events_count": dict(sorted(Counter(e.kind for e in result.events).items())),
     }
 
@@ -455,6 +481,26 @@ def _migrations_grid(s: dict[str, Any]) -> Grid:
     return grid
 
 
+def _pool_tiers_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("HDT pools tier by tier (volumes' tiering policies)",
+                ["pool", "tier", "used at start", "used at end", "tier capacity", "fill"],
+                left=2)
+    for t in s["pool_tiers"]:
+        grid.rows.append([Cell(t["pool"]), Cell(t["tier"]), Cell(_size(t["used_bytes_start"])),
+                          Cell(_size(t["used_bytes_end"])),
+                          Cell(_size(t["capacity_bytes_end"])), Cell(_pct(t["fill_ratio_end"]))])
+    return grid
+
+
+def _volume_tiering_grid(s: dict[str, Any]) -> Grid:
+    grid = Grid("Tiering policies set on volumes", ["date", "pool", "volume", "tiering policy",
+                                                   "rule"], left=5)
+    grid.rows.extend([Cell(c["date"]), Cell(c["pool"]), Cell(c["volume"]),
+                      Cell(level_text(c["tier_level"])), Cell(c["rule"])]
+                     for c in s["volume_tiering"])
+    return grid
+
+
 def _events_grid(s: dict[str, Any]) -> Grid:
     grid = Grid("Events", ["kind", "count"], empty="no events")
     grid.rows.extend([Cell(kind), Cell(str(n))] for kind, n in s["events_count"].items())
@@ -467,7 +513,7 @@ def summary_grids(s: dict[str, Any]) -> list[Grid]:
     losses = [g for loss in s["site_losses"] for g in site_loss.grids(loss)]
     grids = [_runway_grid(s), _unbought_grid(s), _orders_grid(s), _cost_grid(s),
              _compute_grid(s), _sites_grid(s), _migrations_grid(s), *losses,
-             _events_grid(s)]
+             _pool_tiers_grid(s), _volume_tiering_grid(s), _events_grid(s)]
     return [g for g in grids if g.rows or g.empty]
 
 

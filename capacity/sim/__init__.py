@@ -16,7 +16,16 @@ import simpy
 from capacity.model import Inventory
 from capacity.model.demand import YEAR_DAYS
 from capacity.model.scenario import AddWorkload, FailNode, FailSite, Migrate, Scenario
-from capacity.sim import events, failover, failures, migration, procurement, replication, tiering
+from capacity.sim import (
+    events,
+    failover,
+    failures,
+    migration,
+    procurement,
+    replication,
+    tiering,
+    volumes,
+)
 from capacity.sim.costs import opex_per_year
 from capacity.sim.recorder import Tape, recorder, runways
 from capacity.sim.results import (
@@ -169,6 +178,8 @@ def _start_processes(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
         env.process(workload(twin, name))
     for name in inv.policies:
         env.process(tiering.tiering(twin, name))
+    tape.pool_tiers = volumes.watched(twin)
+    env.process(volumes.pool_tiers(twin, tape.pool_tiers))
     for name, rep in inv.replications.items():
         if not replication.is_mirror(rep):
             env.process(replication.replication(twin, name))
@@ -225,7 +236,8 @@ def _result(twin: Twin, tape: Tape, scenarios: Sequence[Scenario],
         unplaced={owner: [int(n + 0.5) for n in days]
                   for owner, days in sorted(twin.unplaced.items())},
         short={owner: [int(n + 0.5) for n in days] for owner, days in sorted(twin.short.items())},
-        site_losses=list(twin.site_losses))
+        site_losses=list(twin.site_losses),
+        pool_tiers=volumes.series(twin, tape.pool_tiers, tape.used, tape.capacity))
 
 
 def _watermarks(twin: Twin, ref: str) -> tuple[Watermarks, ...]:

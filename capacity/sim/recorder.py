@@ -14,6 +14,7 @@ import simpy
 
 from capacity.sim.results import LEVELS, Runway
 from capacity.sim.twin import RECORD, Store, Twin, WorkloadState
+from capacity.sim.volumes import PoolTiers
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Tape:
     compute: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     gauges: list[Gauge] = field(default_factory=list)
     meters: list[Meter] = field(default_factory=list)
+    pool_tiers: PoolTiers = field(default_factory=PoolTiers)
+    """What HDT pools with declared volumes need to be shown tier by tier."""
 
     def close(self) -> None:
         """Write out the figures still held as runs, up to the last day taped."""

@@ -43,6 +43,21 @@ class ResourceSeries:
 
 
 @dataclass(frozen=True)
+class PoolTierSeries:
+    """An HDT pool with declared volumes, tier by tier (top first), day by day: where its
+    pages sit under its volumes' tiering policies."""
+
+    ref: str
+    tiers: tuple[str, ...]
+    used: list[list[int]]
+    """Per tier, bytes held at the end of each day."""
+    capacity: list[list[int]]
+    """Per tier, its share of the pool's effective capacity each day."""
+    volumes: dict[str, list[list[int]]] = field(default_factory=dict)
+    """Declared volume -> per tier, its bytes there at the end of each day."""
+
+
+@dataclass(frozen=True)
 class ComputeSeries:
     """One HCI cluster's compute, day by day: demand against usable after N+k."""
 
@@ -194,6 +209,8 @@ class SimResult:
     (a backup incomplete; a migration's data still on the legacy system, stalled)."""
     site_losses: list[SiteLoss] = field(default_factory=list)
     """Each site the scenarios take down, as assessed on the day it goes."""
+    pool_tiers: dict[str, PoolTierSeries] = field(default_factory=dict)
+    """HDT pools with declared volumes, tier by tier (``capacity.sim.volumes``)."""
 
     @property
     def end(self) -> dt.date:

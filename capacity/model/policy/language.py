@@ -28,6 +28,7 @@ from capacity.model.base import (
     Positive,
     Ratio,
 )
+from capacity.model.estate import TierLevel
 
 
 class Selection(Model):
@@ -64,28 +65,53 @@ class Selection(Model):
 
 
 class Rule(Model):
-    """One step of a policy: move units from one tier to another, or expire them."""
+    """One step of a policy: move units from one tier to another, or expire them; on an
+    array, set the tiering policy of a pool's volumes, or start or stop its relocation."""
 
     name: Name
     """Rule name, shown in plans and audit logs."""
-    action: Literal["move", "expire"] = "move"
-    """move to another tier, or expire (delete once retention allows)."""
+    action: Literal["move", "expire", "tiering", "relocate"] = "move"
+    """move to another tier, or expire (delete once retention allows); on an array policy,
+    tiering (give the selected volumes ``tier_level``) or relocate (start or stop the pool's
+    tier relocation, once each run)."""
     source: Name = Field(alias="from")
-    """Tier the rule takes units from."""
+    """Tier the rule takes units from (on an array policy: the HDT pool)."""
     target: Name | None = Field(default=None, alias="to")
     """Tier the rule moves units to (move rules only)."""
     select: Selection = Field(default_factory=Selection)
-    """Which units the rule chooses."""
+    """Which units the rule chooses (a volume: its label, used bytes and age since its
+    ``last_write``)."""
+    tier_level: TierLevel | None = None
+    """The tiering policy a tiering rule gives its volumes: all, or 1-5 (Level1 holds a
+    volume on the pool's top tier, Level5 on its bottom tier)."""
+    relocation: Literal["start", "stop"] | None = None
+    """What a relocate rule does to its pool's tier relocation each run: start it (pages
+    move now, in the window, instead of at the next monitoring cycle), or stop it."""
 
     @model_validator(mode="after")
     def _target_fits_action(self) -> Self:
         if self.action == "move" and self.target is None:
             raise ValueError("a move rule needs 'to': the tier it moves units to")
-        if self.action == "expire" and self.target is not None:
-            raise ValueError("an expire rule deletes; it has no 'to'")
+        if self.action != "move" and self.target is not None:
+            raise ValueError(f"a {self.action} rule has no 'to'" + (
+                ": it deletes" if self.action == "expire" else ""))
         if self.target is not None and self.target == self.source:
             raise ValueError("'from' and 'to' name the same tier")
+        if (self.action == "tiering") != (self.tier_level is not None):
+            raise ValueError("a tiering rule needs tier_level: the tiering policy its volumes"
+                             " get (all, or 1-5)" if self.action == "tiering" else
+                             "tier_level goes with action: tiering only")
+        if (self.action == "relocate") != (self.relocation is not None):
+            raise ValueError("a relocate rule needs relocation: start or stop"
+                             if self.action == "relocate" else
+                             "relocation goes with action: relocate only")
+        if self.action in ARRAY_ACTIONS and self.select.age_of == "atime":
+            raise ValueError("a volume has no access time: age_of atime is for files")
         return self
+
+
+ARRAY_ACTIONS = ("tiering", "relocate")
+"""What a policy does on an array (its ``arrays``), never on a host."""
 
 
 class Watermarks(Model):
@@ -298,12 +324,19 @@ class Grouping(Model):
         return "/".join(parts[: self.depth]) if len(parts) > self.depth else relative_path
 
 
+_FILE_ONLY = ("unit", "trigger", "retention", "holds", "lock", "stub", "hook")
+"""Policy fields about files, refused on a policy on arrays."""
+
+
 class Policy(Model):
     """A tier and lifecycle policy, applied to the named hosts (or simulated on the
     storage behind their tiers)."""
 
-    hosts: list[Name] = Field(min_length=1)
-    """Hosts the policy runs on."""
+    hosts: list[Name] = Field(default_factory=list)
+    """Hosts the policy runs on (a policy runs on hosts or on arrays)."""
+    arrays: list[Name] = Field(default_factory=list)
+    """Arrays the policy runs on, through their REST API: its rules set the tiering policy
+    of HDT pools' volumes, and start or stop relocation."""
     rules: list[Rule] = Field(min_length=1)
     """Ordered rules; the first whose selection matches a unit chooses it."""
     unit: Grouping = Field(default_factory=Grouping)
@@ -338,6 +371,33 @@ class Policy(Model):
     source: the unit then exists in both places and is reported."""
 
     @model_validator(mode="after")
+    def _hosts_or_arrays(self) -> Self:
+        if bool(self.hosts) == bool(self.arrays):
+            raise ValueError("a policy runs on hosts or on arrays: give one of hosts and"
+                             " arrays")
+        on_array = bool(self.arrays)
+        wrong = [r.name for r in self.rules if (r.action in ARRAY_ACTIONS) != on_array]
+        if wrong:
+            raise ValueError(
+                f"rule {wrong[0]!r}: " + ("a policy on arrays has tiering and relocate"
+                                           " rules only" if on_array else
+                                           "tiering and relocate rules are for a policy on"
+                                           " arrays"))
+        if on_array:
+            given = [f for f in _FILE_ONLY if f in self.model_fields_set]
+            if self.pacing.bandwidth is not None:
+                given.append("pacing.bandwidth")
+            if given:
+                raise ValueError(f"{', '.join(given)}: not for a policy on arrays, which sets"
+                                 " the tiering policy of volumes that keep their data (the"
+                                 " array paces its own relocation)")
+        return self
+
+    @property
+    def on_arrays(self) -> bool:
+        return bool(self.arrays)
+
+    @model_validator(mode="after")
     def _lock_needs_retention(self) -> Self:
         if self.lock is not None and not self.retention:
             raise ValueError("a lock lasts as long as the policy's retention: give retention"
@@ -359,6 +419,8 @@ class Policy(Model):
         ``age_days`` is the unit's modification age; ``atime_age_days`` its access age, which
         rules with ``age_of: atime`` judge instead (the modification age when not given)."""
         for rule in self.rules:
+            if rule.action == "relocate":
+                continue  # it chooses no unit: it acts on its pool once a run
             age = (atime_age_days if rule.select.age_of == "atime" and atime_age_days is not None
                    else age_days)
             if rule.source == tier and rule.select.matches(path, size, age):
