@@ -236,12 +236,14 @@ def _drive_boxes_needed(pools: dict[str, Any], catalog: Catalog, model: str | No
 
 
 def fragment(name: str, array: Array | None, state: ArrayState, catalog: Catalog, *,
-             site: str | None = None, model: str | None = None) -> tuple[dict[str, Any],
-                                                                          list[str]]:
+             site: str | None = None, model: str | None = None,
+             rest: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """An inventory fragment (``arrays: {name: ...}``) of the array as it reports itself:
     its pools, their tiers with their parity groups (drives matched to the catalogue) and
-    thresholds; site, model, drive boxes, REST endpoint and support kept from the inventory.
-    Also notes for the file's header: how each drive was matched, what was left out."""
+    thresholds; site, model, drive boxes, REST endpoint and support kept from the inventory
+    (``array``, None for an array not in it yet), ``site``, ``model`` and ``rest`` (the
+    ``rest:`` entry's fields) given instead where they are given.  Also notes for the file's
+    header: how each drive was matched, what was left out."""
     notes: list[str] = []
     entry: dict[str, Any] = {"site": site or (array.site if array else None),
                              "model": model or (array.model if array else None)}
@@ -277,6 +279,10 @@ def fragment(name: str, array: Array | None, state: ArrayState, catalog: Catalog
                                   for (d, r), c in counted.items()]}
             if old is not None and old.spares:
                 tier["spares"] = old.spares
+            elif old is None:
+                notes.append(f"pool {pool_name} tier {number}: no spares written (the"
+                             " inventory has no such tier, and spare drives are not read from"
+                             " the array): add the tier's `spares:` by hand")
             tiers.append(tier)
         if not tiers:
             notes.append(f"pool {live.name} (poolId {live.pool_id}) left out: the array"
@@ -294,8 +300,11 @@ def fragment(name: str, array: Array | None, state: ArrayState, catalog: Catalog
         notes.append(f"drive_boxes {entry.get('drive_boxes', 0)} -> {boxes}: the parity groups"
                      " and spares need that many drive slots")
         entry["drive_boxes"] = boxes
-    if array is not None and array.rest is not None:
+    if rest is not None:
+        entry["rest"] = rest
+    elif array is not None and array.rest is not None:
         entry["rest"] = array.rest.model_dump(mode="json", exclude_none=True)
     if array is not None and array.support is not None:
         entry["support"] = array.support.model_dump(mode="json", exclude_defaults=True)
-    return {"arrays": {name: entry}}, notes
+    order = ("site", "model", "drive_boxes", "pools", "rest", "support")
+    return {"arrays": {name: {k: entry[k] for k in order if k in entry}}}, notes

@@ -15,7 +15,7 @@ import pytest
 
 from capacity.load import load_inventory
 from capacity.sizing import size_estate
-from tests.vsp_contract import PASSWORD, USER, ContractServer
+from tests.vsp_contract import PASSWORD, STORAGE_DEVICE_ID, USER, ContractServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TIB = 2**40
@@ -195,3 +195,83 @@ def test_an_array_without_an_endpoint_exits_2_at_its_place() -> None:
     assert run.returncode == 2
     assert run.stderr.startswith("inventories/medical-center.yaml:147:5: arrays.g900-main:"
                                  " no REST endpoint")
+
+
+# --------------------------------------------------------------------------- a new array
+
+
+def test_import_of_an_array_not_in_the_inventory_yet(tmp_path: Path,
+                                                     vsp: ContractServer) -> None:
+    """The contract server plays a second G900, behind a Configuration Manager server: the
+    fragment import writes from the options is included, validated, and shown."""
+    path = inventory(tmp_path, vsp)
+    fragment = tmp_path / "g900-new.yaml"
+    run = capacity("array", "import", "g900-new", "-i", str(path), "-o", str(fragment),
+                   "--endpoint", vsp.endpoint, "--storage-device-id", STORAGE_DEVICE_ID,
+                   "--ca-bundle", str(vsp.pki.ca), "--site", "lab", "--model", "vsp-g900")
+    assert run.returncode == 0, run.stderr
+    assert all(f"/objects/storages/{STORAGE_DEVICE_ID}/" in r
+               for r in vsp.state.counts.requests)
+    text = fragment.read_text(encoding="utf-8")
+    # 8 + 5 x 16 + 8 drives in parity groups, 96: 8 boxes of 12; no spares
+    assert "site, model and REST endpoint as given" in text and "drive_boxes 0 -> 8" in text
+    assert "pool pacs-hdt tier 2: no spares written" in text
+    main = tmp_path / "main.yaml"
+    main.write_text(path.read_text(encoding="utf-8") + "include: [g900-new.yaml]\n",
+                    encoding="utf-8")
+    check = capacity("validate", str(main))
+    assert check.returncode == 0, check.stdout + check.stderr
+    new = load_inventory(main).arrays["g900-new"]
+    assert (new.site, new.model, new.drive_boxes) == ("lab", "vsp-g900", 8)
+    assert new.rest is not None and (new.rest.endpoint, new.rest.storage_device_id,
+                                     new.rest.ca_bundle) == (vsp.endpoint, STORAGE_DEVICE_ID,
+                                                             str(vsp.pki.ca.resolve()))
+    assert {name: [(g.drive, g.raid, g.count) for t in pool.tiers for g in t.parity_groups]
+            for name, pool in new.pools.items()} == {
+        "pacs-hdt": [("sas-ssd-3.84tb", "7D+1P", 1), ("nl-sas-18tb", "14D+2P", 5)],
+        "vm-hdp": [("sas-10k-2.4tb", "6D+2P", 1)]}
+    shown = capacity("array", "show", "g900-new", "-i", str(main))  # its own REST entry
+    assert shown.returncode == 0, shown.stderr
+    assert "parity groups in" not in shown.stdout and "threshold" not in shown.stdout
+    assert vsp.state.open_sessions == 0
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ([], "no array named 'g900-new'; did you mean 'g900-lab'?; to import an array not yet in"
+         " the inventory, give --endpoint, --site and --model"),
+    (["--endpoint", "https://127.0.0.1:1", "--model", "vsp-g900"],
+     "--site: array 'g900-new' is not in the inventory: give --site too"),
+    (["--endpoint", "https://127.0.0.1:1", "--site", "lob", "--model", "vsp-g900"],
+     "--site: no site named 'lob'; did you mean 'lab'?"),
+    (["--endpoint", "https://127.0.0.1:1", "--site", "lab", "--model", "vsp-g90"],
+     "--model: no array model named 'vsp-g90'; did you mean 'vsp-g900'?"),
+    (["--endpoint", "http://127.0.0.1:1", "--site", "lab", "--model", "vsp-g900"],
+     "--endpoint: the REST endpoint is https://HOST[:PORT], not 'http://127.0.0.1:1'"),
+])
+def test_import_of_a_new_array_refuses_missing_or_wrong_options(
+        tmp_path: Path, vsp: ContractServer, options: list[str], expected: str) -> None:
+    run = capacity("array", "import", "g900-new", "-i", str(inventory(tmp_path, vsp)),
+                   *options)
+    assert run.returncode == 2 and expected in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and vsp.state.counts.requests == []
+
+
+def test_show_keeps_to_arrays_in_the_inventory(tmp_path: Path, vsp: ContractServer) -> None:
+    run = capacity("array", "show", "g900-new", "-i", str(inventory(tmp_path, vsp)))
+    assert run.returncode == 2 and "no array named 'g900-new'" in run.stderr
+
+
+# --------------------------------------------------------------------------- a failing network
+
+
+def test_show_rides_out_a_reset_connection_and_an_expired_session(
+        tmp_path: Path, vsp: ContractServer) -> None:
+    vsp.state.reset_connections = 1  # the first try waits 1 s, the default backoff
+    vsp.state.expire_after = 2
+    run = capacity("array", "show", "g900-lab", "-i", str(inventory(tmp_path, vsp)))
+    assert run.returncode == 0, run.stderr
+    assert "pool pacs-hdt: the inventory has 4 parity groups" in " ".join(run.stdout.split())
+    counts = vsp.state.counts
+    assert counts.connections_reset == 1 and counts.sessions_expired == 1
+    assert counts.sessions_created == 2 and vsp.state.open_sessions == 0
+
