@@ -275,3 +275,20 @@ def test_show_rides_out_a_reset_connection_and_an_expired_session(
     assert counts.connections_reset == 1 and counts.sessions_expired == 1
     assert counts.sessions_created == 2 and vsp.state.open_sessions == 0
 
+
+
+def test_import_with_endpoint_moves_an_inventoried_array(tmp_path: Path,
+                                                         vsp: ContractServer) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(HEAD + ARRAY.format(endpoint="https://127.0.0.1:1", ca=vsp.pki.ca),
+                    encoding="utf-8")
+    fragment = tmp_path / "g900-lab.yaml"
+    run = capacity("array", "import", "g900-lab", "-i", str(path), "-o", str(fragment),
+                   "--endpoint", vsp.endpoint)
+    assert run.returncode == 0, run.stderr
+    main = tmp_path / "main.yaml"
+    main.write_text(HEAD + "include: [g900-lab.yaml]\n", encoding="utf-8")
+    moved = load_inventory(main).arrays["g900-lab"]
+    assert moved.rest is not None and (moved.rest.endpoint, moved.rest.ca_bundle) == (
+        vsp.endpoint, str(vsp.pki.ca))  # the endpoint given, the CA bundle kept
+    assert moved.drive_boxes == 9 and moved.pools["pacs-hdt"].tiers[1].spares == 2

@@ -31,7 +31,15 @@ from capacity.transports.vsp import (
     credentials,
     read_credentials_file,
 )
-from tests.vsp_contract import PASSWORD, ROOT, STORAGE_DEVICE_ID, USER, ContractServer
+from tests.pki import TestPki
+from tests.vsp_contract import (
+    PASSWORD,
+    ROOT,
+    STORAGE_DEVICE_ID,
+    USER,
+    ContractServer,
+    serve,
+)
 
 TIB = 2**40
 FAST = Retry(attempts=4, first=0.01, factor=2.0, longest=0.05)
@@ -274,6 +282,55 @@ def test_an_untrusted_certificate_is_refused(vsp: ContractServer) -> None:
 def test_the_ca_bundle_makes_the_certificate_trusted(vsp: ContractServer) -> None:
     with client(vsp, ca_bundle=vsp.pki.ca) as array:
         assert array.pools()
+
+
+def self_signed(folder: Path, names: list[str], *, expired: bool = False) -> TestPki:
+    """A certificate that signs itself, as an array's REST server has out of the box (no
+    CA of its own): its own bundle."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alt: list[x509.GeneralName] = [
+        x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n)
+        for n in names]
+    until = now - dt.timedelta(days=1) if expired else now + dt.timedelta(days=2)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(until)
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(exist_ok=True)
+    pem = serialization.Encoding.PEM
+    (folder / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return TestPki(folder / "cert.pem", folder / "cert.pem", folder / "cert.pem",
+                   folder / "key.pem")
+
+
+def test_an_arrays_self_signed_certificate_is_its_own_bundle(tmp_path: Path) -> None:
+    with serve(self_signed(tmp_path / "own", ["127.0.0.1"])) as array, client(array) as c:
+        assert c.pools()
+
+
+@pytest.mark.parametrize(("names", "expired", "reason"), [
+    (["vsp-g900-main.mgmt.example"], False, "IP address mismatch"),
+    (["127.0.0.1"], True, "certificate has expired"),
+])
+def test_a_certificate_for_another_name_or_expired_is_refused(
+        tmp_path: Path, names: list[str], expired: bool, reason: str) -> None:
+    with serve(self_signed(tmp_path / "bad", names, expired=expired)) as array:
+        with pytest.raises(CertificateRefused, match=reason):
+            client(array).open()
+        assert array.state.counts.requests == []
 
 
 def test_http_is_refused() -> None:
