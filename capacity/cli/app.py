@@ -13,6 +13,7 @@ from capacity.cli import (
     array_commands,
     catalog_commands,
     inventory_commands,
+    observe_commands,
     sim_commands,
     tier_commands,
 )
@@ -60,6 +61,7 @@ inventory_commands.register(app)
 catalog_commands.register(app)
 tier_commands.register(app)
 array_commands.register(app)
+observe_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,269 @@
+"""What the exporter says, as Prometheus metric families: pure functions of what the tool
+already computes, so a metric means exactly what the command that computes it says.
+
+- the estate today: ``capacity show``'s report (``capacity.report.estate.estate_report``);
+- runways and orders: ``capacity simulate``'s summary (``capacity.report.simulation.summary``,
+  what ``simulate --format json`` prints), with and without purchases;
+- tier runs: the apply journal's units (``capacity.tiering.status.journal_units``).
+
+Names follow the Prometheus conventions: base units as suffixes (``_bytes``, ``_seconds``,
+``_ratio``, counters ``_total``), so a runway of days is given in seconds (days x 86,400) and
+dates as Unix timestamps (``_timestamp_seconds``, the day's midnight UTC); dimensions are
+labels.  A level not reached within the simulated horizon is ``+Inf`` (seconds, and as a
+timestamp), so ``capacity_runway_seconds < 180 * 86400`` needs no special case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from capacity.tiering import journal as J
+from capacity.tiering.journal import UnitRow
+
+NS = "capacity"
+INF = math.inf
+DAY = 86400
+
+RUN_GAP_SECONDS = 600.0
+"""Units of one host and policy belong to one run while each starts less than this after
+the run's last unit ended: an apply takes its units back to back, and scheduled runs are
+far apart (docs/operations.md)."""
+
+OUTCOMES = ("ok", "failed", "unfinished")
+"""A run's outcome: every unit done or skipped; some unit failed or was kept in both places;
+some unit not in a final state (the run is going on, or stopped short: resume takes it up)."""
+
+MOVED = ("move", "recall")
+"""Actions whose done units' bytes went from one tier to another."""
+
+PURCHASES = {"planned": "runways", "none": "runways_unbought"}
+"""The ``purchases`` label: the run as planned (the purchasing desk buying), or buying
+nothing; and the summary's key for each."""
+
+
+def timestamp(day: str | dt.date | None) -> float:
+    """A date (ISO 8601 or a date) as the Unix time of its midnight UTC; None: +Inf."""
+    if day is None:
+        return INF
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+def _gauge(name: str, doc: str, labels: Sequence[str], unit: str = "") -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{NS}_{name}", doc, labels=list(labels), unit=unit)
+
+
+# -- the estate today ------------------------------------------------------------------------
+
+RESOURCE = ("resource", "kind", "site")
+
+
+def estate_families(report: dict[str, Any],
+                    host_tiers: Iterable[tuple[str, str, str]] = ()) -> list[Metric]:
+    """Capacity, used and free bytes of every pool, cluster and object store, as ``capacity
+    show`` reports them, its thresholds, each pool tier's capacity, and which resource each
+    host tier lives on (``host_tiers``: (host, tier, resource))."""
+    sizes = {
+        "capacity": ("effective_bytes", "Bytes the resource can hold (effective capacity:"
+                     " after RAID or storage policy, reserves and data reduction)."),
+        "used": ("used_bytes", "Bytes the resource holds (the inventory's stored data and"
+                 " copies)."),
+        "free": ("free_bytes", "Bytes the resource can still take: capacity less used."),
+        "raw": ("raw_bytes", "Raw bytes of every drive of the resource, spares included."),
+        "usable": ("usable_bytes", "Bytes after RAID or storage policy and reserves, before"
+                   " data reduction."),
+    }
+    families = []
+    for metric, (key, doc) in sizes.items():
+        family = _gauge(f"resource_{metric}_bytes", doc, RESOURCE, "bytes")
+        for r in report["resources"]:
+            family.add_metric([r["ref"], r["kind"], r["site"]], r[key])
+        families.append(family)
+    ratio = _gauge("resource_threshold_ratio", "Fill level of a threshold of the resource"
+                   " (a share of its capacity).", ("resource", "level"), "ratio")
+    for r in report["resources"]:
+        for level, threshold in r["thresholds"].items():
+            ratio.add_metric([r["ref"], level], threshold["ratio"])
+    tiers = _gauge("pool_tier_capacity_bytes", "Data bytes of a tier of an array pool (its"
+                   " parity groups after RAID).", ("resource", "tier", "drive"), "bytes")
+    for array in report["arrays"]:
+        for pool in array["pools"]:
+            for tier in pool["tiers"]:
+                tiers.add_metric([pool["ref"], tier["name"], tier["drive"]], tier["data_bytes"])
+    info = _gauge("host_tier_info", "1 for each tier of a host, with the resource it lives on"
+                  " (empty when the inventory does not say).", ("host", "tier", "resource"))
+    for host, tier, resource in host_tiers:
+        info.add_metric([host, tier, resource], 1)
+    return [*families, ratio, tiers, info]
+
+
+# -- the simulation --------------------------------------------------------------------------
+
+def simulation_families(summary: dict[str, Any]) -> list[Metric]:
+    """Runways to each level with and without purchases, the next order of each resource,
+    whether the plan holds, and the run's start and horizon, from a simulation summary."""
+    start = _gauge("simulation_start_timestamp_seconds", "First day of the simulation (the"
+                   " inventory's as_of unless --start): runway days count from it.", (),
+                   "seconds")
+    start.add_metric([], timestamp(summary["start"]))
+    horizon = _gauge("simulation_horizon_seconds", "How long the simulation covers (its"
+                     " days x 86,400).", (), "seconds")
+    horizon.add_metric([], summary["days"] * DAY)
+    holds = _gauge("simulation_plan_holds", "1 when the plan holds (all data placed, every"
+                   " order placed), 0 when it fails or an order is blocked.", ())
+    verdict = summary["verdict"]
+    holds.add_metric([], 1 if verdict["holds"] else 0)
+    blocked = _gauge("simulation_orders_blocked", "Orders the plan needed and could not place"
+                     " (rack space, power, drive slots, max units).", ())
+    blocked.add_metric([], verdict["orders_blocked"])
+
+    labels = ("resource", "level", "purchases")
+    days = _gauge("runway_seconds", "From the simulation's start to the day the resource"
+                  " first reaches the level (simulate's days_from_start x 86,400; +Inf: not"
+                  " within the horizon); 'CLUSTER:vcpu' and 'CLUSTER:ram' are a cluster's"
+                  " compute.", labels, "seconds")
+    when = _gauge("runway_timestamp_seconds", "The day the resource first reaches the level"
+                  " (midnight UTC; +Inf: not within the horizon).", labels, "seconds")
+    ratio = _gauge("runway_level_ratio", "The fill level the runway is measured to.",
+                   ("resource", "level"), "ratio")
+    for purchases, key in PURCHASES.items():
+        for r in summary.get(key) or ():
+            values = [r["resource"], r["level"], purchases]
+            days.add_metric(values, INF if r["beyond_horizon"] else r["days_from_start"] * DAY)
+            when.add_metric(values, timestamp(r["date"]))
+            if purchases == "planned":
+                ratio.add_metric([r["resource"], r["level"]], r["ratio"])
+
+    labels = ("resource", "rule", "unit")
+    order_day = _gauge("next_order_timestamp_seconds", "The day the resource's first order of"
+                       " the simulation is placed (midnight UTC).", labels, "seconds")
+    order_units = _gauge("next_order_units", "Units that order buys.", labels)
+    order_bytes = _gauge("next_order_capacity_bytes", "Effective bytes that order adds (0 for"
+                         " drive boxes, which add slots).", labels, "bytes")
+    first: dict[str, dict[str, Any]] = {}
+    for order in summary["orders"]:  # sorted by order date
+        first.setdefault(order["resource"], order)
+    for resource, order in sorted(first.items()):
+        values = [resource, order["rule"], order["unit"]]
+        order_day.add_metric(values, timestamp(order["ordered"]))
+        order_units.add_metric(values, order["units"])
+        order_bytes.add_metric(values, order["capacity_bytes"])
+    return [start, horizon, holds, blocked, days, when, ratio, order_day, order_units,
+            order_bytes]
+
+
+# -- tier runs, from the journal -------------------------------------------------------------
+
+@dataclass
+class TierRun:
+    """Units of one host and policy taken one after another, as one apply (with the resume
+    before it) takes them."""
+
+    host: str
+    policy: str
+    start: float
+    end: float
+    states: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        if self.states.get(J.FAILED) or self.states.get(J.KEPT_BOTH):
+            return "failed"
+        if any(n for state, n in self.states.items() if state not in J.FINAL):
+            return "unfinished"
+        return "ok"
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _span(row: UnitRow) -> tuple[float, float]:
+    """When a unit's work began (entered, if no step was taken) and last changed."""
+    begun = row.started if row.started is not None else row.updated
+    return begun, max(begun, row.finished or row.updated)
+
+
+def last_runs(rows: Iterable[UnitRow], gap: float = RUN_GAP_SECONDS
+              ) -> dict[tuple[str, str], TierRun]:
+    """The last run of each (host, policy): its units are those that began within ``gap``
+    seconds of the end of the one before, going back from the latest."""
+    by_key: dict[tuple[str, str], list[UnitRow]] = {}
+    for row in rows:
+        by_key.setdefault((row.host, row.policy), []).append(row)
+    runs = {}
+    for key, units in by_key.items():
+        run: TierRun | None = None
+        for row in sorted(units, key=lambda r: _span(r)):
+            begun, ended = _span(row)
+            if run is None or begun > run.end + gap:
+                run = TierRun(key[0], key[1], begun, ended)
+            run.end = max(run.end, ended)
+            run.states[row.state] = run.states.get(row.state, 0) + 1
+        assert run is not None
+        runs[key] = run
+    return runs
+
+
+STATES = (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING, J.RENAMING, J.FINISHING, J.DELETING,
+          J.DONE, J.SKIPPED, J.FAILED, J.KEPT_BOTH)
+
+
+def journal_families(rows: Sequence[UnitRow], gap: float = RUN_GAP_SECONDS) -> list[Metric]:
+    """Units by state, bytes moved and expired, and each host's and policy's last run: its
+    start, duration, outcome and units by state.  A recall has no policy (label empty)."""
+    units = _gauge("tier_units", "Units the apply journal holds, by state (done, skipped,"
+                   " failed and kept-both are final; the others are in progress or left to"
+                   " resume).", ("host", "policy", "action", "state"))
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    moved: dict[tuple[str, str, str], int] = {}
+    expired: dict[tuple[str, str], int] = {}
+    for r in rows:
+        per = counts.setdefault((r.host, r.policy, r.action), dict.fromkeys(STATES, 0))
+        per[r.state] = per.get(r.state, 0) + 1
+        done = r.bytes if r.state == J.DONE else 0
+        if r.action in MOVED:
+            moved[(r.host, r.policy, r.action)] = moved.get((r.host, r.policy, r.action),
+                                                            0) + done
+        elif r.action == "expire":
+            expired[(r.host, r.policy)] = expired.get((r.host, r.policy), 0) + done
+    for (host, policy, action), per in sorted(counts.items()):
+        for state, n in per.items():
+            units.add_metric([host, policy, action, state], n)
+    moved_total = CounterMetricFamily(f"{NS}_tier_moved_bytes", "Bytes of the units moved"
+                                      " between tiers (done), by action: move or recall.",
+                                      labels=["host", "policy", "action"], unit="bytes")
+    for (host, policy, action), n in sorted(moved.items()):
+        moved_total.add_metric([host, policy, action], n)
+    expired_total = CounterMetricFamily(f"{NS}_tier_expired_bytes", "Bytes of the units"
+                                        " expired (deleted at the end of their retention).",
+                                        labels=["host", "policy"], unit="bytes")
+    for (host, policy), n in sorted(expired.items()):
+        expired_total.add_metric([host, policy], n)
+
+    labels = ("host", "policy")
+    start = _gauge("tier_last_run_start_timestamp_seconds", "When the last run of the host"
+                   " and policy began (its first unit's first step).", labels, "seconds")
+    duration = _gauge("tier_last_run_duration_seconds", "From the last run's first step to"
+                      " its last unit's last change.", labels, "seconds")
+    outcome = _gauge("tier_last_run_outcome", "1 for the last run's outcome: ok (every unit"
+                     " done or skipped), failed (a unit failed or was kept in both places),"
+                     " unfinished (a unit not in a final state); 0 for the others.",
+                     (*labels, "outcome"))
+    run_units = _gauge("tier_last_run_units", "Units of the last run, by state.",
+                       (*labels, "state"))
+    for (host, policy), run in sorted(last_runs(rows, gap).items()):
+        start.add_metric([host, policy], run.start)
+        duration.add_metric([host, policy], run.duration)
+        for name in OUTCOMES:
+            outcome.add_metric([host, policy, name], 1 if run.outcome == name else 0)
+        for state in STATES:
+            run_units.add_metric([host, policy, state], run.states.get(state, 0))
+    return [units, moved_total, expired_total, start, duration, outcome, run_units]
