@@ -30,11 +30,10 @@ Where each shape comes from (all public):
   ``error: {messageId, message, cause, solution}`` (the guide, "Job object"; Cinder
   ``ResponseData.job_succeeded``).
 - errors: ``{errorSource, messageId, message, cause, solution}`` bodies; 503 when busy.
-- a session the array no longer holds (it timed out after its ``aliveTime``, 300 s by
-  default, or the array restarted) answers 401 to its token, and a client logs in again
-  (the guide, "Generating a session"; Cinder ``hbsd_rest_api.py``:
-  ``ResponseData.is_auth_fail`` then ``RestApiClient.relogin``, which retries the request
-  with the new session).
+- a session the array no longer holds (it went unused past the array's session timeout, or
+  the array restarted) answers 401 to its token, and a client logs in again (Cinder
+  ``hbsd_rest_api.py``: ``ResponseData.is_auth_fail``, then ``RestApiClient.relogin``,
+  which retries the request with the new session).
 
 Faults a test can inject: ``busy`` (the next N requests answer 503), ``job_polls`` (polls
 before a job completes; None never completes), ``job_fails``; and, for a network that fails:

@@ -512,7 +512,7 @@ class VspClient:
     def open(self) -> None:
         """Create the session (basic authentication).  503s and connection failures are
         retried with backoff, even once the request was sent: at worst the array holds a
-        session whose answer was lost, which it discards after its ``aliveTime``."""
+        session whose answer was lost, which it discards once unused for its session timeout."""
         if self._session is not None:
             return
         basic = base64.b64encode(f"{self._creds.user}:{self._creds.password}".encode()).decode()

@@ -512,7 +512,7 @@ def test_a_session_post_is_sent_again_and_its_lost_session_is_left_to_expire(
     with client(vsp) as array:
         assert array.pools()
     # the first session's answer was lost, so its id is unknown here: the array discards it
-    # after its aliveTime; the one the client knows is deleted
+    # once unused for its session timeout; the one the client knows is deleted
     assert sent(vsp, line) == 2 and vsp.state.counts.sessions_created == 2
     assert vsp.state.counts.sessions_deleted == 1 and vsp.state.open_sessions == 1
 
