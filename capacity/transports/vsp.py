@@ -632,6 +632,8 @@ class VspClient:
             self._sleep(self.poll_interval)
             try:
                 polled = self._call("GET", poll, None)
+            except CertificateRefused:
+                raise
             except ConnectionLost as exc:
                 raise ConnectionLost(f"{exc}; job {job.job_id} ({method} {path}) may still run"
                                      f" on the array: GET {poll}", host=self.host) from None
@@ -664,7 +666,7 @@ class VspClient:
         resend = method in ("GET", "DELETE") if resend is None else resend
         delays = self.retry.delays()
         waited = 0.0
-        tries = 0
+        tries = busy = 0
         renewed = False
         while True:
             session: tuple[int, str] | None = None
@@ -695,12 +697,15 @@ class VspClient:
                 waited += delay
                 continue
             if status == http.client.SERVICE_UNAVAILABLE:
+                busy += 1
                 delay = next(delays, None)
                 if delay is None:
                     text, message_id = _error_text(answer)
+                    failed = (f" (and its connection failed {tries - busy} times)"
+                              if tries > busy else "")
                     raise ArrayBusy(
-                        f"{self.host}: {method} {_shown(path)} answered 503 {tries} times"
-                        f" over {waited:g} s: the REST server is busy or every session it"
+                        f"{self.host}: {method} {_shown(path)} answered 503 {busy} times"
+                        f"{failed} over {waited:g} s: the REST server is busy or every session it"
                         f" allows is taken (close other clients' sessions, or wait for them"
                         f" to expire){': ' + text if text else ''}", host=self.host,
                         status=status, message_id=message_id)
