@@ -40,7 +40,9 @@ before a job completes; None never completes), ``job_fails``; and, for a network
 ``reset_connections`` (the next N connections are reset as soon as they are accepted, before
 the TLS handshake: nothing of a request is sent), ``reset_requests`` (the next N requests
 whose ``METHOD path`` holds ``fault_match`` are read and carried out, then their connection
-is reset before the answer, as when the link drops while the array works), ``stall_requests``
+is reset before the answer, as when the link drops while the array works; a job such a
+request started stays where it is until it is polled, as every job here does),
+``stall_requests``
 (the next N such requests are answered only after ``stall_seconds``, past a client's
 timeout, and carried out then); for sessions: ``expire_after`` (a session serves that many
 requests, then the array has discarded it: 401) and :meth:`ContractState.expire_sessions`
