@@ -240,10 +240,11 @@ def fragment(name: str, array: Array | None, state: ArrayState, catalog: Catalog
              rest: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """An inventory fragment (``arrays: {name: ...}``) of the array as it reports itself:
     its pools, their tiers with their parity groups (drives matched to the catalogue) and
-    thresholds; site, model, drive boxes, REST endpoint and support kept from the inventory
-    (``array``, None for an array not in it yet), ``site``, ``model`` and ``rest`` (the
-    ``rest:`` entry's fields) given instead where they are given.  Also notes for the file's
-    header: how each drive was matched, what was left out."""
+    thresholds; site, model, drive boxes, REST endpoint, support, spares and a pool's
+    volumes kept from the inventory (``array``, None for an array not in it yet), and
+    ``site``, ``model`` and ``rest`` (the ``rest:`` entry's fields) given instead where they
+    are given.  Also notes for the file's header: how each drive was matched, what was left
+    out, what was kept."""
     notes: list[str] = []
     entry: dict[str, Any] = {"site": site or (array.site if array else None),
                              "model": model or (array.model if array else None)}
@@ -293,6 +294,12 @@ def fragment(name: str, array: Array | None, state: ArrayState, catalog: Catalog
                                                "critical": f"{_percent(live.depletion_ratio)}%"}}
         if declared is not None and declared.data_reduction.ratio != 1.0:
             pool["data_reduction"] = declared.data_reduction.model_dump(mode="json")
+        if declared is not None and declared.volumes:
+            # the array does not know when a volume was last written: kept, never rewritten
+            pool["volumes"] = {label: volume.model_dump(mode="json", exclude_defaults=True)
+                               for label, volume in declared.volumes.items()}
+            notes.append(f"pool {pool_name}: its {len(declared.volumes)} volume(s) kept from"
+                         " the inventory as they were")
         pools[pool_name] = pool
     entry["pools"] = pools
     boxes = _drive_boxes_needed(pools, catalog, entry["model"])

@@ -43,9 +43,9 @@ whose ``METHOD path`` holds ``fault_match`` are read and carried out, then their
 is reset before the answer, as when the link drops while the array works; a job such a
 request started stays where it is until it is polled, as every job here does),
 ``stall_requests`` (the next N such requests are answered only after ``stall_seconds``, past
-a client's timeout, and carried out then); for sessions: ``expire_after`` (a session serves that many
-requests, then the array has discarded it: 401) and :meth:`ContractState.expire_sessions`
-(the array restarted: every session gone).
+a client's timeout, and carried out then); for sessions: ``expire_after`` (a session serves
+that many requests, then the array has discarded it: 401) and
+:meth:`ContractState.expire_sessions` (the array restarted: every session gone).
 """
 
 from __future__ import annotations

@@ -292,3 +292,29 @@ def test_import_with_endpoint_moves_an_inventoried_array(tmp_path: Path,
     assert moved.rest is not None and (moved.rest.endpoint, moved.rest.ca_bundle) == (
         vsp.endpoint, str(vsp.pki.ca))  # the endpoint given, the CA bundle kept
     assert moved.drive_boxes == 9 and moved.pools["pacs-hdt"].tiers[1].spares == 2
+
+
+def test_import_keeps_the_volumes_the_inventory_lists(tmp_path: Path,
+                                                     vsp: ContractServer) -> None:
+    """A pool's volumes say when each was last written, which no array knows: a fragment
+    written afresh keeps them as they were."""
+    path = inventory(tmp_path, vsp)
+    volumes = ("        volumes:\n"
+               "          pacs-archive-2019: {ldev: 0x200, used: 31TiB, last_write: 2019-12-31,"
+               " tier_level: 5}\n"
+               "          pacs-current: {ldev: 0x203, used: 1.5TiB}\n")
+    text = path.read_text(encoding="utf-8").replace(
+        "            spares: 2\n", "            spares: 2\n" + volumes)
+    path.write_text(text, encoding="utf-8")
+    before = load_inventory(path).arrays["g900-lab"].pools["pacs-hdt"].volumes
+    assert len(before) == 2
+    fragment = tmp_path / "g900-lab.yaml"
+    run = capacity("array", "import", "g900-lab", "-i", str(path), "-o", str(fragment))
+    assert run.returncode == 0, run.stderr
+    assert "pool pacs-hdt: its 2 volume(s) kept from the inventory" in fragment.read_text(
+        encoding="utf-8")
+    main = tmp_path / "main.yaml"
+    main.write_text(HEAD + "include: [g900-lab.yaml]\n", encoding="utf-8")
+    check = capacity("validate", str(main))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert load_inventory(main).arrays["g900-lab"].pools["pacs-hdt"].volumes == before
