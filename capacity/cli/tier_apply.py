@@ -26,6 +26,7 @@ from capacity.cli.tier_options import (
     state_dir,
 )
 from capacity.errors import BadInput, JobFailed
+from capacity.model.policy.language import ARRAY_ACTIONS
 from capacity.tiering import journal as J
 from capacity.tiering.status import journal_units, status_report
 from capacity.units import format_size
@@ -82,10 +83,15 @@ def apply_command(
     if refused:
         raise InputError([Problem(Position(str(plan_file), 1, 1), field, why)
                           for field, why in refused])
-    hosts = sorted({u.host for u in plan.units})
+    on_arrays = sorted({u.host for u in plan.units if u.action in ARRAY_ACTIONS})
+    hosts = sorted({u.host for u in plan.units if u.action not in ARRAY_ACTIONS})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
     reports = run_hosts(inv, hosts, where, trust, options,
                         lambda engine: engine.run_plan(plan, str(plan_file)), _say_trusted)
+    if on_arrays:
+        from capacity.tiering.volumes import run_arrays
+
+        reports += run_arrays(inv, on_arrays, where, options, plan, str(plan_file))
     forget_moved(where, plan)
     _print_reports(reports, fmt)
     _check(reports)
@@ -117,10 +123,15 @@ def resume_command(
     from capacity.tiering.runs import run_hosts
 
     inv = load_inventory(inventory or Path(str(recorded)))
-    hosts = sorted({r.host for r in rows})
+    on_arrays = sorted({r.host for r in rows if r.action in ARRAY_ACTIONS})
+    hosts = sorted({r.host for r in rows if r.action not in ARRAY_ACTIONS})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
     reports = run_hosts(inv, hosts, where, trust, options, lambda engine: engine.recover(),
                         _say_trusted)
+    if on_arrays:
+        from capacity.tiering.volumes import run_arrays
+
+        reports += run_arrays(inv, on_arrays, where, options)
     _print_reports(reports, fmt)
     _check(reports)
 

@@ -103,7 +103,7 @@ def plan(
 
     path = inventory_path(inventory)
     inv = load_inventory(path)
-    check_known("host", host, inv.hosts)
+    check_known("host", host, [*inv.hosts, *inv.arrays])
     check_known("policy", policy, inv.policies)
     moment = _parse_now(now)
     if out is not None and not out.parent.is_dir():
@@ -115,9 +115,14 @@ def plan(
                                              trust_new_host_keys)
     result = _make_plan(inv, path, catalogue_path if scans else None, usage, moment, scope)
     result = dataclasses.replace(result, extra={"scans": scans, "offline": offline})
+    arrays = None if host is None else [h for h in host if h in inv.arrays]
+    array_policies: dict[str, Any] = {}
+    if any(p.on_arrays for p in inv.policies.values()):
+        result, array_policies = _plan_arrays(inv, result, moment, policy, arrays, offline)
     if out is not None:
         binding.write_plan(result, out, binding.plan_key(state_dir(state)))
-    sums = planner.totals(result, {n: p for n, _h, p in planner.runs(inv, **scope)})
+    sums = planner.totals(result, {**{n: p for n, _h, p in planner.runs(inv, **scope)},
+                                   **array_policies})
     if fmt is Format.json:
         _print_json({**json.loads(result.to_json()), "totals": sums})
     else:
@@ -125,6 +130,25 @@ def plan(
         console.print(f"plan written to {escape(str(out))}" if out is not None
                       else "no --out given: plan not written")
         console.print("Planning changed nothing.")
+
+
+def _plan_arrays(inv: Inventory, result: Plan, moment: dt.datetime, policies: list[str] | None,
+                 arrays: list[str] | None, offline: bool) -> tuple[Plan, dict[str, Any]]:
+    """The plan with what the policies on arrays would set, each array read once (through
+    its REST API: read-only); with --offline, no array is read and they plan nothing."""
+    from capacity.tiering import volumes
+
+    runs = list(volumes.array_runs(inv, policies, arrays))
+    if offline or not runs:
+        return result, {n: p for n, _a, p in runs}
+    states = volumes.read_arrays(inv, sorted({a for _n, a, _p in runs}))
+    units, skipped = list(result.units), list(result.skipped)
+    for name, state in states.items():
+        more, left = volumes.plan_array(inv, name, state, moment, policies)
+        units += more
+        skipped += left
+    return (dataclasses.replace(result, units=tuple(units), skipped=tuple(skipped)),
+            {n: p for n, _a, p in runs})
 
 
 # --------------------------------------------------------------------------- output
@@ -162,7 +186,7 @@ def _print_tables(plan: Plan, sums: dict[str, Any], limit: int) -> None:
                              "age", "reason"),
                    ("host", "rule", "action", "from -> to", "unit", "reason"))
     for u in plan.units[:limit]:
-        units.add_row(u.host, u.rule, u.action, f"{u.source} -> {u.target or '(delete)'}",
+        units.add_row(u.host, u.rule, u.action, _route(u.action, u.source, u.target),
                       shown(u.unit), str(len(u.files)), _size(u.bytes),
                       f"{int(u.age_days)}d", shown(u.reason))
     if plan.units:
@@ -178,13 +202,24 @@ def _print_tables(plan: Plan, sums: dict[str, Any], limit: int) -> None:
     _print_totals(sums)
 
 
+def _route(action: str | None, source: str, target: str | None) -> str:
+    """What a unit or rule does, in a cell: tiers, or a pool's volumes or relocation."""
+    if action == "tiering" and target is not None:
+        from capacity.model.policy.volumes import level_text, parse_level
+
+        return f"{source} volumes -> {level_text(parse_level(str(target)))}"
+    if action == "relocate":
+        return f"{source}: {target} relocation"
+    return f"{source} -> {target or '(delete)'}"
+
+
 def _print_totals(sums: dict[str, Any]) -> None:
     rules = _table("Totals per rule", ("policy", "rule", "action", "from -> to", "units",
                                        "size", "skipped", "skipped size"),
                    ("policy", "rule", "action", "from -> to"))
     for r in sums["rules"]:
         rules.add_row(r["policy"], r["rule"], r["action"] or "",
-                      f"{r['source'] or '?'} -> {r['target'] or '(delete)'}", str(r["units"]),
+                      _route(r["action"], r["source"] or "?", r["target"]), str(r["units"]),
                       _size(r["bytes"]), str(r["skipped_units"]), _size(r["skipped_bytes"]))
     console.print(rules)
     tiers = _table("Totals per tier", ("host", "tier", "fill", "moves out", "moves in",

@@ -30,6 +30,7 @@ from typing import Any
 from capacity import jsontext
 from capacity.model import Inventory
 from capacity.model.inventory import path_contains
+from capacity.model.policy.language import ARRAY_ACTIONS
 from capacity.problems import InputError, Position, Problem
 from capacity.tiering.planfile import Plan, PlannedUnit
 from capacity.tiering.state import StateDir
@@ -58,9 +59,19 @@ def plan_key(state: StateDir) -> bytes:
 def config_digest(inventory: Inventory) -> str:
     """sha256 of what a plan depends on: every host (address, tiers, pacing, lock) and
     every policy (rules, units, holds, retention, hook, stub, pacing, caps, brake)."""
-    data = {"hosts": {n: h.model_dump(mode="json") for n, h in inventory.hosts.items()},
-            "policies": {n: p.model_dump(mode="json", by_alias=True)
-                         for n, p in inventory.policies.items()}}
+    data: dict[str, Any] = {
+        "hosts": {n: h.model_dump(mode="json") for n, h in inventory.hosts.items()},
+        "policies": {n: p.model_dump(mode="json", by_alias=True)
+                     for n, p in inventory.policies.items()}}
+    # Arrays a policy runs on: their endpoint, and their pools' ids and volumes.
+    reached = sorted({a for p in inventory.policies.values() for a in p.arrays
+                      if a in inventory.arrays})
+    if reached:
+        data["arrays"] = {n: {"rest": inventory.arrays[n].model_dump(mode="json")["rest"],
+                              "pools": {p: {"pool_id": pool.pool_id, "volumes": pool.model_dump(
+                                  mode="json")["volumes"]}
+                                  for p, pool in inventory.arrays[n].pools.items()}}
+                          for n in reached}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -132,12 +143,18 @@ def refusals(plan: Plan, inventory: Inventory) -> list[tuple[str, str]]:
 
 
 def _unit_refusal(plan: Plan, inventory: Inventory, unit: PlannedUnit) -> str | None:
+    if unit.action in ARRAY_ACTIONS:
+        from capacity.tiering import volumes
+
+        return volumes.refusal(plan, inventory, unit)
     policy = inventory.policies.get(unit.policy)
     if policy is None:
         return f"no policy {unit.policy!r} in the inventory"
     host = inventory.hosts.get(unit.host)
     if host is None or unit.host not in policy.hosts:
         return f"policy {unit.policy!r} does not run on host {unit.host!r}"
+    if unit.action not in ("move", "expire"):
+        return f"a unit on a host is moved or expired, not {unit.action}"
     rule = next((r for r in policy.rules if r.name == unit.rule), None)
     if rule is None:
         return f"policy {unit.policy!r} has no rule {unit.rule!r}"

@@ -43,6 +43,8 @@ CREATE INDEX IF NOT EXISTS units_state ON units (state);
 PENDING, CHECKING, COPYING, VERIFYING, RENAMING, FINISHING, DELETING, DONE = (
     "pending", "checking", "copying", "verifying", "renaming", "finishing", "deleting", "done")
 SKIPPED, FAILED, KEPT_BOTH = "skipped", "failed", "kept-both"
+SETTING = "setting"
+"""A volume's tiering policy or a pool's relocation: recorded before the array is asked."""
 FINAL = (DONE, SKIPPED, FAILED, KEPT_BOTH)
 
 

@@ -67,17 +67,25 @@ def identity(pid: int | None = None) -> dict[str, str | int | None]:
 
 @contextlib.contextmanager
 def host_lock(transport: Transport, host: str, locks_dir: Path, remote: str) -> Iterator[None]:
-    locks_dir.mkdir(parents=True, exist_ok=True)
-    with open(locks_dir / f"{host}.lock", "w") as local:
-        try:
-            fcntl.flock(local, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(f"another apply on this controller holds host {host}") from None
+    with local_lock(locks_dir, host, "host"):
         _take_remote(transport, host, remote)
         try:
             yield
         finally:
             _remove(transport, remote)
+
+
+@contextlib.contextmanager
+def local_lock(locks_dir: Path, name: str, what: str) -> Iterator[None]:
+    """One apply on this controller at a time for ``name`` (a host, or an array, which has
+    no place for a lock of its own: its session limit keeps other tools few)."""
+    locks_dir.mkdir(parents=True, exist_ok=True)
+    with open(locks_dir / f"{name}.lock", "w") as local:
+        try:
+            fcntl.flock(local, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(f"another apply on this controller holds {what} {name}") from None
+        yield
 
 
 def _remove(transport: Transport, path: str) -> None:

@@ -55,6 +55,8 @@ class PlannedUnit:
         id, so applying a plan twice recognises what is done; the same study with late
         images in it later is a new job."""
         files = "\0".join(f"{f.path}\0{f.size}\0{f.mtime!r}" for f in self.files)
+        if self.action == "relocate":  # each run's relocation is a job of its own
+            files = repr(self.newest_mtime)
         key = "\0".join((self.host, self.source, self.target or "", self.unit, self.rule,
                          self.action, files))
         return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]

@@ -31,6 +31,7 @@ from typing import Any
 
 from capacity.model import Host, Inventory, Policy
 from capacity.model.policy import Candidate, Decision, TierState, decide
+from capacity.model.policy.language import ARRAY_ACTIONS
 from capacity.tiering.binding import config_digest
 from capacity.tiering.planfile import Plan, PlannedUnit, Skipped, UnitFile
 from capacity.tiering.records import FileRecord, TierUsage
@@ -272,7 +273,10 @@ def totals(plan: Plan, policies: Mapping[str, Policy] | None = None) -> dict[str
 
     for name, policy in (policies or {}).items():
         for r in policy.rules:
-            rule_row(name, r.name, r.action, r.source, r.target)
+            # A tiering rule's target is the level it gives; a relocate rule's, start or stop.
+            target = r.target or (str(r.tier_level) if r.tier_level is not None
+                                  else r.relocation)
+            rule_row(name, r.name, r.action, r.source, target)
     tiers: dict[tuple[str, str], dict[str, Any]] = {}
 
     def tier_row(host: str, tier: str) -> dict[str, Any]:
@@ -287,6 +291,8 @@ def totals(plan: Plan, policies: Mapping[str, Policy] | None = None) -> dict[str
         row = rule_row(u.policy, u.rule, u.action, u.source, u.target)
         row["units"] += 1
         row["bytes"] += u.bytes
+        if u.action in ARRAY_ACTIONS:
+            continue  # a volume's data stays in its pool: no tier of a host gains or loses
         kind = "expire" if u.action == "expire" else "move_out"
         _add(tier_row(u.host, u.source), kind, u.bytes)
         if u.target is not None:

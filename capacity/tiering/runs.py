@@ -77,7 +77,7 @@ def forget_moved(state: StateDir, plan: Plan) -> None:
     """Entries the engine moved or deleted leave the catalogue until the next scan."""
     journal = Journal(state.journal)
     try:
-        done = {u.id: u for u in plan.units if (row := journal.get(u.id)) and
+        done = {u.id: u for u in plan.units if u.files and (row := journal.get(u.id)) and
                 row.state == J.DONE}
     finally:
         journal.close()

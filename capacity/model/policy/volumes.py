@@ -80,7 +80,8 @@ class VolumeState:
     used: float
     last_write: dt.date | None
     """None: still written (its age is 0)."""
-    tier_level: TierLevel
+    tier_level: TierLevel | int
+    """A custom policy (6-31) as its number: no rule's level."""
     blocked: str | None = None
     """Why it cannot be set (the array reports it elsewhere, not on HDT)."""
 
@@ -113,9 +114,9 @@ def relocations(policy: Policy) -> Mapping[str, str]:
             if r.action == "relocate" and r.relocation is not None}
 
 
-def level_text(level: TierLevel) -> str:
-    """'all' or 'Level5', as Hitachi's documents write them."""
-    return "All(0)" if level == "all" else f"Level{level}({level})"
+def level_text(level: TierLevel | int) -> str:
+    """All(0) or Level5(5), as Hitachi's documents write them (custom ones too)."""
+    return "All(0)" if level in ("all", 0) else f"Level{level}({level})"
 
 
 def api_level(level: TierLevel) -> int:
