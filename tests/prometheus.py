@@ -116,6 +116,7 @@ global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+rule_files: ["{root / 'rules'}/*.yml"]
 scrape_configs:
   - job_name: file
     file_sd_configs:
@@ -124,9 +125,13 @@ scrape_configs:
 """
 
 
-def start_prometheus(root: Path) -> PrometheusServer:
-    """Prometheus on a free loopback port, its configuration and data under ``root``."""
+def start_prometheus(root: Path, rules: dict[str, str] | None = None) -> PrometheusServer:
+    """Prometheus on a free loopback port, its configuration and data under ``root``;
+    ``rules``: rule files to evaluate (name -> text), every second."""
     (root / "targets").mkdir(parents=True, exist_ok=True)
+    (root / "rules").mkdir(exist_ok=True)
+    for name, text in (rules or {}).items():
+        (root / "rules" / f"{name}.yml").write_text(text, encoding="utf-8")
     config = root / "prometheus.yml"
     config.write_text(_config(root), encoding="utf-8")
     port = _free_port()

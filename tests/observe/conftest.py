@@ -1,6 +1,6 @@
 """A real Prometheus server for the exporter's tests: one per test session (per xdist
-worker), on loopback, with its own configuration and storage; stopped when the session
-ends."""
+worker), on loopback, with its own configuration and storage, evaluating the package's
+alert rules; stopped when the session ends."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from capacity.observe.alerts import RULES
 from tests.prometheus import PrometheusServer, missing_tools, start_prometheus
 
 
@@ -30,7 +31,7 @@ def promtool_installed() -> None:
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     need_prometheus()
-    server = start_prometheus(tmp_path_factory.mktemp("prometheus"))
+    server = start_prometheus(tmp_path_factory.mktemp("prometheus"), {"capacity": RULES})
     try:
         yield server
     finally:

@@ -67,3 +67,26 @@ def test_prometheus_scrapes_the_exporter(tmp_path: Path, prometheus: PrometheusS
         start = by(prometheus.query(
             f"capacity_tier_last_run_start_timestamp_seconds{{{sel}}}"), "host", "policy")
         assert start[("pacs1", "life")] == T1
+
+
+def test_prometheus_evaluates_the_alert_rules_over_the_exporter(
+        tmp_path: Path, prometheus: PrometheusServer) -> None:
+    """The rules that depend on no date: the journal's failed run fires at once; the plan
+    that fails (the test estate's cluster fills) waits its hour, pending."""
+    inventory = write_inventory(tmp_path)
+    assert simulate_json(inventory)["verdict"]["holds"] is False
+    state = tmp_path / "state"
+    write_journal(state / "journal.sqlite")
+    job = f"capacity-{tmp_path.name}"
+    with exporter([str(inventory), "--state", str(state)], tmp_path) as running:
+        prometheus.scrape(job, running.address)
+        firing = prometheus.wait_for(
+            f'ALERTS{{job="{job}",alertname="CapacityTierRunFailed",alertstate="firing"}}')
+        assert [(a["labels"]["host"], a["labels"]["policy"]) for a in firing] == [
+            ("pacs1", "archive")]
+        pending = prometheus.wait_for(
+            f'ALERTS{{job="{job}",alertname="CapacityPlanFails"}}')
+        assert [a["labels"]["alertstate"] for a in pending] == ["pending"]
+        assert not prometheus.query(f'ALERTS{{job="{job}",alertname="CapacityAboveCritical"}}')
+        assert not prometheus.query(
+            f'ALERTS{{job="{job}",alertname="CapacityExporterRefreshFailing"}}')

@@ -1,0 +1,107 @@
+"""Prometheus alerting rules for the exporter's metrics, shipped with the package:
+``python3 -m capacity.observe.alerts > /etc/prometheus/capacity-rules.yml`` writes them out
+(docs/operations.md).  The suite checks them with ``promtool check rules`` and ``promtool
+test rules``, and that every metric they name is one the exporter serves.
+
+Every runway rule counts from now (``capacity_runway_timestamp_seconds - time()``), not
+from the simulation's start, and ignores levels beyond the horizon (``+Inf``).
+"""
+
+from __future__ import annotations
+
+RULES = """\
+groups:
+  - name: capacity
+    rules:
+      - alert: CapacityFullWithoutOrders
+        expr: >-
+          capacity_runway_timestamp_seconds{purchases="none", level="full"} - time()
+          < 180 * 86400
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            {{ $labels.resource }} is full in {{ $value | humanizeDuration }} if nothing
+            is bought
+          description: >-
+            capacity simulate --no-procurement: decide on the orders of the procurement
+            plan (capacity simulate) before then.
+
+      - alert: CapacityCriticalAsPlanned
+        expr: >-
+          capacity_runway_timestamp_seconds{purchases="planned", level="critical"} - time()
+          < 90 * 86400
+        for: 1h
+        labels:
+          severity: critical
+        annotations:
+          summary: >-
+            {{ $labels.resource }} reaches its critical level in
+            {{ $value | humanizeDuration }} even with the planned orders
+          description: >-
+            The purchasing plan does not keep it below its critical level: check its
+            procurement rules (lead time, max units, slots, racks, power).
+
+      - alert: CapacityOrderDue
+        expr: capacity_next_order_timestamp_seconds - time() < 14 * 86400
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            order {{ $labels.unit }} for {{ $labels.resource }} ({{ $labels.rule }}):
+            due in {{ $value | humanizeDuration }}
+          description: >-
+            The simulation places this order then; a negative time is overdue.
+
+      - alert: CapacityPlanFails
+        expr: capacity_simulation_plan_holds == 0
+        for: 1h
+        labels:
+          severity: critical
+        annotations:
+          summary: the capacity plan does not hold
+          description: >-
+            Some data does not fit, or an order cannot be placed: capacity simulate says
+            from when and why.
+
+      - alert: CapacityAboveCritical
+        expr: >-
+          capacity_resource_used_bytes / capacity_resource_capacity_bytes
+          >= on (resource) group_left capacity_resource_threshold_ratio{level="critical"}
+        labels:
+          severity: critical
+        annotations:
+          summary: >-
+            {{ $labels.resource }} is {{ $value | humanizePercentage }} full, at or
+            above its critical level
+          description: As the inventory stands (capacity show).
+
+      - alert: CapacityTierRunFailed
+        expr: capacity_tier_last_run_outcome{outcome="failed"} == 1
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            the last tier run of {{ $labels.policy }} on {{ $labels.host }} failed
+          description: >-
+            A unit failed or was kept in both places: capacity tier status lists them.
+
+      - alert: CapacityExporterRefreshFailing
+        expr: capacity_exporter_refresh_failing == 1
+        for: 15m
+        labels:
+          severity: warning
+        annotations:
+          summary: the capacity exporter cannot read its {{ $labels.source }}
+          description: >-
+            Its figures are from the last refresh that worked; its log says why.
+"""
+
+
+def main() -> None:
+    print(RULES, end="")
+
+
+if __name__ == "__main__":
+    main()
