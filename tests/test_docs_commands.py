@@ -65,7 +65,7 @@ COMMANDS = doc_commands()
 
 def test_the_docs_show_commands() -> None:
     docs = {doc for doc, _ in COMMANDS}
-    assert {"README.md", "tiering.md", "cli.md", "simulation.md"} <= docs
+    assert {"README.md", "tiering.md", "archive.md", "cli.md", "simulation.md"} <= docs
     assert len(COMMANDS) > 25
 
 
