@@ -13,7 +13,9 @@ driver, ``cinder/volume/drivers/hitachi/hbsd_rest_api.py``):
   every other request carries ``Authorization: Session <token>``; ``DELETE
   .../sessions/{sessionId}`` discards it.  An array allows few sessions (64 on the VSP E and
   G/F series) and answers 503 when they are all taken, as it does when its REST server is busy.
-  :class:`VspClient` opens one session, reuses it, and always deletes it.
+  :class:`VspClient` opens one session, reuses it, and always deletes it; a 401 for its
+  token (the session timed out, or the array restarted) has it log in again, once, as
+  Cinder's ``RestApiClient.relogin`` does.
 - POST, PATCH and DELETE answer 202 with a job (``jobId``, ``self``); the job is polled until
   its ``status`` is ``Completed``, and its ``state`` says ``Succeeded`` or ``Failed`` (with an
   ``error`` object: ``messageId``, ``message``, ``cause``, ``solution``).
@@ -436,8 +438,9 @@ def _error_text(body: Any) -> tuple[str, str | None]:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Backoff on 503: ``attempts`` tries in all, waiting ``first`` seconds, then ``factor``
-    times longer each time, never more than ``longest`` (or the server's Retry-After)."""
+    """Backoff on 503 and on failed connections (one budget for both): ``attempts`` tries
+    in all, waiting ``first`` seconds, then ``factor`` times longer each time, never more
+    than ``longest`` (or the server's Retry-After)."""
 
     attempts: int = 6
     first: float = 1.0
@@ -461,6 +464,8 @@ class VspClient:
     ``endpoint`` is ``https://HOST[:PORT]`` (the path ``/ConfigurationManager`` is implied);
     ``storage_device_id`` scopes every object to one array behind a management server.
     TLS is always verified: against ``ca_bundle`` (a PEM file) if given, else the system's CAs.
+    Requests are retried as :meth:`_call` says (503s and failed connections, never a change
+    that may have reached the array), and a session the array discarded is renewed once.
     """
 
     def __init__(self, endpoint: str, creds: Credentials, *,

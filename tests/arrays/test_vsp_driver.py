@@ -530,6 +530,22 @@ def test_connection_failures_past_every_retry_name_the_host_and_what_failed(
     assert_no_session_left(vsp)
 
 
+def test_a_server_that_never_answers_the_handshake_times_out_and_is_retried(
+        vsp: ContractServer) -> None:
+    with socket.socket() as silent:  # connections queue in its backlog, never accepted
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        waits: list[float] = []
+        with pytest.raises(ConnectionLost) as caught:
+            VspClient(f"https://127.0.0.1:{port}", Credentials(USER, PASSWORD),
+                      ca_bundle=vsp.pki.ca, retry=FAST, sleep=waits.append,
+                      timeout=0.1).open()
+    assert str(caught.value) == (f"127.0.0.1:{port}: POST {ROOT}/sessions: no connection"
+                                 " within 0.1 s (4 attempts over 0.07 s)")
+    assert waits == [0.01, 0.02, 0.04]
+
+
 def test_503s_and_connection_failures_share_one_budget(vsp: ContractServer) -> None:
     waits: list[float] = []
     with pytest.raises(ArrayBusy) as caught, client(vsp, sleep=waits.append) as array:
