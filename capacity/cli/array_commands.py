@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The array, as the inventory"
                                         " names it under `arrays:`.", show_default=False)]
+NewNameArg = Annotated[str, typer.Argument(
+    metavar="NAME", show_default=False,
+    help="The array, as the inventory names it under `arrays:`, or is to name it (a new"
+         " array: give --endpoint, --site and --model).")]
 InventoryOption = Annotated[Path | None, typer.Option(
     "--inventory", "-i", show_default=False,
     help="Inventory file (default: the bundled example).")]
@@ -153,7 +157,7 @@ ModelOption = Annotated[str | None, typer.Option(
 
 
 @array_app.command("import")
-def import_(name: NameArg, inventory: InventoryOption = None,
+def import_(name: NewNameArg, inventory: InventoryOption = None,
             credentials: CredentialsOption = None, ca_bundle: CaOption = None,
             timeout: TimeoutOption = 30.0, endpoint: EndpointOption = None,
             storage_device_id: DeviceOption = None, site: SiteOption = None,
