@@ -39,11 +39,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the test process goes (prctl
     PR_SET_PDEATHSIG), so nothing outlives a test run even killed with SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
