@@ -115,7 +115,8 @@ def test_a_scrape_does_no_work_and_a_refresh_reads_the_inventory_again(tmp_path:
                                                                          ) -> None:
     inventory = write_inventory(tmp_path)
     refreshed = ("capacity_exporter_refresh_timestamp_seconds", {"source": "inventory"})
-    with exporter([str(inventory), "--refresh", "3600"], tmp_path) as running:
+    with exporter([str(inventory), "--refresh", "3600", "--journal-refresh", "3600"],
+                  tmp_path) as running:
         first = samples(running.scrape())
         started = time.monotonic()
         for _ in range(20):
