@@ -4,6 +4,7 @@ REST API, beside the inventory (see docs/arrays.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -187,6 +188,9 @@ def import_(name: NewNameArg, inventory: InventoryOption = None,
         missing = " and ".join(o for o, v in (("--site", site), ("--model", model)) if v is None)
         raise BadInput(f"array {name!r} is not in the inventory: give {missing} too",
                        field=missing.split()[0])
+    if array is None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise BadInput(f"{name!r} cannot name an array: letters, digits, '.', '_' and '-',"
+                       " starting with a letter or digit, at most 64", field="NAME")
     if site is not None and site not in inv.sites:
         raise BadInput(_missing("site", site, inv.sites), field="--site")
     if model is not None and model not in inv.catalog.arrays:

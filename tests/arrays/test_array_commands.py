@@ -247,11 +247,14 @@ def test_import_of_an_array_not_in_the_inventory_yet(tmp_path: Path,
      "--model: no array model named 'vsp-g90'; did you mean 'vsp-g900'?"),
     (["--endpoint", "http://127.0.0.1:1", "--site", "lab", "--model", "vsp-g900"],
      "--endpoint: the REST endpoint is https://HOST[:PORT], not 'http://127.0.0.1:1'"),
+    (["g900 new", "--endpoint", "https://127.0.0.1:1", "--site", "lab", "--model", "vsp-g900"],
+     "NAME: 'g900 new' cannot name an array"),
 ])
 def test_import_of_a_new_array_refuses_missing_or_wrong_options(
         tmp_path: Path, vsp: ContractServer, options: list[str], expected: str) -> None:
-    run = capacity("array", "import", "g900-new", "-i", str(inventory(tmp_path, vsp)),
-                   *options)
+    named = bool(options) and not options[0].startswith("-")  # a NAME first: that one
+    name, options = (options[0], options[1:]) if named else ("g900-new", options)
+    run = capacity("array", "import", name, "-i", str(inventory(tmp_path, vsp)), *options)
     assert run.returncode == 2 and expected in run.stderr, run.stderr
     assert "Traceback" not in run.stderr and vsp.state.counts.requests == []
 
