@@ -193,8 +193,8 @@ def _span(row: UnitRow) -> tuple[float, float]:
 
 def last_runs(rows: Iterable[UnitRow], gap: float = RUN_GAP_SECONDS
               ) -> dict[tuple[str, str], TierRun]:
-    """The last run of each (host, policy): its units are those that began within ``gap``
-    seconds of the end of the one before, going back from the latest."""
+    """The last run of each (host, policy).  Its units, in the order they began: a unit
+    that begins more than ``gap`` seconds after the run so far ended starts a new run."""
     by_key: dict[tuple[str, str], list[UnitRow]] = {}
     for row in rows:
         by_key.setdefault((row.host, row.policy), []).append(row)
