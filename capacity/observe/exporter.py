@@ -3,8 +3,8 @@
 The expensive work happens off the scrape: the inventory is read and the simulation run once
 at start and again every ``refresh`` seconds, the journal read every ``journal_refresh``
 seconds, each in the exporter's own thread; a scrape only writes out the families the last
-refresh made.  A refresh that fails (an inventory edited into a mistake, a journal being
-moved) keeps the last good figures, says so on stderr and in
+refresh made.  A refresh that fails (an inventory edited into a mistake, a damaged
+journal) keeps the last good figures, says so on stderr and in
 ``capacity_exporter_refresh_failing``, and is tried again at its next turn.
 """
 

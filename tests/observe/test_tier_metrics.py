@@ -161,3 +161,23 @@ def test_a_real_apply_s_units_and_bytes(tmp_path: Path, sshd: SshServer) -> None
     assert before <= start <= start + duration <= after
     assert value(found, "capacity_tier_last_run_outcome", **labels, outcome="ok") == 1
     assert value(found, "capacity_host_tier_info", host="pacs1", tier="hot", resource="") == 1
+
+
+def test_a_journal_damaged_later_keeps_the_last_figures(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    journal = state / "journal.sqlite"
+    write_journal(journal)
+    with exporter([str(write_inventory(tmp_path)), "--state", str(state),
+                   "--journal-refresh", "1"], tmp_path) as running:
+        before = named(samples(running.scrape()), "capacity_tier_units")
+        for leftover in state.glob("journal.sqlite-*"):
+            leftover.unlink()
+        journal.write_bytes(b"not a journal" * 1000)
+        deadline = time.monotonic() + 30
+        while value(found := samples(running.scrape()), "capacity_exporter_refresh_failing",
+                    source="journal") != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert named(found, "capacity_tier_units") == before
+        assert value(found, "capacity_exporter_refresh_failing", source="inventory") == 0
+    assert f"{journal}:1:1" in running.log.read_text(encoding="utf-8")
