@@ -4,7 +4,9 @@ server), or cut its SSH connections, while late images land in the studies; then
 `capacity tier resume` and apply again.  After every trial every file, original or late, is
 whole (its sha256 unchanged) on the host or in the archive, no multipart upload is left
 unfinished, no object lies outside a unit whose manifest is written, an archived unit is
-exactly its planned files, and every study no late image touched is in the archive."""
+exactly its planned files, and every study no late image touched is in the archive.  In
+every other trial the store's parts are S3's smallest and one PUT may hold no more, so the
+multi-megabyte file goes up in parts by the host, and kills land inside that upload too."""
 
 from __future__ import annotations
 
@@ -79,6 +81,30 @@ def env_for(s3: S3Server) -> dict[str, str]:
     return {**os.environ, **s3.env()}
 
 
+IN_PARTS = """
+import dataclasses
+import sys
+
+from capacity.tiering import hosts
+from capacity.transports.s3 import MIN_PART
+
+real = hosts.s3_target
+hosts.s3_target = lambda inventory, tier: dataclasses.replace(
+    real(inventory, tier), part_size=MIN_PART, single_put_limit=MIN_PART)
+sys.argv[0] = "capacity"
+from capacity.cli import main
+
+main()
+"""
+"""`capacity` with the bucket tier's parts and single-PUT limit at S3's smallest part: a
+file of a few MB goes up in parts, as one over 5 GiB does."""
+
+
+def capacity_argv(*args: str, in_parts: bool = False) -> list[str]:
+    launch = ["-c", IN_PARTS] if in_parts else ["-m", "capacity"]
+    return [sys.executable, *launch, *args]
+
+
 @pytest.fixture(scope="module")
 def span(tmp_path_factory: pytest.TempPathFactory, sshd: SshServer, s3: S3Server,
          s3_bucket: str) -> float:
@@ -124,6 +150,18 @@ class LateImages(threading.Thread):
         return self.written
 
 
+def wait_for_an_upload(s3: S3Server, bucket: str, root: str, process: Any, limit: float
+                       ) -> None:
+    """Return once a multipart upload is open under ``root``, the process has ended, or
+    ``limit`` seconds have passed."""
+    client, started = s3.client(), time.monotonic()
+    while process.poll() is None and time.monotonic() - started < limit:
+        if client.list_multipart_uploads(Bucket=bucket, Prefix=root.strip("/") + "/").get(
+                "Uploads"):
+            return
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("trial", range(TRIALS))
 def test_kill_during_archive_moves_loses_nothing_and_leaves_nothing(
         trial: int, tmp_path: Path, sshd: SshServer, s3: S3Server, s3_bucket: str,
@@ -131,16 +169,21 @@ def test_kill_during_archive_moves_loses_nothing_and_leaves_nothing(
     """SIGKILL at an instant spread over a measured run (every third trial cuts the SSH
     connections from the server instead), while late images land in the studies."""
     rng = random.Random(trial)
+    in_parts = trial % 2 == 1
     hot, before, root, plan = build(tmp_path, sshd, s3, s3_bucket, rng)
     state = str(tmp_path / "state")
     units = ["2025/01/STUDY-0", "2025/02/STUDY-1", "2025/03/STUDY-2"]
     writer = LateImages(hot, units, random.Random(trial + 10_000), span)
-    apply = subprocess.Popen([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
-                              "--state", state], cwd=ROOT, stdout=subprocess.DEVNULL,
+    apply = subprocess.Popen(capacity_argv("tier", "apply", str(plan), "--state", state,
+                                           in_parts=in_parts),
+                             cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, start_new_session=True,
                              env=env_for(s3))
     writer.start()
     delay = (trial + rng.random()) / TRIALS * span
+    if in_parts and trial % 4 == 3:  # the instant the host's upload in parts is under way
+        wait_for_an_upload(s3, s3_bucket, root, apply, span)
+        delay = rng.random() * 0.05
     try:
         apply.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -151,15 +194,16 @@ def test_kill_during_archive_moves_loses_nothing_and_leaves_nothing(
             os.killpg(apply.pid, signal.SIGKILL)
             apply.wait()
     late = writer.stop()
-    resume = subprocess.run([sys.executable, "-m", "capacity", "tier", "resume", "--state",
-                             state, "--format", "json"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, check=False, env=env_for(s3))
+    resume = subprocess.run(capacity_argv("tier", "resume", "--state", state, "--format",
+                                          "json", in_parts=in_parts),
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=False, env=env_for(s3))
     assert resume.returncode in (0, 1), resume.stdout + resume.stderr
     # Units the kill stopped before they were journaled are planned again: apply again.
-    again = subprocess.run([sys.executable, "-m", "capacity", "tier", "apply", str(plan),
-                            "--state", state, "--format", "json"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300, check=False,
-                           env=env_for(s3))
+    again = subprocess.run(capacity_argv("tier", "apply", str(plan), "--state", state,
+                                         "--format", "json", in_parts=in_parts),
+                           cwd=ROOT, capture_output=True, text=True, timeout=300,
+                           check=False, env=env_for(s3))
     assert again.returncode in (0, 1), again.stdout + again.stderr
 
     client, prefix = s3.client(), root.strip("/") + "/"
@@ -181,6 +225,9 @@ def test_kill_during_archive_moves_loses_nothing_and_leaves_nothing(
                                                 Key=f"{prefix}{unit}/{MANIFEST}")["Body"].read())
         assert {f"{unit}/{f['path']}": f["sha256"] for f in manifest["files"]} == {
             rel: d for rel, d in before.items() if rel.startswith(f"{unit}/")}
+    if "2025/03/STUDY-2" in manifests:  # the large file: in parts where they were small
+        head = client.head_object(Bucket=s3_bucket, Key=f"{prefix}2025/03/STUDY-2/big.dcm")
+        assert head["ETag"].strip('"').endswith("-2") == in_parts, head["ETag"]
     touched = {rel.rsplit("/", 1)[0] for rel in late.values()}
     assert manifests >= set(units) - touched  # only a late image keeps a study back
     assert not [p for p in hot.rglob("*") if ".capacity" in p.name]
