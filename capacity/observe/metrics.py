@@ -68,8 +68,8 @@ RESOURCE = ("resource", "kind", "site")
 def estate_families(report: dict[str, Any],
                     host_tiers: Iterable[tuple[str, str, str]] = ()) -> list[Metric]:
     """Capacity, used and free bytes of every pool, cluster and object store, as ``capacity
-    show`` reports them, its thresholds, each pool tier's capacity, and which resource each
-    host tier lives on (``host_tiers``: (host, tier, resource))."""
+    show`` reports them, its thresholds, each pool tier's data bytes, and which resource
+    each host tier lives on (``host_tiers``: (host, tier, resource))."""
     sizes = {
         "capacity": ("effective_bytes", "Bytes the resource can hold (effective capacity:"
                      " after RAID or storage policy, reserves and data reduction)."),
@@ -91,7 +91,7 @@ def estate_families(report: dict[str, Any],
     for r in report["resources"]:
         for level, threshold in r["thresholds"].items():
             ratio.add_metric([r["ref"], level], threshold["ratio"])
-    tiers = _gauge("pool_tier_capacity_bytes", "Data bytes of a tier of an array pool (its"
+    tiers = _gauge("pool_tier_data_bytes", "Data bytes of a tier of an array pool (its"
                    " parity groups after RAID).", ("resource", "tier", "drive"), "bytes")
     for array in report["arrays"]:
         for pool in array["pools"]:
@@ -156,7 +156,26 @@ def simulation_families(summary: dict[str, Any]) -> list[Metric]:
         order_units.add_metric(values, order["units"])
         order_bytes.add_metric(values, order["capacity_bytes"])
     return [start, horizon, holds, blocked, days, when, ratio, order_day, order_units,
-            order_bytes]
+            order_bytes, *pool_tier_families(summary)]
+
+
+def pool_tier_families(summary: dict[str, Any]) -> list[Metric]:
+    """Capacity, used and free bytes of each tier of an HDT pool with declared volumes, as
+    the simulation places the pool's pages at its start (``pool_tiers``)."""
+    labels = ("resource", "tier")
+    what = {"capacity": "Bytes the tier of an HDT pool offers (its share of the pool's"
+                        " capacity)",
+            "used": "Bytes the simulation places on the tier of an HDT pool at its start (by"
+                    " the volumes' tiering policies)",
+            "free": "Capacity less used of the tier of an HDT pool"}
+    families = {k: _gauge(f"pool_tier_{k}_bytes", f"{doc}.", labels, "bytes")
+                for k, doc in what.items()}
+    for t in summary.get("pool_tiers") or ():
+        values = [t["pool"], t["tier"]]
+        families["capacity"].add_metric(values, t["capacity_bytes_start"])
+        families["used"].add_metric(values, t["used_bytes_start"])
+        families["free"].add_metric(values, t["capacity_bytes_start"] - t["used_bytes_start"])
+    return list(families.values())
 
 
 # -- tier runs, from the journal -------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from tests.observe.estate import CAPACITY, INVENTORY, USED, write_inventory
 from tests.observe.scrape import midnight_utc, named, samples, value
 from tests.prometheus import exporter, promtool
+from tests.volumes.lab import write_lab
 
 DAY = 86400
 
@@ -100,6 +101,33 @@ def test_scenarios_years_and_seed_are_simulate_s(tmp_path: Path) -> None:
         assert value(found, "capacity_runway_seconds", **labels) == (
             math.inf if r["beyond_horizon"] else r["days_from_start"] * DAY)
     assert value(found, "capacity_simulation_horizon_seconds") == expected["days"] * DAY
+
+
+
+def test_an_hdt_pool_s_tiers_as_simulate_places_them(tmp_path: Path) -> None:
+    inventory = write_lab(tmp_path)  # an HDT pool of an SSD and an NL-SAS tier, two volumes
+    expected = simulate_json(inventory)
+    with exporter([str(inventory)], tmp_path) as running:
+        found = samples(running.scrape())
+    tiers = [t for t in expected["pool_tiers"] if t["pool"] == "g900-lab/pacs-hdt"]
+    assert {t["tier"] for t in tiers} == {"ssd", "nlsas"}
+    for t in tiers:
+        labels = {"resource": t["pool"], "tier": t["tier"]}
+        assert value(found, "capacity_pool_tier_capacity_bytes", **labels) == t[
+            "capacity_bytes_start"]
+        assert value(found, "capacity_pool_tier_used_bytes", **labels) == t["used_bytes_start"]
+        assert value(found, "capacity_pool_tier_free_bytes", **labels) == (
+            t["capacity_bytes_start"] - t["used_bytes_start"])
+    # The tiers hold the pool: what show says it holds and offers, to the byte or two.
+    pool = {"resource": "g900-lab/pacs-hdt", "kind": "pool", "site": "lab"}
+    for metric in ("used", "capacity"):
+        whole = value(found, f"capacity_resource_{metric}_bytes", **pool)
+        parts = sum(value(found, f"capacity_pool_tier_{metric}_bytes",
+                          resource="g900-lab/pacs-hdt", tier=t) for t in ("ssd", "nlsas"))
+        assert abs(parts - whole) <= 2, metric
+    assert not named(found, "capacity_pool_tier_used_bytes").keys() - {
+        frozenset({"resource": "g900-lab/pacs-hdt", "tier": t}.items())
+        for t in ("ssd", "nlsas")}  # the HDP pool has no tiers of its own to place
 
 
 def test_the_names_pass_promtool(tmp_path: Path, promtool_installed: None) -> None:
