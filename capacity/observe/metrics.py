@@ -233,6 +233,7 @@ def last_runs(rows: Iterable[UnitRow], gap: float = RUN_GAP_SECONDS
 
 STATES = (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING, J.RENAMING, J.FINISHING, J.DELETING,
           J.DONE, J.SKIPPED, J.FAILED, J.KEPT_BOTH)
+"""The states always given (0 when none); any other state a unit is in is given too."""
 
 
 def journal_families(rows: Sequence[UnitRow], gap: float = RUN_GAP_SECONDS) -> list[Metric]:
@@ -283,6 +284,6 @@ def journal_families(rows: Sequence[UnitRow], gap: float = RUN_GAP_SECONDS) -> l
         duration.add_metric([host, policy], run.duration)
         for name in OUTCOMES:
             outcome.add_metric([host, policy, name], 1 if run.outcome == name else 0)
-        for state in STATES:
-            run_units.add_metric([host, policy, state], run.states.get(state, 0))
+        for state, n in {**dict.fromkeys(STATES, 0), **run.states}.items():
+            run_units.add_metric([host, policy, state], n)
     return [units, moved_total, expired_total, start, duration, outcome, run_units]

@@ -66,3 +66,18 @@ def test_listen_refuses_what_is_not_host_and_port(text: str) -> None:
     with pytest.raises(BadInput) as refused:
         parse_listen(text)
     assert refused.value.field == "--listen"
+
+
+def test_a_state_the_exporter_does_not_know_is_counted_too() -> None:
+    from capacity.observe.metrics import journal_families
+    from capacity.tiering.journal import UnitRow
+
+    row = UnitRow("v1", "plan", "g900", "eras", "down", "tiering", "/", None, "v1", 0,
+                  "setting", {}, None, 100.0, 101.0, None)
+    families = journal_families([row])
+    assert ({"host": "g900", "policy": "eras", "action": "tiering", "state": "setting"},
+            1) in values(families, "capacity_tier_units")
+    assert ({"host": "g900", "policy": "eras", "state": "setting"}, 1) in values(
+        families, "capacity_tier_last_run_units")
+    assert ({"host": "g900", "policy": "eras", "outcome": "unfinished"}, 1) in values(
+        families, "capacity_tier_last_run_outcome")
