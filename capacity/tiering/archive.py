@@ -24,6 +24,7 @@ objects (no manifest over them) are purged, its unfinished uploads aborted.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import posixpath
 import time
@@ -31,7 +32,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from capacity.tiering import journal as J
-from capacity.transports import CommandFailed, CommandResult, NotFound, TransportError
+from capacity.transports import (
+    Capability,
+    CommandFailed,
+    CommandResult,
+    NotFound,
+    TransportError,
+)
+from capacity.transports.s3 import composite_sha256
 
 if TYPE_CHECKING:
     from capacity.model.policy import LockTerms
@@ -116,6 +124,9 @@ class ArchiveMove:
         row = self.e._reload(row)
         if state == J.RENAMING:
             self._switch(row)
+            if row.action == "copy":  # the backup is in place, and the unit stays
+                self.e._set(row, J.DONE)
+                return
             self.e._set(row, J.FINISHING)
             state = J.FINISHING
         row = self.e._reload(row)
@@ -192,7 +203,7 @@ class ArchiveMove:
             elif self.e.archive_by_host() and self._host_parts(row, path, target, sha, nbytes,
                                                                bandwidth):
                 continue
-            self._stream(path, target, nbytes, bandwidth)
+            self._stream(path, target, nbytes, sha, bandwidth)
         self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target,
                       by="host" if self.e.archive_by_host() else "controller")
 
@@ -281,14 +292,18 @@ class ArchiveMove:
             raise UnitProblem(J.SKIPPED, f"the source changed while it was hashed ({path})")
         return [bytes.fromhex(s) for s in sums[:-1]]
 
-    def _stream(self, path: str, target: str, size: int, bandwidth: float | None) -> None:
+    def _stream(self, path: str, target: str, size: int, sha: str,
+                bandwidth: float | None) -> None:
         """Through the controller: the host's bytes read by a command, sent in parts, no
-        faster than ``bandwidth`` bytes a second."""
+        faster than ``bandwidth`` bytes a second, and hashed on the way (what went up in
+        parts is then verified by the server's sum of them, not read back)."""
         reader = _ChunkReader(self.e.t.stream(["cat", "--", path]), bandwidth)
         try:
-            self.store.upload(target, reader, size)  # type: ignore[arg-type]
+            sent = self.store.upload(target, reader, size)  # type: ignore[arg-type]
         finally:
             reader.close()
+        if "-" in sent and reader.sha256.hexdigest() == sha:
+            self.sent_in_parts[target] = (sent.split("-")[0], sha)
 
     def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
                 sources: dict[str, str]) -> dict[str, Any]:
@@ -298,7 +313,7 @@ class ArchiveMove:
 
         if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
-        stored = self._stored_sums(row.target or "")
+        stored = self._stored_sums(row.target or "", row, sources)
         if row.detail["is_dir"]:
             stored.pop(MANIFEST, None)
         else:
@@ -312,11 +327,13 @@ class ArchiveMove:
         self.e._audit(row, "verified", files=len(sums), sha256=sources)
         return sums
 
-    def _stored_sums(self, prefix: str) -> dict[str, str]:
+    def _stored_sums(self, prefix: str, row: UnitRow, sources: dict[str, str]
+                     ) -> dict[str, str]:
         """The SHA-256 of every object under ``prefix`` as the server vouches for it: its own
-        sum of a whole object; for a file the host sent in parts, the host's sum of the
-        file, once the server's sum of the parts equals the one of the parts the host
-        hashed in the same read; any other object is read back and hashed here."""
+        sum of a whole object; for one in parts, the file's sum (``sources``) once the
+        server's sum of the parts equals the one of the file's parts as hashed in the same
+        read as the whole file (when it was sent, or now on the host, for an object put
+        there before); any other object is read back and hashed here."""
         sums = {}
         for rel, st in self.store.walk(prefix):
             if not st.is_file:
@@ -325,7 +342,15 @@ class ArchiveMove:
             stored = self.store.checksum(path)
             if stored is not None and not stored[1]:
                 sums[rel] = base64.b64decode(stored[0]).hex()
-            elif stored is not None and self.sent_in_parts.get(path, ("", ""))[0] == stored[0]:
+                continue
+            if (stored is not None and path not in self.sent_in_parts and rel in sources
+                    and self.e.t.has(Capability.RUN)):
+                source = posixpath.join(row.source, rel) if rel else row.source
+                digests = self._part_sums(source, self.store.part_ranges(st.size),
+                                          sources[rel])
+                self.sent_in_parts[path] = (composite_sha256(digests).split("-")[0],
+                                            sources[rel])
+            if stored is not None and self.sent_in_parts.get(path, ("", ""))[0] == stored[0]:
                 sums[rel] = self.sent_in_parts[path][1]
             else:
                 sums[rel] = self.store.read_sha256(path)
@@ -393,6 +418,8 @@ class _ChunkReader:
         self.bandwidth = bandwidth
         self.started = time.monotonic()
         self.given = 0
+        self.sha256 = hashlib.sha256()
+        """Of the bytes handed on."""
 
     def read(self, size: int) -> bytes:
         while len(self.buffer) < size:
@@ -405,6 +432,7 @@ class _ChunkReader:
         out = bytes(self.buffer[:size])
         del self.buffer[:size]
         self.given += len(out)
+        self.sha256.update(out)
         if self.bandwidth:  # what is handed on is sent at once: hand it on no sooner
             ahead = self.given / self.bandwidth - (time.monotonic() - self.started)
             if ahead > 0:

@@ -641,3 +641,66 @@ def test_a_part_rewritten_between_its_hash_and_its_upload_is_refused_and_nothing
         "root"].strip("/")).get("Uploads", []) == []
     skipped = next(r for r in audit if r["step"] == "skipped")["error"]
     assert "changed while it was uploaded" in skipped and BIG in skipped
+
+
+def test_streamed_in_parts_through_the_controller_the_server_sum_of_the_parts_verifies_it(
+        tmp_path: Path, sshd: SshServer, s3: S3Server, archive: dict[str, Any],
+        small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host without curl: the controller streams the large file in parts and hashes what
+    it sends; the server's sum of the parts then verifies it, with no second read."""
+    from capacity.transports.s3 import S3Transport
+
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    source = hashlib.sha256(add_big_file(tmp_path).read_bytes()).hexdigest()
+    before = snapshot(tmp_path / "hot")
+    read_back: list[str] = []
+    monkeypatch.setattr(S3Transport, "read_sha256", lambda t, path: read_back.append(path))
+    with NoCurl() as transport:
+        report, audit = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    assert next(r for r in audit if r["step"] == "uploaded")["by"] == "controller"
+    assert read_back == []
+    stored = objects(archive)
+    stored.pop(f"{STUDY}/{MANIFEST}")
+    assert {k: sha(v) for k, v in stored.items()} == before
+    assert sha(stored[f"{STUDY}/{BIG}"]) == source
+    client, bucket = archive["client"], archive["bucket"]
+    key = f"{archive['root'].strip('/')}/{STUDY}/{BIG}"
+    assert "-3" in client.head_object(Bucket=bucket, Key=key)["ETag"]
+
+
+def test_a_recalled_study_chosen_again_is_verified_in_parts_on_the_host_not_read_back(
+        tmp_path: Path, sshd: SshServer, ssh_target: SshTarget, s3: S3Server,
+        archive: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The archive holds the study (its large file in parts) and the study is on the hot
+    tier again, recalled: chosen again, nothing goes up, and the large object is verified
+    by the server's sum of its parts against the host's sums of the file's parts, so none
+    of its bytes come back through the controller; then the source goes."""
+    inventory, roots = setup(tmp_path, sshd, s3, archive)
+    add_big_file(tmp_path)
+    hot = tmp_path / "hot"
+    before = snapshot(hot)
+    with SshTransport(ssh_target) as transport:
+        report, _ = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    archived = objects(archive)
+    journal, audit = Journal(tmp_path / "journal.sqlite"), AuditLog(tmp_path / "audit.jsonl")
+    try:
+        with SshTransport(ssh_target) as transport:
+            back = Engine(load_inventory(inventory), "pacs1", transport, journal, audit,
+                          Options(respect_windows=False)).recall([("archive", "hot", STUDY)])
+    finally:
+        journal.close()
+        audit.close()
+    assert back.done == 1, back
+    assert snapshot(hot) == before
+    (tmp_path / "journal.sqlite").unlink()
+    counted = ControllerBytes(monkeypatch)
+    with SshTransport(ssh_target) as transport:
+        report, records = apply(tmp_path, inventory, roots, transport)
+    assert report.done == 1, report
+    assert not (hot / STUDY).exists()
+    assert objects(archive) == archived
+    assert counted.streamed == [] and counted.from_store == 0
+    assert counted.from_host + counted.to_store < 12_000_000 / 20, vars(counted)
+    assert "uploaded" not in [r["step"] for r in records][-8:]
