@@ -704,3 +704,49 @@ def test_a_recalled_study_chosen_again_is_verified_in_parts_on_the_host_not_read
     assert counted.streamed == [] and counted.from_store == 0
     assert counted.from_host + counted.to_store < 12_000_000 / 20, vars(counted)
     assert "uploaded" not in [r["step"] for r in records][-8:]
+
+
+def test_completing_an_upload_checks_every_part_the_server_holds(
+        s3: S3Server, archive: dict[str, Any]) -> None:
+    """The controller completes a host's upload only from parts the server holds as they
+    were hashed (each one's length; its sum where the server lists sums): a part missing or
+    of another length completes nothing, and the upload is then aborted."""
+    import base64
+
+    from capacity.transports import OperationFailed
+    from capacity.transports.s3 import MIN_PART, S3Target, S3Transport
+
+    data = random.Random(5).randbytes(MIN_PART + 1000)
+    parts = [data[:MIN_PART], data[MIN_PART:]]
+    digests = [hashlib.sha256(p).digest() for p in parts]
+    client, bucket = archive["client"], archive["bucket"]
+    prefix = archive["root"].strip("/") + "/"
+    target = S3Target(bucket=bucket, prefix=prefix, endpoint=s3.endpoint, region=s3.region,
+                      part_size=MIN_PART, single_put_limit=MIN_PART)
+    with S3Transport(target) as store:
+        assert store.part_ranges(len(data)) == [(0, MIN_PART), (MIN_PART, 1000)]
+        upload_id = store.begin_upload("/big.dcm")
+        client.upload_part(Bucket=bucket, Key=f"{prefix}big.dcm", UploadId=upload_id,
+                           PartNumber=1, Body=parts[0], ChecksumAlgorithm="SHA256",
+                           ChecksumSHA256=base64.b64encode(digests[0]).decode())
+        with pytest.raises(OperationFailed, match="part 2 is not on the server"):
+            store.complete_upload("/big.dcm", upload_id, [(MIN_PART, digests[0]),
+                                                          (1000, digests[1])])
+        with pytest.raises(OperationFailed, match="part 1 is not on the server"):
+            store.complete_upload("/big.dcm", upload_id, [(MIN_PART - 1, digests[0])])
+        assert not store.exists("/big.dcm")
+        store.abort_upload("/big.dcm", upload_id)
+        assert store.unfinished_uploads("/") == []
+        # Both parts there: it completes, and the server's sum of the parts is theirs.
+        upload_id = store.begin_upload("/big.dcm")
+        url = store.presigned_part("/big.dcm", upload_id, 2, base64.b64encode(
+            digests[1]).decode(), 60)
+        assert "x-amz-checksum-sha256" in url.lower()  # the part's sum is signed
+        for number, (part, digest) in enumerate(zip(parts, digests, strict=True), start=1):
+            client.upload_part(Bucket=bucket, Key=f"{prefix}big.dcm", UploadId=upload_id,
+                               PartNumber=number, Body=part, ChecksumAlgorithm="SHA256",
+                               ChecksumSHA256=base64.b64encode(digest).decode())
+        composite = store.complete_upload("/big.dcm", upload_id, [
+            (len(p), d) for p, d in zip(parts, digests, strict=True)])
+        assert store.checksum("/big.dcm") == (composite.split("-")[0], True)
+        assert store.read("/big.dcm") == data
