@@ -14,6 +14,7 @@ from capacity.cli import (
     catalog_commands,
     inventory_commands,
     observe_commands,
+    schedule_commands,
     sim_commands,
     tier_commands,
 )
@@ -62,6 +63,7 @@ catalog_commands.register(app)
 tier_commands.register(app)
 array_commands.register(app)
 observe_commands.register(app)
+schedule_commands.register(app)
 
 
 def main() -> None:

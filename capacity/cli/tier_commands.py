@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from capacity.cli import tier_apply, tier_plan, tier_scan
+from capacity.cli import tier_apply, tier_plan, tier_run, tier_scan
 
 tier_app = typer.Typer(
     name="tier", no_args_is_help=True,
@@ -13,6 +13,7 @@ tier_app = typer.Typer(
 tier_scan.register(tier_app)
 tier_plan.register(tier_app)
 tier_apply.register(tier_app)
+tier_run.register(tier_app)
 
 
 def register(app: typer.Typer) -> None:
