@@ -123,17 +123,27 @@ def run_argv(job: Job, options: Options) -> list[str]:
 _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 
-def systemd_word(word: str) -> str:
-    """One word of a unit's command line as systemd reads it back: specifiers (``%``) and
-    variables (``$``) doubled, anything but plain characters in double quotes with C
-    escapes.  A newline or another control character has no place in a unit: refused."""
+def systemd_word(word: str, *, executable: bool = False) -> str:
+    """One word of a unit's command line as systemd reads it back: specifiers (``%``)
+    doubled, variables (``$``) doubled except in the executable (which systemd never
+    expands), anything but plain characters in double quotes with C escapes.  Control
+    characters have no place in a unit, and systemd refuses an executable path holding a
+    quote or a backslash: refused."""
     if not word or any(ord(c) < 32 or ord(c) == 127 for c in word):
         raise BadInput(f"cannot put {word!r} into a unit's command line"
                        + (": it is empty" if not word else ": control characters"))
-    word = word.replace("%", "%%").replace("$", "$$")
+    if executable and any(c in word for c in "\\\"'"):
+        raise BadInput(f"systemd refuses an executable path with quotes or backslashes:"
+                       f" {word!r}")
+    word = word.replace("%", "%%") if executable else word.replace("%", "%%").replace("$", "$$")
     if _PLAIN.fullmatch(word):
         return word
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exec_line(argv: Sequence[str]) -> str:
+    """A command as an ``ExecStart=`` value."""
+    return " ".join(systemd_word(w, executable=i == 0) for i, w in enumerate(argv))
 
 
 def _text(value: str) -> str:
@@ -155,7 +165,7 @@ def service(job: Job, options: Options) -> str:
     lines += ["", "[Service]", "Type=oneshot"]
     if not options.user and options.run_as is not None:
         lines.append(f"User={options.run_as}")
-    lines += ["ExecStart=" + " ".join(systemd_word(w) for w in run_argv(job, options)),
+    lines += ["ExecStart=" + exec_line(run_argv(job, options)),
               # A run that moves files yields the disks and the processor to the PACS.
               "Nice=10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=7"]
     return "\n".join(lines) + "\n"
