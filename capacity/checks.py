@@ -192,6 +192,7 @@ def _policy_references(inv: Inventory) -> Iterator[Finding]:
             yield from _bucket_sources(inv, (*at, "rules", i, "from"), rule, policy.hosts)
         if policy.lock is not None:
             yield from _lock_targets(inv, at, policy.rules, policy.hosts)
+        yield from _copy_targets(inv, at, policy)
 
 
 def _array_policy_references(inv: Inventory, at: PathKey, policy: Policy
@@ -227,10 +228,37 @@ def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]
     for host in hosts:
         tier = inv.hosts[host].tiers.get(rule.source) if host in inv.hosts else None
         if tier is not None and tier.bucket is not None:
-            what = "expire rules" if rule.action == "expire" else "moves out of it"
+            what = {"expire": "expire rules", "copy": "copies out of it"}.get(
+                rule.action, "moves out of it")
             yield at, (f"tier {rule.source!r} of host {host!r} is a bucket tier: {what} are"
                        " not built yet (archived units come back with capacity tier recall)")
             return
+
+
+def _copy_targets(inv: Inventory, at: PathKey, policy: Policy) -> Iterator[Finding]:
+    """A copy rule writes the backup into a bucket tier of its own: a bucket that a move of
+    the policy archives into too is not separate (one lifecycle rule, one compromised
+    bucket policy would take both)."""
+    for i, rule in enumerate(policy.rules):
+        if rule.action != "copy":
+            continue
+        for host in policy.hosts:
+            tiers = inv.hosts[host].tiers if host in inv.hosts else {}
+            tier = tiers.get(rule.target or "")
+            if tier is None:
+                continue
+            if tier.bucket is None:
+                yield (*at, "rules", i, "to"), (f"tier {rule.target!r} of host {host!r} is a"
+                                                " file tier: a copy goes into a bucket tier,"
+                                                " as an immutable object")
+                return
+            archives = {(tiers[r.target].storage, tiers[r.target].bucket)
+                        for r in policy.rules if r.action == "move" and r.target in tiers}
+            if (tier.storage, tier.bucket) in archives:
+                yield (*at, "rules", i, "to"), (f"bucket {tier.bucket!r} is where the policy"
+                                                " archives too: the backup goes into a"
+                                                " separate bucket")
+                return
 
 
 def _lock_targets(inv: Inventory, at: PathKey, rules: list[Rule], hosts: list[str]

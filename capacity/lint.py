@@ -161,9 +161,9 @@ def workload_warnings(inv: Inventory, at: PathKey, wl: Workload) -> Iterator[Fin
     if policy is not None:
         plan = inv.routes(policy)
         places = reach(wl, plan)
-        acting = [r for r in plan if r.source in places]
+        acting = [r for r in (*plan, *inv.copies(policy)) if r.source in places]
         if not acting:
-            sources = sorted({r.source for r in plan})
+            sources = sorted({r.source for r in (*plan, *inv.copies(policy))})
             behind = (f"its rules take from {', '.join(sources)}" if sources else
                       "its hosts' tiers name no storage")
             yield (*at, "policy"), (f"policy {wl.policy!r} never acts on this workload's data,"
@@ -226,7 +226,7 @@ def resource_thresholds(inv: Inventory, ref: str) -> Thresholds:
 
 def _policy(inv: Inventory, at: PathKey, policy: Policy, named: bool) -> Iterator[Finding]:
     plan = inv.routes(policy)
-    if plan and not named:
+    if (plan or inv.copies(policy)) and not named:
         yield at, ("no workload names this policy (a workload's 'policy'): the simulator"
                    " moves and expires no data by it")
     moves = [r for r in plan if r.target is not None]

@@ -26,7 +26,6 @@ from capacity.cli.tier_options import (
     state_dir,
 )
 from capacity.errors import BadInput, JobFailed
-from capacity.model.policy.language import ARRAY_ACTIONS
 from capacity.tiering import journal as J
 from capacity.tiering.status import journal_units, status_report
 from capacity.units import format_size
@@ -71,6 +70,7 @@ def apply_command(
 ) -> None:
     """Execute exactly this plan: every unit journaled, verified, resumable, idempotent."""
     from capacity.load import load_inventory
+    from capacity.model.policy.language import ARRAY_ACTIONS
     from capacity.problems import InputError, Position, Problem
     from capacity.tiering import binding
     from capacity.tiering.apply import Options
@@ -119,6 +119,7 @@ def resume_command(
         raise BadInput("the journal does not say which inventory its units came from: pass"
                        " --inventory")
     from capacity.load import load_inventory
+    from capacity.model.policy.language import ARRAY_ACTIONS
     from capacity.tiering.apply import Options
     from capacity.tiering.runs import run_hosts
 
@@ -172,7 +173,8 @@ def recall_command(
 
     def work(engine: Any) -> HostReport:
         try:
-            report: HostReport = engine.recall([(source, target, u.strip("/")) for u in units])
+            report: HostReport = engine.recall([(source, target, u.strip("/")) for u in units],
+                                               inventory=str(inventory.resolve()))
         except ValueError as exc:  # a unit that is not in the archive: named wrongly
             raise BadInput(str(exc)) from None
         return report

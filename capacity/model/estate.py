@@ -309,7 +309,7 @@ class Protection(Model):
 class S3Api(Model):
     """Where an object store's S3 API answers.  Credentials never go here: they come from
     the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), a profile of the shared
-    credentials file, or AWS_SHARED_CREDENTIALS_FILE (docs/tiering.md)."""
+    credentials file, or AWS_SHARED_CREDENTIALS_FILE (docs/archive.md)."""
 
     endpoint: str
     """`https://HOST[:PORT]` of the S3 service (plain http only on this machine).  TLS is

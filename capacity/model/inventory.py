@@ -268,15 +268,25 @@ class Inventory(Model):
         return self.object_stores[ref].thresholds
 
     def routes(self, policy: Policy) -> list[Route]:
-        """The rules of a policy that act on storage, through the storage behind its hosts'
-        tiers, once each (hosts that share storage share routes)."""
+        """The rules of a policy that move or expire data, through the storage behind its
+        hosts' tiers, once each (hosts that share storage share routes)."""
+        return self._routes(policy, ("move", "expire"))
+
+    def copies(self, policy: Policy) -> list[Route]:
+        """The copy rules of a policy as they act on storage: each writes a backup of what
+        it selects onto its target, and its source keeps the data."""
+        return self._routes(policy, ("copy",))
+
+    def _routes(self, policy: Policy, actions: tuple[str, ...]) -> list[Route]:
         found: list[Route] = []
         for host in policy.hosts:
             tiers = self.hosts[host].tiers
             for rule in policy.rules:
+                if rule.action not in actions:
+                    continue
                 source = tiers[rule.source].storage
                 target = tiers[rule.target].storage if rule.target else None
-                if source is None or (rule.action == "move" and target is None):
+                if source is None or (rule.action != "expire" and target is None):
                     continue
                 age = rule.select.older_than or 0
                 if rule.action == "expire":

@@ -120,6 +120,7 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
             twin.mirror_of[rep.target] = rep.source
     for name, policy in inv.policies.items():
         twin.routes[name] = inv.routes(policy)
+        twin.copy_routes[name] = inv.copies(policy)
         if policy.trigger is not None:
             for route in twin.routes[name]:
                 if route.target is not None:

@@ -9,13 +9,18 @@ A cohort is shown as units of its workload's study size (the mean of its drivers
 without drivers), in age bands: between two ages at which rules of its tier change
 their minds, every unit is chosen by the same rule.  Data has no names in the simulator, so
 path selections are taken to match and holds to hold nothing.
+
+A copy rule's candidates are the data of its bands not copied yet: what each run copies is
+kept per rule and workload, by birth day, and the copy lands on the target as the
+workload's data (its retention deletes it there too, as everywhere).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import simpy
@@ -33,7 +38,7 @@ from capacity.model.policy import (
     paced,
 )
 from capacity.model.policy.forecast import Drain, peak_held
-from capacity.sim.twin import TIERING, Store, Twin
+from capacity.sim.twin import TIERING, Cohorts, Store, Twin
 from capacity.units import days_on
 
 NOTE_EVERY_DAYS = 90
@@ -54,7 +59,9 @@ def places(twin: Twin, workload: str) -> list[str]:
     state = twin.workloads[workload]
     found = [state.model.lands_on, *state.extra_places]
     if state.model.policy:
-        found += [r.target for r in twin.routes[state.model.policy] if r.target]
+        found += [r.target for r in (*twin.routes[state.model.policy],
+                                     *twin.copy_routes.get(state.model.policy, ()))
+                  if r.target]
     return list(dict.fromkeys(found))
 
 
@@ -162,11 +169,13 @@ class _Band:
     store: Store
     youngest: int
     oldest: float
+    copy: bool = False
+    """A band of data not copied yet, for the copy rules."""
 
 
 def tiering(twin: Twin, policy_name: str) -> Generator[simpy.Event, int, None]:
     """The policy's runs, at the instants its schedule names, every day."""
-    if not twin.routes[policy_name]:
+    if not twin.routes[policy_name] and not twin.copy_routes.get(policy_name):
         return
     runs = _Runs(twin, policy_name)
     day = yield twin.at(TIERING)
@@ -184,7 +193,7 @@ class _Runs:
     def __init__(self, twin: Twin, policy_name: str) -> None:
         self.twin, self.name = twin, policy_name
         self.policy = policy = twin.inventory.policies[policy_name]
-        plan = twin.routes[policy_name]
+        plan = [*twin.routes[policy_name], *twin.copy_routes.get(policy_name, ())]
         self.stores = {r.rule.source: twin.stores[r.source] for r in plan}
         self.stores.update({r.rule.target: twin.stores[r.target] for r in plan
                             if r.target and r.rule.target})
@@ -200,6 +209,10 @@ class _Runs:
         """Workload -> its unit's bytes."""
         self.noted: dict[str, int] = {}
         """Target -> the day it was last noted as held back."""
+        self.copy_sources = {r.rule.source for r in twin.copy_routes.get(policy_name, ())}
+        self.copy_bands: dict[tuple[str, str], list[_Band]] = {}
+        self.copied: dict[tuple[str, str], Cohorts] = {}
+        """(Copy rule, workload) -> what its runs copied, by birth day."""
 
     def day(self, day: int) -> None:
         today = self.twin.date(day)
@@ -228,6 +241,9 @@ class _Runs:
         _note_held_back(self.twin, decision, stores, day, self.noted)
         for d in paced(decision, budget(self.bandwidth, seconds)):
             band: _Band = d.candidate.ref
+            if band.copy:
+                self.copy(d.rule.name, stores[d.rule.target or ""], band, day, round(d.bytes))
+                continue
             nbytes = min(round(d.bytes), band.store.cohorts[band.workload].born_between(
                 day - band.oldest, day - band.youngest))
             if d.rule.target is None:
@@ -243,7 +259,8 @@ class _Runs:
                     band.store.moved_off += moved
 
     def candidates(self, tier: str, day: int) -> list[Candidate]:
-        """The governed workloads' data on ``tier`` as candidate units, by age band."""
+        """The governed workloads' data on ``tier`` as candidate units, by age band; for the
+        copy rules, also what of it is not copied yet."""
         store = self.stores[tier]
         found = []
         for name in governed(self.twin, self.name):
@@ -265,7 +282,46 @@ class _Runs:
                 if held > 0:
                     found.append(Candidate(tier, None, unit, float(youngest),
                                            count=math.ceil(held / unit), ref=band))
+            if tier in self.copy_sources:
+                found += self._copy_candidates(tier, name, cohorts, unit, day)
         return found
+
+    def _copy_candidates(self, tier: str, name: str, cohorts: Cohorts, unit: float,
+                         day: int) -> list[Candidate]:
+        bands = self.copy_bands.get((tier, name))
+        if bands is None:
+            bands = self.copy_bands[tier, name] = [
+                _Band(name, self.stores[tier], youngest, oldest, copy=True)
+                for youngest, oldest in self._bands(tier, unit, copy=True)]
+        found = []
+        for band in bands:
+            rule = self.policy.first_rule(tier, None, unit, band.youngest, copy=True)
+            copied = self.copied.get((rule.name, name)) if rule else None
+            if copied is not None and copied.births and copied.births[0] < cohorts.births[0]:
+                # What the source no longer holds (its retention ended) is no longer owed.
+                copied.take_older(math.nextafter(cohorts.births[0], -math.inf), 2**62)
+            after, until = day - band.oldest, day - band.youngest
+            left = cohorts.born_between(after, until) - (
+                copied.born_between(after, until) if copied else 0)
+            if left > 0:
+                found.append(Candidate(tier, None, unit, float(band.youngest),
+                                       count=math.ceil(left / unit), copy=True, ref=band))
+        return found
+
+    def copy(self, rule: str, target: Store, band: _Band, day: int, nbytes: int) -> None:
+        """Copy up to ``nbytes`` of the band's data not copied yet onto ``target``, oldest
+        first; the source keeps it."""
+        copied = self.copied.setdefault((rule, band.workload), Cohorts())
+        source = band.store.cohorts[band.workload]
+        for birth, part in _uncopied(source, copied, day - band.oldest, day - band.youngest):
+            if nbytes <= 0:
+                return
+            part = min(part, nbytes)
+            placed = target.add(band.workload, birth, part)
+            copied.add(birth, placed)
+            nbytes -= placed
+            if placed < part:
+                return  # the target is full: the rest waits for room
 
     def unit(self, workload: str) -> float:
         unit = self.sizes.get(workload)
@@ -273,13 +329,28 @@ class _Runs:
             unit = self.sizes[workload] = _unit_bytes(self.twin.workloads[workload].model)
         return unit
 
-    def _bands(self, tier: str, unit: float) -> list[tuple[int, float]]:
+    def _bands(self, tier: str, unit: float, *, copy: bool = False
+               ) -> list[tuple[int, float]]:
         """The bands between the ages at which the tier's rules may change their minds in
-        which some rule takes a unit of ``unit`` bytes."""
+        which some rule (some copy rule, with ``copy``) takes a unit of ``unit`` bytes."""
         ages = _ages(self.policy, tier, self.retention)
         return [(youngest, ages[i + 1] if i + 1 < len(ages) else math.inf)
                 for i, youngest in enumerate(ages)
-                if self.policy.first_rule(tier, None, unit, youngest) is not None]
+                if self.policy.first_rule(tier, None, unit, youngest, copy=copy) is not None]
+
+
+def _uncopied(source: Cohorts, copied: Cohorts, after: float, until: float
+              ) -> Iterator[tuple[float, int]]:
+    """(Birth, bytes) of the source's cohorts born in (after, until], less what was copied
+    of each, oldest first (copies are kept at their source's birth days)."""
+    births = source.births
+    lo, hi = bisect.bisect_right(births, after), bisect.bisect_right(births, until)
+    for i in range(lo, hi):
+        at = bisect.bisect_left(copied.births, births[i])
+        done = copied.sizes[at] if at < len(copied.births) and copied.births[at] == births[
+            i] else 0
+        if source.sizes[i] > done:
+            yield births[i], source.sizes[i] - done
 
 
 def _ages(policy: Policy, tier: str, retention: int) -> list[int]:

@@ -430,6 +430,8 @@ class Twin:
     """Resource -> triggered policies with move rules that take data off it."""
     routes: dict[str, list[Route]] = field(default_factory=dict)
     """Policy -> its rules as they act on storage (``Inventory.routes``)."""
+    copy_routes: dict[str, list[Route]] = field(default_factory=dict)
+    """Policy -> its copy rules as they act on storage (``Inventory.copies``)."""
     drains: dict[str, Drain] = field(default_factory=dict)
     """Policy -> how its runs drain a tier (``sim.tiering.drained_peak``)."""
     forecasts: dict[tuple[str, float], tuple[int, Drain, float, float]] = field(

@@ -312,11 +312,12 @@ class Engine:
         if group:
             yield group
 
-    def recall(self, units: Iterable[tuple[str, str, str]], name: str = "recall"
-               ) -> HostReport:
+    def recall(self, units: Iterable[tuple[str, str, str]], name: str = "recall",
+               inventory: str | None = None) -> HostReport:
         """Bring archived units back: (bucket tier, file tier, unit path) each, the unit's
-        manifest saying what its files are.  Journaled like moves, so resume finishes a
-        recall cut short; a unit recalled before is not fetched again."""
+        manifest saying what its files are.  Journaled like moves (with ``inventory``, the
+        file resume loads), so resume finishes a recall cut short; a unit recalled before
+        is not fetched again."""
         from capacity.tiering.archive import MANIFEST
 
         report = HostReport(self.host_name)
@@ -347,7 +348,7 @@ class Engine:
             detail = {"files": files, "source_root": source_root, "target_root": root,
                       "is_dir": is_dir, "source_tier": source_tier,
                       "target_tier": target_tier, "manifest": manifest_path,
-                      "inventory": None}
+                      "inventory": inventory}
             entries.append((unit_id, name, self.host_name, "", "recall", "recall", prefix,
                             f"{root.rstrip('/')}/{unit}", unit,
                             sum(int(f["size"]) for f in files), detail))
@@ -405,20 +406,20 @@ class Engine:
             any_work = True
             policy = self.inventory.policies.get(policy_name)
             needs |= EXPIRE_NEEDS if action == "expire" else MOVE_NEEDS
-            archive = policy is not None and any(
-                self.bucket_of(r.target) is not None for r in policy.rules
-                if r.action == "move")
-            if archive and policy is not None and policy.stub:
+            into_bucket = {r.action for r in policy.rules
+                           if self.bucket_of(r.target) is not None} if policy else set()
+            archive = bool(into_bucket & {"move", "copy"})
+            if "move" in into_bucket and policy is not None and policy.stub:
                 raise Unsupported(self.label_for_stub(), Capability.SYMLINKS,
                                   f"leave a stub link to an object (policy {policy_name!r}"
                                   " has stub: true and moves into a bucket tier)")
             if archive:
                 needs |= Capability.RUN  # the host's files are read by a command
-            if action != "expire" and policy is not None and policy.stub:
+            if action == "move" and policy is not None and policy.stub:
                 self.t.require(Capability.SYMLINKS,
                                f"leave a stub link at each moved source (policy"
                                f" {policy_name!r} has stub: true)")
-            if action != "expire" and policy is not None and policy.hook:
+            if action == "move" and policy is not None and policy.hook:
                 self.t.require(HOOK_NEEDS, f"run the hook of policy {policy_name!r} after"
                                " each move")
         if any_work and self.t.has(Capability.SYMLINKS):

@@ -153,8 +153,8 @@ def _unit_refusal(plan: Plan, inventory: Inventory, unit: PlannedUnit) -> str | 
     host = inventory.hosts.get(unit.host)
     if host is None or unit.host not in policy.hosts:
         return f"policy {unit.policy!r} does not run on host {unit.host!r}"
-    if unit.action not in ("move", "expire"):
-        return f"a unit on a host is moved or expired, not {unit.action}"
+    if unit.action not in ("move", "copy", "expire"):
+        return f"a unit on a host is moved, copied or expired, not {unit.action}"
     rule = next((r for r in policy.rules if r.name == unit.rule), None)
     if rule is None:
         return f"policy {unit.policy!r} has no rule {unit.rule!r}"

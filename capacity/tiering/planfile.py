@@ -36,7 +36,7 @@ class PlannedUnit:
     policy: str
     host: str
     rule: str
-    action: Literal["move", "expire", "tiering", "relocate"]
+    action: Literal["move", "copy", "expire", "tiering", "relocate"]
     source: str
     """Source tier name (its root is in ``Plan.roots``)."""
     target: str | None

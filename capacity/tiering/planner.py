@@ -121,6 +121,23 @@ def _odd(unit: Unit) -> str | None:
             " the tier")
 
 
+def copy_candidates(policy: Policy, units: list[Unit],
+                    files: Mapping[str, Iterable[FileRecord]],
+                    found: list[Candidate]) -> list[Candidate]:
+    """Each unit of a copy rule's source again, for the copy rules, with the tiers whose
+    catalogue holds every one of its files at its size already (copied before)."""
+    copies = [r for r in policy.rules if r.action == "copy" and r.target]
+    if not copies:
+        return []
+    held = {tier: {(r.path, r.size) for r in files.get(tier, ()) if r.kind == "f"}
+            for tier in {r.target for r in copies if r.target}}
+    sources = {r.source for r in copies}
+    return [dataclasses.replace(c, copy=True, copied_to=tuple(
+                tier for tier, there in held.items()
+                if all((f.path, f.size) in there for f in unit.files)))
+            for unit, c in zip(units, found, strict=True) if unit.tier in sources]
+
+
 def plan_policy(policy_name: str, policy: Policy, host_name: str, host: Host,
                 files: Mapping[str, Iterable[FileRecord]],
                 usage: Mapping[str, TierUsage] | None, now: dt.datetime, *,
@@ -143,8 +160,9 @@ def plan_policy(policy_name: str, policy: Policy, host_name: str, host: Host,
                                                                  files.get(tier, ()))]
     tiers = {tier: TierState(u.used, u.total, (critical or {}).get(tier))
              for tier, u in (usage or {}).items()}
-    decision = decide(policy, tiers, (candidate(u, now, claimed or {}) for u in units),
-                      now.astimezone(dt.UTC).date())
+    found = [candidate(u, now, claimed or {}) for u in units]
+    found += copy_candidates(policy, units, files, found)
+    decision = decide(policy, tiers, found, now.astimezone(dt.UTC).date())
     planned = [_planned(policy_name, host_name, d) for d in decision.taken]
     skipped = [Skipped(policy_name, host_name, d.rule.name, d.candidate.ref.path,
                        d.candidate.ref.bytes, d.reason) for d in decision.left]
@@ -184,7 +202,7 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
     for policy_name, host_name, policy in runs(inventory, policies, hosts):
         host = inventory.hosts[host_name]
         planned_hosts.append(host_name)
-        sources = sorted({r.source for r in policy.rules if r.source in host.tiers})
+        sources = sorted(_read_tiers(policy, host))
         done, passed = plan_policy(
             policy_name, policy, host_name, host,
             {tier: catalogue_files(host_name, tier) for tier in sources},
@@ -192,6 +210,8 @@ def make_plan(inventory: Inventory, inventory_path: str | Path,
             claimed=claimed.get(host_name), critical=critical_fills(inventory, host))
         mine = claimed.setdefault(host_name, {})
         for unit in done:
+            if unit.action == "copy":
+                continue  # the unit stays: a later policy may still move it
             mine.update({(unit.source, f.path): policy_name for f in unit.files})
             key = (host_name, unit.source)
             if key in left:
@@ -241,10 +261,18 @@ def triggered_tiers(inventory: Inventory, *, policies: Collection[str] | None = 
 
 def source_tiers(inventory: Inventory, *, policies: Collection[str] | None = None,
                  hosts: Collection[str] | None = None) -> list[tuple[str, str]]:
-    """(host, tier) pairs whose catalogue a plan reads: every rule's source."""
-    found = {(h, r.source) for _n, h, p in runs(inventory, policies, hosts) for r in p.rules
-             if r.source in inventory.hosts[h].tiers}
+    """(host, tier) pairs whose catalogue a plan reads: every rule's source, and every copy
+    rule's target."""
+    found = {(h, tier) for _n, h, p in runs(inventory, policies, hosts)
+             for tier in _read_tiers(p, inventory.hosts[h])}
     return sorted(found)
+
+
+def _read_tiers(policy: Policy, host: Host) -> set[str]:
+    """The tiers of ``host`` whose catalogue a run of ``policy`` reads: every rule's source,
+    and every copy rule's target (what it holds is not copied again)."""
+    return ({r.source for r in policy.rules if r.source in host.tiers}
+            | {r.target for r in policy.rules if r.action == "copy" and r.target in host.tiers})
 
 
 def runs(inventory: Inventory, policies: Collection[str] | None = None,
@@ -293,8 +321,9 @@ def totals(plan: Plan, policies: Mapping[str, Policy] | None = None) -> dict[str
         row["bytes"] += u.bytes
         if u.action in ARRAY_ACTIONS:
             continue  # a volume's data stays in its pool: no tier of a host gains or loses
-        kind = "expire" if u.action == "expire" else "move_out"
-        _add(tier_row(u.host, u.source), kind, u.bytes)
+        if u.action != "copy":  # a copy takes nothing off its source
+            _add(tier_row(u.host, u.source), "expire" if u.action == "expire" else "move_out",
+                 u.bytes)
         if u.target is not None:
             _add(tier_row(u.host, u.target), "move_in", u.bytes)
     for s in plan.skipped:

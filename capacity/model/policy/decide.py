@@ -4,8 +4,13 @@ This is the only place the rules of a run are written down.  The planner hands i
 units from the catalogue; the simulator hands it its cohorts as units of a workload's study
 size.  Both get the same decisions for the same situation.
 
-1. Each candidate belongs to the first rule, in order, whose selection matches it.
-2. Rules act in their order; within a rule candidates go in the policy's ``order``.
+1. Each candidate belongs to the first rule, in order, whose selection matches it; a
+   candidate for copying (``copy``) to the first copy rule that matches it, so a unit can
+   be backed up by one rule and moved or expired by another.
+2. Copy rules act first (a unit is copied from where it is, before a move of the same run
+   takes it on), then the others; each kind in the policy's order, and within a rule
+   candidates go in the policy's ``order``.  A copy leaves its unit where it is, and a unit
+   its copy rule's target holds already is not copied again.
 3. A candidate the caller knows cannot move (``blocked``) is left with that reason.
 4. An expiry acts only past the retention (counted from the last write) and outside every
    hold.
@@ -63,6 +68,10 @@ class Candidate:
     """Paths of its files, relative to the tier root (holds look inside a unit)."""
     blocked: str | None = None
     """Why the caller knows it cannot move (a symlink inside, planned by another policy)."""
+    copy: bool = False
+    """A candidate for the policy's copy rules (the simulator's: data not copied yet)."""
+    copied_to: tuple[str, ...] = ()
+    """Tiers that hold its copy already (copy rules into them pass it by)."""
     ref: Any = None
     """The caller's own handle (a catalogue unit, a cohort band)."""
 
@@ -109,7 +118,7 @@ def choose(policy: Policy, candidates: Iterable[Candidate]) -> dict[str, list[Ca
     chosen: dict[str, list[Candidate]] = {rule.name: [] for rule in policy.rules}
     for c in candidates:
         rule = policy.first_rule(c.tier, c.path, c.unit_bytes, c.age_days,
-                                 atime_age_days=c.atime_age_days)
+                                 atime_age_days=c.atime_age_days, copy=c.copy)
         if rule is not None:
             chosen[rule.name].append(c)
     by_rule = {r.name: r for r in policy.rules}
@@ -130,8 +139,11 @@ def decide(policy: Policy, tiers: Mapping[str, TierState], candidates: Iterable[
     reads none)."""
     run = _Run(policy, tiers, today, explain)
     chosen = choose(policy, candidates)
-    for rule in policy.rules:
+    copies_first = sorted(policy.rules, key=lambda r: r.action != "copy")  # stable
+    for rule in copies_first:
         for c in chosen[rule.name]:
+            if rule.action == "copy" and rule.target in c.copied_to:
+                continue  # backed up already: nothing to do, nothing to say
             run.consider(rule, c)
     return run.result
 
@@ -217,7 +229,8 @@ class _Run:
         nbytes = units * c.unit_bytes
         self.taken_bytes += nbytes
         self.taken_units += units
-        self.freed[rule.source] = self.freed.get(rule.source, 0.0) + nbytes
+        if rule.action != "copy":  # a copy leaves its unit where it is
+            self.freed[rule.source] = self.freed.get(rule.source, 0.0) + nbytes
         if rule.target is not None:
             self.added[rule.target] = self.added.get(rule.target, 0.0) + nbytes
 

@@ -70,14 +70,15 @@ class Rule(Model):
 
     name: Name
     """Rule name, shown in plans and audit logs."""
-    action: Literal["move", "expire", "tiering", "relocate"] = "move"
-    """move to another tier, or expire (delete once retention allows); on an array policy,
+    action: Literal["move", "copy", "expire", "tiering", "relocate"] = "move"
+    """move to another tier; copy into a bucket tier (the immutable backup: the unit
+    stays); expire (delete once retention allows); on an array policy,
     tiering (give the selected volumes ``tier_level``) or relocate (start or stop the pool's
     tier relocation, once each run)."""
     source: Name = Field(alias="from")
     """Tier the rule takes units from (on an array policy: the HDT pool)."""
     target: Name | None = Field(default=None, alias="to")
-    """Tier the rule moves units to (move rules only)."""
+    """Tier the rule moves or copies units to (move and copy rules only)."""
     select: Selection = Field(default_factory=Selection)
     """Which units the rule chooses (a volume: its label, used bytes and age since its
     ``last_write``)."""
@@ -92,7 +93,10 @@ class Rule(Model):
     def _target_fits_action(self) -> Self:
         if self.action == "move" and self.target is None:
             raise ValueError("a move rule needs 'to': the tier it moves units to")
-        if self.action != "move" and self.target is not None:
+        if self.action == "copy" and self.target is None:
+            raise ValueError("a copy rule needs 'to': the bucket tier it writes the backup"
+                             " into")
+        if self.action not in ("move", "copy") and self.target is not None:
             raise ValueError(f"a {self.action} rule has no 'to'" + (
                 ": it deletes" if self.action == "expire" else ""))
         if self.target is not None and self.target == self.source:
@@ -398,6 +402,13 @@ class Policy(Model):
         return bool(self.arrays)
 
     @model_validator(mode="after")
+    def _copies_are_locked(self) -> Self:
+        if self.lock is None and any(r.action == "copy" for r in self.rules):
+            raise ValueError("a copy rule writes the immutable backup: give lock (mode:"
+                             " compliance) and retention, so nobody can delete it early")
+        return self
+
+    @model_validator(mode="after")
     def _lock_needs_retention(self) -> Self:
         if self.lock is not None and not self.retention:
             raise ValueError("a lock lasts as long as the policy's retention: give retention"
@@ -414,13 +425,16 @@ class Policy(Model):
         return self
 
     def first_rule(self, tier: str, path: str | None, size: float, age_days: float,
-                   atime_age_days: float | None = None) -> Rule | None:
+                   atime_age_days: float | None = None, *, copy: bool = False
+                   ) -> Rule | None:
         """The rule that chooses a unit on ``tier``: the first whose selection matches.
         ``age_days`` is the unit's modification age; ``atime_age_days`` its access age, which
-        rules with ``age_of: atime`` judge instead (the modification age when not given)."""
+        rules with ``age_of: atime`` judge instead (the modification age when not given).
+        Copy rules choose among themselves (``copy``): a unit is backed up by the first copy
+        rule that matches it, and moved or expired by the first other rule."""
         for rule in self.rules:
-            if rule.action == "relocate":
-                continue  # it chooses no unit: it acts on its pool once a run
+            if rule.action == "relocate" or (rule.action == "copy") != copy:
+                continue  # a relocate rule chooses no unit: it acts on its pool once a run
             age = (atime_age_days if rule.select.age_of == "atime" and atime_age_days is not None
                    else age_days)
             if rule.source == tier and rule.select.matches(path, size, age):
