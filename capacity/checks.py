@@ -223,13 +223,15 @@ def _array_policy_references(inv: Inventory, at: PathKey, policy: Policy
 
 def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]
                     ) -> Iterator[Finding]:
-    """Rules act on file tiers and move into file or bucket tiers; out of a bucket, units
-    come back by ``capacity tier recall`` (expiry in a bucket is not built yet)."""
+    """Rules act on file tiers and move or copy into file or bucket tiers; in a bucket tier
+    they only expire (what its locks and holds allow); out of a bucket, units come back by
+    ``capacity tier recall``."""
+    if rule.action == "expire":
+        return
     for host in hosts:
         tier = inv.hosts[host].tiers.get(rule.source) if host in inv.hosts else None
         if tier is not None and tier.bucket is not None:
-            what = {"expire": "expire rules", "copy": "copies out of it"}.get(
-                rule.action, "moves out of it")
+            what = "copies out of it" if rule.action == "copy" else "moves out of it"
             yield at, (f"tier {rule.source!r} of host {host!r} is a bucket tier: {what} are"
                        " not built yet (archived units come back with capacity tier recall)")
             return

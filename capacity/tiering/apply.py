@@ -723,6 +723,12 @@ class Engine:
         if policy is None:
             raise UnitProblem(J.SKIPPED, f"no policy {row.policy!r} in the inventory")
         planned = planned_files(row)
+        store = self.bucket_of(row.detail.get("source_tier"))
+        if store is not None:
+            from capacity.tiering.archive import ArchiveExpiry
+
+            ArchiveExpiry(self, store).run(row, policy)
+            return
         if row.state in (J.PENDING, J.CHECKING):
             self._set(row, J.CHECKING)
             self._check_source(row)

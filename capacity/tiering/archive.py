@@ -24,6 +24,7 @@ objects (no manifest over them) are purged, its unfinished uploads aborted.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import posixpath
@@ -37,12 +38,13 @@ from capacity.transports import (
     CommandFailed,
     CommandResult,
     NotFound,
+    PermissionDenied,
     TransportError,
 )
 from capacity.transports.s3 import composite_sha256
 
 if TYPE_CHECKING:
-    from capacity.model.policy import LockTerms
+    from capacity.model.policy import LockTerms, Policy
     from capacity.tiering.apply import Engine
     from capacity.tiering.journal import UnitRow
     from capacity.transports.s3 import S3Transport
@@ -443,6 +445,62 @@ class _ChunkReader:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
+
+
+class ArchiveExpiry:
+    """Expires one archived unit of ``engine``'s host from the bucket tier ``store`` holds:
+    only a unit its manifest says is the planned one, past the policy's retention, outside
+    its holds, and only when no version of any of its objects is locked or held on the
+    server; then its manifest goes first (the unit leaves the archive), and every version
+    of each object after it."""
+
+    def __init__(self, engine: Engine, store: S3Transport) -> None:
+        self.e = engine
+        self.store = store
+
+    def run(self, row: UnitRow, policy: Policy) -> None:
+        from capacity.tiering.apply import UnitProblem, planned_files
+
+        manifest = f"{row.source}/{MANIFEST}" if row.detail["is_dir"] else (
+            f"{row.source}{MANIFEST}")
+        objects = [object_path(row.source, rel) for rel in sorted(planned_files(row))]
+        today = self.e.options.clock().date()
+        if row.state in (J.PENDING, J.CHECKING):
+            self.e._set(row, J.CHECKING)
+            self._check(row, policy, manifest, objects, today)
+        self.e._set(row, J.DELETING)
+        gone = 0
+        for path in (manifest, *objects):
+            try:
+                gone += self.store.purge(path, today)
+            except PermissionDenied as exc:  # the server's word, or a lock set since
+                raise UnitProblem(J.FAILED, f"the archive refused to expire {path}: {exc}"
+                                  ) from None
+        self.e._audit(row, "expired", source=row.source, bytes=row.bytes, versions=gone)
+        self.e._set(row, J.DONE)
+
+    def _check(self, row: UnitRow, policy: Policy, manifest: str, objects: list[str],
+               today: dt.date) -> None:
+        from capacity.tiering.apply import UnitProblem, _tier_paths, planned_files
+
+        try:
+            listed = json.loads(self.store.read(manifest))["files"]
+        except (NotFound, ValueError, KeyError, TypeError):
+            raise UnitProblem(J.SKIPPED, f"not in the archive: no manifest at {manifest}"
+                              ) from None
+        found = {f["path"]: (int(f["size"]), float(f["mtime"])) for f in listed}
+        if found != planned_files(row):
+            raise UnitProblem(J.SKIPPED, "the archive's unit is not the one planned (its"
+                              " manifest lists other files): re-plan")
+        newest = max((mtime for _, mtime in found.values()), default=0.0)
+        age = (self.e.options.clock().timestamp() - newest) / 86400
+        if not policy.may_expire(row.unit, _tier_paths(row), age, today):
+            raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
+        for path in (manifest, *objects):
+            why = self.store.expiry_refusal(path, today)
+            if why is not None:
+                raise UnitProblem(J.SKIPPED, f"{path}: {why}: the archive refuses its"
+                                  " deletion until then; nothing was deleted")
 
 
 class Recall:

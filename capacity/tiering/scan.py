@@ -528,14 +528,15 @@ class _Job:
                 yield TierOutcome(name, tier, spec.path, result=result)
 
     def _bucket(self, host: str, tier: str, spec: HostTier) -> Transport:
-        """The object store a bucket tier lives in (the host is not in the way)."""
-        from capacity.transports.s3 import S3Transport
+        """The object store a bucket tier lives in (the host is not in the way), as its
+        manifests describe it."""
+        from capacity.tiering.archived import ArchiveView
 
         if self.inventory is None:
             raise ScanError(f"{host}/{tier} ({spec.path}): a bucket tier needs the inventory"
                             " to reach its store", host=host, tier=tier, root=spec.path)
         try:
-            return S3Transport(hosts.s3_target(self.inventory, spec))
+            return ArchiveView(hosts.s3_target(self.inventory, spec))
         except ValueError as exc:
             raise ScanError(f"{host}/{tier} ({spec.path}): {exc}", host=host, tier=tier,
                             root=spec.path) from None

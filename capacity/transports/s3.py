@@ -643,15 +643,10 @@ class S3Transport(Transport):
         (:class:`PermissionDenied`).  Returns how many versions went."""
         key = self.key(path)
         versions = self._versions(key, path)
-        for version in versions:
-            if version.get("IsMarker"):
-                continue
-            lock = self._version_lock(key, path, version["VersionId"])
-            if lock is not None and (lock.legal_hold or lock.retain_until > today):
-                why = ("a legal hold is on it" if lock.legal_hold else
-                       f"its {lock.mode} retention ends {lock.retain_until.isoformat()}")
-                raise PermissionDenied(f"{path}: not expired: {why}", path=path,
-                                       code=_errno.EPERM, host=self.label)
+        why = self._locked(key, path, versions, today)
+        if why is not None:
+            raise PermissionDenied(f"{path}: not expired: {why}", path=path,
+                                   code=_errno.EPERM, host=self.label)
         for version in versions:
             try:
                 self.client.delete_object(Bucket=self.target.bucket, Key=key,
@@ -659,6 +654,23 @@ class S3Transport(Transport):
             except Exception as exc:
                 raise self._error(exc, path, "expire a version") from None
         return len(versions)
+
+    def expiry_refusal(self, path: str, today: dt.date) -> str | None:
+        """Why :meth:`purge` would refuse the object at ``path`` today (a version retained
+        past ``today``, or under a legal hold), or None: it may go."""
+        key = self.key(path)
+        return self._locked(key, path, self._versions(key, path), today)
+
+    def _locked(self, key: str, path: str, versions: list[dict[str, Any]],
+                today: dt.date) -> str | None:
+        for version in versions:
+            if version.get("IsMarker"):
+                continue
+            lock = self._version_lock(key, path, version["VersionId"])
+            if lock is not None and (lock.legal_hold or lock.retain_until > today):
+                return ("a legal hold is on it" if lock.legal_hold else
+                        f"its {lock.mode} retention ends {lock.retain_until.isoformat()}")
+        return None
 
     def _versions(self, key: str, path: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

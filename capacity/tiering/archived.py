@@ -1,0 +1,85 @@
+"""A bucket tier as its manifests say it is: the scan's view of the archive.
+
+A unit is in the archive exactly when its manifest is, so the scan catalogues a bucket tier
+from its manifests, not from its listing: each archived unit's files with the sizes and
+mtimes they had on the file tier (so a study's age, and its expiry, count from its images'
+dates, not from the day it was uploaded), and nothing a manifest does not list (a cut-off
+upload's objects are not the archive's).  One listing of the tier, and one read per unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from collections.abc import Iterator
+from typing import Any
+
+from capacity.tiering.archive import MANIFEST
+from capacity.transports import FileStat, TransportError
+from capacity.transports.s3 import S3Transport
+
+_FILE = stat.S_IFREG | 0o644
+_DIR = stat.S_IFDIR | 0o755
+
+
+def unit_of_manifest(rel: str) -> tuple[str, bool] | None:
+    """(the unit, whether it is a directory) a manifest at ``rel`` describes; None when
+    ``rel`` is not a manifest."""
+    if rel == MANIFEST:
+        return None  # the tier root is never a unit
+    if rel.endswith("/" + MANIFEST):
+        return rel[: -len(MANIFEST) - 1], True
+    if rel.endswith(MANIFEST) and rel.rpartition("/")[2] != MANIFEST:
+        return rel[: -len(MANIFEST)], False  # beside a single-file unit's object
+    return None
+
+
+class ArchiveView(S3Transport):
+    """An S3 transport whose ``walk`` lists the archived units' files from their
+    manifests."""
+
+    def walk(self, path: str) -> Iterator[tuple[str, FileStat]]:
+        manifests = sorted(rel for rel, st in super().walk(path) if not st.is_dir
+                           and unit_of_manifest(rel) is not None)
+        yield "", FileStat(0, 0.0, 0.0, _DIR, _inode(path), True, False)
+        seen: set[str] = set()
+        for rel in manifests:
+            found = unit_of_manifest(rel)
+            assert found is not None
+            unit, is_dir = found
+            for name, st in _files(self._manifest(path, rel), unit, is_dir):
+                parts = name.split("/")
+                for depth in range(1, len(parts)):
+                    folder = "/".join(parts[:depth])
+                    if folder not in seen:
+                        seen.add(folder)
+                        yield folder, FileStat(0, 0.0, 0.0, _DIR, _inode(folder), True, False)
+                yield name, st
+
+    def _manifest(self, root: str, rel: str) -> dict[str, Any]:
+        where = f"{root.rstrip('/')}/{rel}"
+        try:
+            data = json.loads(self.read(where))
+        except ValueError as exc:
+            raise TransportError(f"{where}: not a manifest ({exc})", path=where,
+                                 host=self.label) from None
+        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+            raise TransportError(f"{where}: not a manifest (no files)", path=where,
+                                 host=self.label)
+        return data
+
+
+def _files(manifest: dict[str, Any], unit: str, is_dir: bool
+           ) -> Iterator[tuple[str, FileStat]]:
+    for f in sorted(manifest["files"], key=lambda f: str(f.get("path", ""))):
+        name = f"{unit}/{f['path']}" if is_dir else unit
+        mtime = float(f["mtime"])
+        yield name, FileStat(int(f["size"]), mtime, mtime, _FILE,
+                             _inode(f"{name}\0{f.get('sha256', '')}"), False, False)
+
+
+def _inode(key: str) -> int:
+    """A stable number for an entry (S3 has no inodes): from its name and content's sum."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8],
+                          "big") >> 1
