@@ -226,7 +226,7 @@ def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]
     """Rules act on file tiers and move or copy into file or bucket tiers; in a bucket tier
     they only expire (what its locks and holds allow); out of a bucket, units come back by
     ``capacity tier recall``."""
-    if rule.action == "expire":
+    if rule.action in ("expire", "copy"):  # a copy's target is checked on its own
         return
     for host in hosts:
         tier = inv.hosts[host].tiers.get(rule.source) if host in inv.hosts else None
@@ -239,8 +239,8 @@ def _bucket_sources(inv: Inventory, at: PathKey, rule: Rule, hosts: list[str]
 
 def _copy_targets(inv: Inventory, at: PathKey, policy: Policy) -> Iterator[Finding]:
     """A copy rule writes the backup into a bucket tier of its own: a bucket that a move of
-    the policy archives into too is not separate (one lifecycle rule, one compromised
-    bucket policy would take both)."""
+    the policy archives into, or that the copy reads from, is not separate (one lifecycle
+    rule, one compromised bucket policy would take both)."""
     for i, rule in enumerate(policy.rules):
         if rule.action != "copy":
             continue
@@ -256,6 +256,9 @@ def _copy_targets(inv: Inventory, at: PathKey, policy: Policy) -> Iterator[Findi
                 return
             archives = {(tiers[r.target].storage, tiers[r.target].bucket)
                         for r in policy.rules if r.action == "move" and r.target in tiers}
+            source = tiers.get(rule.source)
+            if source is not None and source.bucket is not None:
+                archives.add((source.storage, source.bucket))
             if (tier.storage, tier.bucket) in archives:
                 yield (*at, "rules", i, "to"), (f"bucket {tier.bucket!r} is where the policy"
                                                 " archives too: the backup goes into a"

@@ -479,9 +479,11 @@ class Engine:
         assert row.target is not None
         store = self._bucket(row)
         if store is not None:
-            from capacity.tiering.archive import ArchiveMove
+            from capacity.tiering.archive import ArchiveCopy, ArchiveMove
 
-            ArchiveMove(self, store).run(row)
+            source = self.bucket_of(row.detail.get("source_tier"))
+            (ArchiveMove(self, store) if source is None
+             else ArchiveCopy(self, source, store)).run(row)
             return
         state = row.state
         work = work_path(self._root_of(row), row.id)

@@ -447,6 +447,89 @@ class _ChunkReader:
             close()
 
 
+class ArchiveCopy(ArchiveMove):
+    """Copies an archived unit from its bucket tier into another (the backup of what is
+    archived already), through the controller: each object read from the source store, its
+    bytes hashed on the way against the source's manifest, written to the target in parts
+    with their SHA-256 (which the target's server checks), verified by the target's sums;
+    then locked, and the manifest last.  The source is read only."""
+
+    def __init__(self, engine: Engine, source: S3Transport, target: S3Transport) -> None:
+        super().__init__(engine, target)
+        self.source = source
+
+    def run(self, row: UnitRow) -> None:
+        from capacity.tiering.apply import UnitProblem
+
+        state = row.state
+        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
+            self.e._set(row, J.CHECKING)
+            files = self._source_files(row)
+            sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
+            archived = self._archived(row)
+            if archived is None:
+                self._clear_target(row)
+            elif archived != sources:
+                raise UnitProblem(J.FAILED, f"the backup holds another {row.unit}"
+                                  f" ({self._manifest(row)}); it is never overwritten")
+            self.e._set(row, J.COPYING)
+            if archived is None:
+                self._copy(row, files)
+            self.e._set(row, J.VERIFYING)
+            stored = self._stored_sums(row.target or "", row, sources)
+            stored = ({p: v for p, v in stored.items() if p != MANIFEST}
+                      if row.detail["is_dir"] else {"": stored[""]} if "" in stored else {})
+            if stored != sources:
+                raise UnitProblem(J.FAILED, "verification failed: the backup's objects differ"
+                                  " from the archive's manifest")
+            sums = {rel: [size, mtime, sha] for rel, (size, mtime, sha) in sorted(files.items())}
+            self.e._audit(row, "verified", files=len(sums), sha256=sources)
+            self.e._set(row, J.RENAMING, checksums=sums)
+            state = J.RENAMING
+        row = self.e._reload(row)
+        if state == J.RENAMING:
+            self._switch(row)
+            self.e._set(row, J.DONE)
+
+    def _source_files(self, row: UnitRow) -> dict[str, tuple[int, float, str]]:
+        """The unit's files as the source's manifest lists them; they must be the planned
+        ones."""
+        from capacity.tiering.apply import UnitProblem, planned_files
+
+        where = f"{row.source}/{MANIFEST}" if row.detail["is_dir"] else f"{row.source}{MANIFEST}"
+        try:
+            listed = json.loads(self.source.read(where))["files"]
+            files = {f["path"]: (int(f["size"]), float(f["mtime"]), str(f["sha256"]))
+                     for f in listed}
+        except (NotFound, ValueError, KeyError, TypeError):
+            raise UnitProblem(J.SKIPPED, f"not in the archive: no manifest at {where}"
+                              ) from None
+        if {p: (size, mtime) for p, (size, mtime, _sha) in files.items()} != planned_files(row):
+            raise UnitProblem(J.SKIPPED, "the archive's unit is not the one planned (its"
+                              " manifest lists other files): re-plan")
+        return files
+
+    def _copy(self, row: UnitRow, files: dict[str, tuple[int, float, str]]) -> None:
+        from capacity.tiering.apply import UnitProblem
+
+        bandwidth = self.e._bandwidth(row)
+        for rel, (size, _mtime, sha) in sorted(files.items()):
+            target = object_path(row.target or "", rel)
+            reader = _ChunkReader(iter(self.source.stream_object(object_path(row.source, rel))),
+                                  bandwidth)
+            try:
+                sent = self.store.upload(target, reader, size)  # type: ignore[arg-type]
+            finally:
+                reader.close()
+            if reader.sha256.hexdigest() != sha:
+                raise UnitProblem(J.FAILED, f"{object_path(row.source, rel)}: the archive's"
+                                  " object is not what its manifest says (its SHA-256"
+                                  " differs); nothing is switched")
+            if "-" in sent:
+                self.sent_in_parts[target] = (sent.split("-")[0], sha)
+        self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target, by="controller")
+
+
 class ArchiveExpiry:
     """Expires one archived unit of ``engine``'s host from the bucket tier ``store`` holds:
     only a unit its manifest says is the planned one, past the policy's retention, outside

@@ -183,13 +183,17 @@ def _unit_refusal(plan: Plan, inventory: Inventory, unit: PlannedUnit) -> str | 
         if _path_refusal(f.path) or policy.unit.unit_of(f.path) != unit.unit:
             return f"file {f.path!r} is not inside the unit"
     source_root = host.tiers[unit.source].path
+    bucket = host.tiers[unit.source].bucket
     for tier, spec in host.tiers.items():
-        if tier != unit.source and path_contains(f"{source_root}/{unit.unit}", spec.path):
+        # Key prefixes in a bucket and folders on the host are namespaces of their own.
+        if tier != unit.source and spec.bucket == bucket and path_contains(
+                f"{source_root}/{unit.unit}", spec.path):
             return f"it holds the root of tier {tier!r}"
     if unit.bytes != sum(f.size for f in unit.files):
         return "its size is not the sum of its files"
     age = (plan.now.timestamp() - max(f.mtime for f in unit.files)) / 86400
-    chosen = policy.first_rule(unit.source, unit.unit, unit.bytes, age)
+    chosen = policy.first_rule(unit.source, unit.unit, unit.bytes, age,
+                               copy=unit.action == "copy")
     # An atime rule judges ages the catalogue knew: the plan does not carry them.
     if rule.select.age_of != "atime" and (chosen is None or chosen.name != rule.name):
         return (f"the policy's rules would not choose it for {rule.name!r} (the first"

@@ -104,3 +104,51 @@ def test_a_study_still_locked_on_the_server_is_kept_and_the_plan_says_why(
     skipped = [a for a in audit if a["step"] == "skipped" and a["unit"] == STUDY]
     assert skipped and "compliance retention ends" in skipped[-1]["error"]
     assert "refuses its deletion" in skipped[-1]["error"]
+
+
+def test_an_archived_study_is_backed_up_from_the_archive_into_a_bucket_of_its_own(
+        tmp_path: Path, sshd: SshServer, s3: S3Server, s3_bucket: str) -> None:
+    """The study is archived first (and gone from the host); a copy rule from the archive
+    tier then writes its backup, server to server through the controller, locked."""
+    import datetime as dt
+    import hashlib
+
+    from capacity.units import Years, ends_on
+
+    client = s3.client()
+    backup = f"backup-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=backup, ObjectLockEnabledForBucket=True,
+                         CreateBucketConfiguration={"LocationConstraint": s3.region})
+    inventory, prefix = setup(tmp_path, sshd, s3, s3_bucket, {
+        "retention": "10y", "lock": {"mode": "compliance"}})
+    originals = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in (tmp_path / "hot" / STUDY).iterdir()}
+    newest = max(p.stat().st_mtime for p in (tmp_path / "hot" / STUDY).iterdir())
+    data = yaml.safe_load(inventory.read_text())
+    data["object_stores"]["hcp-dr"] = {**data["object_stores"]["hcp1"]}
+    data["hosts"]["pacs1"]["tiers"]["backup"] = {"storage": "hcp-dr", "bucket": backup,
+                                                 "path": "/dr"}
+    data["policies"]["life"]["rules"] = [
+        {"name": "archive", "from": "hot", "to": "archive", "select": {"older_than": "180d"}},
+        {"name": "backup", "action": "copy", "from": "archive", "to": "backup"}]
+    inventory.write_text(yaml.safe_dump(data))
+    plan, applied = cycle(s3, tmp_path, inventory)
+    assert [u["action"] for u in plan["units"]] == ["move"]  # the archive was empty
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    plan, applied = cycle(s3, tmp_path, inventory)
+    assert [(u["action"], u["source"], u["target"]) for u in plan["units"]] == [
+        ("copy", "archive", "backup")]
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    listed = client.list_objects_v2(Bucket=backup, Prefix=f"dr/{STUDY}/")["Contents"]
+    stored = {o["Key"].rpartition("/")[2]: o["Key"] for o in listed}
+    assert stored.pop(".capacity-manifest.json")
+    assert {name: hashlib.sha256(client.get_object(Bucket=backup, Key=key)["Body"].read())
+            .hexdigest() for name, key in stored.items()} == originals
+    until = ends_on(Years(10), dt.datetime.fromtimestamp(newest, dt.UTC).date())
+    for o in listed:
+        head = client.head_object(Bucket=backup, Key=o["Key"])
+        assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"].date()) == (
+            "COMPLIANCE", until)
+    assert len(versions(s3, s3_bucket, prefix)) == 4  # the archive is as it was
+    plan, _applied = cycle(s3, tmp_path, inventory)
+    assert plan["units"] == []  # backed up: not copied again
