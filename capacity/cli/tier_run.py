@@ -90,8 +90,8 @@ def run_command(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Run a policy once, as its timer does: resume, scan its hosts, plan, apply.  Exits 0
-    when every unit is done or skipped, 1 when a step or unit failed, 2 for bad input; the
-    run's metrics are written (or pushed) in every case."""
+    when every unit is done or skipped, 1 when a step or unit failed, 2 for bad input; once
+    the run has begun, its metrics are written (or pushed) whatever its outcome."""
     from capacity.cli import tier_apply, tier_plan, tier_scan
     from capacity.load import load_inventory
     from capacity.schedule import runmetrics
