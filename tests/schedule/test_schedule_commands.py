@@ -350,3 +350,36 @@ def test_a_policy_on_arrays_gets_its_units(tmp_path: Path) -> None:
     service = (units / "capacity-tier-archive-era.service").read_text(encoding="utf-8")
     assert "on arrays g900-lab" in service
     verify(sorted(units.iterdir()))
+
+
+def test_install_and_remove_drive_systemctl_in_order(tmp_path: Path, sshd: SshServer) -> None:
+    """With --systemctl (the default without --dir), a stand-in systemctl on PATH records
+    what it is asked: reload, then enable the timers; disable them before removing."""
+    inventory = _two_hosts(tmp_path, sshd)
+    bin_dir, log = tmp_path / "bin", tmp_path / "systemctl.log"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemctl"
+    fake.write_text(f"#!/bin/sh\necho \"$*\" >> {shlex.quote(str(log))}\n", encoding="utf-8")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    units = tmp_path / "units"
+    units.mkdir()
+    timers = ["capacity-tier-life-pacs1.timer", "capacity-tier-life-pacs2.timer",
+              "capacity-tier-weekly.timer", "capacity-tier-every3.timer"]
+    done = capacity("schedule", "install", str(inventory), "--dir", str(units), "--systemctl",
+                    "--user", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "--user daemon-reload", "--user enable --now " + " ".join(timers)]
+    log.unlink()
+    gone = capacity("schedule", "remove", str(inventory), "--dir", str(units), "--systemctl",
+                    "--user", cwd=tmp_path, env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "--user disable --now " + " ".join(sorted(timers)), "--user daemon-reload"]
+    assert list(units.iterdir()) == []
+    fake.write_text("#!/bin/sh\necho 'Failed to connect to bus' >&2\nexit 1\n",
+                    encoding="utf-8")
+    failed = capacity("schedule", "install", str(inventory), "--dir", str(units),
+                      "--systemctl", cwd=tmp_path, env=env)
+    assert failed.returncode == 1 and "Failed to connect to bus" in failed.stderr
