@@ -33,6 +33,11 @@ class StateDir:
         return self.root / "journal.sqlite"
 
     @property
+    def history(self) -> Path:
+        """The usage history ``capacity collect`` writes (see capacity.history)."""
+        return self.root / "history.sqlite"
+
+    @property
     def audit(self) -> Path:
         return self.root / "audit.jsonl"
 
