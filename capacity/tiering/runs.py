@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from capacity.model import Inventory
 from capacity.tiering import journal as J
@@ -27,23 +27,31 @@ KeyTrusted = Callable[[HostKeyTrusted], None]
 def run_hosts(inventory: Inventory, hosts: list[str], state: StateDir, trust: bool,
               options: Options, work: Callable[[Engine], HostReport],
               key_trusted: KeyTrusted) -> list[HostReport]:
-    """Run ``work(engine)`` on each host under its lock, a report per host in order; a host
-    that is not in the inventory, cannot be reached or is locked gets a failed report, and
-    the others still run."""
+    """Run ``work(engine)`` on each host under its lock, as :func:`run_each` says."""
+    def one(name: str, journal: Journal, audit: AuditLog) -> HostReport:
+        with _host_keys_reported(audit, name, key_trusted):
+            transport = connect(inventory.hosts[name], trust_on_first_use=trust)
+            with host_lock(transport, name, state.locks, inventory.hosts[name].lock):
+                return work(Engine(inventory, name, transport, journal, audit, options))
+
+    return run_each(hosts, inventory.hosts, state, one)
+
+
+def run_each(names: list[str], known: Collection[str], state: StateDir,
+             one: Callable[[str, Journal, AuditLog], HostReport]) -> list[HostReport]:
+    """``one(name, journal, audit)`` for each host or array (it connects and locks), a
+    report for each in order; one that is not ``known`` to the inventory, cannot be reached
+    or is locked gets a failed report, and the others still run."""
     reports = []
     journal = Journal(state.journal)
     audit = AuditLog(state.audit)
     try:
-        for name in hosts:
-            if name not in inventory.hosts:
+        for name in names:
+            if name not in known:
                 reports.append(HostReport(name, failed=1, stopped="not in the inventory"))
                 continue
             try:
-                with _host_keys_reported(audit, name, key_trusted):
-                    transport = connect(inventory.hosts[name], trust_on_first_use=trust)
-                    with host_lock(transport, name, state.locks, inventory.hosts[name].lock):
-                        engine = Engine(inventory, name, transport, journal, audit, options)
-                        reports.append(work(engine))
+                reports.append(one(name, journal, audit))
             except (TransportError, LockHeld) as exc:
                 reports.append(HostReport(name, stopped=f"{type(exc).__name__}: {exc}"
                                           " (run `capacity tier resume` when it is back)",

@@ -11,7 +11,6 @@ already at its level is done without asking.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -34,7 +33,7 @@ from capacity.tiering import journal as J
 from capacity.tiering.apply import HostReport, Options, audit_record
 from capacity.tiering.audit import AuditLog
 from capacity.tiering.journal import Journal, UnitRow
-from capacity.tiering.lock import LockHeld, local_lock
+from capacity.tiering.lock import local_lock
 from capacity.tiering.planfile import Plan, PlannedUnit, Skipped
 from capacity.tiering.state import StateDir
 from capacity.transports import ConnectionLost, TransportError
@@ -349,28 +348,13 @@ def _unit_only(exc: BaseException) -> bool:
 def run_arrays(inventory: Inventory, names: list[str], state: StateDir, options: Options,
                plan: Plan | None = None, plan_name: str = "") -> list[HostReport]:
     """Each array's units of ``plan`` (None: its unfinished units, as resume takes them)
-    under its lock, one session each; an array that cannot be reached or is locked gets a
-    failed report, and the others still run."""
-    reports = []
-    journal = Journal(state.journal)
-    audit = AuditLog(state.audit)
-    try:
-        for name in names:
-            if name not in inventory.arrays:
-                reports.append(HostReport(name, failed=1, stopped="not in the inventory"))
-                continue
-            try:
-                with local_lock(state.locks, f"array-{name}", "array"), contextlib.ExitStack(
-                        ) as stack:
-                    client = stack.enter_context(client_for(inventory.arrays[name]))
-                    run = ArrayRun(inventory, name, client, journal, audit, options)
-                    reports.append(run.run_plan(plan, plan_name) if plan is not None
-                                   else run.recover())
-            except (TransportError, LockHeld) as exc:
-                reports.append(HostReport(name, stopped=f"{type(exc).__name__}: {exc}"
-                                          " (run `capacity tier resume` when it is back)",
-                                          failed=1))
-    finally:
-        journal.close()
-        audit.close()
-    return reports
+    under its lock, one session each, as :func:`~capacity.tiering.runs.run_each` says."""
+    from capacity.tiering.runs import run_each
+
+    def one(name: str, journal: Journal, audit: AuditLog) -> HostReport:
+        with local_lock(state.locks, f"array-{name}", "array"), \
+                client_for(inventory.arrays[name]) as client:
+            run = ArrayRun(inventory, name, client, journal, audit, options)
+            return run.run_plan(plan, plan_name) if plan is not None else run.recover()
+
+    return run_each(names, inventory.arrays, state, one)
