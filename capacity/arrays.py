@@ -10,6 +10,7 @@ array numbers them from 1, the fastest.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,9 @@ def _percent(ratio: float) -> int:
     return round(ratio * 100)
 
 
-def _find(live: tuple[LivePool, ...], name: str, pool: DeclaredPool) -> LivePool | None:
+def find_pool(live: Iterable[LivePool], name: str, pool: DeclaredPool) -> LivePool | None:
+    """The array's pool that the inventory's pool ``name`` is: by its ``pool_id``, else by
+    name."""
     if pool.pool_id is not None:
         return next((p for p in live if p.pool_id == pool.pool_id), None)
     return next((p for p in live if p.name == name), None)
@@ -75,7 +78,7 @@ def compare(name: str, inventory: Inventory, state: ArrayState) -> ArrayView:
     views: list[PoolView] = []
     matched: set[int] = set()
     for pool_name, pool in array.pools.items():
-        live = _find(state.pools, pool_name, pool)
+        live = find_pool(state.pools, pool_name, pool)
         resource = sized.get(f"{name}/{pool_name}")
         fill = resource.fill if resource is not None else None
         capacity = resource.usable if resource is not None else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capacity.arrays import find_pool
 from capacity.errors import BadInput
 from capacity.model import Array, Inventory, Policy, Volume
 from capacity.model.estate import TierLevel
@@ -39,9 +40,7 @@ from capacity.tiering.state import StateDir
 from capacity.transports import ConnectionLost, TransportError
 
 if TYPE_CHECKING:
-    from capacity.model import Pool
     from capacity.transports.vsp import ArrayState, Ldev, VspClient
-    from capacity.transports.vsp import Pool as LivePool
 
 
 def client_for(array: Array, *, timeout: float = 30.0) -> VspClient:
@@ -69,13 +68,6 @@ def array_runs(inventory: Inventory, policies: Collection[str] | None = None,
 
 
 # --------------------------------------------------------------------------- planning
-
-
-def find_pool(live: Iterable[LivePool], name: str, declared: Pool) -> LivePool | None:
-    """The array's pool the inventory's names: by its ``pool_id``, else by name."""
-    if declared.pool_id is not None:
-        return next((p for p in live if p.pool_id == declared.pool_id), None)
-    return next((p for p in live if p.name == name), None)
 
 
 def _live_level(ldev: Ldev) -> TierLevel | int | None:
