@@ -31,7 +31,13 @@ from capacity.tiering.status import journal_units, status_report
 from capacity.units import format_size
 
 if TYPE_CHECKING:
-    from capacity.tiering.apply import HostReport
+    from collections.abc import Sequence
+
+    from capacity.model import Inventory
+    from capacity.tiering.apply import HostReport, Options
+    from capacity.tiering.journal import UnitRow
+    from capacity.tiering.planfile import Plan, PlannedUnit
+    from capacity.tiering.state import StateDir
     from capacity.transports import HostKeyTrusted
 
 
@@ -70,11 +76,10 @@ def apply_command(
 ) -> None:
     """Execute exactly this plan: every unit journaled, verified, resumable, idempotent."""
     from capacity.load import load_inventory
-    from capacity.model.policy.language import ARRAY_ACTIONS
     from capacity.problems import InputError, Position, Problem
     from capacity.tiering import binding
     from capacity.tiering.apply import Options
-    from capacity.tiering.runs import forget_moved, run_hosts
+    from capacity.tiering.runs import forget_moved
 
     where = state_dir(state)
     plan = binding.read_plan(plan_file, where)
@@ -83,18 +88,29 @@ def apply_command(
     if refused:
         raise InputError([Problem(Position(str(plan_file), 1, 1), field, why)
                           for field, why in refused])
-    on_arrays = sorted({u.host for u in plan.units if u.action in ARRAY_ACTIONS})
-    hosts = sorted({u.host for u in plan.units if u.action not in ARRAY_ACTIONS})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
-    reports = run_hosts(inv, hosts, where, trust, options,
-                        lambda engine: engine.run_plan(plan, str(plan_file)), _say_trusted)
-    if on_arrays:
-        from capacity.tiering.volumes import run_arrays
-
-        reports += run_arrays(inv, on_arrays, where, options, plan, str(plan_file))
+    reports = _run(inv, plan.units, where, trust, options, plan, str(plan_file))
     forget_moved(where, plan)
     _print_reports(reports, fmt)
     _check(reports)
+
+
+def _run(inv: Inventory, units: Sequence[PlannedUnit | UnitRow], where: StateDir, trust: bool,
+         options: Options, plan: Plan | None = None, plan_name: str = "") -> list[HostReport]:
+    """The units on hosts by the engine, those on arrays through their REST API: ``plan``'s,
+    or (None) the unfinished ones, as resume takes them."""
+    from capacity.model.policy.language import ARRAY_ACTIONS
+    from capacity.tiering.runs import run_hosts
+
+    on_arrays = sorted({u.host for u in units if u.action in ARRAY_ACTIONS})
+    hosts = sorted({u.host for u in units if u.action not in ARRAY_ACTIONS})
+    reports = run_hosts(inv, hosts, where, trust, options, lambda engine: engine.recover()
+                        if plan is None else engine.run_plan(plan, plan_name), _say_trusted)
+    if on_arrays:
+        from capacity.tiering.volumes import run_arrays
+
+        reports += run_arrays(inv, on_arrays, where, options, plan, plan_name)
+    return reports
 
 
 def resume_command(
@@ -119,20 +135,11 @@ def resume_command(
         raise BadInput("the journal does not say which inventory its units came from: pass"
                        " --inventory")
     from capacity.load import load_inventory
-    from capacity.model.policy.language import ARRAY_ACTIONS
     from capacity.tiering.apply import Options
-    from capacity.tiering.runs import run_hosts
 
     inv = load_inventory(inventory or Path(str(recorded)))
-    on_arrays = sorted({r.host for r in rows if r.action in ARRAY_ACTIONS})
-    hosts = sorted({r.host for r in rows if r.action not in ARRAY_ACTIONS})
     options = Options(allow_delete=allow_delete, respect_windows=not ignore_windows)
-    reports = run_hosts(inv, hosts, where, trust, options, lambda engine: engine.recover(),
-                        _say_trusted)
-    if on_arrays:
-        from capacity.tiering.volumes import run_arrays
-
-        reports += run_arrays(inv, on_arrays, where, options)
+    reports = _run(inv, rows, where, trust, options)
     _print_reports(reports, fmt)
     _check(reports)
 
