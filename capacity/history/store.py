@@ -8,13 +8,12 @@ is the truer one), so a timer may run ``capacity collect`` as often as it likes.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from capacity.tiering.state import open_database
+from capacity.tiering.state import open_database, transaction
 
 LAYOUT = 1
 """``PRAGMA user_version`` of this layout."""
@@ -65,22 +64,11 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     def record(self, readings: Iterable[Reading]) -> int:
         """Write readings, each replacing its resource's row of that day; all or none."""
         rows = [(r.resource, r.day.isoformat(), r.used_bytes, r.capacity_bytes, r.source,
                  r.collected_at) for r in readings]
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany(
                 "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (resource, day) DO"
                 " UPDATE SET used_bytes = excluded.used_bytes, capacity_bytes ="

@@ -26,7 +26,6 @@ is dropped when opened, and the next scan fills it again.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import posixpath
 import time
@@ -37,7 +36,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from capacity.tiering.records import FileRecord
-from capacity.tiering.state import open_database
+from capacity.tiering.state import open_database, transaction
 
 LAYOUT = 4
 """``PRAGMA user_version`` of this layout.  (The counts come before the packed entries in
@@ -200,7 +199,7 @@ class Catalogue:
             self.db.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL}")
             self.db.execute("VACUUM")
         if self.db.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
-            with self._transaction():
+            with transaction(self.db):
                 for table in _OLD_TABLES:
                     self.db.execute(f"DROP TABLE IF EXISTS {table}")
                 self.db.execute(f"PRAGMA user_version = {LAYOUT}")
@@ -216,25 +215,12 @@ class Catalogue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, rolled back on any error: a failed batch must not leave the
-        connection inside a transaction (every later BEGIN would then fail)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     # --- writing a scan ---------------------------------------------------------------
 
     def begin_scan(self, host: str, tier: str, root: str, *, full: bool = True) -> int:
         """A new scan of a tier.  ``full``: it lists every directory (see
         :meth:`finish_scan`)."""
-        with self._transaction():
+        with transaction(self.db):
             self.db.execute("INSERT OR IGNORE INTO tiers (host, tier) VALUES (?,?)",
                             (host, tier))
             cur = self.db.execute("INSERT INTO scans (host, tier, root, started, full)"
@@ -252,7 +238,7 @@ class Catalogue:
         key = self._key(scan)
         rows = [(key, folder, scan, *counts(entries), entries)
                 for folder, entries in packed.items()]
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany("INSERT INTO dirs (tier_id, dir, since, files, bytes, links,"
                                 " entries) VALUES (?,?,?,?,?,?,?)", rows)
             self.db.execute("UPDATE scans SET files = files + ?, bytes = bytes + ?"
@@ -274,7 +260,7 @@ class Catalogue:
     def add_census(self, scan: int, dirs: Iterable[tuple[bytes, float]]) -> None:
         """Record every directory of the tier and its mtime as the scan began (an
         incremental scan: what it compares with the previous scan's)."""
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany("INSERT INTO dir_mtimes (scan, dir, mtime) VALUES (?,?,?)",
                                 ((scan, d, m) for d, m in dirs))
 
@@ -313,7 +299,7 @@ class Catalogue:
         A scan that finds a newer one of its tier already finished is dropped instead: its
         view is the older."""
         about = self._about(scan)
-        with self._transaction():
+        with transaction(self.db):
             newer = self.db.execute(
                 "SELECT 1 FROM scans WHERE host = :host AND tier = :tier AND id > :scan"
                 " AND finished IS NOT NULL", about).fetchone()
@@ -423,7 +409,7 @@ class Catalogue:
         for p in paths:
             folder, _, name = _blob(p).rpartition(b"/")
             by_dir.setdefault(folder, set()).add(name)
-        with self._transaction():
+        with transaction(self.db):
             for folder, names in by_dir.items():
                 for rowid, entries in self.db.execute(
                         f"SELECT rowid, entries FROM dirs WHERE {_GENERATION} AND dir = :dir",

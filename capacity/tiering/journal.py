@@ -6,7 +6,6 @@ SQLite in WAL mode with synchronous=FULL: a committed transition survives power 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from capacity import jsontext
-from capacity.tiering.state import open_database
+from capacity.tiering.state import open_database, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
@@ -110,7 +109,7 @@ class Journal:
                                              str, int, dict[str, Any]]]) -> list[UnitRow]:
         """:meth:`add` of each, in one transaction: one flush to disk for a batch."""
         now = time.time()
-        with self._transaction():
+        with transaction(self.db):
             for (unit_id, plan, host, policy, rule, action, source, target, unit, nbytes,
                  detail) in units:
                 self.db.execute(
@@ -144,7 +143,7 @@ class Journal:
         """Durably record that each unit enters ``state``, in one transaction; ``each``
         adds a unit's own detail to what all share."""
         now = time.time()
-        with self._transaction():
+        with transaction(self.db):
             currents = self.get_many(unit_ids)
             assert [c.id for c in currents] == list(unit_ids)
             for unit_id, current in zip(unit_ids, currents, strict=True):
@@ -157,18 +156,8 @@ class Journal:
 
     def forget(self, unit_ids: list[str]) -> None:
         """Remove units the run never took a step of on the host (their work rolled back)."""
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany("DELETE FROM units WHERE id = ?", [(i,) for i in unit_ids])
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def units(self, *, host: str | None = None, unfinished: bool = False) -> Iterator[UnitRow]:
         query, args = "SELECT * FROM units", []

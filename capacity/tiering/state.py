@@ -4,8 +4,10 @@ audit log and the local locks.  One folder, by default ``$CAPACITY_STATE`` or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +66,17 @@ def open_database(path: Path, what: str, remedy: str) -> sqlite3.Connection:
         raise InputError([Problem(Position(str(path), 1, 1), "", f"not a {what} ({exc});"
                                   f" move it aside, then {remedy}")]) from None
     return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: a failed write must not leave
+    the connection inside a transaction (every later BEGIN would then fail)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
