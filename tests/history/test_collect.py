@@ -291,6 +291,20 @@ def test_a_pool_the_array_lacks_fails_while_the_rest_is_still_recorded(
     assert len(rows(state)) == 4
 
 
+def test_refused_credentials_exit_2_while_ssh_is_still_recorded(
+        tmp_path: Path, sshd: SshServer, vsp: ContractServer) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml",
+                          hosts={"store": ssh_host(sshd, tier_roots(tmp_path))},
+                          arrays={"g900-lab": {**ARRAY, "rest": {
+                              "endpoint": vsp.endpoint, "ca_bundle": str(vsp.pki.ca)}}})
+    state = tmp_path / "state"
+    run = capacity("collect", str(inv), "--state", str(state), "--format", "json",
+                   env={"CAPACITY_VSP_USER": USER, "CAPACITY_VSP_PASSWORD": "wrong"})
+    assert run.returncode == 2, run.stderr
+    assert "g900-lab/pacs-hdt, g900-lab/vm" in run.stderr and "wrong" not in run.stderr
+    assert {row[0] for row in rows(state)} == {"store:hot", "store:cold"}
+
+
 def test_bad_input_exits_2_and_records_nothing(tmp_path: Path, vsp: ContractServer) -> None:
     inv = write_inventory(tmp_path / "inv.yaml", arrays={"g900-lab": {
         **ARRAY, "rest": {"endpoint": vsp.endpoint, "ca_bundle": str(vsp.pki.ca)}}})
