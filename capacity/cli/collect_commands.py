@@ -5,6 +5,7 @@ history store writes."""
 from __future__ import annotations
 
 import enum
+import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,9 +17,9 @@ from capacity.cli.common import (
     FormatOption,
     InventoryArg,
     console,
-    console_err,
     open_inventory,
     print_json,
+    printable,
     shown,
 )
 from capacity.cli.tier_options import StateOption, TrustOption, state_dir
@@ -113,9 +114,9 @@ def _report(got: Collected, sources: list[str], history: Path, fmt: Format) -> N
             table.add_row(shown(r.resource), r.day.isoformat(), r.source, _gb(r.used_bytes),
                           _gb(r.capacity_bytes), r.collected_at)
         console.print(table)
-    for f in got.failures:
-        console_err.print(shown(f"capacity collect: {f.source}: not recorded: {f.what}:"
-                                f" {f.message}"))
+    for f in got.failures:  # a line each, unwrapped: logs and alerts grep them
+        print(printable(f"capacity collect: {f.source}: not recorded: {f.what}: {f.message}"),
+              file=sys.stderr)
 
 
 def _gb(size: int | None) -> str:

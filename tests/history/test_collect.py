@@ -142,6 +142,23 @@ def test_a_missing_tier_root_fails_that_tier_only(tmp_path: Path, sshd: SshServe
     assert {row[0] for row in rows(state)} == {"store:hot", "store:cold"}
 
 
+def test_an_unreachable_host_fails_its_tiers_and_the_other_host_is_recorded(
+        tmp_path: Path, sshd: SshServer) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    roots = tier_roots(tmp_path)
+    down = {**ssh_host(sshd, roots), "port": closed}
+    inv = write_inventory(tmp_path / "inv.yaml",
+                          hosts={"down": down, "store": ssh_host(sshd, roots)})
+    state = tmp_path / "state"
+    run = capacity("collect", str(inv), "--state", str(state), "--format", "json")
+    assert run.returncode == 1, run.stderr
+    assert [f["resources"] for f in json.loads(run.stdout)["failed"]] == ["down:hot, down:cold"]
+    assert f"127.0.0.1:{closed}" in run.stderr
+    assert {row[0] for row in rows(state)} == {"store:hot", "store:cold"}
+
+
 # --------------------------------------------------------------------------- catalogue
 
 
