@@ -114,6 +114,28 @@ def _references(inv: Inventory) -> Iterator[Finding]:
     yield from _policy_references(inv)
     yield from _procurement_references(inv)
     yield from _licence_references(inv)
+    yield from _collect_references(inv)
+
+
+def _collect_references(inv: Inventory) -> Iterator[Finding]:
+    """Each file system Prometheus is read for is a file tier of one of the hosts."""
+    source = inv.collect.prometheus
+    for i, fs in enumerate(source.filesystems if source is not None else ()):
+        at: PathKey = ("collect", "prometheus", "filesystems", i, "resource")
+        host_name, _, tier_name = fs.resource.partition(":")
+        host = inv.hosts.get(host_name)
+        if host is None:
+            yield at, _missing("host", host_name, inv.hosts)
+        elif tier_name not in host.tiers:
+            yield at, _missing(f"tier of host {host_name!r}", tier_name, host.tiers)
+        elif host.tiers[tier_name].bucket is not None:
+            yield at, f"{fs.resource!r} is a bucket tier: it has no file system"
+    seen: set[str] = set()
+    for i, fs in enumerate(source.filesystems if source is not None else ()):
+        if fs.resource in seen:
+            yield (("collect", "prometheus", "filesystems", i, "resource"),
+                   f"{fs.resource!r} is read twice: one row per resource per day")
+        seen.add(fs.resource)
 
 
 def _bucket_store(inv: Inventory, at: PathKey, ref: str) -> Iterator[Finding]:

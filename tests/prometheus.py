@@ -220,3 +220,51 @@ def exporter(args: list[str], workdir: Path, env: dict[str, str] | None = None,
         assert running.stop() == 0, log.read_text(encoding="utf-8")
     finally:
         _stop(process)
+
+
+# -- node_exporter ---------------------------------------------------------------------------
+
+NODE_EXPORTER = "prometheus-node-exporter"  # Debian's name for node_exporter
+
+
+@dataclass
+class NodeExporter:
+    address: str
+    """``127.0.0.1:PORT``: the target to scrape, and the ``instance`` label it gets."""
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> int:
+        return _stop(self.process)
+
+
+@contextmanager
+def node_exporter(workdir: Path) -> Iterator[NodeExporter]:
+    """Debian's node_exporter on a free loopback port, only its filesystem collector on
+    (light); stopped on leaving (and with the test process if that dies first)."""
+    port = _free_port()
+    log = workdir / f"node-exporter-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+             "--collector.disable-defaults", "--collector.filesystem"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+            preexec_fn=_die_with_parent)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"node_exporter exited {process.returncode}:\n"
+                                   f"{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                            timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+        yield NodeExporter(f"127.0.0.1:{port}", process, log)
+    finally:
+        _stop(process)

@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from capacity.model.base import Date, Model, Name
+from capacity.model.collect import Collect
 from capacity.model.demand import Procurement, Replication, Workload
 from capacity.model.estate import Array, Cluster, ObjectStore, Pool, Site, Support, Thresholds
 from capacity.model.hardware import Catalog
@@ -229,6 +230,8 @@ class Inventory(Model):
     """How each expandable resource grows: unit, lead time, cost."""
     licences: dict[Name, Licence] = Field(default_factory=dict)
     """Software paid a year per TB or per core (virtualisation, storage software)."""
+    collect: Collect = Field(default_factory=Collect)
+    """Where `capacity collect` reads usage beyond the hosts and the arrays' REST APIs."""
 
     @model_validator(mode="after")
     def _unique_resource_names(self) -> Self:

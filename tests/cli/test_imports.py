@@ -47,7 +47,7 @@ def test_a_command_that_draws_nothing_and_reaches_no_host_loads_neither(argv) ->
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["tier", "--help"], ["simulate", "--help"],
-                                  ["tier", "apply", "--help"]])
+                                  ["tier", "apply", "--help"], ["collect", "--help"]])
 def test_help_loads_not_even_the_model(argv: list[str]) -> None:
     """Help reads the commands' signatures only: the model (its pydantic classes), the
     simulator and the YAML parser are imported by the commands that use them, inside."""
