@@ -249,7 +249,7 @@ def from_arrays(inv: Inventory, day: date, creds: Credentials, *,
                 timeout: float = 30.0) -> Collected:
     """Each declared pool of each array with a ``rest:`` entry, as the array reports it
     (matched as ``capacity array show`` matches: by pool_id, else by name)."""
-    from capacity.arrays import _find
+    from capacity.arrays import find_pool
     from capacity.transports.vsp import VspClient
 
     out = Collected()
@@ -268,7 +268,7 @@ def from_arrays(inv: Inventory, day: date, creds: Credentials, *,
             continue
         at = now()
         for pool_name, pool in array.pools.items():
-            found = _find(live, pool_name, pool)
+            found = find_pool(live, pool_name, pool)
             resource = f"{name}/{pool_name}"
             if found is None:
                 how = (f"poolId {pool.pool_id}" if pool.pool_id is not None
