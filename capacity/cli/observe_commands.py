@@ -48,9 +48,9 @@ def exporter_command(
         raise typer.BadParameter(f"{start.date()} is outside the years a plan can cover"
                                  f" ({EARLIEST_DATE.year} to {LATEST_DATE.year})",
                                  param_hint="--start")
-    sources = Sources(inventory=inventory_path(inventory), scenarios=tuple(scenario or ()),
-                      years=years, start=start.date() if start else None, seed=seed,
-                      journal=state_dir(state).journal)
+    sources = Sources.in_state(inventory_path(inventory), state_dir(state).root,
+                               scenarios=tuple(scenario or ()), years=years,
+                               start=start.date() if start else None, seed=seed)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

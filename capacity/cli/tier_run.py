@@ -64,6 +64,24 @@ def _hours_of(inv: Inventory, policy: str, host: str | None) -> Any:
     return effective(inv.hosts[host or spec.hosts[0]].pacing, spec.pacing)[0]
 
 
+def _fills(inv: Inventory, policy: str, plan_file: Path | None,
+           started: float) -> list[dict[str, Any]]:
+    """The fills the run's plan measured of the tiers the policy's watermarks judge (the
+    sources of its move rules), with the high watermark: for the ledger.  None when the
+    plan was not made (the file is an earlier run's)."""
+    spec = inv.policies[policy]
+    if (spec.trigger is None or plan_file is None or not plan_file.exists()
+            or plan_file.stat().st_mtime < started - 1):
+        return []
+    sources = {r.source for r in spec.rules if r.action == "move"}
+    try:
+        usage = json.loads(plan_file.read_text(encoding="utf-8")).get("usage", [])
+    except (OSError, ValueError):
+        return []
+    return [{"host": u["host"], "tier": u["tier"], "fill_ratio": u["fill_ratio"],
+             "high_ratio": spec.trigger.high} for u in usage if u["tier"] in sources]
+
+
 def _figures(apply: dict[str, Any]) -> list[HostFigures]:
     from capacity.schedule.runmetrics import HostFigures
 
@@ -94,7 +112,7 @@ def run_command(
     the run has begun, its metrics are written (or pushed) whatever its outcome."""
     from capacity.cli import tier_apply, tier_plan, tier_scan
     from capacity.load import load_inventory
-    from capacity.schedule import runmetrics
+    from capacity.schedule import ledger, runmetrics
     from capacity.schedule.calendar import due
 
     if textfile_dir is not None and not textfile_dir.is_dir():
@@ -114,6 +132,9 @@ def run_command(
         return
     where = state_dir(state)
     started = time.time()
+    hosts = [host] if host is not None else list(spec.hosts or spec.arrays)
+    ledger.started(where.runs, policy, hosts, started)
+    plan_file: Path | None = None
     steps: dict[str, Any] = {}
     status = 0
     planned: dict[str, Any] = {}
@@ -121,8 +142,7 @@ def run_command(
     try:
         steps["resume"], ok = _captured(tier_apply.resume_command, inventory=inventory,
                                         state=where.root, allow_delete=allow_delete)
-        hosts = [host] if host is not None else list(spec.hosts)
-        if ok and hosts:
+        if ok and spec.hosts:
             steps["scan"], ok = _captured(tier_scan.scan, inventory=inventory, host=hosts,
                                           state=where.root)
         if ok:
@@ -145,6 +165,8 @@ def run_command(
                   else 2 if isinstance(exc, sqlite3.DatabaseError) else 1)
         raise
     finally:
+        ledger.ended(where.runs, policy, hosts, started, time.time(), status,
+                     _fills(inv, policy, plan_file, started))
         figures = runmetrics.RunFigures(
             policy, started, time.time(), status, host, planned.get("units", 0),
             planned.get("bytes", 0), _figures(report))

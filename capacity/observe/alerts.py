@@ -87,6 +87,64 @@ groups:
           description: >-
             A unit failed or was kept in both places: capacity tier status lists them.
 
+      - alert: CapacityTierRunMissed
+        expr: >-
+          (time() - capacity_tier_schedule_last_timestamp_seconds > 900)
+          and on (policy, host)
+          (
+            (
+              capacity_tier_runs_last_start_timestamp_seconds
+                < on (policy, host) capacity_tier_schedule_last_timestamp_seconds
+              and on (policy, host)
+              capacity_tier_runs_last_end_timestamp_seconds
+                < on (policy, host) capacity_tier_schedule_last_timestamp_seconds
+            )
+            or on (policy, host)
+            capacity_tier_runs_last_start_timestamp_seconds
+              < on (policy, host) capacity_tier_schedule_last_timestamp_seconds
+                - on (policy, host) capacity_tier_schedule_interval_seconds
+          )
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            {{ $labels.policy }} did not run on {{ $labels.host }} when scheduled,
+            {{ $value | humanizeDuration }} ago
+          description: >-
+            No capacity tier run began since then, and none was going on: is its timer
+            enabled (systemctl list-timers 'capacity-tier-*'), was the machine off?
+
+      - alert: CapacityTierAboveHighWatermark
+        expr: >-
+          (
+            time() - capacity_tier_above_high_watermark_since_timestamp_seconds
+            > on (policy, host) group_left capacity_tier_schedule_interval_seconds
+          )
+          and capacity_tier_fill_timestamp_seconds
+            > capacity_tier_above_high_watermark_since_timestamp_seconds
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            tier {{ $labels.tier }} of {{ $labels.host }} has been above the high
+            watermark of {{ $labels.policy }} for {{ $value | humanizeDuration }}
+          description: >-
+            Its runs do not bring it down: their caps, windows, bandwidth or failures
+            hold them back, or nothing on it is old enough (capacity tier plan says why).
+
+      - alert: CapacityTierExpiryRefused
+        expr: increase(capacity_tier_refused_total[1h]) > 0
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            {{ $labels.policy }} on {{ $labels.host }}: an expiry was refused
+            ({{ $labels.reason }})
+          description: >-
+            A planned deletion met a hold, the retention or the archive's Object Lock at
+            apply time, and nothing was deleted: the audit log's refused lines say which
+            unit and why.
+
       - alert: CapacityExporterRefreshFailing
         expr: capacity_exporter_refresh_failing == 1
         for: 15m

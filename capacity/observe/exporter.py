@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +27,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from capacity.errors import BadInput, JobFailed
 from capacity.observe import metrics
+from capacity.observe.logs import Refusals, StateLogs
+from capacity.schedule.ledger import Ledger
 
 SOURCES = ("inventory", "journal")
 """What a refresh reads: the inventory (the estate and its simulation), the journal."""
@@ -41,6 +45,19 @@ class Sources:
     seed: int = 0
     journal: Path | None = None
     """The apply journal; None, or a file not there (yet): no tier metrics."""
+    audit: Path | None = None
+    """The audit log, for the refusals; None: none counted."""
+    runs: Path | None = None
+    """The runs ledger of ``capacity tier run``; None: no ``capacity_tier_runs_*``."""
+
+    @classmethod
+    def in_state(cls, inventory: Path, state: Path, **settings: Any) -> Sources:
+        """The sources of a state folder: its journal, audit log and runs ledger."""
+        from capacity.tiering.state import StateDir
+
+        where = StateDir(state)
+        return cls(inventory=inventory, journal=where.journal, audit=where.audit,
+                   runs=where.runs, **settings)
 
 
 @dataclass
@@ -54,6 +71,11 @@ class _Status:
 def inventory_families(sources: Sources) -> list[Metric]:
     """The estate today and its simulation: as ``capacity show`` and ``capacity simulate
     --format json`` compute them (the same functions)."""
+    return inventory_state(sources)[0]
+
+
+def inventory_state(sources: Sources) -> tuple[list[Metric], list[metrics.Scheduled]]:
+    """:func:`inventory_families`, and every policy's schedule on each of its hosts."""
     from capacity.load import load_inventory, load_with_scenarios
     from capacity.report.estate import estate_report
     from capacity.report.simulation import summary
@@ -65,8 +87,8 @@ def inventory_families(sources: Sources) -> list[Metric]:
     inv, loaded = load_with_scenarios(sources.inventory, list(sources.scenarios))
     result = simulate(inv, loaded, years=sources.years, start=sources.start, seed=sources.seed,
                       procurement=True, unbought=True)
-    return [*metrics.estate_families(estate_report(today), host_tiers),
-            *metrics.simulation_families(summary(result))]
+    return ([*metrics.estate_families(estate_report(today), host_tiers),
+             *metrics.simulation_families(summary(result))], metrics.scheduled(today))
 
 
 def journal_families(sources: Sources) -> list[Metric]:
@@ -85,7 +107,10 @@ class Exporter(Collector):
         self.sources = sources
         self.every = {"inventory": refresh, "journal": journal_refresh}
         self.refreshers: dict[str, Callable[[Sources], list[Metric]]] = {
-            "inventory": inventory_families, "journal": journal_families}
+            "inventory": self._inventory, "journal": self._journal}
+        self._logs = StateLogs.of(sources.audit or Path(os.devnull),
+                                  sources.runs or Path(os.devnull))
+        self._schedules: list[metrics.Scheduled] = []
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._lock = threading.Lock()
         self._families: dict[str, list[Metric]] = {s: [] for s in SOURCES}
@@ -94,6 +119,23 @@ class Exporter(Collector):
         self._thread: threading.Thread | None = None
 
     # -- refreshing ------------------------------------------------------------------------
+
+    def _inventory(self, sources: Sources) -> list[Metric]:
+        families, schedules = inventory_state(sources)
+        with self._lock:
+            self._schedules = schedules
+        return families
+
+    def _journal(self, sources: Sources) -> list[Metric]:
+        """The journal's families, and the refusals of the audit log and the runs of the
+        ledger read since the last refresh (the families of all read so far)."""
+        families = journal_families(sources)
+        refusals = self._logs.audit.read() if sources.audit else Refusals()
+        ledger = self._logs.runs.read() if sources.runs else Ledger()
+        with self._lock:
+            schedules = list(self._schedules)
+        return [*families, *metrics.refusal_families(refusals, schedules),
+                *metrics.ledger_families(ledger, schedules)]
 
     def refresh(self, source: str, *, raise_errors: bool = False) -> bool:
         """Read ``source`` afresh; True when it worked.  A failure keeps the figures of the
@@ -151,7 +193,9 @@ class Exporter(Collector):
         with self._lock:
             families = [f for s in SOURCES for f in self._families[s]]
             status = {s: _Status(**vars(self._status[s])) for s in SOURCES}
+            schedules = list(self._schedules)
         yield from families
+        yield from metrics.schedule_families(schedules, dt.datetime.now())
         yield from _status_families(status)
 
 

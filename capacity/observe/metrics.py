@@ -19,12 +19,20 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from capacity.schedule.ledger import OUTCOMES as LEDGER_OUTCOMES
+from capacity.schedule.ledger import Ledger
 from capacity.tiering import journal as J
+from capacity.tiering.audit import REFUSALS
 from capacity.tiering.journal import UnitRow
+
+if TYPE_CHECKING:
+    from capacity.model import Inventory
+    from capacity.model.policy import OpenHours, Schedule
+    from capacity.observe.logs import Refusals
 
 NS = "capacity"
 INF = math.inf
@@ -287,3 +295,124 @@ def journal_families(rows: Sequence[UnitRow], gap: float = RUN_GAP_SECONDS) -> l
         for state, n in {**dict.fromkeys(STATES, 0), **run.states}.items():
             run_units.add_metric([host, policy, state], n)
     return [units, moved_total, expired_total, start, duration, outcome, run_units]
+
+
+# -- schedules, the runs ledger and refusals -------------------------------------------------
+
+@dataclass(frozen=True)
+class Scheduled:
+    """When a policy's runs start on one host (or array), as its timer has it, and the
+    tiers its high watermark judges there."""
+
+    policy: str
+    host: str
+    schedule: Schedule | None
+    hours: OpenHours
+    high: float | None = None
+    tiers: tuple[str, ...] = ()
+    expires: bool = False
+    """The policy has an expire rule: its refusals are counted from 0."""
+
+
+def scheduled(inventory: Inventory) -> list[Scheduled]:
+    """Every policy's schedule on each of its hosts (the host's windows and the policy's) or
+    arrays (the policy's), as ``capacity schedule install`` makes its timers."""
+    from capacity.model.policy import effective
+
+    found = []
+    for name, policy in sorted(inventory.policies.items()):
+        high = policy.trigger.high if policy.trigger is not None else None
+        sources = tuple(sorted({r.source for r in policy.rules if r.action == "move"}))
+        expires = any(r.action == "expire" for r in policy.rules)
+        for host in policy.hosts:
+            hours = effective(inventory.hosts[host].pacing, policy.pacing)[0]
+            tiers = tuple(t for t in sources if t in inventory.hosts[host].tiers)
+            found.append(Scheduled(name, host, policy.schedule, hours, high, tiers, expires))
+        for array in policy.arrays:
+            found.append(Scheduled(name, array, policy.schedule, effective(policy.pacing)[0]))
+    return found
+
+
+def schedule_families(schedules: Sequence[Scheduled], now: dt.datetime) -> list[Metric]:
+    """Each policy's run interval on each host, its last scheduled run at or before ``now``
+    (naive local time, as timers count) and its next, and the high watermark of the tiers
+    its trigger judges.  Worked out on each scrape: a few days of run times each."""
+    from capacity.schedule.calendar import around
+
+    labels = ("policy", "host")
+    interval = _gauge("tier_schedule_interval_seconds", "Time between the policy's scheduled"
+                      " runs on the host (its schedule's every).", labels, "seconds")
+    last = _gauge("tier_schedule_last_timestamp_seconds", "When the policy's schedule last"
+                  " started a run on the host (at or before now; local time, as its timer).",
+                  labels, "seconds")
+    upcoming = _gauge("tier_schedule_next_timestamp_seconds", "When the policy's schedule"
+                      " next starts a run on the host.", labels, "seconds")
+    high = _gauge("tier_high_watermark_ratio", "The fill above which the policy's move rules"
+                  " act on the tier (its trigger's high watermark).", (*labels, "tier"),
+                  "ratio")
+    for s in schedules:
+        before, after = around(s.schedule, s.hours, now)
+        values = [s.policy, s.host]
+        interval.add_metric(values, s.schedule.every if s.schedule else DAY)
+        last.add_metric(values, before.timestamp())
+        upcoming.add_metric(values, after.timestamp())
+        if s.high is not None:
+            for tier in s.tiers:
+                high.add_metric([*values, tier], s.high)
+    return [interval, last, upcoming, high]
+
+
+def ledger_families(ledger: Ledger, schedules: Sequence[Scheduled] = ()) -> list[Metric]:
+    """``capacity tier run``'s runs from the ledger: counted by outcome (0 for every policy
+    and host of ``schedules`` not run yet, so the first run is an increase), the last one's
+    start and end, and each tier's last measured fill and since when it has been above the
+    high watermark."""
+    labels = ("policy", "host")
+    runs = CounterMetricFamily(f"{NS}_tier_runs", "Runs capacity tier run began and ended, by"
+                               " outcome: ok (exit 0), failed (1), refused (2, bad input).",
+                               labels=[*labels, "outcome"])
+    start = _gauge("tier_runs_last_start_timestamp_seconds", "When capacity tier run last"
+                   " began a run of the policy on the host (whatever it then found to do).",
+                   labels, "seconds")
+    end = _gauge("tier_runs_last_end_timestamp_seconds", "When that run ended (absent while"
+                 " it goes on).", labels, "seconds")
+    counts: dict[tuple[str, str], dict[str, int]] = {
+        (s.policy, s.host): dict.fromkeys(LEDGER_OUTCOMES, 0) for s in schedules}
+    for key, r in ledger.runs.items():
+        counts[key] = {**counts.get(key, {}), **r.runs}
+        start.add_metric(list(key), r.last_start)
+        if r.last_end is not None:
+            end.add_metric(list(key), r.last_end)
+    for key, per in sorted(counts.items()):
+        for outcome, n in per.items():
+            runs.add_metric([*key, outcome], n)
+
+    tier = (*labels, "tier")
+    fill = _gauge("tier_fill_ratio", "The tier's fill as the last run of the policy measured"
+                  " it for its watermarks (used over total of its filesystem).", tier, "ratio")
+    measured = _gauge("tier_fill_timestamp_seconds", "When that run began.", tier, "seconds")
+    since = _gauge("tier_above_high_watermark_since_timestamp_seconds", "Since when every run"
+                   " of the policy found the tier above its high watermark: the first of them"
+                   " began then (absent when the last run found it at or below).", tier,
+                   "seconds")
+    for (policy, host, name), f in sorted(ledger.fills.items()):
+        fill.add_metric([policy, host, name], f.fill)
+        measured.add_metric([policy, host, name], f.measured)
+        if f.above_since is not None:
+            since.add_metric([policy, host, name], f.above_since)
+    return [runs, start, end, fill, measured, since]
+
+
+def refusal_families(refusals: Refusals, schedules: Sequence[Scheduled] = ()) -> list[Metric]:
+    """Units the engine refused to delete, by policy, host and reason (0 for every reason on
+    every host of a policy that expires, so the first refusal is an increase)."""
+    refused = CounterMetricFamily(f"{NS}_tier_refused", "Units an expiry was refused, at apply"
+                                  " time: a hold reaches it, it is within the retention, or"
+                                  " the archive's Object Lock keeps it (the audit log's"
+                                  " refused lines).", labels=["policy", "host", "reason"])
+    counts = {(s.policy, s.host, reason): 0 for s in schedules for reason in REFUSALS
+              if s.expires}
+    counts.update(refusals.counts)
+    for key, n in sorted(counts.items()):
+        refused.add_metric(list(key), n)
+    return [refused]

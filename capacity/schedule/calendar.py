@@ -93,3 +93,15 @@ def due(schedule: Schedule | None, hours: OpenHours, now: dt.datetime) -> bool:
         return False
     last = max(firings)
     return last in run_times(schedule, hours, last.date())
+
+
+def around(schedule: Schedule | None, hours: OpenHours, now: dt.datetime
+           ) -> tuple[dt.datetime, dt.datetime]:
+    """The schedule's last run at or before ``now`` (naive local time) and its next one
+    after, by :func:`run_times` (every cycle has a run day, so a cycle and a day either
+    way finds both): what the exporter's ``capacity_tier_schedule_*_timestamp_seconds``
+    say."""
+    span = _cycle(schedule) + 1
+    times = [t for back in range(-span, span + 1)
+             for t in run_times(schedule, hours, now.date() + dt.timedelta(days=back))]
+    return max(t for t in times if t <= now), min(t for t in times if t > now)

@@ -66,11 +66,13 @@ MTIME_TOLERANCE = 1e-6
 
 
 class UnitProblem(Exception):
-    """A unit cannot go on; ``final`` is the state it ends in."""
+    """A unit cannot go on; ``final`` is the state it ends in, ``refused`` one of
+    :data:`capacity.tiering.audit.REFUSALS` when the engine refused to delete it."""
 
-    def __init__(self, final: str, message: str):
+    def __init__(self, final: str, message: str, *, refused: str | None = None):
         super().__init__(message)
         self.final = final
+        self.refused = refused
 
 
 @dataclass
@@ -453,7 +455,8 @@ class Engine:
         """End a unit short of done: its work rolled back, the reason journaled and audited."""
         self._roll_back_work(row)
         self.journal.set(row.id, problem.final, error=str(problem))
-        self._audit(row, problem.final, error=str(problem))
+        refused = {"refused": problem.refused} if problem.refused else {}
+        self._audit(row, problem.final, error=str(problem), **refused)
         return problem.final
 
     def _end_on_error(self, row: UnitRow, exc: Exception) -> str:
@@ -737,8 +740,10 @@ class Engine:
         today = self.options.clock().date()
         newest = max((mtime for _, mtime in planned.values()), default=0.0)
         age = (self.options.clock().timestamp() - newest) / 86400
-        if not policy.may_expire(row.unit, _tier_paths(row), age, today):
-            raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
+        refusal = policy.expiry_refusal(row.unit, _tier_paths(row), age, today)
+        if refusal is not None:
+            raise UnitProblem(J.SKIPPED, f"{refusal.text}, at apply time: nothing was deleted",
+                              refused=refusal.reason)
         self._set(row, J.DELETING)
         self._delete_verified(row, planned)
         self._audit(row, "expired", source=row.source, bytes=row.bytes)
@@ -946,8 +951,8 @@ def verified_files(row: UnitRow) -> dict[str, tuple[int, float]]:
 
 def audit_record(row: UnitRow, step: str, **data: Any) -> dict[str, Any]:
     """The audit log's line for a step of a unit."""
-    return {"host": row.host, "unit_id": row.id, "unit": row.unit, "rule": row.rule,
-            "action": row.action, "step": step, **data}
+    return {"host": row.host, "policy": row.policy, "unit_id": row.id, "unit": row.unit,
+            "rule": row.rule, "action": row.action, "step": step, **data}
 
 
 def same_files(found: dict[str, tuple[int, float]],

@@ -577,13 +577,16 @@ class ArchiveExpiry:
                               " manifest lists other files): re-plan")
         newest = max((mtime for _, mtime in found.values()), default=0.0)
         age = (self.e.options.clock().timestamp() - newest) / 86400
-        if not policy.may_expire(row.unit, _tier_paths(row), age, today):
-            raise UnitProblem(J.SKIPPED, "held, or not past its retention, at apply time")
+        refusal = policy.expiry_refusal(row.unit, _tier_paths(row), age, today)
+        if refusal is not None:
+            raise UnitProblem(J.SKIPPED, f"{refusal.text}, at apply time: nothing was deleted",
+                              refused=refusal.reason)
         for path in (manifest, *objects):
             why = self.store.expiry_refusal(path, today)
             if why is not None:
                 raise UnitProblem(J.SKIPPED, f"{path}: {why}: the archive refuses its"
-                                  " deletion until then; nothing was deleted")
+                                  " deletion until then; nothing was deleted",
+                                  refused="object-lock")
 
 
 class Recall:

@@ -10,6 +10,13 @@ from typing import Any
 
 from capacity import jsontext
 
+REFUSALS = ("hold", "retention", "object-lock")
+"""Why the engine refused to delete a unit it was asked to expire (an audit line's
+``refused``): a legal or clinical hold of the policy reaches it, it is within the policy's
+retention (both judged again at apply time), or the archive's server keeps one of its
+objects (an Object Lock retention or legal hold).  The reasons of the exporter's
+``capacity_tier_refused_total``."""
+
 
 class AuditLog:
     def __init__(self, path: Path):

@@ -44,6 +44,11 @@ class StateDir:
         return self.root / "audit.jsonl"
 
     @property
+    def runs(self) -> Path:
+        """The runs ledger ``capacity tier run`` writes (see capacity.schedule.ledger)."""
+        return self.root / "runs.jsonl"
+
+    @property
     def plan_key(self) -> Path:
         """The key that seals plans made here (see tiering.binding)."""
         return self.root / "plan.key"

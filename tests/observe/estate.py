@@ -72,3 +72,53 @@ def write_inventory(folder: Path, text: str = INVENTORY) -> Path:
     path = folder / "estate.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+TIERED = INVENTORY + """\
+hosts:
+  pacs1:
+    address: 127.0.0.1
+    user: capacity
+    tiers:
+      hot: {path: /pacs/hot, storage: hci}
+      warm: {path: /pacs/warm, storage: archive}
+policies:
+  life:
+    hosts: [pacs1]
+    unit: {depth: 3}
+    trigger: {high: 80%, low: 70%}
+    schedule: {every: 6h, at: "01:00"}
+    retention: 5y
+    holds:
+      - {paths: ["2019/*"], reason: Litigation 2026-001}
+    rules:
+      - {name: to-warm, from: hot, to: warm, select: {older_than: 180d}}
+      - {name: expire, action: expire, from: warm, select: {older_than: 5y}}
+"""
+"""The estate with a host (its tiers on ``hci`` and ``archive``) and a policy that moves
+above a watermark, every six hours, and expires past its retention outside a hold."""
+
+
+def write_tiered_state(state: Path, now: float) -> None:
+    """What ``capacity tier run`` and ``apply`` leave in the state folder, written with
+    their own calls: the runs ledger of two runs of ``life`` on pacs1 six hours apart, both
+    finding ``hot`` at 85% (above its 80%), and an audit log with an expiry a hold
+    refused."""
+    from capacity.schedule import ledger
+    from capacity.tiering.audit import AuditLog
+
+    runs = state / "runs.jsonl"
+    for start in (now - 6 * 3600 - 600, now - 600):
+        ledger.started(runs, "life", ["pacs1"], start)
+        ledger.ended(runs, "life", ["pacs1"], start, start + 120, 0,
+                     [{"host": "pacs1", "tier": "hot", "fill_ratio": 0.85,
+                       "high_ratio": 0.8}])
+    audit = AuditLog(state / "audit.jsonl")
+    try:
+        audit.write(host="pacs1", policy="life", unit_id="x1", unit="2019/01/S1",
+                    rule="expire", action="expire", step="skipped", refused="hold",
+                    error="held: Litigation 2026-001, at apply time: nothing was deleted")
+        audit.write(host="pacs1", policy="life", unit_id="x2", unit="2020/01/S2",
+                    rule="to-warm", action="move", step="done")
+    finally:
+        audit.close()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from capacity.observe.alerts import RULES
-from tests.observe.estate import write_inventory
+from tests.observe.estate import TIERED, write_inventory, write_tiered_state
 from tests.observe.scrape import samples
 from tests.observe.test_tier_metrics import write_journal
 from tests.prometheus import exporter, promtool
@@ -35,7 +36,7 @@ def rules_file(folder: Path) -> Path:
 def test_the_rules_are_valid(tmp_path: Path, promtool_installed: None) -> None:
     checked = promtool("check", "rules", str(rules_file(tmp_path)))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 def series(name: str, values: str, **labels: str) -> dict[str, str]:
@@ -159,11 +160,12 @@ def test_the_rules_fire_when_they_should(tmp_path: Path, promtool_installed: Non
 def test_the_rules_name_only_what_the_exporter_serves(tmp_path: Path) -> None:
     state = tmp_path / "state"
     write_journal(state / "journal.sqlite")
-    with exporter([str(write_inventory(tmp_path)), "--state", str(state)],
+    write_tiered_state(state, time.time())
+    with exporter([str(write_inventory(tmp_path, TIERED)), "--state", str(state)],
                   tmp_path) as running:
         served = {name for name, _ in samples(running.scrape())}
     groups = yaml.safe_load(RULES)["groups"]
     named = {m for g in groups for r in g["rules"]
              for m in re.findall(r"\bcapacity_[a-z_]+", r["expr"])}
-    assert len(named) == 8
+    assert len(named) == 15
     assert named <= served, named - served

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from capacity.schedule.ledger import Ledger
 from tests.schedule.tools import need
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, snapshot
@@ -103,6 +104,13 @@ def test_a_failed_run_says_so_and_keeps_the_last_success(tmp_path: Path,
     assert found[("capacity_tier_run_outcome", (("outcome", "failed"), *life))] == 1
     assert found[("capacity_tier_run_last_success_timestamp_seconds", life)] == first
     assert [p.name for p in metrics.iterdir()] == ["capacity-tier-life.prom"]  # no temp left
+    # the runs ledger the exporter reads: both runs began and ended, the second failed
+    ledger = Ledger()
+    for line in (state / "runs.jsonl").read_text(encoding="utf-8").splitlines():
+        ledger.add(json.loads(line))
+    runs = ledger.runs[("life", "pacs1")]
+    assert runs.runs == {"ok": 1, "failed": 1, "refused": 0}
+    assert runs.last_end is not None and runs.last_end >= runs.last_start
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path: Path, sshd: SshServer) -> None:

@@ -466,5 +466,28 @@ class Policy(Model):
                    today: dt.date) -> bool:
         """Expiry is allowed only past the retention (``age_days``: the unit's newest file)
         and when no hold reaches the unit or anything in it."""
-        return (age_days >= units.days_on(self.retention, today)
-                and not self.holding(unit, files, today))
+        return self.expiry_refusal(unit, files, age_days, today) is None
+
+    def expiry_refusal(self, unit: str, files: Iterable[str], age_days: float,
+                       today: dt.date) -> ExpiryRefusal | None:
+        """Why expiry may not take the unit now: a hold reaches it (``hold``, the first
+        such hold's reason said), or it is not past the retention (``retention``); None
+        when it may (:meth:`may_expire`).  A hold is named before the retention: it is the
+        one an operator acts on."""
+        held = self.holding(unit, files, today)
+        if held:
+            return ExpiryRefusal("hold", f"held: {held[0].reason}")
+        if age_days < units.days_on(self.retention, today):
+            return ExpiryRefusal("retention", f"{age_days:.0f} days old, within the"
+                                 f" retention of {units.days_on(self.retention, today):.0f}"
+                                 " days")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryRefusal:
+    """Why a unit may not be expired: ``reason`` is ``hold`` or ``retention`` (the label of
+    ``capacity_tier_refused_total``), ``text`` says it for people."""
+
+    reason: Literal["hold", "retention"]
+    text: str
