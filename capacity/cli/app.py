@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from capacity.cli import (
     array_commands,
     catalog_commands,
+    forecast_commands,
     inventory_commands,
     observe_commands,
     schedule_commands,
@@ -64,6 +65,7 @@ tier_commands.register(app)
 array_commands.register(app)
 observe_commands.register(app)
 schedule_commands.register(app)
+forecast_commands.register(app)
 
 
 def main() -> None:
