@@ -141,8 +141,8 @@ def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
     for ref in usable:
         names = landing.get(ref, [])
         volume = sum(_daily_volume(inventory.workloads[n]) for n in names)
-        if not names:
-            notes[ref].append("no workload lands on it: its growth follows its sources")
+        if not names or not volume:
+            notes[ref].append("nothing new lands on it: its growth follows its sources")
         elif simulated[ref] <= FLAT * volume:
             notes[ref].append(
                 "not driven by what lands there in the simulation (held flat by its tier"

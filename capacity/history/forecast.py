@@ -18,7 +18,9 @@ over the days of that window with readings, divided by the mean absolute one-day
 the training days (pairs of consecutive days both read: the in-sample naive forecast's
 error, Hyndman and Koehler 2006).  A candidate's MASE is the mean over the origins.  The
 origins are the last days that leave ``horizon`` days after them, ``horizon`` days apart
-(so the windows do not overlap), as many as ``origins`` asks and the training minimum lets.
+(so the windows do not overlap), as many as ``origins`` asks and ``MIN_TRAIN`` lets.  A
+candidate that cannot be fitted at every origin (the yearly one, before two years) is not
+scored, so every MASE shown is over the same origins.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-MIN_TRAIN = 14
-"""Fewest days a candidate is fitted on (at an origin or in all)."""
 SEASON_CYCLES = 4
 """Weekly seasonality is tried once the training days hold this many weeks."""
+MIN_TRAIN = 7 * SEASON_CYCLES
+"""Fewest days before an origin (and readings among them): enough for every candidate but
+the yearly one, so that they are scored on the same origins."""
 YEAR = 365.25
 ALPHA = 0.05
 """Intervals are 95%."""
@@ -89,7 +92,8 @@ class Fit:
     low: Floats
     high: Floats
     growth: float
-    """Bytes a day: mean daily change from the last fitted day to the forecast's last."""
+    """Bytes a day: a linear model's slope; else the forecast's mean daily change over its
+    whole weeks (from its last day back), the interval from 400 simulated paths."""
     growth_low: float
     growth_high: float
 
@@ -166,21 +170,28 @@ def _ets(t: Floats, y: Floats, steps: int, *, damped: bool, season: int | None) 
     n = len(full)
     frame = result.get_prediction(start=n, end=n + steps - 1).summary_frame(alpha=ALPHA)
     mean = frame["mean"].to_numpy() * scale + offset
-    last = float(result.fittedvalues.iloc[-1]) * scale + offset
     paths = result.simulate(steps, anchor="end", repetitions=400,
-                            rng=np.random.default_rng(0)).to_numpy()[-1] * scale + offset
-    growths = (paths - last) / steps
+                            rng=np.random.default_rng(0)).to_numpy() * scale + offset
+    # growth over whole weeks of the forecast, so a weekly season does not bias it
+    span = 7 * ((steps - 1) // 7)
+    if span:
+        growth = (float(mean[-1]) - float(mean[-1 - span])) / span
+        growths = (paths[-1] - paths[-1 - span]) / span
+    else:
+        last = float(result.fittedvalues.iloc[-1]) * scale + offset
+        growth = (float(mean[-1]) - last) / steps
+        growths = (paths[-1] - last) / steps
     return Fit(mean, frame["pi_lower"].to_numpy() * scale + offset,
-               frame["pi_upper"].to_numpy() * scale + offset, (float(mean[-1]) - last) / steps,
+               frame["pi_upper"].to_numpy() * scale + offset, growth,
                float(np.quantile(growths, ALPHA / 2)), float(np.quantile(growths, 1 - ALPHA / 2)))
 
 
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("linear", "linear trend (OLS on the day)", MIN_TRAIN,
+    Candidate("linear", "linear trend (OLS on the day)", 2,
               lambda t, y, s: _ols(t, y, s, yearly=False)),
-    Candidate("holt", "additive trend (ETS A,A,N)", MIN_TRAIN,
+    Candidate("holt", "additive trend (ETS A,A,N)", 2,
               lambda t, y, s: _ets(t, y, s, damped=False, season=None)),
-    Candidate("damped", "damped additive trend (ETS A,Ad,N)", MIN_TRAIN,
+    Candidate("damped", "damped additive trend (ETS A,Ad,N)", 2,
               lambda t, y, s: _ets(t, y, s, damped=True, season=None)),
     Candidate("weekly", "additive trend and weekly season (ETS A,A,A m=7)",
               7 * SEASON_CYCLES, lambda t, y, s: _ets(t, y, s, damped=False, season=7)),
