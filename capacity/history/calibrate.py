@@ -15,6 +15,9 @@ least ``MIN_DAYS`` readings:
    what it keeps, not by its ingest.  Where the simulation holds the resource flat (a tier
    policy keeps it at its watermark) or nothing lands on it (a mirror, a tier fed only by
    tiering), the growth is not calibrated and the report says so: it follows its sources.
+   So too where doubling what lands adds less than half of it to the played window's
+   growth: a tier its policy drains at a watermark keeps what the policy leaves, whatever
+   lands, so its history says nothing of the ingest.
 3. **Level.** The calibrated run starts the day after the last reading; each calibrated
    resource's workloads' ``stored`` is shifted so that it starts holding the last reading
    (moved on by the fitted growth to the day before the start), shared among them by what
@@ -37,6 +40,8 @@ MIN_DAYS = 14
 FLAT = 0.01
 """A reference slope below this share of the daily volume landing there is flat."""
 ITERATIONS = 6
+RESPONSE = 0.5
+"""Doubling what lands must add at least this share of it to the window's net growth."""
 TOLERANCE = 0.01
 """The played window's growth is corrected until within this share of the history's."""
 
@@ -158,6 +163,22 @@ def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
             for n in landing[ref]:
                 workloads[n] = _scaled(workloads[n], factor)
         return workloads
+
+    # Is the resource's growth driven by what lands there?  Doubling it must add about that
+    # much a day; a tier its policy drains at a watermark keeps no more for it.
+    if scales:
+        doubled = reference(inventory.model_copy(update={"workloads": scaled(
+            dict.fromkeys(scales, 2.0))}))
+        for ref in list(scales):
+            volume = sum(_daily_volume(inventory.workloads[n]) for n in landing[ref])
+            added = doubled[ref] - simulated[ref]
+            if added < RESPONSE * volume:
+                del scales[ref]
+                notes[ref].append(
+                    f"its growth does not follow what lands there (doubling the"
+                    f" {volume / 1e12:.2f} TB a day adds {added / 1e12:.2f} TB a day: its"
+                    " tier policy moves the rest on): growth left as the inventory's, level"
+                    " from the history")
 
     # Net growth is not quite proportional to ingest (what moves on or expires is older
     # data, laid down at other rates; a tier drained at its watermark does not grow at
