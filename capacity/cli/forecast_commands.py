@@ -245,14 +245,14 @@ def backtest_command(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Score an earlier simulation's forecast against the history collected since: per
-    resource MAPE, MASE and bias over the days the history covers.  Exit 1 when no day of the
-    run has a reading."""
+    resource (each the history has, or those asked) MAPE, MASE and bias over the days the
+    history covers.  Exit 1 when no day of the run has a reading."""
     from capacity.history.forecast import naive_scale
 
     start, series = _saved_run(run)
     history = read_history(state)
     rows = []
-    for ref in resource or sorted(series):
+    for ref in resource or sorted(r for r in series if r in history):
         if ref not in series:
             raise BadInput(f"no resource {ref!r} in {run} (it has: {', '.join(series)})",
                            field="--resource")
