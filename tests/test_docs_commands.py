@@ -102,13 +102,36 @@ def test_every_documented_command_runs(doc: str, command: str, tmp_path: Path) -
     for folder in ("inventories", "scenarios"):
         (tmp_path / folder).symlink_to(ROOT / folder)
     python = shlex.quote(sys.executable)
-    run = subprocess.run(f"{python} -m {command}", shell=True, cwd=tmp_path,
+    env = dict(os.environ)
+    if _reads_history(command):
+        env["CAPACITY_STATE"] = str(_history_inputs(tmp_path))
+    run = subprocess.run(f"{python} -m {command}", shell=True, cwd=tmp_path, env=env,
                          capture_output=True, text=True, check=False, timeout=600)
     assert "Traceback" not in run.stderr, (doc, command, run.stderr)
     # validate --strict exits 2 on the bundled example's (true) warnings, and dr-check 1 on
     # its (true) finding that the PACS clusters cannot carry both halves; nothing else may.
     allowed = {0, 2} if "--strict" in command else {1} if "dr-check" in command else {0}
     assert run.returncode in allowed, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
+
+
+def _reads_history(command: str) -> bool:
+    return command.startswith(("capacity forecast", "capacity backtest")) or (
+        "--calibrate" in command)
+
+
+def _history_inputs(folder: Path) -> Path:
+    """What `capacity collect` would have gathered for the bundled example up to 2026-11-30
+    (tests/history/histories.py: the example's own simulation with known differences), and
+    the plan saved on its as_of date (the docs' `capacity simulate --format json >
+    plan-2026-11.json`); the state folder."""
+    from tests.history.histories import example_history
+
+    example_history(folder / "state")
+    saved = subprocess.run([sys.executable, "-m", "capacity", "simulate", "--years", "0.2",
+                            "--format", "json"], cwd=folder, capture_output=True, text=True,
+                           check=True, timeout=600)
+    (folder / "plan-2026-11.json").write_text(saved.stdout, encoding="utf-8")
+    return folder / "state"
 
 
 ARRAY_COMMANDS = [c for c in COMMANDS if c[1].startswith("capacity array")]

@@ -13,6 +13,7 @@ from capacity.cli import (
     array_commands,
     catalog_commands,
     collect_commands,
+    forecast_commands,
     inventory_commands,
     observe_commands,
     schedule_commands,
@@ -66,6 +67,7 @@ array_commands.register(app)
 observe_commands.register(app)
 schedule_commands.register(app)
 collect_commands.register(app)
+forecast_commands.register(app)
 
 
 def main() -> None:

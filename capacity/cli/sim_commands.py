@@ -18,7 +18,7 @@ from capacity.cli.common import (
     inventory_path,
     print_json,
 )
-from capacity.cli.tier_options import check_known
+from capacity.cli.tier_options import StateOption, check_known
 from capacity.units import EARLIEST_DATE, LATEST_DATE
 
 if TYPE_CHECKING:
@@ -77,16 +77,42 @@ def simulate_command(
     out: OutOption = None,
     fmt: FormatOption = Format.table,
     no_procurement: NoProcurementOption = False,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Start from the usage history (in --state) instead of the"
+        " inventory's figures: each resource with enough history starts the day after its"
+        " last reading with what it held, its workloads' volume scaled to the growth it"
+        " showed; says where the two disagree.")] = False,
+    state: StateOption = None,
 ) -> None:
     """Simulate growth, tiering, failures and procurement: runway dates, what to order and
     when, rack space and power; and the runways if nothing is bought."""
     from capacity.report import files, simulation
 
-    result = _run(inventory_path(inventory), scenario or [], years, start, seed,
-                  procurement=not no_procurement, unbought=True)
+    if not calibrate:
+        result = _run(inventory_path(inventory), scenario or [], years, start, seed,
+                      procurement=not no_procurement, unbought=True)
+        written = files.write_outputs(result, out) if out is not None else []
+        _emit(fmt, written, lambda: simulation.summary(result),
+              lambda: simulation.print_summary(result, console))
+        return
+    from capacity.cli import forecast_commands as fc
+    from capacity.sim import simulate
+
+    if start is not None:
+        raise typer.BadParameter("a calibrated run starts the day after the last reading",
+                                 param_hint="--start")
+    cal, loaded = fc.calibrated(inventory_path(inventory), scenario or [], state)
+    with console.status("simulating ...", spinner="dots"):
+        result = simulate(cal.inventory, loaded, years=years, start=cal.start, seed=seed,
+                          procurement=not no_procurement, unbought=True)
     written = files.write_outputs(result, out) if out is not None else []
-    _emit(fmt, written, lambda: simulation.summary(result),
-          lambda: simulation.print_summary(result, console))
+
+    def table() -> None:
+        console.print("\n".join(fc.calibration_lines(cal)), markup=False, highlight=False)
+        simulation.print_summary(result, console)
+
+    _emit(fmt, written, lambda: {**simulation.summary(result),
+                                 "calibration": fc.calibration_data(cal)}, table)
 
 
 def compare_command(

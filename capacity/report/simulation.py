@@ -274,6 +274,10 @@ def summary(result: SimResult) -> dict[str, Any]:
         "pool_tiers": _pool_tiers(result),
         "volume_tiering": _volume_tiering(result),
         "events_count": dict(sorted(Counter(e.kind for e in result.events).items())),
+        # Each resource's bytes held at the end of each day from the start: what
+        # `capacity backtest` scores against the history collected since.
+        "daily_used_bytes": {ref: [int(n) for n in result.resources[ref].used]
+                             for ref in sorted(result.resources)},
     }
 
 

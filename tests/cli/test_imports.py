@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "inventories" / "medical-center.yaml")
-HEAVY = ("matplotlib", "numpy", "paramiko")
+HEAVY = ("matplotlib", "numpy", "paramiko", "pandas", "statsmodels")
 MODEL = ("capacity.model", "capacity.sim", "capacity.checks", "yaml")
 
 
@@ -47,7 +47,8 @@ def test_a_command_that_draws_nothing_and_reaches_no_host_loads_neither(argv) ->
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["tier", "--help"], ["simulate", "--help"],
-                                  ["tier", "apply", "--help"], ["collect", "--help"]])
+                                  ["tier", "apply", "--help"], ["collect", "--help"],
+                                  ["forecast", "--help"], ["backtest", "--help"]])
 def test_help_loads_not_even_the_model(argv: list[str]) -> None:
     """Help reads the commands' signatures only: the model (its pydantic classes), the
     simulator and the YAML parser are imported by the commands that use them, inside."""

@@ -41,9 +41,13 @@ def test_summary_json_has_integer_bytes_and_iso_dates(tmp_path: Path,
     data = _summary_file(tmp_path, result)
     assert data == summary(result)  # the file is the function, nothing added or lost
     pairs = list(_walk(data))
-    sizes = [v for k, v in pairs if k.endswith("_bytes")]
+    sizes = [v for k, v in pairs if k.endswith("_bytes") and not isinstance(v, dict | list)]
     assert len(sizes) >= 10
     assert all(type(v) is int for v in sizes)
+    daily = data["daily_used_bytes"]  # a series a resource, a day each from the start
+    assert set(daily) == set(result.resources)
+    assert all(len(v) == data["days"] and all(type(n) is int for n in v)
+               for v in daily.values())
     dates = [v for k, v in pairs if k in DATE_KEYS and v is not None]
     assert len(dates) >= 10
     assert all(dt.date.fromisoformat(v).isoformat() == v for v in dates)
