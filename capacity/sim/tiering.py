@@ -213,6 +213,12 @@ class _Runs:
         self.copy_bands: dict[tuple[str, str], list[_Band]] = {}
         self.copied: dict[tuple[str, str], Cohorts] = {}
         """(Copy rule, workload) -> what its runs copied, by birth day."""
+        self.copied_through: dict[tuple[str, _Band], tuple[float, int]] = {}
+        """(Copy rule, band) -> a birth B, and the source's ``inserted`` then: no cohort of
+        the source born before B owes the band a copy, as long as no cohort was inserted
+        since (appends are younger, removals and splits shrink; B itself may have grown).
+        A run then looks at the cohorts from B on only: without it every run looked at
+        every cohort of a ten-year retention."""
 
     def day(self, day: int) -> None:
         today = self.twin.date(day)
@@ -313,15 +319,24 @@ class _Runs:
         first; the source keeps it."""
         copied = self.copied.setdefault((rule, band.workload), Cohorts())
         source = band.store.cohorts[band.workload]
-        for birth, part in _uncopied(source, copied, day - band.oldest, day - band.youngest):
+        births = source.births
+        known = self.copied_through.get((rule, band))
+        start = (bisect.bisect_left(births, known[0])
+                 if known is not None and known[1] == source.inserted else 0)
+        after, until = day - band.oldest, day - band.youngest
+        owing = bisect.bisect_right(births, until)  # the first cohort still owing, at the end
+        for at, birth, part in _uncopied(source, copied, after, until, start):
             if nbytes <= 0:
-                return
-            part = min(part, nbytes)
-            placed = target.add(band.workload, birth, part)
+                owing = at
+                break
+            placed = target.add(band.workload, birth, min(part, nbytes))
             copied.add(birth, placed)
             nbytes -= placed
-            if placed < part:
-                return  # the target is full: the rest waits for room
+            if placed < part:  # the bandwidth or the target's room ends in this cohort
+                owing = at
+                break
+        if owing:
+            self.copied_through[rule, band] = (births[owing - 1], source.inserted)
 
     def unit(self, workload: str) -> float:
         unit = self.sizes.get(workload)
@@ -339,18 +354,27 @@ class _Runs:
                 if self.policy.first_rule(tier, None, unit, youngest, copy=copy) is not None]
 
 
-def _uncopied(source: Cohorts, copied: Cohorts, after: float, until: float
-              ) -> Iterator[tuple[float, int]]:
-    """(Birth, bytes) of the source's cohorts born in (after, until], less what was copied
-    of each, oldest first (copies are kept at their source's birth days)."""
-    births = source.births
-    lo, hi = bisect.bisect_right(births, after), bisect.bisect_right(births, until)
-    for i in range(lo, hi):
-        at = bisect.bisect_left(copied.births, births[i])
-        done = copied.sizes[at] if at < len(copied.births) and copied.births[at] == births[
-            i] else 0
-        if source.sizes[i] > done:
-            yield births[i], source.sizes[i] - done
+def _uncopied(source: Cohorts, copied: Cohorts, after: float, until: float, start: int = 0
+              ) -> Iterator[tuple[int, float, int]]:
+    """(Index, birth, bytes) of the source's data from index ``start`` born in (after,
+    until], less what was copied of it, oldest first, a birth day at a time (old data
+    arriving can make two cohorts of one birth day, on either side; copies are kept at their
+    source's birth days)."""
+    births, sizes = source.births, source.sizes
+    copies, copy_sizes = copied.births, copied.sizes
+    i = max(start, bisect.bisect_right(births, after))
+    hi = bisect.bisect_right(births, until)
+    while i < hi:
+        birth, first, held = births[i], i, 0
+        while i < hi and births[i] == birth:
+            held += sizes[i]
+            i += 1
+        at, done = bisect.bisect_left(copies, birth), 0
+        while at < len(copies) and copies[at] == birth:
+            done += copy_sizes[at]
+            at += 1
+        if held > done:
+            yield first, birth, held - done
 
 
 def _ages(policy: Policy, tier: str, retention: int) -> list[int]:

@@ -43,7 +43,7 @@ class Cohorts:
     runs sum windows of birth days, which is then two bisections and a subtraction, not a
     sum over the window (a long retention keeps thousands of daily cohorts)."""
 
-    __slots__ = ("births", "ran", "sizes")
+    __slots__ = ("births", "inserted", "ran", "sizes")
 
     def __init__(self) -> None:
         self.births: list[float] = []
@@ -51,6 +51,9 @@ class Cohorts:
         self.ran: list[int] = []
         """Running totals: ``ran[j] - ran[i]`` is ``sum(sizes[i + 1:j + 1])`` for i < j, so
         taking cohorts off either end, or changing the oldest one, leaves them true."""
+        self.inserted = 0
+        """Cohorts inserted before the youngest so far: the only way an older cohort grows
+        (see the copy rules' scan in capacity.sim.tiering)."""
 
     def add(self, birth: float, nbytes: int) -> None:
         births, sizes, ran = self.births, self.sizes, self.ran
@@ -62,6 +65,7 @@ class Cohorts:
             sizes[-1] += nbytes
             ran[-1] += nbytes
         else:  # older data arriving (a migration, a tier move)
+            self.inserted += 1
             at = bisect.bisect_right(births, birth)  # after any cohort born the same day
             births.insert(at, birth)
             sizes.insert(at, nbytes)
