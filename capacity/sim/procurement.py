@@ -238,7 +238,11 @@ def _review(twin: Twin, ledger: Ledger, day: int, review: Review) -> None:
                         + twin.scheduled.ahead(refs, day, horizon))
     # Tier policies move old data off before it fills, and keep it sawing below their
     # high watermark: count on what they leave.
-    drained = drained_peak(twin, ref, horizon, offered, projected)
+    # A mirror holds what its source's policies leave on the source, whose watermarks are
+    # of the source's size: a source grown larger than its mirror fills the mirror.
+    source = twin.followed(ref)
+    drained = drained_peak(twin, ref, horizon, offered if source == ref else (
+        twin.stores[source].available + ledger.pending.get(source, 0.0)), projected)
     if drained is not None:
         projected = drained
     if projected < threshold * offered:

@@ -67,10 +67,11 @@ def places(twin: Twin, workload: str) -> list[str]:
 
 def drained_peak(twin: Twin, ref: str, horizon: float, offered: float,
                  projected: float) -> float | None:
-    """What ``ref`` holds at most around ``horizon`` days from now, of ``offered`` bytes,
-    when its trend says ``projected``, with the triggered move rules that take data off it
-    (``policy.peak_held``).  None when no triggered rule drains it.  Procurement counts on
-    this before it buys.  A mirror (GAD, remote copy) follows its source."""
+    """What ``ref`` holds at most around ``horizon`` days from now, when its trend says
+    ``projected``, with the triggered move rules that take data off it (``policy.peak_held``)
+    and ``offered`` bytes on the tier they drain.  None when no triggered rule drains it.
+    Procurement counts on this before it buys.  A mirror (GAD, remote copy) follows its
+    source: ``offered`` is then the source's."""
     ref = twin.followed(ref)
     names = twin.policies_draining.get(ref, ())
     if not names:

@@ -3,6 +3,7 @@ exactly lead-time days later, within slots, rack space and power."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 
@@ -434,3 +435,29 @@ def test_a_scaled_demand_is_bought_for_the_day_it_is_scaled(make) -> None:
         {"on": "2027-04-11", "action": "scale_demand", "workload": "w", "factor": 3}]})
     result = simulate(make(data), [scenario], years=1)
     assert result.orders and (result.orders[0].ordered - result.start).days == 100
+
+
+def test_a_mirror_smaller_than_its_source_is_bought_for_before_it_fills(make) -> None:
+    """The drained tier above (0.1 TB a day, drained above 85%) with a third parity group
+    (210 TB) and a GAD mirror 'b/p' at a DR site that kept two (140 TB): the source's
+    runs act only above 85% of 210 TB (178.5 TB), so the mirror holds everything up to then
+    and would fill on day 400.  Its rule (88%, 123.2 TB, 56 + 14 days ahead) must order on
+    the first day the trend reaches 123.2 TB: used + 0.1 x 70 >= 123.2, day 162 (116.2 TB);
+    counting on the source's watermarks as if they were of the mirror's size (119 TB, below
+    the reorder point) it never bought, and the pair stopped taking images."""
+    data = drained("88%")
+    pool = data["arrays"]["a"]["pools"]["p"]
+    data["sites"]["dr"] = {"role": "dr", "racks": {"count": 1, "units": 42}}
+    data["arrays"]["b"] = {"site": "dr", "model": "arr", "pools": {"p": copy.deepcopy(pool)}}
+    pool["tiers"][0]["parity_groups"][0]["count"] = 3
+    data["replications"] = {"r": {"kind": "gad", "source": "a/p", "target": "b/p"}}
+    data["procurement"] = {"pg-dr": {"resource": "b/p/t", "unit": "parity-group",
+                                     "lead_time": "8w", "unit_cost": 1000,
+                                     "reorder_at": "88%"}}
+    result = simulate(make(data), years=2)
+    first = result.orders[0]
+    assert first.rule == "pg-dr"
+    assert abs((first.ordered - result.start).days - 162) <= 1
+    used, capacity = result.resources["b/p"].used, result.resources["b/p"].capacity
+    assert all(u < 0.88 * c for u, c in zip(used, capacity, strict=True))
+    assert not [e for e in result.events if e.kind == "data-refused"]
