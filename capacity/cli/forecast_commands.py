@@ -180,6 +180,16 @@ def calibration_data(result: Calibrated) -> dict[str, Any]:
             "calibrated_growth_bytes_per_day": round(c.calibrated_growth),
             "workloads": list(c.workloads), "notes": list(c.notes)}
             for c in result.calibrations],
+        "streams": [{
+            "policy": s.policy, "resources": list(s.resources),
+            "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
+            "readings": s.readings,
+            "simulated_growth_bytes_per_day": round(s.simulated_growth),
+            "history_growth_bytes_per_day": round(s.history_growth),
+            "scale": None if s.scale is None else round(s.scale, 6),
+            "calibrated_growth_bytes_per_day": round(s.calibrated_growth),
+            "workloads": list(s.workloads), "notes": list(s.notes)}
+            for s in result.streams],
         "skipped": [{"resource": r, "why": why} for r, why in result.skipped],
     }
 
@@ -199,6 +209,15 @@ def calibration_lines(result: Calibrated) -> list[str]:
                      + (f": its workloads' daily volume x {c.scale:.3f}, which plays"
                         f" {_tb(c.calibrated_growth)}/day" if c.scale is not None else ""))
         lines += [f"  {note}" for note in c.notes]
+    for s in result.streams:
+        names = " + ".join(s.resources)
+        scaled = "' and ".join(s.workloads)
+        lines.append(f"{s.policy} ({names}): the inventory gives {_tb(s.simulated_growth)}/day,"
+                     f" the history {_tb(s.history_growth)}/day ({s.first_day} to"
+                     f" {s.last_day}, {s.readings} days with every one read)"
+                     + (f": {scaled}' daily volume x {s.scale:.3f}, which plays"
+                        f" {_tb(s.calibrated_growth)}/day" if s.scale is not None else ""))
+        lines += [f"  {note}" for note in s.notes]
     lines += [f"{ref}: not calibrated: {why}" for ref, why in result.skipped]
     return lines
 

@@ -27,8 +27,9 @@ least ``MIN_DAYS`` readings:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,12 +37,17 @@ from capacity.history.forecast import CANDIDATES
 from capacity.history.store import Reading
 from capacity.model import Inventory, Workload
 
+if TYPE_CHECKING:
+    from capacity.sim.results import ResourceSeries
+
 MIN_DAYS = 14
 FLAT = 0.01
 """A reference slope below this share of the daily volume landing there is flat."""
 ITERATIONS = 6
+PROBE = 1.25
+"""The factor on what lands that tells whether, and how much, a target's growth follows it."""
 RESPONSE = 0.5
-"""Doubling what lands must add at least this share of it to the window's net growth."""
+"""The probe's extra volume must add at least this share of it to the window's growth."""
 TOLERANCE = 0.01
 """The played window's growth is corrected until within this share of the history's."""
 
@@ -70,12 +76,60 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class StreamCalibration:
+    """A tier policy's stream of data, judged over every resource its data passes through:
+    what lands on the first tier, less only what expires (and what else those resources
+    hold), since what moves from tier to tier stays in the sum."""
+
+    policy: str
+    resources: tuple[str, ...]
+    """The tiers' resources the sum is over, where the data lands first."""
+    first_day: dt.date
+    last_day: dt.date
+    readings: int
+    """Days on which every one of its resources has a reading: the days the sum is fitted on."""
+    simulated_growth: float
+    history_growth: float
+    scale: float | None
+    calibrated_growth: float
+    workloads: tuple[str, ...]
+    """The workloads whose daily volume is scaled: those of the policy that bring new data."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Calibrated:
     inventory: Inventory
     start: dt.date
     calibrations: tuple[Calibration, ...]
     skipped: tuple[tuple[str, str], ...]
     """(resource, why) for those in the history that are not calibrated."""
+    streams: tuple[StreamCalibration, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The resources one tier policy's data passes through (connected by where its
+    workloads land and by its move and expiry rules: a policy whose hosts at two sites keep
+    their own tiers has two streams; mirrors and replicas are no part of it)."""
+
+    policy: str
+    resources: tuple[str, ...]
+    workloads: tuple[str, ...]
+    """Those of the policy's workloads that bring new data (drivers or ``per_year``)."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one growth factor is fitted to: a resource, or a stream's sum of resources."""
+
+    name: str
+    resources: tuple[str, ...]
+    workloads: tuple[str, ...]
+    days: tuple[int, ...]
+    """Days since the window's first on which every one of ``resources`` was read."""
+    values: tuple[float, ...]
+    """The sum of their readings on those days."""
 
 
 def _slope(days: Sequence[int], values: Sequence[float]) -> float:
@@ -98,6 +152,87 @@ def _daily_volume(workload: Workload) -> float:
                                          for d in workload.drivers)
 
 
+def streams(inventory: Inventory) -> list[Stream]:
+    """Each tier policy's streams, with the workloads that bring new data into each."""
+    found = []
+    for name, policy in inventory.policies.items():
+        members = {w: inventory.workloads[w].lands_on for w, wl in inventory.workloads.items()
+                   if wl.policy == name and inventory.resource(wl.lands_on) is not None}
+        edges = [(r.source, r.target) for r in inventory.routes(policy)
+                 if r.target is not None]
+        nodes = {*members.values(), *(r.source for r in inventory.routes(policy))}
+        nodes |= {t for _, t in edges}
+        parts: dict[str, set[str]] = {ref: {ref} for ref in nodes}
+        for a, b in edges:  # join the two parts an edge links
+            if parts[a] is not parts[b]:
+                joined = parts[a] | parts[b]
+                for ref in joined:
+                    parts[ref] = joined
+        order = inventory.resource_names()
+        seen: list[set[str]] = []
+        for part in parts.values():
+            if any(part is s for s in seen):
+                continue
+            seen.append(part)
+            landing = tuple(w for w, ref in members.items() if ref in part
+                            and _daily_volume(inventory.workloads[w]) > 0)
+            if landing:
+                found.append(Stream(name, tuple(r for r in order if r in part), landing))
+    return found
+
+
+def resource_history(inventory: Inventory, history: Mapping[str, Sequence[Reading]]
+                     ) -> tuple[dict[str, list[Reading]], dict[str, list[str]],
+                                list[tuple[str, str]]]:
+    """The history by resource of the inventory: a host tier's file system (``HOST:TIER``,
+    as ``capacity collect`` records it) stands for the resource its ``storage:`` names on
+    the days that resource has no reading of its own; the catalogue's figures
+    (``HOST:TIER:catalogue``) never do.  Returns the readings, notes per resource on what
+    was taken from a host tier, and (series, why) for those not used."""
+    on: dict[str, list[str]] = {}
+    skipped: list[tuple[str, str]] = []
+    merged = {ref: list(rs) for ref, rs in history.items()}
+    for series in sorted(history):
+        host, sep, tier = series.partition(":")
+        if not sep:
+            continue
+        del merged[series]
+        if tier.endswith(":catalogue"):
+            skipped.append((series, "the catalogue counts the files the policies move, not"
+                            " what fills the storage: calibration reads the file system"
+                            f" ({series.removesuffix(':catalogue')}) or the resource"))
+            continue
+        known = inventory.hosts.get(host)
+        storage = known.tiers[tier].storage if known and tier in known.tiers else None
+        if storage is None or inventory.resource(storage) is None:
+            skipped.append((series, "not a tier of a host of the inventory with a `storage:`"
+                            " that names a pool, cluster or object store"
+                            if storage is None else
+                            f"its storage {storage!r} is no resource of the inventory"))
+            continue
+        on.setdefault(storage, []).append(series)
+    notes: dict[str, list[str]] = {}
+    for ref, tiers in on.items():
+        if len(tiers) > 1:
+            skipped += [(s, f"{len(tiers)} host tiers ({', '.join(tiers)}) stand on {ref}:"
+                         " one file system or several, their readings do not say which;"
+                         " record the resource itself") for s in tiers]
+            continue
+        (series,) = tiers
+        own = {r.day for r in merged.get(ref, ())}
+        taken = [r for r in history[series] if r.day not in own]
+        if not taken:
+            skipped.append((series, f"{ref}, the storage behind it, has its own reading on"
+                            " each of its days"))
+            continue
+        merged[ref] = sorted([*merged.get(ref, ()), *(
+            Reading(ref, r.day, r.used_bytes, r.capacity_bytes, r.source, r.collected_at)
+            for r in taken)], key=lambda r: r.day)
+        notes[ref] = [f"{len(taken)} of its {len(merged[ref])} readings are the file system"
+                      f" of host tier {series} (no reading of {ref} itself on those days)"]
+    return merged, notes, skipped
+
+
 def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
               seed: int = 0) -> Calibrated:
     """The inventory with its workloads calibrated, and the start day of the run."""
@@ -111,9 +246,9 @@ def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
         if resource is not None:
             landing.setdefault(resource.ref, []).append(name)
     known = set(inventory.resource_names())
-    skipped = []
+    by_resource, mapped, skipped = resource_history(inventory, history)
     usable = {}
-    for ref, readings in sorted(history.items()):
+    for ref, readings in sorted(by_resource.items()):
         if ref not in known:
             skipped.append((ref, "not a pool, cluster or object store of the inventory"))
         elif len(readings) < MIN_DAYS:
@@ -127,96 +262,71 @@ def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
     start = last + dt.timedelta(days=1)
     window = (last - first).days + 1
 
-    def reference(inv: Inventory) -> dict[str, float]:
-        """Each resource's net growth in the inventory played over the history window."""
-        played = simulate(inv, years=window / 365, start=first, seed=seed,
-                          procurement=False).resources
-        growth = {}
-        for ref, readings in usable.items():
-            days = [(r.day - first).days for r in readings]
-            growth[ref] = _slope(days, [played[ref].used[d] for d in days])
-        return growth
+    def target(name: str, resources: tuple[str, ...], workloads: tuple[str, ...]
+               ) -> _Target:
+        read = [{(r.day - first).days: r.used_bytes for r in usable[ref]} for ref in resources]
+        days = sorted(set.intersection(*(set(d) for d in read)))
+        return _Target(name, resources, workloads, tuple(days),
+                       tuple(float(sum(d[day] for d in read)) for day in days))
 
-    observed = {ref: _slope([(r.day - first).days for r in readings],
-                            [r.used_bytes for r in readings])
-                for ref, readings in usable.items()}
-    simulated = reference(inventory)
-    notes: dict[str, list[str]] = {ref: [] for ref in usable}
-    scales: dict[str, float] = {}
+    # A stream whose every resource has a history is judged as a whole: its landing
+    # workloads' growth is fitted to the stream's sum, not to the tier they land on.
+    notes: dict[_Target, list[str]] = {}
+    by_stream: dict[str, str] = {}
+    stream_targets = []
+    for stream in streams(inventory):
+        label = stream.policy if sum(s.policy == stream.policy for s in streams(inventory)
+                                     ) == 1 else f"{stream.policy} ({stream.resources[0]})"
+        missing = [ref for ref in stream.resources if ref not in usable]
+        if missing:
+            skipped.append((label, f"no usable history of {', '.join(missing)}: a stream is"
+                            " calibrated only over all its tiers; its workloads are judged"
+                            " by the resource they land on"))
+            continue
+        whole = target(label, stream.resources, stream.workloads)
+        if len(whole.days) < MIN_DAYS:
+            skipped.append((label, f"{len(whole.days)} days with a reading of every one of"
+                            f" its resources; calibration needs {MIN_DAYS}"))
+            continue
+        stream_targets.append(whole)
+        notes[whole] = []
+        by_stream.update(dict.fromkeys(stream.workloads, label))
+    resource_targets = {}
     for ref in usable:
-        names = landing.get(ref, [])
-        volume = sum(_daily_volume(inventory.workloads[n]) for n in names)
-        if not names or not volume:
-            notes[ref].append("nothing new lands on it: its growth follows its sources")
-        elif simulated[ref] <= FLAT * volume:
-            notes[ref].append(
-                "not driven by what lands there in the simulation (held flat by its tier"
-                " policy, or shrinking by retention): growth left as the inventory's")
-        else:
-            scales[ref] = max(0.0, observed[ref] / simulated[ref])
-            if scales[ref] == 0:
-                notes[ref].append("the history shrinks: no new data assumed")
-
-    def scaled(factors: Mapping[str, float]) -> dict[str, Workload]:
-        workloads = dict(inventory.workloads)
-        for ref, factor in factors.items():
-            for n in landing[ref]:
-                workloads[n] = _scaled(workloads[n], factor)
-        return workloads
-
-    # Is the resource's growth driven by what lands there?  Doubling it must add about that
-    # much a day; a tier its policy drains at a watermark keeps no more for it.
-    if scales:
-        doubled = reference(inventory.model_copy(update={"workloads": scaled(
-            dict.fromkeys(scales, 2.0))}))
-        for ref in list(scales):
-            volume = sum(_daily_volume(inventory.workloads[n]) for n in landing[ref])
-            added = doubled[ref] - simulated[ref]
-            if added < RESPONSE * volume:
-                del scales[ref]
-                notes[ref].append(
-                    f"its growth does not follow what lands there (doubling the"
-                    f" {volume / 1e12:.2f} TB a day adds {added / 1e12:.2f} TB a day: its"
-                    " tier policy moves the rest on): growth left as the inventory's, level"
-                    " from the history")
-
-    # Net growth is not quite proportional to ingest (what moves on or expires is older
-    # data, laid down at other rates; a tier drained at its watermark does not grow at
-    # all): correct each factor against the played window, a step at most x2, keeping the
-    # factor that came closest (1, the inventory's, among them).
-    calibrated_growth = dict(simulated)
-    best = {ref: (abs(simulated[ref] - observed[ref]), 1.0, simulated[ref]) for ref in scales}
-    for _ in range(ITERATIONS if scales else 0):
-        played = reference(inventory.model_copy(update={"workloads": scaled(scales)}))
-        for ref, k in scales.items():
-            best[ref] = min(best[ref], (abs(played[ref] - observed[ref]), k, played[ref]))
-        off = {ref for ref, k in scales.items() if k > 0 and played[ref] > 0
-               and abs(played[ref] - observed[ref]) > TOLERANCE * abs(observed[ref])}
-        if not off:
-            break
-        for ref in off:
-            scales[ref] *= min(2.0, max(0.5, observed[ref] / played[ref]))
-    for ref, (error, k, growth) in best.items():
-        scales[ref], calibrated_growth[ref] = k, growth
-        if error > TOLERANCE * abs(observed[ref]) and observed[ref]:
-            notes[ref].append(
-                "the simulation cannot play the history's growth there (its tier policy"
-                " drains what lands, or it fills): the closest it came is kept")
-    workloads = scaled(scales)
+        mine = tuple(n for n in landing.get(ref, []) if n not in by_stream)
+        resource_targets[ref] = alone = target(ref, (ref,), mine)
+        notes[alone] = [*mapped.get(ref, [])]
+        taken = sorted({by_stream[n] for n in landing.get(ref, []) if n in by_stream})
+        if taken and not mine:
+            notes[alone].append(f"what lands here is calibrated with its stream"
+                                f" {', '.join(taken)}: growth not judged by this resource"
+                                " alone (its tier policy moves data on)")
+        elif not sum(_daily_volume(inventory.workloads[n]) for n in mine):
+            notes[alone].append("nothing new lands on it: its growth follows its sources")
+    targets = [*resource_targets.values(), *stream_targets]
+    result = _fit(inventory, targets, notes,
+                  lambda inv: simulate(inv, years=window / 365, start=first, seed=seed,
+                                       procurement=False).resources)
+    simulated, observed, scales, calibrated_growth = result
+    workloads = dict(inventory.workloads)
+    for t, k in scales.items():
+        for n in t.workloads:
+            workloads[n] = _scaled(workloads[n], k)
 
     found = []
     for ref, readings in usable.items():
+        t = resource_targets[ref]
         names = landing.get(ref, [])
-        growth = observed[ref] if ref in scales else simulated[ref]
+        growth = observed[t] if t in scales else simulated[t]
         capacity = sizing.resource(ref).effective
-        target = readings[-1].used_bytes + growth * ((start - readings[-1].day).days - 1)
-        target = round(min(max(target, 0.0), float(capacity)))
+        level = readings[-1].used_bytes + growth * ((start - readings[-1].day).days - 1)
+        level = round(min(max(level, 0.0), float(capacity)))
         if readings[-1].used_bytes > capacity:
-            notes[ref].append(f"the history holds more than its capacity"
-                              f" ({capacity:,} bytes): it starts full")
+            notes[t].append(f"the history holds more than its capacity"
+                            f" ({capacity:,} bytes): it starts full")
         held = sizing.resource(ref).used
         stored = sum(inventory.workloads[n].stored for n in names)
-        shift = target - held
+        shift = level - held
         left = shift
         for i, n in enumerate(names):
             own = inventory.workloads[n].stored
@@ -227,13 +337,112 @@ def calibrate(inventory: Inventory, history: Mapping[str, Sequence[Reading]], *,
         start_bytes = held + sum(workloads[n].stored - inventory.workloads[n].stored
                                  for n in names)
         if not names:
-            notes[ref].append("level left as the inventory's")
-        elif start_bytes != target:
-            notes[ref].append("the copies replication keeps there alone hold more than the"
-                              " history: its workloads start with nothing stored")
+            notes[t].append("level left as the inventory's")
+        elif start_bytes != level:
+            notes[t].append("the copies replication keeps there alone hold more than the"
+                            " history: its workloads start with nothing stored")
         found.append(Calibration(ref, readings[0].day, readings[-1].day, len(readings), held,
-                                 readings[-1].used_bytes, simulated[ref], observed[ref],
-                                 scales.get(ref), calibrated_growth[ref], start_bytes,
-                                 tuple(names), tuple(notes[ref])))
+                                 readings[-1].used_bytes, simulated[t], observed[t],
+                                 scales.get(t), calibrated_growth[t], start_bytes,
+                                 tuple(names), tuple(notes[t])))
+    calibrated_streams = tuple(
+        StreamCalibration(t.name.split(" ")[0], t.resources,
+                          first + dt.timedelta(days=t.days[0]),
+                          first + dt.timedelta(days=t.days[-1]), len(t.days), simulated[t],
+                          observed[t], scales.get(t), calibrated_growth[t], t.workloads,
+                          tuple(notes[t]))
+        for t in stream_targets)
     calibrated = inventory.model_copy(update={"workloads": workloads})
-    return Calibrated(calibrated, start, tuple(found), tuple(skipped))
+    return Calibrated(calibrated, start, tuple(found), tuple(skipped), calibrated_streams)
+
+
+def _fit(inventory: Inventory, targets: Sequence[_Target], notes: dict[_Target, list[str]],
+         play: Callable[[Inventory], Mapping[str, ResourceSeries]]
+         ) -> tuple[dict[_Target, float], dict[_Target, float], dict[_Target, float],
+                    dict[_Target, float]]:
+    """The growth factor of each target's workloads: the reference run's net growth, the
+    history's, the factors found and the growth they play (steps 1 and 2 of the method)."""
+
+    def reference(inv: Inventory) -> dict[_Target, float]:
+        """Each target's net growth in the inventory played over the history window."""
+        played = play(inv)
+        return {t: _slope(t.days, [sum(played[ref].used[d] for ref in t.resources)
+                                   for d in t.days]) for t in targets}
+
+    def scaled(factors: Mapping[_Target, float]) -> Inventory:
+        workloads = dict(inventory.workloads)
+        for t, factor in factors.items():
+            for n in t.workloads:
+                workloads[n] = _scaled(workloads[n], factor)
+        return inventory.model_copy(update={"workloads": workloads})
+
+    def volume(t: _Target) -> float:
+        return sum(_daily_volume(inventory.workloads[n]) for n in t.workloads)
+
+    observed = {t: _slope(t.days, t.values) for t in targets}
+    simulated = reference(inventory)
+    fitted = []
+    for t in targets:
+        if not volume(t):
+            continue  # the caller says why
+        if simulated[t] <= FLAT * volume(t):
+            notes[t].append(
+                "not driven by what lands there in the simulation (held flat by its tier"
+                " policy, or shrinking by retention): growth left as the inventory's")
+        else:
+            fitted.append(t)
+
+    # Is the growth driven by what lands there?  A quarter more must add about a quarter
+    # of it a day; a tier its policy drains at a watermark keeps no more for it.  (Not
+    # double: twice the ingest can fill a tier, whose refusals would pass for draining.)
+    response: dict[_Target, float] = {}
+    if fitted:
+        probed = reference(scaled(dict.fromkeys(fitted, PROBE)))
+        for t in fitted:
+            added = probed[t] - simulated[t]
+            if added < RESPONSE * (PROBE - 1) * volume(t):
+                notes[t].append(
+                    f"its growth does not follow what lands there ({PROBE - 1:.0%} more of"
+                    f" the {volume(t) / 1e12:.2f} TB a day adds {added / 1e12:.2f} TB a"
+                    " day: its tier policy moves the rest on): growth left as the"
+                    " inventory's, level from the history")
+            else:
+                response[t] = added / (PROBE - 1)
+
+    # Net growth is ingest less what moves on or expires, which is older data the factor
+    # does not touch: growth = k x response + what leaves, not k x growth.  So each factor
+    # is a secant step from the last plays (the first from the probe), at most x2 a step,
+    # keeping the factor that came closest (1, the inventory's, among them).
+    scales: dict[_Target, float] = {}
+    last: dict[_Target, tuple[float, float]] = {}
+    for t in fitted:
+        if t not in response:
+            continue
+        scales[t] = max(0.0, 1 + (observed[t] - simulated[t]) / response[t])
+        last[t] = (1.0, simulated[t])
+        if scales[t] == 0:
+            notes[t].append("the history shrinks: no new data assumed")
+    calibrated_growth = dict(simulated)
+    best = {t: (abs(simulated[t] - observed[t]), 1.0, simulated[t]) for t in scales}
+    for _ in range(ITERATIONS if scales else 0):
+        played = reference(scaled(scales))
+        for t, k in scales.items():
+            best[t] = min(best[t], (abs(played[t] - observed[t]), k, played[t]))
+        off = {t for t, k in scales.items() if k > 0
+               and abs(played[t] - observed[t]) > TOLERANCE * abs(observed[t])}
+        if not off:
+            break
+        for t in off:
+            k, (k0, g0) = scales[t], last[t]
+            if abs(k - k0) > 1e-9 and (played[t] - g0) / (k - k0) > 0:
+                response[t] = (played[t] - g0) / (k - k0)
+            last[t] = (k, played[t])
+            step = k + (observed[t] - played[t]) / response[t]
+            scales[t] = min(2 * k, max(0.5 * k, step))
+    for t, (error, k, growth) in best.items():
+        scales[t], calibrated_growth[t] = k, growth
+        if error > TOLERANCE * abs(observed[t]) and observed[t]:
+            notes[t].append(
+                "the simulation cannot play the history's growth there (its tier policy"
+                " drains what lands, or it fills): the closest it came is kept")
+    return simulated, observed, scales, calibrated_growth

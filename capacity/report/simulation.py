@@ -278,6 +278,9 @@ def summary(result: SimResult) -> dict[str, Any]:
         # `capacity backtest` scores against the history collected since.
         "daily_used_bytes": {ref: [int(n) for n in result.resources[ref].used]
                              for ref in sorted(result.resources)},
+        # and what each offered at the end of each day (orders and failures move it)
+        "daily_capacity_bytes": {ref: [int(n) for n in result.resources[ref].capacity]
+                                 for ref in sorted(result.resources)},
     }
 
 

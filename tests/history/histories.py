@@ -66,29 +66,35 @@ def write(state: Path, resource: str, days: Iterable[tuple[dt.date, float]], *,
 EXAMPLE_RESOURCES = ("e1090-main/pacs-hot", "g900-main/pacs-warm", "hcp-main", "pacs-main")
 
 
-def example_history(state: Path, days: int = 180) -> Path:
+def example_history(state: Path, days: int = 180, *, images: float = 1.1, app: float = 1.15,
+                    stored: float = 1.09, resources: tuple[str, ...] = EXAMPLE_RESOURCES
+                    ) -> Path:
     """What the bundled example's estate might really have held up to 2026-11-30: its own
     simulation with the PACS taking 10% more images a day than the inventory says (and the
     PACS application's VMs 15% more), 9% more of them already stored, with collection noise
-    and a missed day now and then: the docs' worked example."""
+    and a missed day now and then: the docs' worked example.  ``images``, ``app`` and
+    ``stored`` set other truths (1.0 each: the inventory itself); only ``resources`` are
+    written."""
     from capacity.bundled import EXAMPLE
     from capacity.load import load_inventory
     from capacity.sim import simulate
 
     inv = load_inventory(EXAMPLE)
-    images = inv.workloads["pacs-images"]
-    app = inv.workloads["pacs-app"]
+    pacs = inv.workloads["pacs-images"]
+    vms = inv.workloads["pacs-app"]
     truth = inv.model_copy(update={"workloads": {
         **inv.workloads,
-        "pacs-images": images.model_copy(update={
-            "stored": round(images.stored * 1.09),
-            "drivers": [d.model_copy(update={"studies_per_day": d.studies_per_day * 1.1})
-                        for d in images.drivers]}),
-        "pacs-app": app.model_copy(update={"per_year": round(app.per_year * 1.15)})}})
+        "pacs-images": pacs.model_copy(update={
+            "stored": round(pacs.stored * stored),
+            "drivers": [d.model_copy(update={"studies_per_day": d.studies_per_day * images})
+                        for d in pacs.drivers]}),
+        "pacs-app": vms.model_copy(update={"per_year": round(vms.per_year * app)})}})
     first = END - dt.timedelta(days=days - 1)
     played = simulate(truth, years=days / 365, start=first, procurement=False).resources
     path = StateDir(state).history
     for seed, ref in enumerate(EXAMPLE_RESOURCES):
+        if ref not in resources:
+            continue
         series = played[ref].used
         write(state, ref, process(days, lambda i, s=series: s[i], noise=0.0005 * series[-1],
                                   seed=seed, gap_every=13))

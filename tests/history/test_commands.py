@@ -154,3 +154,39 @@ def test_backtest_refuses_a_foreign_file(tmp_path: Path, content: str, message: 
     bad.write_text(content, encoding="utf-8")
     done = run("backtest", str(bad), "--state", str(tmp_path))
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+STREAM_LINE = ("pacs-lifecycle (e1090-main/pacs-hot + g900-main/pacs-warm + hcp-main): the"
+               " inventory gives")
+
+
+@pytest.mark.parametrize(("images", "app", "stored"), [(1.1, 1.15, 1.09), (1.0, 1.0, 1.0),
+                                                       (0.8, 1.15, 1.09)])
+def test_the_pacs_stream_recovers_the_known_images_a_day(tmp_path: Path, images: float,
+                                                          app: float, stored: float) -> None:
+    """The bundled example's own simulation with the PACS taking ``images`` times the
+    inventory's studies a day is the history: calibrated over its three tiers, the stream's
+    factor is that, and the calibrated five years (orders and all) never fill a resource
+    past what it offers that day, nor hold less than nothing."""
+    from .histories import example_history
+
+    example_history(tmp_path / "state", images=images, app=app, stored=stored)
+    data = as_json(run("simulate", "--calibrate", "--state", str(tmp_path / "state"),
+                       "--format", "json"))
+    (stream,) = data["calibration"]["streams"]
+    assert stream["resources"] == ["e1090-main/pacs-hot", "g900-main/pacs-warm", "hcp-main"]
+    assert stream["workloads"] == ["pacs-images"]
+    assert stream["scale"] == pytest.approx(images, rel=0.03)
+    assert stream["calibrated_growth_bytes_per_day"] == pytest.approx(
+        stream["history_growth_bytes_per_day"], rel=0.02)
+    assert data["verdict"]["holds"], data["verdict"]
+    for ref, used in data["daily_used_bytes"].items():
+        offered = data["daily_capacity_bytes"][ref]
+        assert len(used) == len(offered) == data["days"]
+        assert min(used) >= 0, ref
+        assert all(u <= c for u, c in zip(used, offered, strict=True)), ref
+    if images == 1.1:  # the docs' worked example, as the table says it
+        done = run("simulate", "--calibrate", "--state", str(tmp_path / "state"), "--years",
+                   "0.1")
+        assert STREAM_LINE in done.stdout.replace("\n", "")
+        assert "pacs-images' daily volume x 1.0" in done.stdout.replace("\n", "")
