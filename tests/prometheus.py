@@ -222,39 +222,43 @@ def exporter(args: list[str], workdir: Path, env: dict[str, str] | None = None,
         _stop(process)
 
 
-# -- node_exporter ---------------------------------------------------------------------------
+# -- node_exporter and the Pushgateway -------------------------------------------------------
 
 NODE_EXPORTER = "prometheus-node-exporter"  # Debian's name for node_exporter
+PUSHGATEWAY = "prometheus-pushgateway"  # Debian's name for the Pushgateway
 
 
 @dataclass
-class NodeExporter:
+class Daemon:
     address: str
-    """``127.0.0.1:PORT``: the target to scrape, and the ``instance`` label it gets."""
+    """``127.0.0.1:PORT``: where it serves (for node_exporter, the target to scrape and the
+    ``instance`` label it gets)."""
     process: subprocess.Popen[bytes]
     log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
 
     def stop(self) -> int:
         return _stop(self.process)
 
 
+
 @contextmanager
-def node_exporter(workdir: Path) -> Iterator[NodeExporter]:
-    """Debian's node_exporter on a free loopback port, only its filesystem collector on
-    (light); stopped on leaving (and with the test process if that dies first)."""
-    port = _free_port()
-    log = workdir / f"node-exporter-{port}.log"
+def _daemon(argv: list[str], port: int, workdir: Path) -> Iterator[Daemon]:
+    """``argv`` serving /metrics on 127.0.0.1:``port``, once it answers; stopped on leaving
+    (and with the test process if that dies first)."""
+    log = workdir / f"{Path(argv[0]).name}-{port}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
-             "--collector.disable-defaults", "--collector.filesystem"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-            preexec_fn=_die_with_parent)
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=workdir,
+                                   preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"node_exporter exited {process.returncode}:\n"
+                raise RuntimeError(f"{argv[0]} exited {process.returncode}:\n"
                                    f"{log.read_text()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
@@ -265,6 +269,27 @@ def node_exporter(workdir: Path) -> Iterator[NodeExporter]:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.1)
-        yield NodeExporter(f"127.0.0.1:{port}", process, log)
+        yield Daemon(f"127.0.0.1:{port}", process, log)
     finally:
         _stop(process)
+
+
+@contextmanager
+def node_exporter(workdir: Path) -> Iterator[Daemon]:
+    """Debian's node_exporter on a free loopback port, only its filesystem collector on
+    (light)."""
+    port = _free_port()
+    with _daemon([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+                  "--collector.disable-defaults", "--collector.filesystem"],
+                 port, workdir) as running:
+        yield running
+
+
+@contextmanager
+def pushgateway(workdir: Path) -> Iterator[Daemon]:
+    """Debian's Pushgateway on a free loopback port, keeping what it is pushed in memory
+    only (no persistence file)."""
+    port = _free_port()
+    with _daemon([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}",
+                  "--log.level=warn"], port, workdir) as running:
+        yield running

@@ -13,11 +13,11 @@ import pytest
 
 from tests.arrays.conftest import vsp, vsp_pki  # noqa: F401 - fixtures used here too
 from tests.observe.conftest import prometheus  # noqa: F401 - the session's Prometheus
-from tests.prometheus import NODE_EXPORTER, NodeExporter, node_exporter
+from tests.prometheus import NODE_EXPORTER, Daemon, node_exporter
 
 
 @pytest.fixture
-def exporter_of_filesystems(tmp_path: Path) -> Iterator[NodeExporter]:
+def exporter_of_filesystems(tmp_path: Path) -> Iterator[Daemon]:
     """node_exporter (filesystem collector only) on a free loopback port for this test."""
     if shutil.which(NODE_EXPORTER) is None:
         message = (f"node_exporter not installed ({NODE_EXPORTER}); scripts/test-all"

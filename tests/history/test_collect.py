@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from capacity.history.store import History
-from tests.prometheus import NodeExporter, PrometheusServer
+from tests.prometheus import Daemon, PrometheusServer
 from tests.sshd import SshServer
 from tests.vsp_contract import PASSWORD, USER, ContractServer, example_objects
 
@@ -205,7 +205,7 @@ def test_every_possible_source_by_default_and_the_catalogue_only_once_it_exists(
 
 def test_prometheus_gives_node_exporters_file_system_as_statvfs_sees_it(
         tmp_path: Path, prometheus: PrometheusServer,
-        exporter_of_filesystems: NodeExporter) -> None:
+        exporter_of_filesystems: Daemon) -> None:
     target = exporter_of_filesystems.address
     job = f"node-{target.rsplit(':', 1)[1]}"
     prometheus.scrape(job, target)

@@ -1,26 +1,27 @@
 """The metrics of a finished run: named as the Prometheus conventions and the exporter's
 own names want (no clash with ``capacity_tier_last_run_*``), written whole into the
-textfile collector's folder, and pushed to a Pushgateway, here a tiny HTTP server on
-loopback that records what it is sent."""
+textfile collector's folder, and pushed to a Pushgateway (Debian's, on loopback, read back
+as Prometheus would scrape it)."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
-import threading
+import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from capacity.observe import metrics as exporter_metrics
 from capacity.schedule import runmetrics
 from capacity.schedule.runmetrics import HostFigures, RunFigures
+from tests.prometheus import PUSHGATEWAY, Daemon, pushgateway
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study
 
@@ -67,49 +68,39 @@ def test_the_textfile_is_written_whole_and_carries_the_last_success(tmp_path: Pa
     assert runmetrics.file_name("life", "pacs2") == "capacity-tier-life-pacs2.prom"
 
 
-@contextmanager
-def pushgateway() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
-    """A stand-in Pushgateway on a free loopback port: (its URL, what it was sent as
-    (method, path, body))."""
-    received: list[tuple[str, str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def _take(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.command, self.path, body.decode("utf-8")))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_PUT = do_POST = _take
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Daemon]:
+    if shutil.which(PUSHGATEWAY) is None:
+        pytest.fail(f"{PUSHGATEWAY} is not installed (scripts/test-all installs it)")
+    with pushgateway(tmp_path) as running:
+        yield running
 
 
-def test_a_success_replaces_the_group_and_a_failure_keeps_its_last_success() -> None:
+def pushed(gateway: Daemon) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """What the Pushgateway serves to a scrape (its own push_time_seconds and
+    push_failure_time_seconds aside)."""
+    with urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10) as answer:
+        found = families(answer.read().decode("utf-8"))
+    return {name: [(labels, value) for labels, value in samples
+                   if labels.get("job") == "capacity_tier_run"]
+            for name, samples in found.items() if name.startswith("capacity_")}
+
+
+def test_a_success_replaces_the_group_and_a_failure_keeps_its_last_success(
+        gateway: Daemon) -> None:
     import dataclasses
 
-    with pushgateway() as (url, received):
-        runmetrics.push(url, dataclasses.replace(RUN, last_success=RUN.end))
-        runmetrics.push(url, dataclasses.replace(RUN, exit_status=1))
-    (method, path, body), (method2, path2, body2) = received
-    assert (method, method2) == ("PUT", "POST")
-    assert path == path2 == "/metrics/job/capacity_tier_run/policy/life/run_on/all"
-    assert families(body)["capacity_tier_run_last_success_timestamp_seconds"] == [
-        ({"policy": "life"}, RUN.end)]
-    assert "capacity_tier_run_last_success_timestamp_seconds" not in families(body2)
-    assert families(body2)["capacity_tier_run_outcome"][1] == (
-        {"policy": "life", "outcome": "failed"}, 1.0)
+    group = {"instance": "", "job": "capacity_tier_run", "policy": "life", "run_on": "all"}
+    runmetrics.push(gateway.url, dataclasses.replace(RUN, last_success=RUN.end))
+    first = pushed(gateway)
+    assert first["capacity_tier_run_last_success_timestamp_seconds"] == [(group, RUN.end)]
+    assert ({**group, "outcome": "ok"}, 1.0) in first["capacity_tier_run_outcome"]
+    runmetrics.push(gateway.url, dataclasses.replace(RUN, exit_status=1))
+    second = pushed(gateway)
+    # The failure's push replaced the figures it carries and kept the last success's time.
+    assert second["capacity_tier_run_last_success_timestamp_seconds"] == [(group, RUN.end)]
+    assert ({**group, "outcome": "failed"}, 1.0) in second["capacity_tier_run_outcome"]
+    assert ({**group, "outcome": "ok"}, 0.0) in second["capacity_tier_run_outcome"]
 
 
 def _free_port() -> int:
@@ -118,8 +109,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_run_pushes_its_metrics_and_fails_when_it_cannot(tmp_path: Path,
-                                                           sshd: SshServer) -> None:
+def test_a_run_pushes_its_metrics_and_fails_when_it_cannot(tmp_path: Path, sshd: SshServer,
+                                                           gateway: Daemon) -> None:
     roots = make_roots(tmp_path)
     make_study(roots["hot"], "2025/01/STUDY", 2, 1000, random.Random(1), age_days=400)
     inventory = inventory_file(tmp_path, sshd, roots, {"rules": [
@@ -131,14 +122,11 @@ def test_a_run_pushes_its_metrics_and_fails_when_it_cannot(tmp_path: Path,
                                "--pushgateway", url, "--format", "json"], cwd=tmp_path,
                               capture_output=True, text=True, check=False, timeout=300)
 
-    with pushgateway() as (url, received):
-        done = run(url)
+    done = run(gateway.url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["metrics"] == url
-    [(method, _path, body)] = received
-    found = families(body)
-    assert method == "PUT" and found["capacity_tier_run_planned_units"] == [
-        ({"policy": "life"}, 1.0)]
+    assert json.loads(done.stdout)["metrics"] == gateway.url
+    assert pushed(gateway)["capacity_tier_run_planned_units"] == [
+        ({"instance": "", "job": "capacity_tier_run", "policy": "life", "run_on": "all"}, 1.0)]
     unreachable = run(f"http://127.0.0.1:{_free_port()}")
     assert unreachable.returncode == 1
     assert "metrics" in unreachable.stderr and "not written" in unreachable.stderr
