@@ -99,9 +99,17 @@ def around(schedule: Schedule | None, hours: OpenHours, now: dt.datetime
            ) -> tuple[dt.datetime, dt.datetime]:
     """The schedule's last run at or before ``now`` (naive local time) and its next one
     after, by :func:`run_times` (every cycle has a run day, so a cycle and a day either
-    way finds both): what the exporter's ``capacity_tier_schedule_*_timestamp_seconds``
+    way finds both), as the timer fires them across a change of clocks: a time the clocks
+    skip (spring forward) has no run, a time they repeat (fall back) one, the first, as
+    systemd does.  What the exporter's ``capacity_tier_schedule_*_timestamp_seconds``
     say."""
     span = _cycle(schedule) + 1
     times = [t for back in range(-span, span + 1)
-             for t in run_times(schedule, hours, now.date() + dt.timedelta(days=back))]
+             for t in run_times(schedule, hours, now.date() + dt.timedelta(days=back))
+             if _exists(t)]
     return max(t for t in times if t <= now), min(t for t in times if t > now)
+
+
+def _exists(local: dt.datetime) -> bool:
+    """Whether the clocks of this machine's time zone show ``local`` (naive) at all."""
+    return dt.datetime.fromtimestamp(local.timestamp()) == local

@@ -18,7 +18,7 @@ import pytest
 
 from capacity.model.policy.language import Schedule, Window
 from capacity.model.policy.windows import OpenHours, run_times
-from capacity.schedule.calendar import Calendar, calendar, due
+from capacity.schedule.calendar import Calendar, around, calendar, due
 from tests.schedule.tools import need
 
 START = dt.date(2026, 3, 1)  # before a DST change elsewhere; the test runs in UTC
@@ -146,3 +146,45 @@ def test_a_late_run_counts_for_the_firing_it_catches_up(every: str) -> None:
         firing = dt.datetime.combine(START + dt.timedelta(days=i), cal.times[0])
         for late in (dt.timedelta(0), dt.timedelta(minutes=31), dt.timedelta(hours=23)):
             assert due(schedule, hours, firing + late) is (firing in runs), (firing, late)
+
+
+DST_ZONE = "Europe/Berlin"  # clocks forward 2027-03-28 02:00, back 2027-10-31 03:00
+
+
+@pytest.mark.parametrize("first", [dt.date(2027, 3, 26), dt.date(2027, 10, 29)])
+@pytest.mark.parametrize(("every", "at"), [("24h", "02:30"), ("1h", None), ("6h", "00:30"),
+                                           ("24h", "22:00")])
+def test_the_last_and_next_scheduled_runs_are_the_timers_across_a_clock_change(
+        monkeypatch: pytest.MonkeyPatch, first: dt.date, every: str, at: str | None) -> None:
+    """What the exporter says of the last and next scheduled run (``around``), hour by hour
+    over four days around each change of clocks, against the elapses of the timer's own
+    calendar as systemd reads it in the same zone: a run at a time the clocks skip does not
+    happen (no "missed run" for it), a time they repeat runs once."""
+    import time
+
+    tool = need("systemd-analyze", "systemd")
+    schedule, hours = _schedule(every, at), _hours([])
+    monkeypatch.setenv("TZ", DST_ZONE)
+    time.tzset()
+    try:
+        base = dt.datetime.combine(first - dt.timedelta(days=2), dt.time())
+        run = subprocess.run([tool, "calendar", "--iterations=200",
+                              f"--base-time={base:%Y-%m-%d %H:%M:%S}",
+                              calendar(schedule, hours).on_calendar()],
+                             capture_output=True, text=True, check=False, timeout=60,
+                             env={**os.environ, "TZ": DST_ZONE, "SYSTEMD_COLORS": "0"})
+        assert run.returncode == 0, run.stderr
+        elapses = [dt.datetime.fromisoformat(t).replace(tzinfo=dt.UTC).timestamp()
+                   for t in re.findall(r"\(in UTC\): \w{3} (\S+ \S+) UTC", run.stdout)]
+        assert len(elapses) == 200
+        now = dt.datetime.combine(first, dt.time(0, 10))
+        while now < dt.datetime.combine(first + dt.timedelta(days=4), dt.time()):
+            if dt.datetime.fromtimestamp(now.timestamp()) == now:  # a time the clocks show
+                before, after = around(schedule, hours, now)
+                at_now = now.timestamp()
+                assert before.timestamp() == max(e for e in elapses if e <= at_now), now
+                assert after.timestamp() == min(e for e in elapses if e > at_now), now
+            now += dt.timedelta(minutes=40)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
