@@ -1,9 +1,14 @@
 """Every command line in the README and docs/ is run: those that need only the bundled files
-as a reader would type them, the tier schedule of docs/tiering.md against the test sshd, and
-all of them through the CLI's own parser first, so a wrong argument in the docs fails here."""
+as a reader would type them, the tier schedule of docs/tiering.md against the test sshd, the
+array commands against the VSP contract server, `capacity collect` against all three of its
+live sources (the test sshd, a real Prometheus scraping a real node_exporter, the contract
+server), and all of them through the CLI's own parser first, so a wrong argument in the
+docs fails here."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import random
 import re
@@ -16,8 +21,13 @@ import pytest
 import typer
 
 from capacity.cli.app import app
+from tests.arrays.conftest import vsp, vsp_pki  # noqa: F401 - fixtures of collect's runner
+from tests.history.conftest import exporter_of_filesystems  # noqa: F401 - the same
+from tests.observe.conftest import prometheus  # noqa: F401 - the same
+from tests.prometheus import NodeExporter, PrometheusServer
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, snapshot
+from tests.vsp_contract import ContractServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -89,8 +99,8 @@ def test_the_parser_check_catches_wrong_lines(wrong: list[str]) -> None:
 
 
 def _runs_alone(command: str) -> bool:
-    """Lines that need nothing but the bundled files (tier commands need hosts: below;
-    collect reads hosts, Prometheus and arrays: tests/history/test_collect.py)."""
+    """Lines that need nothing but the bundled files (tier commands need hosts, collect
+    hosts, Prometheus and arrays: below)."""
     return not command.startswith(("capacity tier", "capacity exporter", "capacity schedule",
                                     "capacity array", "capacity collect"))
 
@@ -150,9 +160,9 @@ def test_every_documented_array_command_runs(doc: str, command: str, tmp_path: P
     from tests.pki import make_pki
     from tests.vsp_contract import PASSWORD, USER, serve
 
-    with serve(make_pki(tmp_path)) as vsp:
+    with serve(make_pki(tmp_path)) as contract:
         estate = tmp_path / "estate.yaml"
-        estate.write_text((HEAD + ARRAY.format(endpoint=vsp.endpoint, ca=vsp.pki.ca))
+        estate.write_text((HEAD + ARRAY.format(endpoint=contract.endpoint, ca=contract.pki.ca))
                           .replace("g900-lab", "g900-main"), encoding="utf-8")
         creds = tmp_path / "vsp.credentials"
         creds.write_text(f"{USER}:{PASSWORD}\n", encoding="utf-8")
@@ -167,7 +177,99 @@ def test_every_documented_array_command_runs(doc: str, command: str, tmp_path: P
                              env=env, capture_output=True, text=True, check=False,
                              timeout=120)
         assert run.returncode == 0, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
-        assert vsp.state.open_sessions == 0
+        assert contract.state.open_sessions == 0
+
+
+COLLECT_COMMANDS = [c for c in COMMANDS if c[1].startswith("capacity collect")]
+
+
+def test_the_docs_show_collect_commands() -> None:
+    assert len([c for c in COLLECT_COMMANDS if c[0] == "operations.md"]) >= 3
+
+
+@pytest.mark.parametrize(("doc", "command"), COLLECT_COMMANDS,
+                         ids=[f"{d}: {c}" for d, c in COLLECT_COMMANDS])
+def test_every_documented_collect_command_runs(doc: str, command: str, tmp_path: Path,
+                                               sshd: SshServer,
+                                               request: pytest.FixtureRequest) -> None:
+    """With the docs' paths made in a temporary folder: an inventory whose host ``store`` is
+    the test sshd (tiers ``hot`` and ``cold`` read over SSH, ``warm`` mapped to the
+    node_exporter a real Prometheus scrapes) and whose array ``g900-main`` is the VSP
+    contract server; the credentials file, and the state folder (``CAPACITY_STATE`` too, as
+    a unit's environment has it, for lines without ``--state``).  Each line exits 0 and
+    records exactly its sources' resources, the day it was told, the file systems' and the
+    pools' own sizes."""
+    from capacity.history.store import History
+    from tests.history.test_collect import (
+        ARRAY,
+        MIB,
+        mountpoint,
+        ssh_host,
+        tier_roots,
+        used_and_size,
+        write_inventory,
+    )
+    from tests.vsp_contract import PASSWORD, USER, example_objects
+
+    # the fixtures of tests/arrays, tests/observe and tests/history, imported above
+    contract: ContractServer = request.getfixturevalue("vsp")
+    server: PrometheusServer = request.getfixturevalue("prometheus")
+    node: NodeExporter = request.getfixturevalue("exporter_of_filesystems")
+    roots = tier_roots(tmp_path)
+    warm = tmp_path / "tiers" / "warm"
+    warm.mkdir()
+    target = node.address
+    server.scrape(f"node-{target.rsplit(':', 1)[1]}", target)
+    mount = mountpoint(warm)
+    server.wait_for(f'node_filesystem_free_bytes{{instance="{target}",'
+                        f'mountpoint="{mount}"}}')
+    estate = write_inventory(
+        tmp_path / "estate.yaml",
+        hosts={"store": ssh_host(sshd, {**roots, "warm": warm})},
+        arrays={"g900-main": {**ARRAY, "rest": {"endpoint": contract.endpoint,
+                                                "ca_bundle": str(contract.pki.ca)}}},
+        collect={"prometheus": {"url": server.url, "filesystems": [
+            {"resource": "store:warm", "instance": target, "mountpoint": mount}]}})
+    creds = tmp_path / "vsp.credentials"
+    creds.write_text(f"{USER}:{PASSWORD}\n", encoding="utf-8")
+    creds.chmod(0o600)
+    state = tmp_path / "state"
+    paths = {"/etc/capacity/estate.yaml": str(estate),
+             "/etc/capacity/vsp.credentials": str(creds), "/var/lib/capacity": str(state)}
+    argv = [paths.get(a, a) for a in shlex.split(command)[1:]]
+    assert not [a for a in argv if a.startswith(("/etc/", "/var/"))], argv
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPACITY_")}
+    env.update({"CAPACITY_STATE": str(state), "CAPACITY_VSP_CREDENTIALS": str(creds)})
+    run = subprocess.run([sys.executable, "-m", "capacity", *argv], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False, timeout=180)
+    assert run.returncode == 0, (doc, command, run.stdout[-2000:], run.stderr[-2000:])
+
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--source"] or [
+        "ssh", "prometheus", "array"]  # all the inventory makes possible (no scan yet)
+    day = argv[argv.index("--day") + 1] if "--day" in argv else dt.date.today().isoformat()
+    pools = {p["poolName"]: p for p in example_objects()["pools"]}
+    size = {  # capacity bytes: the file systems' sizes, the pools' totals
+        "store:hot": ("ssh", used_and_size(roots["hot"])[1]),
+        "store:cold": ("ssh", used_and_size(roots["cold"])[1]),
+        "store:warm": ("prometheus", used_and_size(warm)[1]),
+        "g900-main/pacs-hdt": ("array", pools["pacs-hdt"]["totalPoolCapacity"] * MIB),
+        "g900-main/vm": ("array", pools["vm-hdp"]["totalPoolCapacity"] * MIB)}
+    expected = {(resource, day, source, capacity)
+                for resource, (source, capacity) in size.items() if source in sources}
+    with History(state / "history.sqlite") as history:
+        got = {(r, d, src, cap) for r, d, _used, cap, src, _at in history.db.execute(
+            "SELECT * FROM usage")}
+        used = {r: u for r, _d, u, *_ in history.db.execute("SELECT * FROM usage")}
+    assert got == expected, (doc, command)
+    if "array" in sources:  # the pool's total less what it has available, exactly
+        assert used["g900-main/pacs-hdt"] == (pools["pacs-hdt"]["totalPoolCapacity"] - pools[
+            "pacs-hdt"]["availableVolumeCapacity"]) * MIB
+        assert contract.state.open_sessions == 0
+    if "--format" in argv:
+        printed = json.loads(run.stdout)
+        assert printed["sources"] == sources and not printed["failed"]
+        assert {(r["resource"], r["day"], r["source"], r["capacity_bytes"])
+                for r in printed["recorded"]} == expected
 
 
 def _schedule_chains() -> list[str]:

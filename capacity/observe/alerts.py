@@ -5,6 +5,13 @@ test rules``, and that every metric they name is one the exporter serves.
 
 Every runway rule counts from now (``capacity_runway_timestamp_seconds - time()``), not
 from the simulation's start, and ignores levels beyond the horizon (``+Inf``).
+
+``CapacityCriticalWithinLeadTime`` holds the runway to the critical level, buying nothing,
+against the shortest lead time of the resource's procurement rules (as the simulation waits
+for an order: ``capacity_procurement_lead_time_seconds``) plus a margin of 30 days, a
+constant in the rule (``30 * 86400``) that an operator changes in the rules file: the time
+it takes to place an order once it is decided (quotes, approval, the purchase order),
+which the lead time (order to capacity in service) does not hold.
 """
 
 from __future__ import annotations
@@ -28,20 +35,25 @@ groups:
             capacity simulate --no-procurement: decide on the orders of the procurement
             plan (capacity simulate) before then.
 
-      - alert: CapacityCriticalAsPlanned
+      - alert: CapacityCriticalWithinLeadTime
+        # The margin, 30 days (30 * 86400 below), is the time before an order is placed:
+        # quotes, approval, the purchase order (docs/operations.md). Change it here.
         expr: >-
-          capacity_runway_timestamp_seconds{purchases="planned", level="critical"} - time()
-          < 90 * 86400
+          capacity_runway_timestamp_seconds{purchases="none", level="critical"} - time()
+          < on (resource) group_left
+          min by (resource) (capacity_procurement_lead_time_seconds) + 30 * 86400
         for: 1h
         labels:
           severity: critical
         annotations:
           summary: >-
             {{ $labels.resource }} reaches its critical level in
-            {{ $value | humanizeDuration }} even with the planned orders
+            {{ $value | humanizeDuration }} if nothing is bought: sooner than an order
+            can be in service, with 30 days to place it
           description: >-
-            The purchasing plan does not keep it below its critical level: check its
-            procurement rules (lead time, max units, slots, racks, power).
+            Its shortest procurement lead time and a 30-day margin are longer than its
+            runway: order now (capacity simulate shows the order), and keep the inventory
+            current once the capacity is in service.
 
       - alert: CapacityOrderDue
         expr: capacity_next_order_timestamp_seconds - time() < 14 * 86400
@@ -86,6 +98,19 @@ groups:
             the last tier run of {{ $labels.policy }} on {{ $labels.host }} failed
           description: >-
             A unit failed or was kept in both places: capacity tier status lists them.
+
+      - alert: CapacityTierRunEndedInError
+        expr: increase(capacity_tier_runs_total{outcome=~"failed|refused"}[1h]) > 0
+        labels:
+          severity: warning
+        annotations:
+          summary: >-
+            capacity tier run of {{ $labels.policy }} on {{ $labels.host }} ended
+            {{ $labels.outcome }}
+          description: >-
+            failed (exit 1): a step failed, a host not reached at its scan included, before
+            any unit was taken; refused (exit 2): bad input (the inventory, a stale plan).
+            The run's output says which (journalctl -u 'capacity-tier-*').
 
       - alert: CapacityTierRunMissed
         expr: >-

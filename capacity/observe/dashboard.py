@@ -3,7 +3,9 @@
 into Grafana (Dashboards, New, Import; docs/operations.md).
 
 Its panels: capacity, used and free bytes per resource, the fill of each pool tier and host
-tier against its watermark, the runways and next orders, the tier runs (outcomes, bytes
+tier against its watermark, the runways and next orders, the time left to order
+(the runway to critical, buying nothing, less the lead time and the margin of the alert
+``CapacityCriticalWithinLeadTime``) and the lead times, the tier runs (outcomes, bytes
 moved, last run, duration, next scheduled run) and the refused expiries.  Every query asks
 the Prometheus of the ``datasource`` variable, for the exporter's ``job`` (a variable of
 the jobs that serve ``capacity_exporter_refresh_failing``).  The suite checks the JSON's
@@ -51,6 +53,14 @@ PANELS: list[tuple[str, str, str, int, int, list[tuple[str, str]]]] = [
     ("Time left to each level, buying nothing", "bargauge", "s", 12, 8,
      [(_sel("capacity_runway_timestamp_seconds", 'purchases="none"') + " - time()",
        "{{resource}} {{level}}")]),
+    ("Time left to order: to critical buying nothing, less lead time and 30 days",
+     "bargauge", "s", 12, 8,
+     [(_sel("capacity_runway_timestamp_seconds", 'purchases="none"', 'level="critical"')
+       + " - time() - on (resource) group_left min by (resource)"
+       f" ({_sel('capacity_procurement_lead_time_seconds')}) - 30 * 86400",
+       "{{resource}}")]),
+    ("Procurement lead time per rule", "bargauge", "s", 12, 8,
+     [(_sel("capacity_procurement_lead_time_seconds"), "{{resource}}: {{unit}} ({{rule}})")]),
     ("Next order per resource", "stat", "dateTimeAsIso", 12, 6,
      [(f"{_sel('capacity_next_order_timestamp_seconds')} * 1000",
        "{{resource}}: {{unit}} ({{rule}})")]),

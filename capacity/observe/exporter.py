@@ -80,6 +80,7 @@ def inventory_state(sources: Sources) -> tuple[list[Metric], list[metrics.Schedu
     from capacity.report.estate import estate_report
     from capacity.report.simulation import summary
     from capacity.sim import simulate
+    from capacity.sim.procurement import lead_time_factor, lead_times
 
     today = load_inventory(sources.inventory)
     host_tiers = [(host, tier, t.storage or "") for host, h in today.hosts.items()
@@ -88,7 +89,9 @@ def inventory_state(sources: Sources) -> tuple[list[Metric], list[metrics.Schedu
     result = simulate(inv, loaded, years=sources.years, start=sources.start, seed=sources.seed,
                       procurement=True, unbought=True)
     return ([*metrics.estate_families(estate_report(today), host_tiers),
-             *metrics.simulation_families(summary(result))], metrics.scheduled(today))
+             *metrics.simulation_families(summary(result)),
+             *metrics.procurement_families(lead_times(inv, lead_time_factor(loaded)))],
+            metrics.scheduled(today))
 
 
 def journal_families(sources: Sources) -> list[Metric]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from capacity.model import Inventory
     from capacity.model.policy import OpenHours, Schedule
     from capacity.observe.logs import Refusals
+    from capacity.sim.procurement import LeadTime
 
 NS = "capacity"
 INF = math.inf
@@ -165,6 +166,18 @@ def simulation_families(summary: dict[str, Any]) -> list[Metric]:
         order_bytes.add_metric(values, order["capacity_bytes"])
     return [start, horizon, holds, blocked, days, when, ratio, order_day, order_units,
             order_bytes, *pool_tier_families(summary)]
+
+
+def procurement_families(leads: Iterable[LeadTime]) -> list[Metric]:
+    """The lead time of each procurement rule the purchasing desk reviews, for the resource
+    it grows (the name its runways carry), as the simulation waits for its orders
+    (:func:`capacity.sim.procurement.lead_times`)."""
+    lead = _gauge("procurement_lead_time_seconds", "Time from ordering a unit of the rule to"
+                  " its capacity in service (its lead_time, the scenarios' factor applied;"
+                  " days x 86,400).", ("resource", "rule", "unit"), "seconds")
+    for item in sorted(leads):
+        lead.add_metric([item.resource, item.rule, item.unit], item.days * DAY)
+    return [lead]
 
 
 def pool_tier_families(summary: dict[str, Any]) -> list[Metric]:

@@ -95,9 +95,8 @@ def _build(inv: Inventory, scenarios: Sequence[Scenario], start: dt.date, days: 
     sized = size_estate(inv)
     stores = {r.ref: Store(r.ref, r.kind, r.site, int(r.effective), r.thresholds)
               for r in sized.resources}
-    lead, afr = 1.0, 1.0
+    lead, afr = procurement.lead_time_factor(scenarios), 1.0
     for scenario in scenarios:
-        lead *= scenario.adjust.lead_time_factor
         afr *= scenario.adjust.afr_factor
     twin = Twin(
         env=simpy.Environment(), inventory=inv, start=start, days=days, seed=seed,

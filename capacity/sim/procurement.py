@@ -23,9 +23,9 @@ Compute is bought with nodes alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import simpy
 
@@ -35,6 +35,10 @@ from capacity.sim.tiering import drained_peak
 from capacity.sim.twin import PROCUREMENT, Store, Twin, WorkloadState
 from capacity.sizing.array import size_array
 from capacity.units import format_size
+
+if TYPE_CHECKING:
+    from capacity.model import Inventory
+    from capacity.model.scenario import Scenario
 
 NOTE_EVERY_DAYS = 90
 RETRY_DAYS = 7
@@ -172,8 +176,51 @@ def new_ledger(twin: Twin) -> Ledger:
 
 def reviewed(twin: Twin) -> list[str]:
     """The rules the desk reviews (drive boxes go with parity groups; arrays are by hand)."""
-    return [n for n, r in twin.inventory.procurement.items()
+    return reviewed_rules(twin.inventory)
+
+
+def reviewed_rules(inventory: Inventory) -> list[str]:
+    """:func:`reviewed`, of an inventory."""
+    return [n for n, r in inventory.procurement.items()
             if r.unit in ("parity-group", "node", "drive", "raw")]
+
+
+def reviewed_ref(rule: Procurement) -> str:
+    """The resource the desk reviews a rule for (a pool for a parity-group rule): the name
+    its runways and orders carry."""
+    return pool_ref(rule) if rule.unit == "parity-group" else rule.resource
+
+
+def lead_time_factor(scenarios: Sequence[Scenario]) -> float:
+    """What the scenarios do to every lead time: the product of their factors."""
+    factor = 1.0
+    for scenario in scenarios:
+        factor *= scenario.adjust.lead_time_factor
+    return factor
+
+
+def lead_days(rule: Procurement, factor: float = 1.0) -> int:
+    """Days from ordering a unit of ``rule`` to its capacity in service: its lead time times
+    the scenarios' ``factor``, to the day.  The desk waits that long for every order (a
+    parity group that needs new drive boxes waits for them too, if they take longer)."""
+    return round(rule.lead_time * factor)
+
+
+class LeadTime(NamedTuple):
+    """How long an order of one rule the desk reviews takes, for the resource it grows."""
+
+    resource: str
+    rule: str
+    unit: str
+    days: int
+
+
+def lead_times(inventory: Inventory, factor: float = 1.0) -> list[LeadTime]:
+    """The lead time of every rule the desk reviews, as it waits for its orders (the
+    exporter serves them, for the alert on a runway shorter than the time to buy)."""
+    return [LeadTime(reviewed_ref(rule), name, rule.unit, lead_days(rule, factor))
+            for name in reviewed_rules(inventory)
+            for rule in (inventory.procurement[name],)]
 
 
 def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
@@ -183,9 +230,9 @@ def purchasing_desk(twin: Twin) -> Generator[simpy.Event, int, None]:
     rules: list[Review] = []
     for name in reviewed(twin):
         rule = twin.inventory.procurement[name]
-        ref = pool_ref(rule) if rule.unit == "parity-group" else rule.resource
+        ref = reviewed_ref(rule)
         store = twin.stores[ref]
-        lead = round(rule.lead_time * twin.lead_time_factor)
+        lead = lead_days(rule, twin.lead_time_factor)
         rules.append(Review(name, rule, ref, store, lead, lead + rule.safety_margin,
                             rule.reorder_at or store.thresholds.warning))
         ledger.rivals.setdefault(ref, []).append(rules[-1])
@@ -457,7 +504,7 @@ def _order(twin: Twin, ledger: Ledger, offer: Offer, why: str = "") -> None:
         ledger.slots[array] = min(model.max_drives,
                                   ledger.slots[array] + boxes * model.drive_box.slots)
         box = twin.inventory.procurement[box_rule]
-        box_lead = round(box.lead_time * twin.lead_time_factor)
+        box_lead = lead_days(box, twin.lead_time_factor)
         wait = max(lead, box_lead)  # the groups go in once their boxes are there
         _book(twin, ledger, box_rule, box, rule.resource.split("/")[0], boxes, box_lead, 0,
               box_u, box_w, site, lambda: _add_boxes(twin, ledger, rule, boxes))

@@ -6,6 +6,7 @@ edited inventory (and keeps the last good figures past a broken one), and bad in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import socket
@@ -102,6 +103,29 @@ def test_scenarios_years_and_seed_are_simulate_s(tmp_path: Path) -> None:
             math.inf if r["beyond_horizon"] else r["days_from_start"] * DAY)
     assert value(found, "capacity_simulation_horizon_seconds") == expected["days"] * DAY
 
+
+
+@pytest.mark.parametrize("factor", [None, 1.5])
+def test_the_lead_time_is_what_simulate_waits_for_an_order(factor: float | None,
+                                                          tmp_path: Path) -> None:
+    """The archive's rule takes 4 weeks; a scenario's factor lengthens it, for the exporter
+    as for the simulation: each order is installed that long after it is placed."""
+    inventory = write_inventory(tmp_path)
+    args: list[str] = []
+    if factor is not None:
+        scenario = tmp_path / "slower.yaml"
+        scenario.write_text(f"name: slower\nadjust:\n  lead_time_factor: {factor}\n",
+                            encoding="utf-8")
+        args = ["-s", str(scenario)]
+    expected = simulate_json(inventory, *args)
+    with exporter([str(inventory), *args], tmp_path) as running:
+        found = samples(running.scrape())
+    lead = named(found, "capacity_procurement_lead_time_seconds")
+    assert lead == {frozenset({"resource": "archive", "rule": "archive-raw",
+                               "unit": "raw"}.items()): round(28 * (factor or 1)) * DAY}
+    waits = {(dt.date.fromisoformat(o["installed"]) - dt.date.fromisoformat(o["ordered"])).days
+             for o in expected["orders"]}
+    assert waits == {round(28 * (factor or 1))}
 
 
 def test_an_hdt_pool_s_tiers_as_simulate_places_them(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from tests.observe.estate import CAPACITY, USED, write_inventory
 from tests.observe.test_exporter import DAY, simulate_json
 from tests.observe.test_tier_metrics import T1, UNITS, write_journal
 from tests.prometheus import PrometheusServer, exporter
+from tests.sshd import SshServer
 
 
 def by(result: list[dict], *keys: str) -> dict[tuple[str, ...], float]:  # type: ignore[type-arg]
@@ -90,3 +91,33 @@ def test_prometheus_evaluates_the_alert_rules_over_the_exporter(
         assert not prometheus.query(f'ALERTS{{job="{job}",alertname="CapacityAboveCritical"}}')
         assert not prometheus.query(
             f'ALERTS{{job="{job}",alertname="CapacityExporterRefreshFailing"}}')
+
+
+def test_a_tier_run_that_fails_before_any_unit_fires_its_alert(
+        tmp_path: Path, prometheus: PrometheusServer, sshd: SshServer) -> None:
+    """``capacity tier run`` whose scan cannot reach the host journals no unit, so the
+    journal's rule (CapacityTierRunFailed) cannot see it; its runs ledger counts it, and
+    CapacityTierRunEndedInError fires over the exporter's ``capacity_tier_runs_total``."""
+    from tests.schedule.test_tier_run import MOVE_ONLY, run
+    from tests.tiering.pacs_tree import inventory_file, make_roots
+
+    inventory = inventory_file(tmp_path, sshd, make_roots(tmp_path), MOVE_ONLY,
+                               host={"port": 1})  # nothing listens there
+    state = tmp_path / "state"
+    job = f"capacity-runs-{tmp_path.name}"
+    with exporter([str(inventory), "--state", str(state), "--journal-refresh", "1"],
+                  tmp_path) as running:
+        prometheus.scrape(job, running.address)
+        sel = f'job="{job}",policy="life",host="pacs1"'
+        prometheus.wait_for(f'capacity_tier_runs_total{{{sel},outcome="failed"}} == 0')
+        failed = run("tier", "run", str(inventory), "--policy", "life", "--state",
+                     str(state), cwd=tmp_path)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "scan: failed on pacs1" in failed.stdout
+        firing = prometheus.wait_for(f'ALERTS{{job="{job}",alertstate="firing",'
+                                     'alertname="CapacityTierRunEndedInError"}')
+        assert [(a["labels"]["policy"], a["labels"]["host"], a["labels"]["outcome"])
+                for a in firing] == [("life", "pacs1", "failed")]
+        assert not prometheus.query(f'capacity_tier_last_run_outcome{{job="{job}"}}')
+        assert not prometheus.query(
+            f'ALERTS{{job="{job}",alertname="CapacityTierRunFailed"}}')
