@@ -101,26 +101,12 @@ class ArchiveMove:
         return f"{row.target}{MANIFEST}"  # beside the object: a file has nothing below
 
     def run(self, row: UnitRow) -> None:
-        from capacity.tiering.apply import UnitProblem
-
+        """Take the unit through its steps, from whichever it is at: bring it into the
+        bucket and verify it there (:meth:`_bring`), then switch it in (lock, manifest
+        last); a move then finishes and deletes its source, a copy is done."""
         state = row.state
         if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
-            self.e._set(row, J.CHECKING)
-            listing = self.e._check_source(row)
-            archived = self._archived(row)
-            if archived is None:
-                self._clear_target(row)
-            self.e._set(row, J.COPYING)
-            sources = self.e._hashes(row.source)
-            if set(sources) != set(listing):
-                raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
-            if archived is None:
-                self._upload(row, sources)
-            elif archived != sources:
-                raise UnitProblem(J.FAILED, f"the archive holds another {row.unit}"
-                                  f" ({self._manifest(row)}); it is never overwritten")
-            self.e._set(row, J.VERIFYING)
-            sums = self._verify(row, listing, sources)
+            sums = self._bring(row)
             self.e._set(row, J.RENAMING, checksums=sums)
             state = J.RENAMING
         row = self.e._reload(row)
@@ -139,6 +125,31 @@ class ArchiveMove:
         if state == J.DELETING:
             self.e._delete_source(row)
             self.e._set(row, J.DONE)
+
+    def _bring(self, row: UnitRow) -> dict[str, Any]:
+        """Check, upload and verify the unit's files from the host; their (size, mtime,
+        SHA-256) as verified, for the manifest."""
+        from capacity.tiering.apply import UnitProblem, same_files
+
+        self.e._set(row, J.CHECKING)
+        listing = self.e._check_source(row)
+        archived = self._archived(row)
+        if archived is None:
+            self._clear_target(row)
+        self.e._set(row, J.COPYING)
+        sources = self.e._hashes(row.source)
+        if set(sources) != set(listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
+        if archived is None:
+            self._upload(row, sources)
+        elif archived != sources:
+            raise UnitProblem(J.FAILED, f"the archive holds another {row.unit}"
+                              f" ({self._manifest(row)}); it is never overwritten")
+        self.e._set(row, J.VERIFYING)
+        if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
+        self._verify_stored(row, sources, sources, "the source")
+        return {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
 
     # ---- steps
 
@@ -307,27 +318,25 @@ class ArchiveMove:
         if "-" in sent and reader.sha256.hexdigest() == sha:
             self.sent_in_parts[target] = (sent.split("-")[0], sha)
 
-    def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
-                sources: dict[str, str]) -> dict[str, Any]:
-        """Every object there, of its file's size, with the server's SHA-256 equal to the
-        host's; the source unchanged meanwhile (a late image skips the unit)."""
-        from capacity.tiering.apply import UnitProblem, same_files
+    def _verify_stored(self, row: UnitRow, expected: dict[str, str], on_host: dict[str, str],
+                       against: str) -> None:
+        """Every object of the unit there, and no other, each with the SHA-256 ``expected``
+        of it (path -> sum) as the server vouches for it (:meth:`_stored_sums`;
+        ``on_host``: the sums of the files the host holds, whose parts it may hash)."""
+        from capacity.tiering.apply import UnitProblem
 
-        if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
-            raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
-        stored = self._stored_sums(row.target or "", row, sources)
+        stored = self._stored_sums(row.target or "", row, on_host)
         if row.detail["is_dir"]:
             stored.pop(MANIFEST, None)
         else:
             stored = {"": stored[""]} if "" in stored else {}
-        if stored != sources:
-            wrong = sorted(set(stored) ^ set(sources)) or sorted(
-                p for p in sources if stored.get(p) != sources[p])
-            raise UnitProblem(J.FAILED, "verification failed: the archive's objects differ"
-                              f" from the source, e.g. {wrong[0]!r}")
-        sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
-        self.e._audit(row, "verified", files=len(sums), sha256=sources)
-        return sums
+        if stored != expected:
+            wrong = sorted(set(stored) ^ set(expected)) or sorted(
+                p for p in expected if stored.get(p) != expected[p])
+            kind = "backup" if row.action == "copy" else "archive"
+            raise UnitProblem(J.FAILED, f"verification failed: the {kind}'s objects"
+                              f" differ from {against}, e.g. {wrong[0]!r}")
+        self.e._audit(row, "verified", files=len(expected), sha256=expected)
 
     def _stored_sums(self, prefix: str, row: UnitRow, sources: dict[str, str]
                      ) -> dict[str, str]:
@@ -458,38 +467,25 @@ class ArchiveCopy(ArchiveMove):
         super().__init__(engine, target)
         self.source = source
 
-    def run(self, row: UnitRow) -> None:
+    def _bring(self, row: UnitRow) -> dict[str, Any]:
+        """Check the source's manifest, copy its objects, verify them against it."""
         from capacity.tiering.apply import UnitProblem
 
-        state = row.state
-        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
-            self.e._set(row, J.CHECKING)
-            files = self._source_files(row)
-            sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
-            archived = self._archived(row)
-            if archived is None:
-                self._clear_target(row)
-            elif archived != sources:
-                raise UnitProblem(J.FAILED, f"the backup holds another {row.unit}"
-                                  f" ({self._manifest(row)}); it is never overwritten")
-            self.e._set(row, J.COPYING)
-            if archived is None:
-                self._copy(row, files)
-            self.e._set(row, J.VERIFYING)
-            stored = self._stored_sums(row.target or "", row, sources)
-            stored = ({p: v for p, v in stored.items() if p != MANIFEST}
-                      if row.detail["is_dir"] else {"": stored[""]} if "" in stored else {})
-            if stored != sources:
-                raise UnitProblem(J.FAILED, "verification failed: the backup's objects differ"
-                                  " from the archive's manifest")
-            sums = {rel: [size, mtime, sha] for rel, (size, mtime, sha) in sorted(files.items())}
-            self.e._audit(row, "verified", files=len(sums), sha256=sources)
-            self.e._set(row, J.RENAMING, checksums=sums)
-            state = J.RENAMING
-        row = self.e._reload(row)
-        if state == J.RENAMING:
-            self._switch(row)
-            self.e._set(row, J.DONE)
+        self.e._set(row, J.CHECKING)
+        files = self._source_files(row)
+        sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
+        archived = self._archived(row)
+        if archived is None:
+            self._clear_target(row)
+        elif archived != sources:
+            raise UnitProblem(J.FAILED, f"the backup holds another {row.unit}"
+                              f" ({self._manifest(row)}); it is never overwritten")
+        self.e._set(row, J.COPYING)
+        if archived is None:
+            self._copy(row, files)
+        self.e._set(row, J.VERIFYING)
+        self._verify_stored(row, sources, {}, "the archive's manifest")
+        return {rel: [size, mtime, sha] for rel, (size, mtime, sha) in sorted(files.items())}
 
     def _source_files(self, row: UnitRow) -> dict[str, tuple[int, float, str]]:
         """The unit's files as the source's manifest lists them; they must be the planned
