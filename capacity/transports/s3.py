@@ -336,17 +336,31 @@ class S3Transport(Transport):
         except Exception as exc:
             raise self._error(exc, path, "read") from None
 
+    def read_tagged(self, path: str) -> tuple[bytes, str]:
+        """The object's bytes and the ETag of the version read (for :meth:`write`'s
+        ``if_match``: a new version only over exactly that one)."""
+        key = self.key(path)
+        try:
+            answer = self.client.get_object(Bucket=self.target.bucket, Key=key)
+            return bytes(answer["Body"].read()), str(answer.get("ETag", ""))
+        except Exception as exc:
+            raise self._error(exc, path, "read") from None
+
     def write(self, path: str, data: bytes, *, overwrite: bool = True,
-              lock: LockTerms | None = None) -> None:
+              lock: LockTerms | None = None, if_match: str | None = None) -> None:
         """One object with ``data``, checked by the server against its SHA-256.  Replaces
-        whatever the key held in one step (S3 puts are atomic); ``overwrite=False`` is a
-        conditional put, refused by the server if the key exists.  ``lock`` writes it
-        immutable (the bucket must have Object Lock)."""
+        whatever the key held in one step (S3 puts are atomic; in a versioned bucket the
+        earlier version stays, behind the new one); ``overwrite=False`` is a conditional
+        put, refused by the server if the key exists, ``if_match`` one refused unless the
+        key's current version has that ETag (:class:`AlreadyExists` both).  ``lock``
+        writes it immutable (the bucket must have Object Lock)."""
         key = self.key(path)
         self._refuse_directory(key, path)
         params = _lock_params(lock)
         if not overwrite:
             params["IfNoneMatch"] = "*"
+        if if_match is not None:
+            params["IfMatch"] = if_match
         try:
             self.client.put_object(Bucket=self.target.bucket, Key=key, Body=data,
                                    ChecksumAlgorithm="SHA256",
@@ -654,6 +668,32 @@ class S3Transport(Transport):
             except Exception as exc:
                 raise self._error(exc, path, "expire a version") from None
         return len(versions)
+
+    def hide(self, path: str) -> str | None:
+        """Hide the object at ``path`` behind a delete marker (a versioned bucket: its
+        versions stay, locked or not, and :meth:`unhide` brings it back); the marker's
+        version id, the one there already when the object is hidden.  None in a bucket
+        without versions, where the object is then gone."""
+        key = self.key(path)
+        for version in self._versions(key, path):
+            if version.get("IsLatest"):
+                if version.get("IsMarker"):
+                    return str(version["VersionId"])
+                break
+        try:
+            answer = self.client.delete_object(Bucket=self.target.bucket, Key=key)
+        except Exception as exc:
+            raise self._error(exc, path, "hide") from None
+        return str(answer["VersionId"]) if answer.get("DeleteMarker") else None
+
+    def unhide(self, path: str, marker: str) -> None:
+        """Remove the delete marker :meth:`hide` put: the version before it is current
+        again, as it was."""
+        try:
+            self.client.delete_object(Bucket=self.target.bucket, Key=self.key(path),
+                                      VersionId=marker)
+        except Exception as exc:
+            raise self._error(exc, path, "bring back") from None
 
     def expiry_refusal(self, path: str, today: dt.date) -> str | None:
         """Why :meth:`purge` would refuse the object at ``path`` today (a version retained
