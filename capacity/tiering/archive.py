@@ -532,10 +532,14 @@ class _ChunkReader:
 
 class ArchiveCopy(ArchiveMove):
     """Copies an archived unit from its bucket tier into another (the backup of what is
-    archived already), through the controller: each object read from the source store, its
+    archived already).  Where both buckets are on one store (same endpoint and
+    credentials), inside it: CopyObject (UploadPartCopy above one copy's limit), the target
+    computing its own SHA-256, no byte through the controller (so no bandwidth limit
+    either).  Else through the controller: each object read from the source store, its
     bytes hashed on the way against the source's manifest, written to the target in parts
-    with their SHA-256 (which the target's server checks), verified by the target's sums;
-    then locked, and the manifest last.  The source is read only."""
+    with their SHA-256 (which the target's server checks).  Either way verified by the
+    target's sums against the manifest, then locked, and the manifest last.  The source is
+    read only."""
 
     def __init__(self, engine: Engine, source: S3Transport, target: S3Transport) -> None:
         super().__init__(engine, target)
@@ -580,9 +584,13 @@ class ArchiveCopy(ArchiveMove):
 
         if not files:
             return  # all in the backup already: only verified
+        inside = self.store.same_store(self.source)
         bandwidth = self.e._bandwidth(row)
         for rel, (size, _mtime, sha) in sorted(files.items()):
             target = object_path(row.target or "", rel)
+            if inside:  # verified like any other, by the target's sums (_verify_stored)
+                self.store.copy_from(self.source, object_path(row.source, rel), target, size)
+                continue
             reader = _ChunkReader(iter(self.source.stream_object(object_path(row.source, rel))),
                                   bandwidth)
             try:
@@ -595,7 +603,8 @@ class ArchiveCopy(ArchiveMove):
                                   " differs); nothing is switched")
             if "-" in sent:
                 self.sent_in_parts[target] = (sent.split("-")[0], sha)
-        self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target, by="controller")
+        self.e._audit(row, "uploaded", bytes=sum(f[0] for f in files.values()),
+                      target=row.target, by="store" if inside else "controller")
 
 
 class ArchiveExpiry:

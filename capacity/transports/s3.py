@@ -417,6 +417,56 @@ class S3Transport(Transport):
             self._make_locked(path, key, lock)
         return expected
 
+    def same_store(self, other: S3Transport) -> bool:
+        """Whether ``other`` reaches the same store as this one, with the same credentials
+        (endpoint, region, profile, CA): then an object is copied from it inside the store
+        (:meth:`copy_from`), its bytes never through the controller."""
+        a, b = self.target, other.target
+        return (a.endpoint, a.region, a.profile, a.ca_bundle) == (
+            b.endpoint, b.region, b.profile, b.ca_bundle)
+
+    def copy_from(self, source: S3Transport, source_path: str, path: str, size: int
+                  ) -> str:
+        """Copy the object at ``source_path`` of ``source`` (on the same store:
+        :meth:`same_store`) to ``path``, inside the store: CopyObject with the SHA-256
+        algorithm, so the target computes its own sum of what it stored; an object larger
+        than one copy may be (the target's ``single_put_limit``, S3's 5 GiB) by
+        UploadPartCopy in the target's parts, each part's SHA-256 computed by the target
+        where it gives one.  Returns the server's checksum as :meth:`upload` does (the
+        whole object's, or of its parts), '' where it gives none; the caller verifies it.
+        A copy in parts that fails is aborted."""
+        key = self.key(path)
+        copy_source = {"Bucket": source.target.bucket, "Key": source.key(source_path)}
+        bucket = self.target.bucket
+        if size <= self.target.single_put_limit:
+            try:
+                answer = self.client.copy_object(Bucket=bucket, Key=key, CopySource=copy_source,
+                                                 ChecksumAlgorithm="SHA256")
+            except Exception as exc:
+                raise self._error(exc, path, "copy") from None
+            return str(answer.get("CopyObjectResult", {}).get("ChecksumSHA256") or "")
+        upload_id = self.begin_upload(path)
+        try:
+            parts = []
+            for number, (offset, length) in enumerate(self.part_ranges(size), start=1):
+                answer = self.client.upload_part_copy(
+                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={offset}-{offset + length - 1}")
+                result = answer["CopyPartResult"]
+                part = {"PartNumber": number, "ETag": result["ETag"]}
+                if result.get("ChecksumSHA256"):
+                    part["ChecksumSHA256"] = result["ChecksumSHA256"]
+                parts.append(part)
+            done = self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, Exception):
+                raise self._error(exc, path, "copy in parts") from None
+            raise
+        return str(done.get("ChecksumSHA256") or "")
+
     def part_ranges(self, size: int) -> list[tuple[int, int]]:
         """(offset, length) of each part an object of ``size`` bytes goes up in: one for an
         object no larger than the target's ``part_size``, else parts of that size (larger
