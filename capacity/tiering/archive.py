@@ -437,6 +437,7 @@ class ArchiveMove:
             data, etag = self.store.read_tagged(manifest)
         except NotFound:
             data, etag = None, ""
+        files: dict[str, str] = {}
         if data is not None:
             found = json.loads(data)
             files = {f["path"]: f["sha256"] for f in found.get("files", [])}
@@ -457,8 +458,9 @@ class ArchiveMove:
         except AlreadyExists:
             raise UnitProblem(J.KEPT_BOTH, f"the manifest at {manifest} changed meanwhile;"
                               " it is not written over") from None
+        added = len(set(listed) - set(files)) if data is not None else None
         self.e._audit(row, "renamed", target=row.target, manifest=manifest,
-                      files=len(listed), added=len(row.detail["checksums"]) if data else None,
+                      files=len(listed), added=added,
                       locked_until=lock.retain_until.isoformat() if lock else None)
 
     def _lock(self, row: UnitRow, sums: dict[str, Any]) -> LockTerms | None:
@@ -663,11 +665,17 @@ class ArchiveExpiry:
     def _bring_back(self, row: UnitRow, manifest: str) -> None:
         """The manifest as it was: its delete marker removed (or, in a bucket without
         versions, its bytes written again)."""
+        from capacity.tiering.apply import UnitProblem
+
         marker = row.detail.get("hidden")
         if marker:
             self.store.unhide(manifest, marker)
         elif not self.store.exists(manifest):
-            self.store.write(manifest, row.detail["manifest_text"].encode(), overwrite=False)
+            text = row.detail.get("manifest_text")
+            if text is None:  # journaled by an older version of this tool
+                raise UnitProblem(J.FAILED, f"{manifest} is gone and cannot be brought back:"
+                                  " the objects left are not in the archive")
+            self.store.write(manifest, str(text).encode(), overwrite=False)
         self.e._audit(row, "manifest-back", manifest=manifest)
 
     def _check(self, row: UnitRow, policy: Policy, manifest: str, objects: list[str],

@@ -208,3 +208,46 @@ def test_an_archived_study_with_late_images_moves_them_into_its_unit_too(
     assert versions(s3, bucket) == before
     assert stored(s3, bucket)[0] == originals
     assert (tmp_path / "hot" / STUDY / "IM00000.dcm").read_bytes() == b"encrypted" * 3000
+
+
+def test_a_backup_of_the_archive_grows_with_it_copying_only_the_late_image_in_the_store(
+        tmp_path: Path, sshd: SshServer, s3: S3Server, s3_bucket: str) -> None:
+    """Archived, backed up from the archive (inside the store); then a late image is
+    archived into the study, and the next copy writes that one object and a new manifest
+    version into the backup, and nothing else."""
+    from tests.backup.test_server_side_copy import backed_up, requests
+
+    found = backed_up(tmp_path, sshd, s3, s3_bucket, None)
+    bucket, _, where = found["backup"].strip("/").partition("/")
+    client = s3.client()
+    key = f"{where}/{MANIFEST}"
+    first = client.head_object(Bucket=bucket, Key=key)["VersionId"]
+    inventory = tmp_path / "inventory.yaml"
+    data = random.Random(9).randbytes(7000)
+    add_image(tmp_path, "IM00003.dcm", 300, data)
+    plan, applied = cycle(s3, tmp_path, inventory)
+    assert [u["action"] for u in plan["units"]] == ["move"]  # into the archive first
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    mark = len(requests(s3))
+    plan, applied = cycle(s3, tmp_path, inventory)
+    assert [(u["action"], u["source"]) for u in plan["units"]] == [("copy", "archive")]
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    log = requests(s3, mark)
+    writes = [r for r in log if r.startswith(f"PUT /{bucket}/{where}/IM") and "?" not in r]
+    assert writes == [f"PUT /{bucket}/{where}/IM00003.dcm"]  # only the late image
+    assert not [r for r in log if r.startswith("GET ") and "/IM0000" in r]
+    listed = client.list_object_versions(Bucket=bucket, Prefix=f"{where}/")
+    counts: dict[str, int] = {}
+    for v in listed["Versions"]:
+        counts[v["Key"].rpartition("/")[2]] = counts.get(v["Key"].rpartition("/")[2], 0) + 1
+    assert counts == {"IM00000.dcm": 1, "IM00001.dcm": 1, "IM00002.dcm": 1, "IM00003.dcm": 1,
+                      MANIFEST: 2}
+    assert not listed.get("DeleteMarkers")
+    body = client.get_object(Bucket=bucket, Key=f"{where}/IM00003.dcm")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert len(manifest["files"]) == 4
+    head = client.head_object(Bucket=bucket, Key=key, VersionId=first)
+    assert head["ObjectLockMode"] == "COMPLIANCE"  # the earlier version, locked as it was
+    assert len(json.loads(client.get_object(Bucket=bucket, Key=key, VersionId=first)[
+        "Body"].read())["files"]) == 3
