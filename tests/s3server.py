@@ -88,6 +88,14 @@ CORRECTED = {
 """What moto's server gets wrong and this module corrects in it (:func:`_correct_moto`)."""
 
 
+TRAP = "capacity-test-trap"
+"""An object tagged ``capacity-test-trap`` (value ``legal-hold``, or ``compliance:DATE``) is
+locked by the server itself the instant a DeleteObject of one of its versions arrives, just
+before moto judges it: what another party (a legal team, an administrator) does between the
+engine's own check of the locks and its delete.  The server's refusal is then its own
+(moto enforces legal holds and retentions on a delete with a VersionId)."""
+
+
 def server_command() -> list[str]:
     """moto's server, corrected (:data:`CORRECTED`), in the interpreter the tests run in."""
     try:
@@ -129,6 +137,24 @@ def _correct_moto() -> None:
             return handler(self)
         return check_then_store
 
+    original_delete = S3Response.delete_object
+
+    def trapped_delete(self: Any) -> Any:
+        version = self._get_param("versionId")
+        if version:
+            key = self.backend.get_object(self.bucket_name, self.parse_key_name(),
+                                          version_id=version)
+            tags = {t["Key"]: t["Value"] for t in
+                    self.backend.get_object_tagging(key).get("Tags", [])} if key else {}
+            trap = tags.get(TRAP, "")
+            if trap == "legal-hold":
+                key.lock_legal_status = "ON"
+            elif trap.startswith("compliance:"):
+                key.lock_mode = "COMPLIANCE"
+                key.lock_until = f"{trap.partition(':')[2]}T00:00:00Z"
+        return original_delete(self)
+
+    S3Response.delete_object = trapped_delete  # type: ignore[method-assign]
     S3Response.put_object = checked(S3Response.put_object)  # type: ignore[method-assign]
     S3Response.upload_part = checked(S3Response.upload_part)  # type: ignore[method-assign]
 

@@ -30,10 +30,12 @@ import json
 import posixpath
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from capacity.tiering import journal as J
 from capacity.transports import (
+    AlreadyExists,
     Capability,
     CommandFailed,
     CommandResult,
@@ -83,6 +85,15 @@ def object_path(prefix: str, rel: str) -> str:
     return f"{prefix}/{rel}" if rel else prefix
 
 
+@dataclass(frozen=True)
+class Held:
+    """A unit a bucket holds already: its manifest's files (path -> size, mtime, SHA-256),
+    and the ETag of the manifest's version they were read from."""
+
+    files: dict[str, tuple[int, float, str]]
+    etag: str
+
+
 class ArchiveMove:
     """Takes one unit of ``engine``'s host into the bucket tier ``store`` holds."""
 
@@ -101,26 +112,12 @@ class ArchiveMove:
         return f"{row.target}{MANIFEST}"  # beside the object: a file has nothing below
 
     def run(self, row: UnitRow) -> None:
-        from capacity.tiering.apply import UnitProblem
-
+        """Take the unit through its steps, from whichever it is at: bring it into the
+        bucket and verify it there (:meth:`_bring`), then switch it in (lock, manifest
+        last); a move then finishes and deletes its source, a copy is done."""
         state = row.state
         if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
-            self.e._set(row, J.CHECKING)
-            listing = self.e._check_source(row)
-            archived = self._archived(row)
-            if archived is None:
-                self._clear_target(row)
-            self.e._set(row, J.COPYING)
-            sources = self.e._hashes(row.source)
-            if set(sources) != set(listing):
-                raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
-            if archived is None:
-                self._upload(row, sources)
-            elif archived != sources:
-                raise UnitProblem(J.FAILED, f"the archive holds another {row.unit}"
-                                  f" ({self._manifest(row)}); it is never overwritten")
-            self.e._set(row, J.VERIFYING)
-            sums = self._verify(row, listing, sources)
+            sums = self._bring(row)
             self.e._set(row, J.RENAMING, checksums=sums)
             state = J.RENAMING
         row = self.e._reload(row)
@@ -140,29 +137,97 @@ class ArchiveMove:
             self.e._delete_source(row)
             self.e._set(row, J.DONE)
 
+    def _bring(self, row: UnitRow) -> dict[str, Any]:
+        """Check, upload and verify the unit's files from the host; their (size, mtime,
+        SHA-256) as verified, for the manifest."""
+        from capacity.tiering.apply import UnitProblem, same_files
+
+        self.e._set(row, J.CHECKING)
+        listing = self.e._check_source(row)
+        held = self._held(row)
+        self._clear_target(row, held)
+        self.e._set(row, J.COPYING)
+        sources = self.e._hashes(row.source)
+        if set(sources) != set(listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
+        kept = self._grown(row, held, sources)
+        self._upload(row, {p: h for p, h in sources.items() if p not in held.files}
+                     if held else sources)
+        self.e._set(row, J.VERIFYING)
+        if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
+            raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
+        self._verify_stored(row, {**{p: v[2] for p, v in kept.items()}, **sources}, sources,
+                            "the source")
+        self._note_growth(row, held, kept)
+        return {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
+
     # ---- steps
 
-    def _archived(self, row: UnitRow) -> dict[str, str] | None:
-        """The files (path -> SHA-256) of the unit's manifest when the archive holds it
-        already (a study recalled, and chosen again): the same files need no upload, only
-        the verification; other ones are never written over."""
+    def _held(self, row: UnitRow) -> Held | None:
+        """What the bucket holds of the unit already (its manifest's files), or None.  A
+        manifest this tool cannot read fails the unit: nothing is written over it."""
+        from capacity.tiering.apply import UnitProblem
+
+        manifest = self._manifest(row)
         try:
-            manifest = json.loads(self.store.read(self._manifest(row)))
+            data, etag = self.store.read_tagged(manifest)
         except NotFound:
             return None
-        except ValueError:
-            return {}  # unreadable: not the same files, so never written over
-        return {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+        try:
+            files = {str(f["path"]): (int(f["size"]), float(f["mtime"]), str(f["sha256"]))
+                     for f in json.loads(data)["files"]}
+        except (ValueError, KeyError, TypeError):
+            raise UnitProblem(J.FAILED, f"{manifest} is not a manifest this tool reads; it is"
+                              " never written over") from None
+        return Held(files, etag)
 
-    def _clear_target(self, row: UnitRow) -> None:
-        """What a cut-off try left under the unit's prefix (no manifest: not in the archive)
-        is removed, its unfinished uploads aborted."""
+    def _grown(self, row: UnitRow, held: Held | None, sources: dict[str, str]
+               ) -> dict[str, list[Any]]:
+        """A unit the bucket holds already only grows: files the source has and the
+        manifest does not (late images) are added; the files the manifest lists and the
+        source no longer has are kept (returned: path -> [size, mtime, SHA-256]).  A file
+        in both with other bytes fails the unit, and nothing is written: PACS never rewrites
+        an image in place (a correction is a new instance, with a new name), so other
+        bytes under an archived name are damage or tampering (ransomware encrypts in place)
+        until someone shows otherwise, and the bucket's locked bytes are the good copy."""
+        from capacity.tiering.apply import UnitProblem
+
+        if held is None:
+            return {}
+        changed = sorted(p for p in sources.keys() & held.files.keys()
+                         if sources[p] != held.files[p][2])
+        if changed:
+            name = object_path(row.unit, changed[0])
+            kind = "backup" if row.action == "copy" else "archive"
+            raise UnitProblem(J.FAILED, f"{name} changed since it went into the {kind}"
+                              f" (SHA-256 {held.files[changed[0]][2][:16]}... there,"
+                              f" {sources[changed[0]][:16]}... now"
+                              + (f"; {len(changed) - 1} more file(s) changed"
+                                 if len(changed) > 1 else "")
+                              + f"): an image is never rewritten in place, so the {kind}"
+                              " keeps its locked bytes and nothing of the unit is written;"
+                              " the source stays as it is")
+        return {p: list(v) for p, v in sorted(held.files.items()) if p not in sources}
+
+    def _note_growth(self, row: UnitRow, held: Held | None, kept: dict[str, list[Any]]
+                     ) -> None:
+        """Journal what the manifest to be written keeps of the one there, and which
+        version of it the new one replaces (only exactly that one: a conditional put)."""
+        self.e._set(row, J.VERIFYING, kept=kept,
+                    replaces=held.etag if held is not None else None)
+
+    def _clear_target(self, row: UnitRow, held: Held | None = None) -> None:
+        """What a cut-off try left under the unit's prefix (objects no manifest lists: not
+        in the archive) is removed, its unfinished uploads aborted; what the manifest
+        there (``held``) lists is the archive's and stays."""
         from capacity.tiering.apply import UnitProblem
 
         assert row.target is not None
         self.store.abort_uploads(row.target)
         today = self.e.options.clock().date()
         for rel in self._objects(row):
+            if held is not None and (rel in held.files or rel == MANIFEST):
+                continue
             try:
                 self.store.purge(object_path(row.target or "", rel), today)
             except TransportError as exc:
@@ -171,16 +236,14 @@ class ArchiveMove:
 
     def roll_back(self, row: UnitRow) -> None:
         """A unit that ends short of the archive leaves nothing there: its objects are
-        purged and its uploads aborted, unless its manifest is written (then it is in the
+        purged and its uploads aborted, except what a manifest there lists (that is in the
         archive, and stays).  One that cannot be purged (locked before a crash) is left and
         said so in the audit log; the next try clears it, or its lock ends."""
         from capacity.tiering.apply import UnitProblem
 
         assert row.target is not None
         try:
-            if self._archived(row) is not None:
-                return
-            self._clear_target(row)
+            self._clear_target(row, self._held(row))
         except (TransportError, UnitProblem) as exc:
             self.e._audit(row, "objects-left", target=row.target, error=str(exc))
 
@@ -192,6 +255,10 @@ class ArchiveMove:
             return []
 
     def _upload(self, row: UnitRow, sources: dict[str, str]) -> None:
+        """Each of ``sources`` (the files to send: all of a new unit's, the late ones of a
+        unit the bucket holds) to its object."""
+        if not sources:
+            return  # all in the bucket already: only verified
         bandwidth = self.e._bandwidth(row)
         for rel, sha in sorted(sources.items()):
             path = posixpath.join(row.source, rel) if rel else row.source
@@ -307,27 +374,25 @@ class ArchiveMove:
         if "-" in sent and reader.sha256.hexdigest() == sha:
             self.sent_in_parts[target] = (sent.split("-")[0], sha)
 
-    def _verify(self, row: UnitRow, listing: dict[str, tuple[int, float]],
-                sources: dict[str, str]) -> dict[str, Any]:
-        """Every object there, of its file's size, with the server's SHA-256 equal to the
-        host's; the source unchanged meanwhile (a late image skips the unit)."""
-        from capacity.tiering.apply import UnitProblem, same_files
+    def _verify_stored(self, row: UnitRow, expected: dict[str, str], on_host: dict[str, str],
+                       against: str) -> None:
+        """Every object of the unit there, and no other, each with the SHA-256 ``expected``
+        of it (path -> sum) as the server vouches for it (:meth:`_stored_sums`;
+        ``on_host``: the sums of the files the host holds, whose parts it may hash)."""
+        from capacity.tiering.apply import UnitProblem
 
-        if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
-            raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
-        stored = self._stored_sums(row.target or "", row, sources)
+        stored = self._stored_sums(row.target or "", row, on_host)
         if row.detail["is_dir"]:
             stored.pop(MANIFEST, None)
         else:
             stored = {"": stored[""]} if "" in stored else {}
-        if stored != sources:
-            wrong = sorted(set(stored) ^ set(sources)) or sorted(
-                p for p in sources if stored.get(p) != sources[p])
-            raise UnitProblem(J.FAILED, "verification failed: the archive's objects differ"
-                              f" from the source, e.g. {wrong[0]!r}")
-        sums = {p: [listing[p][0], listing[p][1], h] for p, h in sorted(sources.items())}
-        self.e._audit(row, "verified", files=len(sums), sha256=sources)
-        return sums
+        if stored != expected:
+            wrong = sorted(set(stored) ^ set(expected)) or sorted(
+                p for p in expected if stored.get(p) != expected[p])
+            kind = "backup" if row.action == "copy" else "archive"
+            raise UnitProblem(J.FAILED, f"verification failed: the {kind}'s objects"
+                              f" differ from {against}, e.g. {wrong[0]!r}")
+        self.e._audit(row, "verified", files=len(expected), sha256=expected)
 
     def _stored_sums(self, prefix: str, row: UnitRow, sources: dict[str, str]
                      ) -> dict[str, str]:
@@ -359,23 +424,43 @@ class ArchiveMove:
         return sums
 
     def _switch(self, row: UnitRow) -> None:
-        """Lock the objects where the policy says, then write the manifest, last."""
+        """Lock the objects where the policy says, then write the manifest, last: the unit's
+        verified files and those an earlier manifest listed and it keeps.  Over a manifest
+        there already (a unit grown by late images), a new version, written only over the
+        version the check read; the earlier one stays, locked as it was."""
         from capacity.tiering.apply import UnitProblem
 
         manifest = self._manifest(row)
-        sums = row.detail["checksums"]
-        if self.store.exists(manifest):
-            found = json.loads(self.store.read(manifest))
+        listed = {**row.detail.get("kept", {}), **row.detail["checksums"]}
+        replaces = row.detail.get("replaces")
+        try:
+            data, etag = self.store.read_tagged(manifest)
+        except NotFound:
+            data, etag = None, ""
+        files: dict[str, str] = {}
+        if data is not None:
+            found = json.loads(data)
             files = {f["path"]: f["sha256"] for f in found.get("files", [])}
-            if found.get("id") == row.id or files == {p: v[2] for p, v in sums.items()}:
+            if found.get("id") == row.id or files == {p: v[2] for p, v in listed.items()}:
                 return  # written before a crash, or the same files archived before
-            raise UnitProblem(J.KEPT_BOTH, f"another manifest appeared at {manifest}")
-        lock = self._lock(row, sums)
+            if etag != replaces:
+                raise UnitProblem(J.KEPT_BOTH, f"another manifest appeared at {manifest}")
+        elif replaces:
+            raise UnitProblem(J.FAILED, f"the manifest at {manifest} went meanwhile;"
+                              " nothing is switched")
+        lock = self._lock(row, listed)
         if lock is not None:
-            for rel in sums:
+            for rel in sorted(listed):  # an earlier object's lock is only ever extended
                 self.store.lock(object_path(row.target or "", rel), lock)
-        self.store.write(manifest, manifest_of(row, sums), overwrite=False, lock=lock)
+        try:
+            self.store.write(manifest, manifest_of(row, listed), overwrite=data is not None,
+                             if_match=etag if data is not None else None, lock=lock)
+        except AlreadyExists:
+            raise UnitProblem(J.KEPT_BOTH, f"the manifest at {manifest} changed meanwhile;"
+                              " it is not written over") from None
+        added = len(set(listed) - set(files)) if data is not None else None
         self.e._audit(row, "renamed", target=row.target, manifest=manifest,
+                      files=len(listed), added=added,
                       locked_until=lock.retain_until.isoformat() if lock else None)
 
     def _lock(self, row: UnitRow, sums: dict[str, Any]) -> LockTerms | None:
@@ -449,47 +534,34 @@ class _ChunkReader:
 
 class ArchiveCopy(ArchiveMove):
     """Copies an archived unit from its bucket tier into another (the backup of what is
-    archived already), through the controller: each object read from the source store, its
+    archived already).  Where both buckets are on one store (same endpoint and
+    credentials), inside it: CopyObject (UploadPartCopy above one copy's limit), the target
+    computing its own SHA-256, no byte through the controller (so no bandwidth limit
+    either).  Else through the controller: each object read from the source store, its
     bytes hashed on the way against the source's manifest, written to the target in parts
-    with their SHA-256 (which the target's server checks), verified by the target's sums;
-    then locked, and the manifest last.  The source is read only."""
+    with their SHA-256 (which the target's server checks).  Either way verified by the
+    target's sums against the manifest, then locked, and the manifest last.  The source is
+    read only."""
 
     def __init__(self, engine: Engine, source: S3Transport, target: S3Transport) -> None:
         super().__init__(engine, target)
         self.source = source
 
-    def run(self, row: UnitRow) -> None:
-        from capacity.tiering.apply import UnitProblem
-
-        state = row.state
-        if state in (J.PENDING, J.CHECKING, J.COPYING, J.VERIFYING):
-            self.e._set(row, J.CHECKING)
-            files = self._source_files(row)
-            sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
-            archived = self._archived(row)
-            if archived is None:
-                self._clear_target(row)
-            elif archived != sources:
-                raise UnitProblem(J.FAILED, f"the backup holds another {row.unit}"
-                                  f" ({self._manifest(row)}); it is never overwritten")
-            self.e._set(row, J.COPYING)
-            if archived is None:
-                self._copy(row, files)
-            self.e._set(row, J.VERIFYING)
-            stored = self._stored_sums(row.target or "", row, sources)
-            stored = ({p: v for p, v in stored.items() if p != MANIFEST}
-                      if row.detail["is_dir"] else {"": stored[""]} if "" in stored else {})
-            if stored != sources:
-                raise UnitProblem(J.FAILED, "verification failed: the backup's objects differ"
-                                  " from the archive's manifest")
-            sums = {rel: [size, mtime, sha] for rel, (size, mtime, sha) in sorted(files.items())}
-            self.e._audit(row, "verified", files=len(sums), sha256=sources)
-            self.e._set(row, J.RENAMING, checksums=sums)
-            state = J.RENAMING
-        row = self.e._reload(row)
-        if state == J.RENAMING:
-            self._switch(row)
-            self.e._set(row, J.DONE)
+    def _bring(self, row: UnitRow) -> dict[str, Any]:
+        """Check the source's manifest, copy its objects, verify them against it."""
+        self.e._set(row, J.CHECKING)
+        files = self._source_files(row)
+        sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
+        held = self._held(row)
+        self._clear_target(row, held)
+        kept = self._grown(row, held, sources)
+        self.e._set(row, J.COPYING)
+        self._copy(row, {p: f for p, f in files.items() if held is None or p not in held.files})
+        self.e._set(row, J.VERIFYING)
+        self._verify_stored(row, {**{p: v[2] for p, v in kept.items()}, **sources}, {},
+                            "the archive's manifest")
+        self._note_growth(row, held, kept)
+        return {rel: [size, mtime, sha] for rel, (size, mtime, sha) in sorted(files.items())}
 
     def _source_files(self, row: UnitRow) -> dict[str, tuple[int, float, str]]:
         """The unit's files as the source's manifest lists them; they must be the planned
@@ -512,9 +584,15 @@ class ArchiveCopy(ArchiveMove):
     def _copy(self, row: UnitRow, files: dict[str, tuple[int, float, str]]) -> None:
         from capacity.tiering.apply import UnitProblem
 
+        if not files:
+            return  # all in the backup already: only verified
+        inside = self.store.same_store(self.source)
         bandwidth = self.e._bandwidth(row)
         for rel, (size, _mtime, sha) in sorted(files.items()):
             target = object_path(row.target or "", rel)
+            if inside:  # verified like any other, by the target's sums (_verify_stored)
+                self.store.copy_from(self.source, object_path(row.source, rel), target, size)
+                continue
             reader = _ChunkReader(iter(self.source.stream_object(object_path(row.source, rel))),
                                   bandwidth)
             try:
@@ -527,15 +605,19 @@ class ArchiveCopy(ArchiveMove):
                                   " differs); nothing is switched")
             if "-" in sent:
                 self.sent_in_parts[target] = (sent.split("-")[0], sha)
-        self.e._audit(row, "uploaded", bytes=row.bytes, target=row.target, by="controller")
+        self.e._audit(row, "uploaded", bytes=sum(f[0] for f in files.values()),
+                      target=row.target, by="store" if inside else "controller")
 
 
 class ArchiveExpiry:
     """Expires one archived unit of ``engine``'s host from the bucket tier ``store`` holds:
     only a unit its manifest says is the planned one, past the policy's retention, outside
     its holds, and only when no version of any of its objects is locked or held on the
-    server; then its manifest goes first (the unit leaves the archive), and every version
-    of each object after it."""
+    server.  Then the manifest is hidden (a delete marker: the unit leaves the archive, and
+    can come back), every version of each object is deleted, and the manifest's versions
+    last.  Should the server refuse a deletion all the same (a hold or a longer retention
+    put on an object since the check), the manifest comes back, so the unit is in the
+    archive again and is planned again; the unit fails with the server's word."""
 
     def __init__(self, engine: Engine, store: S3Transport) -> None:
         self.e = engine
@@ -550,24 +632,61 @@ class ArchiveExpiry:
         today = self.e.options.clock().date()
         if row.state in (J.PENDING, J.CHECKING):
             self.e._set(row, J.CHECKING)
-            self._check(row, policy, manifest, objects, today)
-        self.e._set(row, J.DELETING)
-        gone = 0
-        for path in (manifest, *objects):
+            data = self._check(row, policy, manifest, objects, today)
+            self.e._set(row, J.DELETING, manifest_text=data.decode("utf-8", "replace"))
+            row = self.e._reload(row)
+        if "hidden" not in row.detail:
+            self.e._set(row, J.DELETING, hidden=self.store.hide(manifest))
+            row = self.e._reload(row)
+        gone = expired = 0
+        for path in objects:
             try:
-                gone += self.store.purge(path, today)
+                count = self.store.purge(path, today)
             except PermissionDenied as exc:  # the server's word, or a lock set since
-                raise UnitProblem(J.FAILED, f"the archive refused to expire {path}: {exc}"
-                                  ) from None
+                left = [o for o in objects if self.store.stat(o) is not None]
+                self._bring_back(row, manifest)
+                raise UnitProblem(J.FAILED, f"the archive refused to expire {path}: {exc}; "
+                                  + ("nothing was deleted" if len(left) == len(objects) else
+                                     f"{len(objects) - len(left)} of its {len(objects)}"
+                                     " objects had expired before it")
+                                  + ": its manifest is back, so the unit is in the archive"
+                                  " and is planned again", refused="object-lock") from None
+            gone += count
+            expired += 1
+        try:
+            gone += self.store.purge(manifest, today)
+        except PermissionDenied as exc:
+            raise UnitProblem(J.FAILED, f"the archive refused to expire {manifest}: {exc};"
+                              f" its {expired} objects are expired, the manifest's versions"
+                              " stay (hidden) until the archive lets them go",
+                              refused="object-lock") from None
         self.e._audit(row, "expired", source=row.source, bytes=row.bytes, versions=gone)
         self.e._set(row, J.DONE)
 
+    def _bring_back(self, row: UnitRow, manifest: str) -> None:
+        """The manifest as it was: its delete marker removed (or, in a bucket without
+        versions, its bytes written again)."""
+        from capacity.tiering.apply import UnitProblem
+
+        marker = row.detail.get("hidden")
+        if marker:
+            self.store.unhide(manifest, marker)
+        elif not self.store.exists(manifest):
+            text = row.detail.get("manifest_text")
+            if text is None:  # journaled by an older version of this tool
+                raise UnitProblem(J.FAILED, f"{manifest} is gone and cannot be brought back:"
+                                  " the objects left are not in the archive")
+            self.store.write(manifest, str(text).encode(), overwrite=False)
+        self.e._audit(row, "manifest-back", manifest=manifest)
+
     def _check(self, row: UnitRow, policy: Policy, manifest: str, objects: list[str],
-               today: dt.date) -> None:
+               today: dt.date) -> bytes:
+        """The manifest's bytes, once the unit may go."""
         from capacity.tiering.apply import UnitProblem, _tier_paths, planned_files
 
         try:
-            listed = json.loads(self.store.read(manifest))["files"]
+            data = self.store.read(manifest)
+            listed = json.loads(data)["files"]
         except (NotFound, ValueError, KeyError, TypeError):
             raise UnitProblem(J.SKIPPED, f"not in the archive: no manifest at {manifest}"
                               ) from None
@@ -587,6 +706,7 @@ class ArchiveExpiry:
                 raise UnitProblem(J.SKIPPED, f"{path}: {why}: the archive refuses its"
                                   " deletion until then; nothing was deleted",
                                   refused="object-lock")
+        return data
 
 
 class Recall:

@@ -428,6 +428,11 @@ class HostOutcome:
 Progress = Callable[[str, str, int], None]
 
 
+def manifest_cache(catalogue_path: Path, host: str, tier: str) -> Path:
+    """Where a bucket tier's manifests, as its last scan read them, are kept."""
+    return catalogue_path.parent / "manifests" / f"{host}.{tier}.json"
+
+
 def scan_hosts(inventory: Inventory, host_names: Sequence[str] | None, catalogue_path: Path,
                connect: Connect = hosts.connect, workers: int = 4,
                progress: Progress | None = None, full: bool | None = None
@@ -536,7 +541,9 @@ class _Job:
             raise ScanError(f"{host}/{tier} ({spec.path}): a bucket tier needs the inventory"
                             " to reach its store", host=host, tier=tier, root=spec.path)
         try:
-            return ArchiveView(hosts.s3_target(self.inventory, spec))
+            return ArchiveView(hosts.s3_target(self.inventory, spec),
+                               cache=manifest_cache(self.catalogue_path, host, tier),
+                               reread=bool(self.full))
         except ValueError as exc:
             raise ScanError(f"{host}/{tier} ({spec.path}): {exc}", host=host, tier=tier,
                             root=spec.path) from None

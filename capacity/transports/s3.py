@@ -336,17 +336,31 @@ class S3Transport(Transport):
         except Exception as exc:
             raise self._error(exc, path, "read") from None
 
+    def read_tagged(self, path: str) -> tuple[bytes, str]:
+        """The object's bytes and the ETag of the version read (for :meth:`write`'s
+        ``if_match``: a new version only over exactly that one)."""
+        key = self.key(path)
+        try:
+            answer = self.client.get_object(Bucket=self.target.bucket, Key=key)
+            return bytes(answer["Body"].read()), str(answer.get("ETag", ""))
+        except Exception as exc:
+            raise self._error(exc, path, "read") from None
+
     def write(self, path: str, data: bytes, *, overwrite: bool = True,
-              lock: LockTerms | None = None) -> None:
+              lock: LockTerms | None = None, if_match: str | None = None) -> None:
         """One object with ``data``, checked by the server against its SHA-256.  Replaces
-        whatever the key held in one step (S3 puts are atomic); ``overwrite=False`` is a
-        conditional put, refused by the server if the key exists.  ``lock`` writes it
-        immutable (the bucket must have Object Lock)."""
+        whatever the key held in one step (S3 puts are atomic; in a versioned bucket the
+        earlier version stays, behind the new one); ``overwrite=False`` is a conditional
+        put, refused by the server if the key exists, ``if_match`` one refused unless the
+        key's current version has that ETag (:class:`AlreadyExists` both).  ``lock``
+        writes it immutable (the bucket must have Object Lock)."""
         key = self.key(path)
         self._refuse_directory(key, path)
         params = _lock_params(lock)
         if not overwrite:
             params["IfNoneMatch"] = "*"
+        if if_match is not None:
+            params["IfMatch"] = if_match
         try:
             self.client.put_object(Bucket=self.target.bucket, Key=key, Body=data,
                                    ChecksumAlgorithm="SHA256",
@@ -402,6 +416,56 @@ class S3Transport(Transport):
         if lock is not None:
             self._make_locked(path, key, lock)
         return expected
+
+    def same_store(self, other: S3Transport) -> bool:
+        """Whether ``other`` reaches the same store as this one, with the same credentials
+        (endpoint, region, profile, CA): then an object is copied from it inside the store
+        (:meth:`copy_from`), its bytes never through the controller."""
+        a, b = self.target, other.target
+        return (a.endpoint, a.region, a.profile, a.ca_bundle) == (
+            b.endpoint, b.region, b.profile, b.ca_bundle)
+
+    def copy_from(self, source: S3Transport, source_path: str, path: str, size: int
+                  ) -> str:
+        """Copy the object at ``source_path`` of ``source`` (on the same store:
+        :meth:`same_store`) to ``path``, inside the store: CopyObject with the SHA-256
+        algorithm, so the target computes its own sum of what it stored; an object larger
+        than one copy may be (the target's ``single_put_limit``, S3's 5 GiB) by
+        UploadPartCopy in the target's parts, each part's SHA-256 computed by the target
+        where it gives one.  Returns the server's checksum as :meth:`upload` does (the
+        whole object's, or of its parts), '' where it gives none; the caller verifies it.
+        A copy in parts that fails is aborted."""
+        key = self.key(path)
+        copy_source = {"Bucket": source.target.bucket, "Key": source.key(source_path)}
+        bucket = self.target.bucket
+        if size <= self.target.single_put_limit:
+            try:
+                answer = self.client.copy_object(Bucket=bucket, Key=key, CopySource=copy_source,
+                                                 ChecksumAlgorithm="SHA256")
+            except Exception as exc:
+                raise self._error(exc, path, "copy") from None
+            return str(answer.get("CopyObjectResult", {}).get("ChecksumSHA256") or "")
+        upload_id = self.begin_upload(path)
+        try:
+            parts = []
+            for number, (offset, length) in enumerate(self.part_ranges(size), start=1):
+                answer = self.client.upload_part_copy(
+                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={offset}-{offset + length - 1}")
+                result = answer["CopyPartResult"]
+                part = {"PartNumber": number, "ETag": result["ETag"]}
+                if result.get("ChecksumSHA256"):
+                    part["ChecksumSHA256"] = result["ChecksumSHA256"]
+                parts.append(part)
+            done = self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, Exception):
+                raise self._error(exc, path, "copy in parts") from None
+            raise
+        return str(done.get("ChecksumSHA256") or "")
 
     def part_ranges(self, size: int) -> list[tuple[int, int]]:
         """(offset, length) of each part an object of ``size`` bytes goes up in: one for an
@@ -654,6 +718,32 @@ class S3Transport(Transport):
             except Exception as exc:
                 raise self._error(exc, path, "expire a version") from None
         return len(versions)
+
+    def hide(self, path: str) -> str | None:
+        """Hide the object at ``path`` behind a delete marker (a versioned bucket: its
+        versions stay, locked or not, and :meth:`unhide` brings it back); the marker's
+        version id, the one there already when the object is hidden.  None in a bucket
+        without versions, where the object is then gone."""
+        key = self.key(path)
+        for version in self._versions(key, path):
+            if version.get("IsLatest"):
+                if version.get("IsMarker"):
+                    return str(version["VersionId"])
+                break
+        try:
+            answer = self.client.delete_object(Bucket=self.target.bucket, Key=key)
+        except Exception as exc:
+            raise self._error(exc, path, "hide") from None
+        return str(answer["VersionId"]) if answer.get("DeleteMarker") else None
+
+    def unhide(self, path: str, marker: str) -> None:
+        """Remove the delete marker :meth:`hide` put: the version before it is current
+        again, as it was."""
+        try:
+            self.client.delete_object(Bucket=self.target.bucket, Key=self.key(path),
+                                      VersionId=marker)
+        except Exception as exc:
+            raise self._error(exc, path, "bring back") from None
 
     def expiry_refusal(self, path: str, today: dt.date) -> str | None:
         """Why :meth:`purge` would refuse the object at ``path`` today (a version retained
