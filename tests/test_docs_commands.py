@@ -24,7 +24,7 @@ from capacity.cli.app import app
 from tests.arrays.conftest import vsp, vsp_pki  # noqa: F401 - fixtures of collect's runner
 from tests.history.conftest import exporter_of_filesystems  # noqa: F401 - the same
 from tests.observe.conftest import prometheus  # noqa: F401 - the same
-from tests.prometheus import NodeExporter, PrometheusServer
+from tests.prometheus import Daemon, PrometheusServer
 from tests.sshd import SshServer
 from tests.tiering.pacs_tree import inventory_file, make_roots, make_study, snapshot
 from tests.vsp_contract import ContractServer
@@ -214,7 +214,7 @@ def test_every_documented_collect_command_runs(doc: str, command: str, tmp_path:
     # the fixtures of tests/arrays, tests/observe and tests/history, imported above
     contract: ContractServer = request.getfixturevalue("vsp")
     server: PrometheusServer = request.getfixturevalue("prometheus")
-    node: NodeExporter = request.getfixturevalue("exporter_of_filesystems")
+    node: Daemon = request.getfixturevalue("exporter_of_filesystems")
     roots = tier_roots(tmp_path)
     warm = tmp_path / "tiers" / "warm"
     warm.mkdir()
