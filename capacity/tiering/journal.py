@@ -6,6 +6,7 @@ SQLite in WAL mode with synchronous=FULL: a committed transition survives power 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -79,6 +80,8 @@ class Journal:
                                 " audit log says what each unit did")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._written: dict[str, UnitRow] = {}
+        """The rows the last :meth:`set_many` wrote, as written (see there)."""
 
     def close(self) -> None:
         self.db.close()
@@ -90,9 +93,10 @@ class Journal:
     def get_many(self, unit_ids: Sequence[str]) -> list[UnitRow]:
         """The units of ``unit_ids`` the journal knows, in that order, in a query a few
         hundred (a batch's step reads them all back)."""
-        found: dict[str, UnitRow] = {}
-        for at in range(0, len(unit_ids), _IN_CHUNK):
-            chunk = unit_ids[at:at + _IN_CHUNK]
+        found = {i: self._written[i] for i in unit_ids if i in self._written}
+        wanted = [i for i in unit_ids if i not in found]
+        for at in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[at:at + _IN_CHUNK]
             query = f"SELECT * FROM units WHERE id IN ({','.join('?' * len(chunk))})"
             found.update((r.id, r) for r in map(_row, self.db.execute(query, chunk)))
         return [found[i] for i in unit_ids if i in found]
@@ -108,6 +112,7 @@ class Journal:
     def add_many(self, units: Sequence[tuple[str, str, str, str, str, str, str, str | None,
                                              str, int, dict[str, Any]]]) -> list[UnitRow]:
         """:meth:`add` of each, in one transaction: one flush to disk for a batch."""
+        self._written = {}
         now = time.time()
         with transaction(self.db):
             for (unit_id, plan, host, policy, rule, action, source, target, unit, nbytes,
@@ -125,6 +130,7 @@ class Journal:
 
     def restart(self, unit_id: str, detail: dict[str, Any]) -> UnitRow:
         """A unit that ended short of done (skipped, failed, kept both) tries again."""
+        self._written = {}
         self.db.execute(
             "UPDATE units SET state = ?, detail = ?, error = NULL, started = NULL,"
             " finished = NULL, updated = ? WHERE id = ?",
@@ -143,19 +149,34 @@ class Journal:
         """Durably record that each unit enters ``state``, in one transaction; ``each``
         adds a unit's own detail to what all share."""
         now = time.time()
+        error = None if error is None else _text(error)
+        finished = now if state in FINAL else None
+        rows = []
         with transaction(self.db):
             currents = self.get_many(unit_ids)
             assert [c.id for c in currents] == list(unit_ids)
             for unit_id, current in zip(unit_ids, currents, strict=True):
-                merged = {**current.detail, **detail, **(each or {}).get(unit_id, {})}
+                added = {**detail, **(each or {}).get(unit_id, {})}
                 self.db.execute(
                     "UPDATE units SET state = ?, detail = ?, error = ?, updated = ?,"
                     " started = COALESCE(started, ?), finished = ? WHERE id = ?",
-                    (state, jsontext.dumps(merged), None if error is None else _text(error),
-                     now, now, now if state in FINAL else None, unit_id))
+                    (state, jsontext.dumps({**current.detail, **added}), error, now, now,
+                     finished, unit_id))
+                # The row as get_many would read it back: what was added as JSON gives it
+                # back (lists for tuples ...), the rest of the detail as it was read.
+                back = json.loads(jsontext.dumps(added)) if added else {}
+                rows.append(dataclasses.replace(
+                    current, state=state, detail={**current.detail, **back}, error=error,
+                    updated=now, finished=finished,
+                    started=now if current.started is None else current.started))
+        # Committed: a batch's next read of these rows (every step reads them back) need
+        # not decode them all again.  Only this call's rows are kept, and every other
+        # write forgets them.
+        self._written = {r.id: r for r in rows}
 
     def forget(self, unit_ids: list[str]) -> None:
         """Remove units the run never took a step of on the host (their work rolled back)."""
+        self._written = {}
         with transaction(self.db):
             self.db.executemany("DELETE FROM units WHERE id = ?", [(i,) for i in unit_ids])
 

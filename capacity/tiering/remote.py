@@ -16,10 +16,8 @@ from collections.abc import Sequence
 
 from capacity.transports.base import decode_path
 
-HASH_PY = r"""
+HASH_LIB = r"""
 import hashlib, mmap, os, stat, sys, threading
-workers, first, count = int(sys.argv[1]) or os.cpu_count() or 1, int(sys.argv[2]), int(sys.argv[3])
-tops = [os.fsencode(a) for a in sys.argv[4 + first:4 + first + count]]
 def digest(path):
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
@@ -52,49 +50,247 @@ def files_of(top):
                 found.append((b"./" + os.path.normpath(os.path.join(rel, name)),
                               os.path.join(folder, name)))
     return found
-groups, jobs = [], []
-for top in tops:
-    try:
-        group = files_of(top)
-    except (OSError, Failed) as e:
-        group = ("%s" % e).encode("utf-8", "replace")
-    groups.append(group)
-    if not isinstance(group, bytes):
-        jobs += group
-sums, todo, lock = {}, iter(jobs), threading.Lock()
-def work():
-    while True:
-        with lock:
-            job = next(todo, None)
-        if job is None:
-            return
+def hash_groups(tops, workers):
+    # One group a tree: its (name, sha256) pairs, or why it could not be hashed (bytes).
+    groups, jobs = [], []
+    for top in tops:
         try:
-            sums[job[1]] = digest(job[1])
-        except OSError as e:
-            sums[job[1]] = e
-threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(jobs))))]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-out, failed = sys.stdout.buffer, False
-for group in groups:
-    if not isinstance(group, bytes):
-        bad = [sums[path] for _, path in group if not isinstance(sums[path], bytes)]
-        group = ("%s" % bad[0]).encode("utf-8", "replace") if bad else group
+            group = files_of(top)
+        except (OSError, Failed) as e:
+            group = ("%s" % e).encode("utf-8", "replace")
+        groups.append(group)
+        if not isinstance(group, bytes):
+            jobs += group
+    sums, todo, lock = {}, iter(jobs), threading.Lock()
+    def work():
+        while True:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                sums[job[1]] = digest(job[1])
+            except OSError as e:
+                sums[job[1]] = e
+    threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(jobs))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = []
+    for group in groups:
+        if not isinstance(group, bytes):
+            bad = [sums[path] for _, path in group if not isinstance(sums[path], bytes)]
+            group = ("%s" % bad[0]).encode("utf-8", "replace") if bad else [
+                (name, sums[path]) for name, path in group]
+        out.append(group)
+    return out
+def write_group(out, group):
     if isinstance(group, bytes):
-        failed = True
         out.write(b"!" + group.replace(b"\0", b"") + b"\0\0")
-        continue
-    for name, path in group:
-        out.write(sums[path] + b"  " + name + b"\0")
+        return False
+    for name, digest in group:
+        out.write(digest + b"  " + name + b"\0")
     out.write(b"\0")
-sys.exit(1 if failed else 0)
+    return True
+"""
+
+HASH_PY = HASH_LIB + r"""
+workers, first, count = int(sys.argv[1]) or os.cpu_count() or 1, int(sys.argv[2]), int(sys.argv[3])
+tops = [os.fsencode(a) for a in sys.argv[4 + first:4 + first + count]]
+written = [write_group(sys.stdout.buffer, g) for g in hash_groups(tops, workers)]
+sys.exit(0 if all(written) else 1)
 """
 """sha256 of every regular file under each of argv[4 + first .. 4 + first + count] (of the
 path itself if it is a file), argv[1] files at a time (0: as many as the host has cores),
 in one interpreter whatever the number of trees.  Only the standard library, and Python 3.6
 will do (RHEL 8's platform-python)."""
+
+
+COPY_PY = HASH_LIB + r"""
+import ctypes, errno, shutil, subprocess
+workers, flush, n = int(sys.argv[1]) or os.cpu_count() or 1, sys.argv[2], int(sys.argv[3])
+tops = [os.fsencode(a) for a in sys.argv[4:4 + n]]
+copies = [os.fsencode(a) for a in sys.argv[4 + n:4 + 2 * n]]
+def owner(target, st, follow=True):
+    # As cp -a: the owner where allowed (root), quietly not otherwise, and then no set-id
+    # bits on the copy.
+    try:
+        if follow:
+            os.chown(target, st.st_uid, st.st_gid)
+        else:
+            os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+        return 0o7777
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EINVAL):
+            raise
+        return 0o1777
+def xattrs(src, dst):
+    # Extended attributes (ACLs, labels) where both file systems take them, as cp -a.
+    try:
+        names = os.listxattr(src, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False),
+                        follow_symlinks=False)
+        except OSError:
+            pass
+def attrs(src, dst, st):
+    if stat.S_ISLNK(st.st_mode):
+        owner(dst, st, follow=False)
+    else:
+        mask = owner(dst, st)
+        xattrs(src, dst)
+        os.chmod(dst, stat.S_IMODE(st.st_mode) & mask)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+def copy_file(src, dst):
+    # The source is read once: those bytes are hashed and written to the copy.
+    fin = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fin)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", src)
+        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                       | os.O_CLOEXEC, 0o600)
+        try:
+            h = hashlib.sha256()
+            while True:
+                block = os.read(fin, 1 << 20)
+                if not block:
+                    break
+                h.update(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fout, view):]
+            mask = owner(fout, st)
+            xattrs(src, dst)
+            os.fchmod(fout, stat.S_IMODE(st.st_mode) & mask)
+            os.utime(fout, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+    return h.hexdigest().encode()
+failed, source_sums, dirs, jobs, links = {}, [[] for _ in tops], [], [], []
+def fail(k, e):
+    failed.setdefault(k, ("%s" % e).encode("utf-8", "replace"))
+def plan(k, top, copy):
+    # The tree as lstat sees it: folders made now (their attributes set last, bottom up),
+    # links as links, regular files for the copiers (a hard link once), anything else by cp.
+    seen = {}
+    def entry(src, dst, name, st):
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(dst, 0o700)
+            dirs.append((k, src, dst, st))
+            with os.scandir(src) as it:
+                children = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+            for child, cst in children:
+                entry(os.path.join(src, child), os.path.join(dst, child),
+                      child if name is None else name + b"/" + child, cst)
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in seen:
+                links.append((k, name, seen[key], dst))
+            else:
+                seen[key] = dst
+                jobs.append((k, name, src, dst))
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dst)
+            attrs(src, dst, st)
+        else:
+            done = subprocess.run(["cp", "-a", "--no-dereference", "--", src, dst],
+                                  stderr=subprocess.PIPE)
+            if done.returncode:
+                raise OSError(done.stderr.decode("utf-8", "replace").strip())
+    entry(top, copy, None, os.lstat(top))
+for k, (top, copy) in enumerate(zip(tops, copies)):
+    try:
+        plan(k, top, copy)
+    except OSError as e:
+        fail(k, e)
+sums, todo, lock = {}, iter(jobs), threading.Lock()
+def copier():
+    while True:
+        with lock:
+            job = next(todo, None)
+        if job is None:
+            return
+        k, name, src, dst = job
+        if k in failed:
+            continue
+        try:
+            sums[dst] = copy_file(src, dst)
+            source_sums[k].append((name, sums[dst]))
+        except OSError as e:
+            fail(k, e)
+threads = [threading.Thread(target=copier) for _ in range(max(1, min(workers, len(jobs))))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for k, name, first, dst in links:
+    if k not in failed:
+        try:
+            os.link(first, dst)
+            source_sums[k].append((name, sums[first]))
+        except (OSError, KeyError) as e:
+            fail(k, e)
+for k, src, dst, st in reversed(dirs):
+    if k not in failed:
+        try:
+            attrs(src, dst, st)
+        except OSError as e:
+            fail(k, e)
+err = sys.stderr.buffer
+for k in sorted(failed):
+    err.write(failed[k] + b"\ncapacity: copy %d failed\n" % (k + 1))
+    try:
+        if os.path.isdir(copies[k]) and not os.path.islink(copies[k]):
+            shutil.rmtree(copies[k])
+        elif os.path.lexists(copies[k]):
+            os.unlink(copies[k])
+    except OSError as e:
+        err.write(("%s\n" % e).encode("utf-8", "replace"))
+err.flush()
+# Flush the copies' file system while they are read back and hashed: both see the same
+# page cache, so the flush writes exactly what is hashed, and fails loudly if it cannot.
+flushed = []
+def flusher():
+    try:
+        fd = os.open(flush, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+            if syncfs is not None:
+                flushed.append(syncfs(fd) == 0)
+            else:
+                flushed.append(subprocess.run(["sync", "-f", "--", flush]).returncode == 0)
+        finally:
+            os.close(fd)
+    except OSError:
+        flushed.append(False)
+flushing = threading.Thread(target=flusher)
+flushing.start()
+made = [c for k, c in enumerate(copies) if k not in failed]
+copied = dict(zip(made, hash_groups(made, workers)))
+flushing.join()
+if flushed != [True]:
+    sys.exit(3)
+out = sys.stdout.buffer
+for k, top in enumerate(tops):
+    write_group(out, b"copy failed: " + failed[k] if k in failed else [
+        (top if name is None else b"./" + name, digest) for name, digest in source_sums[k]])
+for k, copy in enumerate(copies):
+    write_group(out, b"copy failed: " + failed[k] if k in failed else copied[copy])
+"""
+"""Copy each of argv[4 .. 4 + n) to argv[4 + n .. 4 + 2n) as ``cp -a --no-dereference``
+does (mode, owner where allowed, timestamps, extended attributes, hard links within a
+tree, links as links), argv[1] files at a time, in one interpreter: each source file is
+read once and those bytes are hashed as they are written.  Then flush the file system
+holding argv[2] (syncfs, exit 3 if it fails) while every copy is read back and hashed.
+Prints the sources' groups, then the copies'; a copy that failed is removed, its groups
+say so and stderr names it (``capacity: copy K failed``)."""
 
 _PYTHON = (
     # The system's interpreter first: it starts in 20 ms where a pyenv or conda shim takes
@@ -182,7 +378,7 @@ COPY_FAILED = 3
 
 def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
                   bandwidth_kbps: int | None = None, in_flight: int = 1,
-                  workers: int = 0) -> list[str]:
+                  workers: int = 0, in_interpreter: bool = False) -> list[str]:
     """Copy and hash a batch of trees in one round trip: copy each source to its new copy
     path (``cp -a``, or ``rsync --bwlimit``), ``in_flight`` at a time, then flush the
     filesystem holding ``flush`` while hashing every copy (both see the same page cache:
@@ -191,16 +387,26 @@ def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
     single large file hashes on one core only.  A copy that fails is removed (its group
     fails) and named on stderr (``capacity: copy K failed``, K from 1).  Prints the
     sources' groups, then the copies' (kept in ``sums_file``, a scratch file of the
-    caller's); exits :data:`COPY_FAILED` when the flush fails."""
+    caller's); exits :data:`COPY_FAILED` when the flush fails.
+
+    ``in_interpreter`` (no bandwidth limit, a host with ``python3``): the whole batch is
+    copied by the hashing interpreter instead (:data:`COPY_PY`), with no process per unit:
+    each source file read once, hashed and written, the copies flushed and read back and
+    hashed as above.  Elsewhere it is the ``cp -a`` loop."""
     sources = [s for s, _ in pairs]
     copies = [c for _, c in pairs]
     how = "cp" if bandwidth_kbps is None else str(max(1, bandwidth_kbps))
     copy_one = ('if [ "$how" = cp ]; then cp -a --no-dereference -- "$s" "$c"; '
                 'elif [ -d "$s" ]; then rsync -a --bwlimit="$how" -- "$s/" "$c/"; '
                 'else rsync -a --bwlimit="$how" -- "$s" "$c"; fi')
-    script = ('hash_py=$1; how=$2; flush=$3; sums=$4; n=$5; shift 5; ' + _RECORD_GROUP
-              + _HASH_FUNCTION
-              + '{ _k=1; while [ $_k -le $n ]; do '
+    if in_interpreter and bandwidth_kbps is None:
+        how = "py"
+    script = ('hash_py=$1; copy_py=$2; how=$3; flush=$4; sums=$5; n=$6; shift 6; '
+              + _RECORD_GROUP + _HASH_FUNCTION
+              + 'if [ "$how" = py ]; then if [ -n "$py" ]; then '
+              f'"$py" -I -S -c "$copy_py" {workers} "$flush" "$n" "$@"; exit $?; fi; '
+              'how=cp; fi; '
+              '{ _k=1; while [ $_k -le $n ]; do '
               'eval "s=\\"\\${$_k}\\" c=\\"\\${$((_k + n))}\\""; { { ' + copy_one + '; } '
               '|| { rm -rf -- "$c"; echo "capacity: copy $_k failed" >&2; }; } & '
               f'[ $((_k % {max(1, in_flight)})) -eq 0 ] && wait; _k=$((_k + 1)); done; wait; '
@@ -212,7 +418,8 @@ def copy_and_hash(pairs: Sequence[tuple[str, str]], flush: str, sums_file: str,
     # setsid: the copies and their hashers are one process group of their own, which
     # outlives a controller killed mid-copy; remove_work ends that group before it removes
     # anything.
-    return ["setsid", "-w", "sh", "-c", script, "sh", HASH_PY, how, flush, sums_file,
+    return ["setsid", "-w", "sh", "-c", script, "sh", HASH_PY,
+            COPY_PY if how == "py" else "", how, flush, sums_file,
             str(len(pairs)), *sources, *copies]
 
 

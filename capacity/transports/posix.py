@@ -127,8 +127,10 @@ class PosixTransport(Transport):
 
     def copy_and_hash(self, source: str, dest: str, *, scratch: str,
                       bandwidth: float | None = None) -> tuple[dict[str, str], dict[str, str]]:
-        (result,) = self.copy_and_hash_many([(source, dest)], scratch=scratch,
-                                            bandwidth=bandwidth)
+        # One unit (a large one, as the engine sends alone): cp -a, which copies while
+        # another process hashes the source, keeps two cores busy on a single big file.
+        (result,) = self._copy_and_hash([(source, dest)], scratch=scratch,
+                                        bandwidth=bandwidth, in_interpreter=False)
         if isinstance(result, OperationFailed):
             raise result
         return result
@@ -136,6 +138,13 @@ class PosixTransport(Transport):
     def copy_and_hash_many(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
                            bandwidth: float | None = None, in_flight: int = 1
                            ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
+        # A batch (small units): copied inside the hashing interpreter, no process a unit.
+        return self._copy_and_hash(pairs, scratch=scratch, bandwidth=bandwidth,
+                                   in_flight=in_flight, in_interpreter=True)
+
+    def _copy_and_hash(self, pairs: Sequence[tuple[str, str]], *, scratch: str,
+                       bandwidth: float | None, in_interpreter: bool, in_flight: int = 1
+                       ) -> list[tuple[dict[str, str], dict[str, str]] | OperationFailed]:
         self.require(Capability.COPY_ON_HOST | Capability.HASH_TREE | Capability.FLUSH,
                      "copy on the host")
         from capacity.tiering import remote
@@ -148,7 +157,8 @@ class PosixTransport(Transport):
         kbps = None if not bandwidth else int(bandwidth / 1024)
         # The scratch file's folder is on the copies' filesystem: the one to flush.
         flush = posixpath.dirname(check_path(scratch)) or "."
-        result = self.run(remote.copy_and_hash(pairs, flush, scratch, kbps, in_flight),
+        result = self.run(remote.copy_and_hash(pairs, flush, scratch, kbps, in_flight,
+                                               in_interpreter=in_interpreter),
                           check=False)
         if result.exit_code == remote.COPY_FAILED:
             raise OperationFailed("flush", _detail(result.stderr), host=self.label)
