@@ -102,8 +102,11 @@ class Host(Model):
     pacing: Pacing = Field(default_factory=Pacing)
     """Windows and bandwidth for this host, on top of each policy's own."""
     copies_in_flight: int = Field(default=1, ge=1, le=16)
-    """Units of a batch copied at once; more than 1 where the host has cores and spindles
-    to spare (the copies then share its disks and its bandwidth limit each)."""
+    """Units of a batch copied at once where a batch is copied by `cp -a` or `rsync` (a host
+    without `python3`, or a bandwidth limit); more than 1 where the host has cores and
+    spindles to spare (the copies then share its disks and its bandwidth limit each).
+    Elsewhere the interpreter that copies a batch copies as many files at once as the host
+    has cores."""
     lock: str = ".capacity-apply.lock"
     """Where the apply lock lives on the host (relative paths are in the remote user's
     home): one apply per host at a time, whichever controller runs it."""
