@@ -11,11 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import yaml
+
 from capacity.tiering.archive import MANIFEST
-from tests.backup.test_archive_expiry import cycle
+from tests.backup.test_archive_expiry import ROOT, capacity, cycle
 from tests.backup.test_late_images import (
     STUDY,
     failed,
@@ -112,3 +119,64 @@ def test_a_locked_object_that_is_not_the_planned_file_stops_the_unit_and_nothing
     assert "(the unit has no such file)" in error
     assert set(versions(s3, bucket)) == {"IM00000.dcm", "IM0000.dcm"}
     assert {p.name: sha(p) for p in hot.iterdir()} == originals
+
+
+def test_a_try_cut_off_with_its_uploads_locked_by_the_bucket_is_finished_by_resume(
+        tmp_path: Path, sshd: SshServer, s3: S3Server) -> None:
+    """A real try, SIGKILLed once an image is up in a bucket whose default retention locks
+    every object at upload: `tier resume` adopts what is there and archives the study."""
+    bucket = lock_bucket(s3)
+    client = s3.client()
+    client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    inventory = setup(tmp_path, sshd, s3, bucket, RULE, age_days=800)
+    data = yaml.safe_load(inventory.read_text())
+    data["policies"]["life"]["pacing"] = {"bandwidth": "20kB/s"}  # about 1 s an image
+    inventory.write_text(yaml.safe_dump(data))
+    hot = tmp_path / "hot" / STUDY
+    originals = {p.name: sha(p) for p in hot.iterdir()}
+    newest = max(p.stat().st_mtime for p in hot.iterdir())
+    state = str(tmp_path / "state")
+    for step in (["scan", str(inventory)], ["plan", str(inventory), "--out",
+                                             str(tmp_path / "plan.json")]):
+        done = capacity(s3, "tier", *step, "--state", state)
+        assert done.returncode == 0, done.stdout + done.stderr
+    apply = subprocess.Popen(
+        [sys.executable, "-m", "capacity", "tier", "apply", str(tmp_path / "plan.json"),
+         "--state", state, "--allow-delete"], cwd=ROOT, env={**os.environ, **s3.env()},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    prefix = f"site-a/{STUDY}/"
+    deadline = time.monotonic() + 60
+    up: list[str] = []
+    while not up and apply.poll() is None and time.monotonic() < deadline:
+        up = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get(
+            "Contents", [])]
+        time.sleep(0.02)
+    os.killpg(apply.pid, signal.SIGKILL)
+    apply.wait()
+    assert up, "the try ended before an image was up"
+    left = {o["Key"][len(prefix):]: o for o in client.list_objects_v2(
+        Bucket=bucket, Prefix=prefix)["Contents"]}
+    assert MANIFEST not in left and len(left) < len(originals)  # cut off before the switch
+    for name in left:  # locked at upload, so no purge can clear them
+        assert client.head_object(Bucket=bucket, Key=prefix + name)["ObjectLockMode"] == (
+            "COMPLIANCE")
+    before = {name: v[0] for name, v in versions(s3, bucket).items()}
+    resumed = capacity(s3, "tier", "resume", "--state", state, "--allow-delete",
+                       "--format", "json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    sums, manifest = stored(s3, bucket)
+    assert sums == originals
+    assert {f["path"]: f["sha256"] for f in manifest["files"]} == originals
+    held = versions(s3, bucket)
+    assert {k: len(v) for k, v in held.items()} == {
+        **{name: 1 for name in originals}, MANIFEST: 1}
+    assert {name: held[name][0] for name in before} == before  # adopted, not written again
+    for name in (*originals, MANIFEST):
+        head = client.head_object(Bucket=bucket, Key=prefix + name)
+        assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"].date()) == (
+            "COMPLIANCE", until(newest))
+    assert not hot.exists()
+    steps = [a["step"] for a in audit_steps(tmp_path) if a.get("unit") == STUDY]
+    assert "adopted" in steps and steps[-1] == "source-deleted"
