@@ -18,7 +18,9 @@ server's sum of them.  Without curl the controller streams each file from the ho
 store.  Credentials never leave the controller.
 
 Every step is journaled before it starts and may run again after a crash: a cut-off try's
-objects (no manifest over them) are purged, its unfinished uploads aborted.
+objects (no manifest over them) are purged, its unfinished uploads aborted; one that cannot
+be purged (locked before the crash) is adopted when it is exactly the planned file, and
+stops the unit otherwise.
 """
 
 from __future__ import annotations
@@ -145,14 +147,16 @@ class ArchiveMove:
         self.e._set(row, J.CHECKING)
         listing = self.e._check_source(row)
         held = self._held(row)
-        self._clear_target(row, held)
+        left = self._clear_target(row, held)
         self.e._set(row, J.COPYING)
         sources = self.e._hashes(row.source)
         if set(sources) != set(listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was hashed")
         kept = self._grown(row, held, sources)
-        self._upload(row, {p: h for p, h in sources.items() if p not in held.files}
-                     if held else sources)
+        adopted = self._adopt(row, left, {p: (listing[p][0], h) for p, h in sources.items()},
+                              sources)
+        self._upload(row, {p: h for p, h in sources.items()
+                           if p not in adopted and (held is None or p not in held.files)})
         self.e._set(row, J.VERIFYING)
         if not same_files(self.e._listing(row.source, row.detail["source_root"]), listing):
             raise UnitProblem(J.SKIPPED, "the source changed while it was uploaded")
@@ -216,23 +220,61 @@ class ArchiveMove:
         self.e._set(row, J.VERIFYING, kept=kept,
                     replaces=held.etag if held is not None else None)
 
-    def _clear_target(self, row: UnitRow, held: Held | None = None) -> None:
+    def _clear_target(self, row: UnitRow, held: Held | None = None) -> dict[str, str]:
         """What a cut-off try left under the unit's prefix (objects no manifest lists: not
         in the archive) is removed, its unfinished uploads aborted; what the manifest
-        there (``held``) lists is the archive's and stays."""
-        from capacity.tiering.apply import UnitProblem
-
+        there (``held``) lists is the archive's and stays.  Returns the objects that cannot
+        be removed (locked before a crash; path below the prefix -> why), for
+        :meth:`_adopt`."""
         assert row.target is not None
         self.store.abort_uploads(row.target)
         today = self.e.options.clock().date()
+        left: dict[str, str] = {}
         for rel in self._objects(row):
             if held is not None and (rel in held.files or rel == MANIFEST):
                 continue
             try:
                 self.store.purge(object_path(row.target or "", rel), today)
             except TransportError as exc:
-                raise UnitProblem(J.FAILED, f"objects of an earlier try at {row.target} cannot"
-                                  f" be removed ({exc}); nothing was uploaded") from None
+                left[rel] = str(exc)
+        return left
+
+    def _adopt(self, row: UnitRow, left: dict[str, str], planned: dict[str, tuple[int, str]],
+               on_host: dict[str, str]) -> set[str]:
+        """The objects of an earlier try that cannot be removed (``left``: locked when it was
+        cut off before its manifest) taken into this one when each is exactly the planned
+        file (``planned``: path -> size, SHA-256): its size, and its SHA-256 as the server
+        vouches for it (the verification's own sums, :meth:`_stored_sum`).  An adopted
+        object is not sent again; it is verified with the others and, at the switch, its
+        retention extended to the unit's (never shortened) and listed by the manifest.  Any
+        other (a name the unit does not plan, other bytes) stops the unit, and nothing of
+        it is written.  Returns the paths adopted, journaled and audited."""
+        from capacity.tiering.apply import UnitProblem
+
+        prefix = row.target or ""
+        for rel, why in sorted(left.items()):
+            path = object_path(prefix, rel)
+            wrong = None
+            st = self.store.stat(path)
+            if rel not in planned:
+                wrong = "the unit has no such file"
+            elif st is None or st.size != planned[rel][0]:
+                wrong = (f"it holds {st.size if st else 0} bytes, the file"
+                         f" {planned[rel][0]}")
+            else:
+                stored = self._stored_sum(path, rel, st.size, row, on_host)
+                if stored != planned[rel][1]:
+                    wrong = (f"its SHA-256 is {stored[:16]}... in the store, the file's"
+                             f" {planned[rel][1][:16]}...")
+            if wrong is not None:
+                raise UnitProblem(J.FAILED, f"{path}: an object of an earlier try that cannot"
+                                  f" be removed ({why}) and is not the planned file ({wrong});"
+                                  " nothing was uploaded and no manifest is written")
+        if left:
+            self.e._set(row, J.COPYING, adopted=sorted(left))
+            self.e._audit(row, "adopted", target=prefix, files=len(left),
+                          sha256={rel: planned[rel][1] for rel in sorted(left)})
+        return set(left)
 
     def roll_back(self, row: UnitRow) -> None:
         """A unit that ends short of the archive leaves nothing there: its objects are
@@ -243,9 +285,13 @@ class ArchiveMove:
 
         assert row.target is not None
         try:
-            self._clear_target(row, self._held(row))
+            left = self._clear_target(row, self._held(row))
         except (TransportError, UnitProblem) as exc:
             self.e._audit(row, "objects-left", target=row.target, error=str(exc))
+            return
+        if left:
+            self.e._audit(row, "objects-left", target=row.target, objects=sorted(left),
+                          error="; ".join(left[rel] for rel in sorted(left)))
 
     def _objects(self, row: UnitRow) -> list[str]:
         assert row.target is not None
@@ -401,27 +447,24 @@ class ArchiveMove:
         server's sum of the parts equals the one of the file's parts as hashed in the same
         read as the whole file (when it was sent, or now on the host, for an object put
         there before); any other object is read back and hashed here."""
-        sums = {}
-        for rel, st in self.store.walk(prefix):
-            if not st.is_file:
-                continue
-            path = object_path(prefix, rel)
-            stored = self.store.checksum(path)
-            if stored is not None and not stored[1]:
-                sums[rel] = base64.b64decode(stored[0]).hex()
-                continue
-            if (stored is not None and path not in self.sent_in_parts and rel in sources
-                    and self.e.t.has(Capability.RUN)):
-                source = posixpath.join(row.source, rel) if rel else row.source
-                digests = self._part_sums(source, self.store.part_ranges(st.size),
-                                          sources[rel])
-                self.sent_in_parts[path] = (composite_sha256(digests).split("-")[0],
-                                            sources[rel])
-            if stored is not None and self.sent_in_parts.get(path, ("", ""))[0] == stored[0]:
-                sums[rel] = self.sent_in_parts[path][1]
-            else:
-                sums[rel] = self.store.read_sha256(path)
-        return sums
+        return {rel: self._stored_sum(object_path(prefix, rel), rel, st.size, row, sources)
+                for rel, st in self.store.walk(prefix) if st.is_file}
+
+    def _stored_sum(self, path: str, rel: str, size: int, row: UnitRow,
+                    sources: dict[str, str]) -> str:
+        """The SHA-256 of the object at ``path`` (the unit's file ``rel``, of ``size``
+        bytes) as the server vouches for it: see :meth:`_stored_sums`."""
+        stored = self.store.checksum(path)
+        if stored is not None and not stored[1]:
+            return base64.b64decode(stored[0]).hex()
+        if (stored is not None and path not in self.sent_in_parts and rel in sources
+                and self.e.t.has(Capability.RUN)):
+            source = posixpath.join(row.source, rel) if rel else row.source
+            digests = self._part_sums(source, self.store.part_ranges(size), sources[rel])
+            self.sent_in_parts[path] = (composite_sha256(digests).split("-")[0], sources[rel])
+        if stored is not None and self.sent_in_parts.get(path, ("", ""))[0] == stored[0]:
+            return self.sent_in_parts[path][1]
+        return self.store.read_sha256(path)
 
     def _switch(self, row: UnitRow) -> None:
         """Lock the objects where the policy says, then write the manifest, last: the unit's
@@ -553,10 +596,12 @@ class ArchiveCopy(ArchiveMove):
         files = self._source_files(row)
         sources = {rel: sha for rel, (_size, _mtime, sha) in files.items()}
         held = self._held(row)
-        self._clear_target(row, held)
+        left = self._clear_target(row, held)
         kept = self._grown(row, held, sources)
         self.e._set(row, J.COPYING)
-        self._copy(row, {p: f for p, f in files.items() if held is None or p not in held.files})
+        adopted = self._adopt(row, left, {p: (f[0], f[2]) for p, f in files.items()}, {})
+        self._copy(row, {p: f for p, f in files.items()
+                         if p not in adopted and (held is None or p not in held.files)})
         self.e._set(row, J.VERIFYING)
         self._verify_stored(row, {**{p: v[2] for p, v in kept.items()}, **sources}, {},
                             "the archive's manifest")
