@@ -388,7 +388,7 @@ class S3Transport(Transport):
             return sha256_b64(data)
         bucket = self.target.bucket
         upload_id = self.begin_upload(path, lock=lock)
-        try:
+        with self._aborted_on_failure(key, upload_id, path, "upload"):
             parts, digests = [], []
             for number, (_offset, length) in enumerate(ranges, start=1):
                 chunk = _read_exactly(source, length, path)
@@ -403,11 +403,6 @@ class S3Transport(Transport):
                 digests.append(digest)
             done = self.client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        except BaseException as exc:
-            self._abort(key, upload_id)
-            if isinstance(exc, Exception):
-                raise self._error(exc, path, "upload") from None
-            raise
         expected = composite_sha256(digests)
         stored = str(done.get("ChecksumSHA256") or "")
         if stored and stored.split("-")[0] != expected.split("-")[0]:
@@ -416,6 +411,19 @@ class S3Transport(Transport):
         if lock is not None:
             self._make_locked(path, key, lock)
         return expected
+
+    @contextlib.contextmanager
+    def _aborted_on_failure(self, key: str, upload_id: str, path: str, what: str
+                            ) -> Iterator[None]:
+        """An upload in parts that fails in any way is aborted (no parts left behind), its
+        error said as the transport says errors."""
+        try:
+            yield
+        except BaseException as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, Exception):
+                raise self._error(exc, path, what) from None
+            raise
 
     def same_store(self, other: S3Transport) -> bool:
         """Whether ``other`` reaches the same store as this one, with the same credentials
@@ -446,7 +454,7 @@ class S3Transport(Transport):
                 raise self._error(exc, path, "copy") from None
             return str(answer.get("CopyObjectResult", {}).get("ChecksumSHA256") or "")
         upload_id = self.begin_upload(path)
-        try:
+        with self._aborted_on_failure(key, upload_id, path, "copy in parts"):
             parts = []
             for number, (offset, length) in enumerate(self.part_ranges(size), start=1):
                 answer = self.client.upload_part_copy(
@@ -460,11 +468,6 @@ class S3Transport(Transport):
                 parts.append(part)
             done = self.client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        except BaseException as exc:
-            self._abort(key, upload_id)
-            if isinstance(exc, Exception):
-                raise self._error(exc, path, "copy in parts") from None
-            raise
         return str(done.get("ChecksumSHA256") or "")
 
     def part_ranges(self, size: int) -> list[tuple[int, int]]:
